@@ -1,2 +1,165 @@
+"""The `dosewise` command line: one entry point that wires features -> training -> serving.
+
+Imports are lazy so that `dosewise --help` is instant and each subcommand loads only what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
-app = typer.Typer()
+from rich.console import Console
+
+app = typer.Typer(
+    name="dosewise",
+    help="Personalised, guideline-bounded exercise prescriptions for people with cancer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+err = Console(stderr=True)
+
+
+def _settings():
+    from features.settings import apply_offline_environment, get_settings
+
+    apply_offline_environment()
+    return get_settings()
+
+
+@app.command()
+def simulate(
+    patients: Annotated[int, typer.Option(min=1, help="Number of patients")] = 2000,
+    weeks: Annotated[int, typer.Option(min=1, max=52, help="Weeks of follow-up")] = 16,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same cohort)")] = 11,
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("data/cohort"),
+) -> None:
+    """Simulate a cohort (patients.parquet, sessions.parquet, calibration.json) and print the
+    calibration table next to the published figures."""
+    _settings()
+    from training.simulate import run_simulate
+
+    raise typer.Exit(run_simulate(patients, weeks, seed, out))
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path | None, typer.Option(help="Cohort folder (patients + sessions tables)")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the split, the models and the default cohort")
+    ] = 21,
+    promote: Annotated[bool, typer.Option(help="Run the promotion gate after training")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Train the tolerance and adherence models, evaluate on held-out patients, register them in
+    MLflow as `challenger`, then promote to `champion` if no worse than the current one."""
+    settings = _settings()
+    from training.train import print_summary, run_training
+
+    summary = run_training(settings, data, seed, do_promote=promote, console=err)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=float))
+    else:
+        print_summary(summary, Console())
+
+
+@app.command("promote")
+def promote_cmd() -> None:
+    """Move `champion` to the current `challenger` of each model if it is no worse on the same
+    held-out data, and say why."""
+    settings = _settings()
+    from training.train import promote
+
+    for d in promote(settings):
+        verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept champion[/]"
+        Console().print(
+            f"{d.model}: {verdict} (challenger v{d.challenger}, "
+            f"champion was v{d.champion_before}): "
+            f"{d.reason}"
+        )
+
+
+@app.command("evaluate-policy")
+def evaluate_policy(
+    patients: Annotated[int, typer.Option(min=10)] = 1000,
+    weeks: Annotated[int, typer.Option(min=2, max=52)] = 12,
+    seed: Annotated[int, typer.Option()] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Closed-loop comparison on the same simulated patients: fixed guideline dose, rule-based
+    progression, and the Dosewise policy with the champion models."""
+    settings = _settings()
+    from serving.arms import build_arms
+    from training.closed_loop import print_evaluation, run_evaluation
+
+    result = run_evaluation(build_arms(settings), patients, weeks, seed, console=err)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=float))
+    else:
+        print_evaluation(result, Console())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+) -> None:
+    """Start the REST service (BentoML) with settings tuned for a 2-core machine."""
+    _settings()
+    from serving.launch import serve_forever
+
+    raise typer.Exit(serve_forever(host, port))
+
+
+@app.command()
+def score(
+    cohort: Annotated[Path, typer.Argument(help="Folder with patients and sessions tables")],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv)")],
+    engine: Annotated[str, typer.Option(help="pandas or spark")] = "pandas",
+    as_of: Annotated[str | None, typer.Option(help="Prediction date YYYY-MM-DD")] = None,
+    chunk_size: Annotated[int, typer.Option(min=1)] = 5000,
+    spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,
+) -> None:
+    """Score a whole cohort with the same policy and guideline kernel as POST /recommend."""
+    settings = _settings()
+    from serving.batch import run_score
+
+    raise typer.Exit(
+        run_score(settings, cohort, out, engine, as_of, chunk_size, spark_master, report, err)
+    )
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """The main job: train on the embedded simulated cohort if no champion exists, then serve."""
+    settings = _settings()
+    from training.registry import has_champion
+
+    if has_champion(settings):
+        err.print("Champion models found in the registry: skipping training.")
+    else:
+        err.print("No champion models yet: training on the default simulated cohort.")
+        from training.train import print_summary, run_training
+
+        summary = run_training(settings, None, settings.default_seed, console=err)
+        print_summary(summary, err)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -315,7 +315,9 @@ PATIENTS_SCHEMA = pa.DataFrameSchema(
         "weight_kg": _num(25, 300, nullable=False),
         "cancer_type": _cat(CANCER_TYPES),
         "stage": _cat(STAGES),
-        "metastatic_sites": pa.Column(str, _in_list_vocab(METASTATIC_SITES), coerce=True, nullable=True),
+        "metastatic_sites": pa.Column(
+            str, _in_list_vocab(METASTATIC_SITES), coerce=True, nullable=True
+        ),
         "treatment_phase": _cat(TREATMENT_PHASES),
         "days_since_infusion": _num(0, None),
         "ecog": _num(0, 4, nullable=False),
@@ -370,12 +372,12 @@ SESSION_COLUMNS: tuple[str, ...] = tuple(SESSIONS_SCHEMA.columns)
 
 
 def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
-    """Validate (and coerce) a patients table; raises pandera's SchemaErrors listing every failure."""
+    """Validate and coerce a patients table; SchemaErrors lists every failure at once."""
     return PATIENTS_SCHEMA.validate(df, lazy=True)
 
 
 def validate_sessions(df: pd.DataFrame) -> pd.DataFrame:
-    """Validate (and coerce) a sessions table; raises pandera's SchemaErrors listing every failure."""
+    """Validate and coerce a sessions table; SchemaErrors lists every failure at once."""
     return SESSIONS_SCHEMA.validate(df, lazy=True)
 
 

@@ -61,11 +61,6 @@ class Settings(BaseSettings):
             values["audit_db_url"] = f"sqlite:///{values['data_dir'] / 'audit.db'}"
         return values
 
-    @property
-    def default_cohort_dir(self) -> Path:
-        assert self.data_dir is not None
-        return self.data_dir / "cohort"
-
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
@@ -74,3 +69,22 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Process-wide settings; call ``get_settings.cache_clear()`` after changing the environment."""
     return Settings()
+
+
+OFFLINE_ENVIRONMENT = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "SCARF_NO_ANALYTICS": "true",
+    "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+    "SPARK_LOCAL_IP": "127.0.0.1",
+}
+
+
+def apply_offline_environment() -> None:
+    """Turn off every telemetry / phone-home switch we know of; Dosewise runs without network."""
+    import os
+
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,316 @@
+"""`dosewise train`: examples -> split -> fit -> evaluate -> MLflow (register, alias, promote)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features import FEATURE_SET
+from features.settings import Settings
+from training import registry
+from training.cohort import load_or_simulate
+from training.evaluate import (
+    age_band,
+    core_metrics,
+    plot_calibration,
+    plot_importance,
+    subgroup_auroc,
+)
+from training.examples import Examples, build_adherence_examples, build_tolerance_examples
+from training.models import calibrate_if_better, fit_lightgbm, fit_logistic
+
+log = logging.getLogger(__name__)
+
+# Columns the "last sessions" heuristic reads: what a clinician would eyeball.
+HEURISTIC_FEATURE = {"tolerance": "tolerated_rate_last5", "adherence": "attendance_rate_28d"}
+TEST_SET_ARTIFACT = "heldout/test.parquet"
+
+
+@dataclass
+class ModelReport:
+    kind: str
+    metrics: dict[str, float]
+    subgroups: dict[str, float]
+    calibration: str
+    run_id: str
+    version: str
+    promotion: registry.PromotionDecision | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def split_patients(ids: np.ndarray, seed: int) -> dict[str, set[str]]:
+    """Disjoint patient sets: 70% train, 10% calibration, 20% test (deterministic per seed)."""
+    uniq = np.array(sorted(set(ids.tolist())))
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    n_train, n_cal = int(0.7 * len(uniq)), int(0.1 * len(uniq))
+    return {
+        "train": set(uniq[perm[:n_train]]),
+        "calibration": set(uniq[perm[n_train : n_train + n_cal]]),
+        "test": set(uniq[perm[n_train + n_cal :]]),
+    }
+
+
+def _split(ex: Examples, parts: dict[str, set[str]]) -> dict[str, Examples]:
+    pid = ex.frame["patient_id"].to_numpy()
+    out = {k: ex.subset(np.isin(pid, list(v))) for k, v in parts.items()}
+    # within training patients, the latest 20% of time early-stops the boosting (split by time)
+    tr = out["train"].frame
+    cut = tr["as_of"].quantile(0.8)
+    out["fit"] = out["train"].subset((tr["as_of"] < cut).to_numpy())
+    out["early_stop"] = out["train"].subset((tr["as_of"] >= cut).to_numpy())
+    return out
+
+
+def _groups(frame: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    first = patients.sort_values("as_of").drop_duplicates("patient_id").set_index("patient_id")
+    pid = frame["patient_id"]
+    mets = first["metastatic_sites"].fillna("").astype(str).reindex(pid).to_numpy()
+    return pd.DataFrame(
+        {
+            "cancer_type": first["cancer_type"].reindex(pid).to_numpy(),
+            "ecog": first["ecog"].reindex(pid).astype("Int64").to_numpy(),
+            "metastatic": np.where(mets != "", "yes", "no"),
+            "age_band": age_band(first["age"].reindex(pid)).to_numpy(),
+        }
+    )
+
+
+def fit_and_log(
+    kind: str,
+    ex: Examples,
+    patients: pd.DataFrame,
+    parts: dict[str, set[str]],
+    settings: Settings,
+    seed: int,
+    data_ref: str,
+) -> ModelReport:
+    """Fit one model family, evaluate on held-out patients, log and register it as challenger."""
+    sp = _split(ex, parts)
+    decreasing = frozenset(FEATURE_SET.monotone_decreasing) if kind == "tolerance" else frozenset()
+    lgbm = fit_lightgbm(
+        sp["fit"].X, sp["fit"].y, sp["early_stop"].X, sp["early_stop"].y, decreasing, seed
+    )
+    model, calibration = calibrate_if_better(lgbm, sp["calibration"].X, sp["calibration"].y)
+    logistic = fit_logistic(sp["train"].X, sp["train"].y, seed)
+    test = sp["test"]
+    p = model.predict_proba(test.X)[:, 1]
+    heuristic = test.frame[HEURISTIC_FEATURE[kind]].to_numpy(dtype=float)
+    metrics = core_metrics(
+        test.y,
+        p,
+        baseline=logistic.predict_proba(test.X)[:, 1],
+        heuristic=np.nan_to_num(heuristic, nan=np.nanmean(heuristic)),
+        oracle=test.oracle,
+    )
+    metrics["n_train"] = float(len(sp["train"].y))
+    metrics["best_iteration"] = float(lgbm.best_iteration_ or lgbm.n_estimators)
+    subgroups = subgroup_auroc(test.y, p, _groups(test.frame, patients))
+    name = settings.tolerance_model_name if kind == "tolerance" else settings.adherence_model_name
+
+    with (
+        mlflow.start_run(run_name=f"{kind}-seed{seed}") as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        mlflow.set_tags(
+            {
+                "model_kind": kind,
+                "feature_set": FEATURE_SET.name,
+                "feature_set_version": FEATURE_SET.version,
+                "calibration": calibration,
+                "data": data_ref,
+            }
+        )
+        mlflow.log_params({"seed": seed, **lgbm.get_params()})
+        mlflow.log_metrics({k: v for k, v in {**metrics, **subgroups}.items() if np.isfinite(v)})
+        tmpd = Path(tmp)
+        plot_calibration(
+            test.y, p, test.oracle, f"{kind}: held-out patients", tmpd / "calibration.png"
+        )
+        plot_importance(
+            list(test.feature_columns),
+            lgbm.booster_.feature_importance("gain"),
+            f"{kind}: feature importance",
+            tmpd / "feature_importance.png",
+        )
+        (tmpd / "metrics.json").write_text(json.dumps({**metrics, **subgroups}, indent=2))
+        for f in ("calibration.png", "feature_importance.png", "metrics.json"):
+            mlflow.log_artifact(str(tmpd / f), artifact_path="evaluation")
+        test_path = tmpd / "test.parquet"
+        test.frame.to_parquet(test_path, index=False)
+        mlflow.log_artifact(str(test_path), artifact_path="heldout")
+        example = test.X.head(5)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict_proba(example)),
+            input_example=example,
+            pyfunc_predict_fn="predict_proba",
+            registered_model_name=name,
+            metadata={"feature_set": FEATURE_SET.name, "feature_set_version": FEATURE_SET.version},
+        )
+        version = str(info.registered_model_version)
+        run_id = run.info.run_id
+
+    client = registry.configure(settings)
+    for key, value in {
+        "feature_set_version": FEATURE_SET.version,
+        "run_id": run_id,
+        "calibration": calibration,
+        **{k: f"{v:.6f}" for k, v in metrics.items()},
+    }.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    client.set_registered_model_alias(name, settings.challenger_alias, version)
+    return ModelReport(kind, metrics, subgroups, calibration, run_id, version)
+
+
+def promote(settings: Settings) -> list[registry.PromotionDecision]:
+    """Move `champion` to each challenger that is no worse on the challenger's held-out rows."""
+    client = registry.configure(settings)
+    decisions = []
+    for name in (settings.tolerance_model_name, settings.adherence_model_name):
+        chall = registry.alias_version(client, name, settings.challenger_alias)
+        champ = registry.alias_version(client, name, settings.champion_alias)
+        if chall is None:
+            decisions.append(registry.PromotionDecision(name, False, "no challenger", None, champ))
+            continue
+        if champ == chall:
+            decisions.append(
+                registry.PromotionDecision(
+                    name, False, "challenger is already champion", chall, champ
+                )
+            )
+            continue
+        mv = client.get_model_version(name, chall)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=mv.run_id, artifact_path=TEST_SET_ARTIFACT
+        )
+        test = pd.read_parquet(local)
+        y = test["label"].to_numpy(dtype=int)
+        scores = {}
+        reason_extra = ""
+        for role, ver in (("challenger", chall), ("champion", champ)):
+            if ver is None:
+                continue
+            cols = _feature_columns(client, name, ver)
+            if cols is None or not set(cols) <= set(test.columns):
+                reason_extra = f" (champion v{ver} uses another feature set; not comparable)"
+                continue
+            m = mlflow.sklearn.load_model(f"models:/{name}/{ver}")
+            p = m.predict_proba(test[list(cols)])[:, 1]
+            scores[role] = core_metrics(y, p, baseline=p, heuristic=p, oracle=p)
+        ok, reason = registry.decide(scores["challenger"], scores.get("champion"))
+        if ok:
+            client.set_registered_model_alias(name, settings.champion_alias, chall)
+        decisions.append(registry.PromotionDecision(name, ok, reason + reason_extra, chall, champ))
+    return decisions
+
+
+def _feature_columns(client, name: str, version: str) -> list[str] | None:
+    mv = client.get_model_version(name, version)
+    if mv.tags.get("feature_set_version") != FEATURE_SET.version:
+        return None
+    info = mlflow.models.get_model_info(f"models:/{name}/{version}")
+    return [c.name for c in info.signature.inputs.inputs]
+
+
+def run_training(
+    settings: Settings,
+    data: Path | None = None,
+    seed: int = 21,
+    do_promote: bool = True,
+    console: Console | None = None,
+) -> dict:
+    """The whole training job; returns a JSON-able summary."""
+    console = console or Console(stderr=True)
+    registry.configure(settings)
+    patients, sessions, data_ref = load_or_simulate(settings, data, seed, console)
+    parts = split_patients(patients["patient_id"].to_numpy(), seed)
+    reports = []
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as progress:
+        for kind, builder in (
+            ("tolerance", build_tolerance_examples),
+            ("adherence", build_adherence_examples),
+        ):
+            task = progress.add_task(f"{kind}: building examples", total=None)
+            ex = builder(patients, sessions)
+            progress.update(task, description=f"{kind}: fitting on {len(ex.frame):,} examples")
+            reports.append(fit_and_log(kind, ex, patients, parts, settings, seed, data_ref))
+            progress.update(task, description=f"{kind}: done (v{reports[-1].version})")
+    decisions = promote(settings) if do_promote else []
+    for d in decisions:
+        for r in reports:
+            if d.challenger == r.version and d.model.endswith(r.kind):
+                r.promotion = d
+    return summarize(reports, data_ref, seed)
+
+
+def summarize(reports: list[ModelReport], data_ref: str, seed: int) -> dict:
+    return {
+        "data": data_ref,
+        "seed": seed,
+        "feature_set": {"name": FEATURE_SET.name, "version": FEATURE_SET.version},
+        "models": {
+            r.kind: {
+                "version": r.version,
+                "run_id": r.run_id,
+                "calibration": r.calibration,
+                "metrics": r.metrics,
+                "subgroups": r.subgroups,
+                "promotion": None
+                if r.promotion is None
+                else {"promoted": r.promotion.promoted, "reason": r.promotion.reason},
+            }
+            for r in reports
+        },
+    }
+
+
+def print_summary(summary: dict, console: Console) -> None:
+    table = Table(title=f"Dosewise training (feature set {summary['feature_set']['version']})")
+    table.add_column("metric")
+    kinds = list(summary["models"])
+    for k in kinds:
+        table.add_column(k, justify="right")
+    for metric in (
+        "auroc",
+        "oracle_auroc",
+        "baseline_auroc",
+        "heuristic_auroc",
+        "brier",
+        "ece",
+        "n_test",
+        "n_train",
+    ):
+        table.add_row(
+            metric,
+            *[f"{summary['models'][k]['metrics'].get(metric, float('nan')):.4f}" for k in kinds],
+        )
+    table.add_row("version", *[summary["models"][k]["version"] for k in kinds])
+    table.add_row("calibration", *[summary["models"][k]["calibration"] for k in kinds])
+    table.add_row(
+        "promoted",
+        *[
+            "-"
+            if summary["models"][k]["promotion"] is None
+            else ("yes" if summary["models"][k]["promotion"]["promoted"] else "no")
+            for k in kinds
+        ],
+    )
+    console.print(table)
+    for k in kinds:
+        promo = summary["models"][k]["promotion"]
+        if promo:
+            console.print(f"[bold]{k}[/]: {promo['reason']}")
