@@ -1,0 +1,70 @@
+"""Stand-in models with the Predictor shape, for tests that must not depend on a trained model.
+
+They are deliberately simple and monotone: probability falls with dose and ECOG, so policy
+behaviour can be checked against a known truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from serving.policy import Models
+
+
+def _col(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
+    if name not in X:
+        return np.zeros(len(X))
+    return np.nan_to_num(X[name].to_numpy(dtype=float), nan=0.0)
+
+
+@dataclass
+class FakeTolerance:
+    name: str = "fake-tolerance"
+    version: str = "0"
+    scale: float = 1.0
+    constant: float | None = None
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        if self.constant is not None:
+            return np.full(len(X), self.constant)
+        z = (
+            3.0
+            - 0.03 * _col(X, "aerobic_minutes")
+            - 0.04 * (_col(X, "aerobic_pct_hrmax") - 60)
+            - 0.02 * (_col(X, "resistance_pct_1rm") - 50)
+            - 0.3 * _col(X, "aerobic_sessions")
+            - 0.5 * _col(X, "ecog")
+        ) * self.scale
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def explain(self, X: pd.DataFrame) -> np.ndarray | None:  # noqa: N803
+        from features import FEATURE_SET
+
+        out = np.zeros((len(X), len(FEATURE_SET.columns) + 1))
+        cols = list(FEATURE_SET.columns)
+        if "aerobic_minutes" in cols:
+            out[:, cols.index("aerobic_minutes")] = -0.03 * _col(X, "aerobic_minutes")
+        return out
+
+
+@dataclass
+class FakeAdherence:
+    name: str = "fake-adherence"
+    version: str = "0"
+    constant: float | None = None
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        if self.constant is not None:
+            return np.full(len(X), self.constant)
+        z = 2.5 - 0.25 * (_col(X, "aerobic_sessions") + _col(X, "resistance_sessions"))
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def explain(self, X: pd.DataFrame) -> np.ndarray | None:  # noqa: N803
+        return None
+
+
+def fake_models(**kw) -> Models:
+    return Models(tolerance=FakeTolerance(**kw), adherence=FakeAdherence())
