@@ -35,6 +35,21 @@ log = logging.getLogger(__name__)
 # Columns the "last sessions" heuristic reads: what a clinician would eyeball.
 HEURISTIC_FEATURE = {"tolerance": "tolerated_rate_last5", "adherence": "attendance_rate_28d"}
 TEST_SET_ARTIFACT = "heldout/test.parquet"
+# Models are stored with skops (no pickle); these are the non-sklearn types it must accept.
+SKOPS_TRUSTED_TYPES = [
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+]
+
+
+def pip_requirements() -> list[str]:
+    """Pinned runtime requirements of a model, read from this environment (no inference)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "numpy", "pandas")]
 
 
 @dataclass
@@ -97,7 +112,8 @@ def fit_and_log(
 ) -> ModelReport:
     """Fit one model family, evaluate on held-out patients, log and register it as challenger."""
     sp = _split(ex, parts)
-    decreasing = frozenset(FEATURE_SET.monotone_decreasing) if kind == "tolerance" else frozenset()
+    # Both outcomes can only fall as the dose (or ECOG) rises: the policy's monotone search needs it.
+    decreasing = frozenset(FEATURE_SET.monotone_decreasing)
     lgbm = fit_lightgbm(
         sp["fit"].X, sp["fit"].y, sp["early_stop"].X, sp["early_stop"].y, decreasing, seed
     )
@@ -156,6 +172,8 @@ def fit_and_log(
             signature=infer_signature(example, model.predict_proba(example)),
             input_example=example,
             pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            pip_requirements=pip_requirements(),
             registered_model_name=name,
             metadata={"feature_set": FEATURE_SET.name, "feature_set_version": FEATURE_SET.version},
         )

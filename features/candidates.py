@@ -1,0 +1,113 @@
+"""Candidate-dose features: the week plan asked about, and how it compares with the recent past.
+
+Both models take the dose as input so the policy can ask "what if" for any plan. The relative
+features (dose minus, or over, what the patient did in the last 28 days) let a model learn
+"more than they are used to" effects; each increases with its dose, so a monotone constraint on
+the dose can be put on them too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.encode import column, to_float, vocab_codes
+from features.labels import AEROBIC, RESISTANCE
+from features.schemas import MODALITIES
+
+VIGOROUS_HRMAX = 77.0  # from 77% HRmax a minute counts as two moderate-equivalent minutes
+
+PLAN: tuple[str, ...] = (
+    "aerobic_sessions",
+    "aerobic_minutes",
+    "aerobic_pct_hrmax",
+    "resistance_sessions",
+    "resistance_sets",
+    "resistance_reps",
+    "resistance_pct_1rm",
+)
+DERIVED: tuple[str, ...] = (
+    "weekly_aerobic_minutes",
+    "weekly_modeq_minutes",
+    "total_sessions",
+    "is_aerobic",
+    "session_minutes",
+    "session_intensity",
+    "session_sets",
+)
+RELATIVE: tuple[str, ...] = (
+    "session_intensity_vs_recent",  # minus mean planned intensity of that modality, 28 days
+    "session_minutes_vs_recent",  # ratio to mean planned aerobic minutes, 28 days
+    "session_sets_vs_recent",  # minus mean planned resistance sets, 28 days
+    "weekly_aerobic_minutes_vs_recent",  # ratio to planned aerobic minutes per week, 28 days
+    "aerobic_pct_hrmax_vs_recent",
+    "resistance_pct_1rm_vs_recent",
+)
+COLUMNS: tuple[str, ...] = PLAN + DERIVED + RELATIVE
+# Tolerance can only fall as these grow (relative ones included: each increases with its dose).
+MONOTONE_DECREASING: tuple[str, ...] = (
+    "aerobic_minutes",
+    "aerobic_pct_hrmax",
+    "aerobic_sessions",
+    "resistance_sessions",
+    "resistance_sets",
+    "resistance_reps",
+    "resistance_pct_1rm",
+    "total_sessions",
+    "session_minutes",
+    "session_intensity",
+    "session_sets",
+    "weekly_modeq_minutes",
+    "weekly_aerobic_minutes",
+    *RELATIVE,
+)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(len(num), np.nan)
+    ok = np.isfinite(den) & (den > 0)
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def candidate_features(
+    candidates: pd.DataFrame | None, n: int, recent: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Plan, derived and relative columns for `n` rows; all NaN without candidates.
+
+    `recent` holds the 28-day history columns already broadcast to the candidate rows.
+    """
+    if candidates is None:
+        return {c: np.full(n, np.nan) for c in COLUMNS}
+    plan = {c: to_float(column(candidates, c), n) for c in PLAN}
+    mod = vocab_codes(column(candidates, "modality"), MODALITIES, n)  # -1: whole-week row
+    aer, res = mod == AEROBIC, mod == RESISTANCE
+    a_sessions = np.nan_to_num(plan["aerobic_sessions"])
+    weekly = np.where(a_sessions == 0, 0.0, a_sessions * plan["aerobic_minutes"])
+    vigorous = plan["aerobic_pct_hrmax"] >= VIGOROUS_HRMAX
+    intensity = np.where(aer, plan["aerobic_pct_hrmax"], np.nan)
+    intensity = np.where(res, plan["resistance_pct_1rm"], intensity)
+    minutes = np.where(aer, plan["aerobic_minutes"], np.nan)
+    sets = np.where(res, plan["resistance_sets"], np.nan)
+    usual_intensity = np.where(
+        aer, recent["aerobic_pct_hrmax_mean_28d"], recent["resistance_pct_1rm_mean_28d"]
+    )
+    out = dict(plan)
+    out |= {
+        "weekly_aerobic_minutes": weekly,
+        "weekly_modeq_minutes": np.where(vigorous, 2.0 * weekly, weekly),
+        "total_sessions": a_sessions + np.nan_to_num(plan["resistance_sessions"]),
+        "is_aerobic": np.where(aer, 1.0, np.where(res, 0.0, np.nan)),
+        "session_minutes": minutes,
+        "session_intensity": intensity,
+        "session_sets": sets,
+        "session_intensity_vs_recent": intensity - usual_intensity,
+        "session_minutes_vs_recent": _ratio(minutes, recent["aerobic_minutes_mean_28d"]),
+        "session_sets_vs_recent": sets - recent["resistance_sets_mean_28d"],
+        "weekly_aerobic_minutes_vs_recent": _ratio(weekly, recent["aerobic_weekly_minutes_28d"]),
+        "aerobic_pct_hrmax_vs_recent": plan["aerobic_pct_hrmax"]
+        - recent["aerobic_pct_hrmax_mean_28d"],
+        "resistance_pct_1rm_vs_recent": plan["resistance_pct_1rm"]
+        - recent["resistance_pct_1rm_mean_28d"],
+    }
+    return {c: out[c] for c in COLUMNS}

@@ -1,0 +1,360 @@
+"""History features: what happened in the sessions strictly before each prediction point.
+
+Why it is built this way: one implementation must serve a single REST patient, 100k-patient
+batches and training with a prediction point per session. Sessions are sorted once by a combined
+integer key (patient code, day, modality); every per-session quantity gets a prefix sum; a window
+"days [as_of - w, as_of) of patient p" is two `np.searchsorted` calls and its aggregate is
+`prefix[hi] - prefix[lo]`. No per-patient Python loop, no groupby-apply.
+
+Prefix sums are int64 fixed point (value * 2**20, rounded): integer differences are exact, so a
+patient's features do not depend on which other patients sit before it in the arrays. That is what
+makes the single-patient (REST) and cohort paths give bit-identical features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.encode import DAY_SPAN, NAT, column, to_days, to_float, vocab_codes
+from features.labels import (
+    AEROBIC,
+    MODERATE_OR_WORSE,
+    RESISTANCE,
+    SERIOUS,
+    completion_parts,
+    session_intensity,
+    target_rpe_high,
+    tolerated_arrays,
+)
+from features.schemas import ADVERSE_EVENTS, MODALITIES
+
+SCALE = float(1 << 20)  # fixed-point resolution of prefix sums (about 1e-6)
+WINDOWS = (7, 14, 28)  # days before as_of
+LAST_K = (3, 5)  # most recent planned sessions
+SLOPE_K = 5  # RPE slope over the last 5 sessions with an RPE
+COMPLETION_CAP = 1.5  # a completion ratio above this is a logging error, not more effort
+RECENT_DAYS = 28  # "what they are used to": the reference window of relative-dose features
+
+_WINDOW_FEATURES = (
+    "n_planned",
+    "attendance_rate",
+    "completion_rate",
+    "tolerated_rate",
+    "rpe_mean",
+    "rpe_over_target",
+    "pain_mean",
+    "fatigue_mean",
+    "completed_minutes",
+    "mild_ae",
+    "moderate_ae",  # moderate or serious
+    "serious_ae",
+)
+_LAST_K_FEATURES = (
+    "attendance_rate",
+    "completion_rate",
+    "tolerated_rate",
+    "rpe_mean",
+    "rpe_over_target",
+)
+RECENT_COLUMNS = (
+    "aerobic_sessions_per_week_28d",
+    "aerobic_minutes_mean_28d",
+    "aerobic_pct_hrmax_mean_28d",
+    "aerobic_weekly_minutes_28d",
+    "resistance_sessions_per_week_28d",
+    "resistance_sets_mean_28d",
+    "resistance_pct_1rm_mean_28d",
+)
+COLUMNS: tuple[str, ...] = (
+    *(f"{f}_{w}d" for w in WINDOWS for f in _WINDOW_FEATURES),
+    *(f"{f}_last{k}" for k in LAST_K for f in _LAST_K_FEATURES),
+    *RECENT_COLUMNS,
+    "n_sessions_total",
+    "attendance_rate_total",
+    "tolerated_rate_total",
+    "days_since_last_session",  # last ATTENDED session
+    "days_since_last_planned",
+    "days_since_first_session",
+    "intolerant_streak",
+    "missed_streak",
+    "attendance_trend_7_28",
+    "rpe_over_target_trend_7_28",
+    "rpe_slope_last5",
+)
+
+
+@dataclass(frozen=True)
+class SessionIndex:
+    """Sessions sorted by (patient code, day, modality) with int64 prefix sums (length n + 1)."""
+
+    keys: np.ndarray  # (code * DAY_SPAN + day) * 2 + is_resistance, ascending
+    day: np.ndarray
+    sums: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+
+def _prefix(values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """Inclusive prefix sums with a leading 0: sum(values[lo:hi]) = out[hi] - out[lo]."""
+    out = np.zeros(len(values) + 1, dtype=dtype)
+    np.cumsum(values, out=out[1:], dtype=dtype)
+    return out
+
+
+def _fixed(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fixed-point integers of `values` where `mask`, else 0."""
+    return np.rint(np.where(mask, values, 0.0) * SCALE).astype(np.int64)
+
+
+# Everything an order-dependent feature (last k, streaks, slope) reads from a session.
+_TIE_COLUMNS = (
+    "attended",
+    "planned_minutes",
+    "completed_minutes",
+    "planned_sets",
+    "completed_sets",
+    "planned_pct_hrmax",
+    "planned_pct_1rm",
+    "rpe",
+)
+
+
+def _break_ties(key: np.ndarray, sel: np.ndarray, fields: list[np.ndarray]) -> np.ndarray:
+    """Order sessions of the same patient, day and modality by their content, not row order.
+
+    Which of two same-day sessions came first is unknown; ordering them by content makes the
+    features independent of how the input rows happen to be ordered (shuffles, REST vs batch).
+    Only the tied rows are re-sorted, so this costs nothing when there are no ties.
+    """
+    if len(key) < 2:
+        return sel
+    same = key[1:] == key[:-1]
+    if not same.any():
+        return sel
+    tied = np.zeros(len(key), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    pos = np.flatnonzero(tied)
+    rows = sel[pos]
+    perm = np.lexsort([f[rows] for f in reversed(fields)] + [key[pos]])  # key: primary
+    out = sel.copy()
+    out[pos] = rows[perm]
+    return out
+
+
+def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionIndex:
+    """Sort sessions once and precompute every per-session quantity as a prefix sum.
+
+    `codes` are the patient codes of the rows (-1: patient unknown, the row is ignored).
+    """
+    if sessions is None or len(sessions) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return SessionIndex(empty, empty, {k: np.zeros(1, np.int64) for k in _SUM_NAMES})
+    n = len(sessions)
+    date = column(sessions, "date")
+    if date is None:
+        raise ValueError("sessions table has no 'date' column")
+    day = to_days(date)
+    mod = vocab_codes(column(sessions, "modality"), MODALITIES, n)
+    key = ((codes * DAY_SPAN + day) << 1) | (mod == RESISTANCE)
+    sel = np.flatnonzero((codes >= 0) & (day != NAT))
+    key = key[sel]
+    if len(key) > 1 and not bool(np.all(key[1:] >= key[:-1])):
+        order = np.argsort(key, kind="stable")
+        sel, key = sel[order], key[order]
+
+    full: dict[str, np.ndarray] = {}
+
+    def raw(name: str) -> np.ndarray:
+        if name not in full:
+            full[name] = to_float(column(sessions, name), n)
+        return full[name]
+
+    adverse_all = vocab_codes(column(sessions, "adverse_event"), ADVERSE_EVENTS, n)
+    sel = _break_ties(key, sel, [raw(c) for c in _TIE_COLUMNS] + [adverse_all.astype(float)])
+
+    def num(name: str) -> np.ndarray:
+        return raw(name)[sel]
+
+    mod, day, code = mod[sel], day[sel], codes[sel]
+    attended = np.nan_to_num(num("attended")) != 0
+    adverse = adverse_all[sel]
+    adverse = np.where(adverse < 0, 0, adverse)  # missing adverse event means none
+    pm, cm = num("planned_minutes"), num("completed_minutes")
+    ps, cs = num("planned_sets"), num("completed_sets")
+    intensity = session_intensity(mod, num("planned_pct_hrmax"), num("planned_pct_1rm"))
+    rpe, pain, fatigue = num("rpe"), num("pain"), num("fatigue")
+    tol = tolerated_arrays(mod, attended, pm, cm, ps, cs, intensity, rpe, adverse)
+
+    done, plan = completion_parts(mod, pm, cm, ps, cs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.clip(done / plan, 0.0, COMPLETION_CAP)
+    ratio_ok = attended & np.isfinite(ratio)
+    rpe_ok = attended & ~np.isnan(rpe)
+    over = rpe - target_rpe_high(mod, intensity)
+    over_ok = rpe_ok & ~np.isnan(over)
+    aer, res = mod == AEROBIC, mod == RESISTANCE
+    aer_pct_ok = aer & ~np.isnan(intensity)
+    res_pct_ok = res & ~np.isnan(intensity)
+    res_sets_ok = res & ~np.isnan(ps)
+    aer_min_ok = aer & ~np.isnan(pm)
+
+    # position within the patient: the x of the RPE slope (only differences matter)
+    first = np.ones(len(code), dtype=bool)
+    first[1:] = code[1:] != code[:-1]
+    pos = np.arange(len(code), dtype=np.int64)
+    x = pos - np.maximum.accumulate(np.where(first, pos, 0))
+    y = _fixed(rpe, rpe_ok)
+    xr = np.where(rpe_ok, x, 0)
+
+    sums: dict[str, np.ndarray] = {}
+    count_type = np.int32 if len(key) < 2**31 - 1 else np.int64
+    # counts: int32 prefix sums (half the memory); fixed-point and slope sums: int64
+    for name, flag in (
+        ("att", attended),
+        ("tol", tol == 1.0),
+        ("comp_n", ratio_ok),
+        ("rpe_n", rpe_ok),
+        ("over_n", over_ok),
+        ("pain_n", ~np.isnan(pain)),
+        ("fatigue_n", ~np.isnan(fatigue)),
+        ("mild", adverse == ADVERSE_EVENTS.index("mild")),
+        ("modplus", adverse >= MODERATE_OR_WORSE),
+        ("serious", adverse == SERIOUS),
+        ("aer", aer),
+        ("aer_min_n", aer_min_ok),
+        ("aer_pct_n", aer_pct_ok),
+        ("res", res),
+        ("res_sets_n", res_sets_ok),
+        ("res_pct_n", res_pct_ok),
+    ):
+        sums[name] = _prefix(flag, count_type)
+    for name, values, mask in (
+        ("comp", ratio, ratio_ok),
+        ("over", over, over_ok),
+        ("pain", pain, ~np.isnan(pain)),
+        ("fatigue", fatigue, ~np.isnan(fatigue)),
+        ("done_min", cm, attended & ~np.isnan(cm)),
+        ("aer_min", pm, aer_min_ok),
+        ("aer_pct", intensity, aer_pct_ok),
+        ("res_sets", ps, res_sets_ok),
+        ("res_pct", intensity, res_pct_ok),
+    ):
+        sums[name] = _prefix(_fixed(values, mask))
+    sums["rpe"] = _prefix(y)
+    sums["sx"] = _prefix(xr)
+    sums["sxx"] = _prefix(xr * xr)
+    sums["sxy"] = _prefix(xr * y)
+    return SessionIndex(key, day, sums)
+
+
+_SUM_NAMES = (
+    *("att", "tol", "comp", "comp_n", "rpe", "rpe_n", "over", "over_n", "pain", "pain_n"),
+    *("fatigue", "fatigue_n", "done_min", "mild", "modplus", "serious", "aer", "aer_min"),
+    *("aer_min_n", "aer_pct", "aer_pct_n", "res", "res_sets", "res_sets_n", "res_pct"),
+    *("res_pct_n", "sx", "sxx", "sxy"),
+)
+
+
+def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """num / scale / den, NaN where den is 0 (a rate over nothing is unknown, not 0)."""
+    out = np.full(len(num), np.nan)
+    ok = den > 0
+    out[ok] = num[ok] / scale / den[ok]
+    return out
+
+
+def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dict[str, np.ndarray]:
+    """History features for prediction points (patient code, day number); sessions day < as_of."""
+    P = ix.sums
+    base = code * DAY_SPAN
+    start = np.searchsorted(ix.keys, base << 1, side="left")
+    hi = np.searchsorted(ix.keys, (base + day) << 1, side="left")
+
+    def diff(name: str, lo: np.ndarray) -> np.ndarray:
+        return P[name][hi] - P[name][lo]
+
+    out: dict[str, np.ndarray] = {}
+
+    def rates(lo: np.ndarray, suffix: str) -> None:
+        att = diff("att", lo)
+        out[f"attendance_rate_{suffix}"] = _div(att.astype(float), hi - lo)
+        out[f"completion_rate_{suffix}"] = _div(diff("comp", lo), diff("comp_n", lo), SCALE)
+        out[f"tolerated_rate_{suffix}"] = _div(diff("tol", lo).astype(float), att)
+        out[f"rpe_mean_{suffix}"] = _div(diff("rpe", lo), diff("rpe_n", lo), SCALE)
+        out[f"rpe_over_target_{suffix}"] = _div(diff("over", lo), diff("over_n", lo), SCALE)
+
+    for w in WINDOWS:
+        lo = np.searchsorted(ix.keys, (base + day - w) << 1, side="left")
+        s = f"{w}d"
+        out[f"n_planned_{s}"] = (hi - lo).astype(float)
+        rates(lo, s)
+        out[f"pain_mean_{s}"] = _div(diff("pain", lo), diff("pain_n", lo), SCALE)
+        out[f"fatigue_mean_{s}"] = _div(diff("fatigue", lo), diff("fatigue_n", lo), SCALE)
+        out[f"completed_minutes_{s}"] = diff("done_min", lo) / SCALE
+        out[f"mild_ae_{s}"] = diff("mild", lo).astype(float)
+        out[f"moderate_ae_{s}"] = diff("modplus", lo).astype(float)
+        out[f"serious_ae_{s}"] = diff("serious", lo).astype(float)
+    for k in LAST_K:
+        rates(np.maximum(hi - k, start), f"last{k}")
+    rates(start, "total")
+    out["n_sessions_total"] = (hi - start).astype(float)
+
+    # what the patient is used to, per modality (reference for relative-dose features)
+    lo = np.searchsorted(ix.keys, (base + day - RECENT_DAYS) << 1, side="left")
+    has = hi > start
+    first_day = ix.day[np.where(has, start, 0)] if len(ix) else np.zeros(len(hi), np.int64)
+    tenure = np.where(has, day - first_day, np.nan)
+    weeks = np.where(has, np.clip(np.ceil(tenure / 7.0), 1.0, RECENT_DAYS / 7.0), RECENT_DAYS / 7)
+    aer_n, res_n = diff("aer", lo), diff("res", lo)
+    out["aerobic_sessions_per_week_28d"] = aer_n / weeks
+    out["aerobic_minutes_mean_28d"] = _div(diff("aer_min", lo), diff("aer_min_n", lo), SCALE)
+    out["aerobic_pct_hrmax_mean_28d"] = _div(diff("aer_pct", lo), diff("aer_pct_n", lo), SCALE)
+    out["aerobic_weekly_minutes_28d"] = diff("aer_min", lo) / SCALE / weeks
+    out["resistance_sessions_per_week_28d"] = res_n / weeks
+    out["resistance_sets_mean_28d"] = _div(diff("res_sets", lo), diff("res_sets_n", lo), SCALE)
+    out["resistance_pct_1rm_mean_28d"] = _div(diff("res_pct", lo), diff("res_pct_n", lo), SCALE)
+
+    # recency and streaks: the last attended / tolerated session via searchsorted on prefix counts
+    att_p, tol_p = P["att"], P["tol"]
+    after_att = np.maximum(np.searchsorted(att_p, att_p[hi], side="left"), start)
+    after_tol = np.maximum(np.searchsorted(tol_p, tol_p[hi], side="left"), start)
+    last_att = after_att > start
+    out["days_since_last_session"] = _last_day_gap(ix, day, after_att - 1, last_att)
+    out["days_since_last_planned"] = _last_day_gap(ix, day, hi - 1, has)
+    out["days_since_first_session"] = tenure
+    out["intolerant_streak"] = (att_p[hi] - att_p[after_tol]).astype(float)
+    out["missed_streak"] = (hi - after_att).astype(float)
+    out["attendance_trend_7_28"] = out["attendance_rate_7d"] - out["attendance_rate_28d"]
+    out["rpe_over_target_trend_7_28"] = out["rpe_over_target_7d"] - out["rpe_over_target_28d"]
+    out["rpe_slope_last5"] = _rpe_slope(ix, hi, start)
+    return {c: out[c] for c in COLUMNS}
+
+
+def _last_day_gap(ix: SessionIndex, day: np.ndarray, idx: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    if len(ix) == 0:
+        return np.full(len(day), np.nan)
+    return np.where(ok, day - ix.day[np.where(ok, idx, 0)], np.nan).astype(float)
+
+
+def _rpe_slope(ix: SessionIndex, hi: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Least-squares RPE change per planned session over the last 5 sessions with an RPE.
+
+    Exact integer sums (x = position within the patient), so both paths agree bit for bit.
+    """
+    P = ix.sums
+    n_p = P["rpe_n"]
+    lo = np.searchsorted(n_p, n_p[hi] - SLOPE_K, side="right") - 1
+    lo = np.maximum(lo, start)
+    n = n_p[hi] - n_p[lo]
+    sx = P["sx"][hi] - P["sx"][lo]
+    sxx = P["sxx"][hi] - P["sxx"][lo]
+    sy = P["rpe"][hi] - P["rpe"][lo]
+    sxy = P["sxy"][hi] - P["sxy"][lo]
+    num = n * sxy - sx * sy
+    den = n * sxx - sx * sx
+    return _div(np.where(n >= 3, num, 0), np.where(n >= 3, den, 0), SCALE)

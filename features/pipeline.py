@@ -1,0 +1,238 @@
+"""The point-in-time feature pipeline: ONE `build` for REST, batch and training.
+
+    frame = build(patients, sessions, as_of, candidates=None)
+
+Point-in-time rules (DESIGN.md section 3), all at day resolution:
+- profile: the latest patient snapshot with snapshot ``as_of`` <= the prediction ``as_of``
+  (Feast-style as-of join); a prediction point with no such snapshot is dropped;
+- history: only sessions dated strictly before the prediction ``as_of``.
+
+A REST request is simply a cohort of one: there is no single-patient branch. Speed comes from
+vectorisation over all prediction points at once (see `features.history`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import candidates as cand_mod
+from features import history as hist_mod
+from features import profile as prof_mod
+from features.encode import DAY_SPAN, NAT, factorize, to_days, to_timestamps
+
+log = logging.getLogger(__name__)
+
+KEYS = ("patient_id", "as_of")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The model-facing feature columns, versioned so a model is only served with its features."""
+
+    name: str
+    version: str
+    profile: tuple[str, ...]
+    history: tuple[str, ...]
+    candidate: tuple[str, ...]
+    columns: tuple[str, ...]
+    monotone_decreasing: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.columns != self.profile + self.history + self.candidate:
+            raise ValueError("columns must be profile + history + candidate, in that order")
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("feature names must be unique")
+        if not set(self.monotone_decreasing) <= set(self.columns):
+            raise ValueError("monotone_decreasing names must be feature columns")
+
+
+FEATURE_SET = FeatureSet(
+    name="dosewise-features",
+    version="1.0.0",
+    profile=prof_mod.COLUMNS,
+    history=hist_mod.COLUMNS,
+    candidate=cand_mod.COLUMNS,
+    columns=prof_mod.COLUMNS + hist_mod.COLUMNS + cand_mod.COLUMNS,
+    monotone_decreasing=(*cand_mod.MONOTONE_DECREASING, "ecog"),
+)
+
+
+def _patient_index(ids: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
+    """Integer code per row and {id as string: code} (codes in first-seen order)."""
+    codes, uniques = factorize(ids)
+    index: dict[str, int] = {}
+    inverse = [index.setdefault(str(u), len(index)) for u in uniques]  # 1 and "1": one patient
+    return np.array([*inverse, -1], dtype=np.int64)[codes], index
+
+
+def _codes_for(ids: pd.Series, index: dict[str, int]) -> np.ndarray:
+    """Patient codes of `ids`; -1 for patients not in the patients table."""
+    codes, uniques = factorize(ids)
+    found = [index.get(str(u), -1) for u in uniques]
+    return np.array([*found, -1], dtype=np.int64)[codes]
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} is missing column(s) {missing}")
+
+
+def _is_frame(as_of: Any) -> bool:
+    return isinstance(as_of, pd.DataFrame)
+
+
+def build(
+    patients: pd.DataFrame,
+    sessions: pd.DataFrame | None,
+    as_of: Any,
+    candidates: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Features for each prediction point (or candidate row), in input order.
+
+    `as_of` is a date-like scalar (one point per distinct patient of `patients`) or a frame with
+    `patient_id`, `as_of` and any extra columns, which are carried through. With `candidates`, the
+    output has one row per candidate row (its point's features broadcast, plus candidate features)
+    and carries the candidates' extra columns. Output: `patient_id`, `as_of`, carried columns,
+    then `FEATURE_SET.columns`; the index is the input rows' index (scalar as_of: 0..n-1).
+    """
+    _require(patients, ("patient_id",), "patients")
+    p_code, index = _patient_index(patients["patient_id"])
+    n_pat = len(patients)
+    snap_day = (
+        to_days(patients["as_of"]) if "as_of" in patients.columns else np.zeros(n_pat, np.int64)
+    )
+
+    # --- the rows to produce: prediction points, or candidate rows ----------------------------
+    if _is_frame(as_of):
+        _require(as_of, KEYS, "as_of frame")
+        points: pd.DataFrame = as_of
+    else:
+        first = np.sort(np.unique(p_code, return_index=True)[1])
+        points = pd.DataFrame({"patient_id": patients["patient_id"].to_numpy()[first]})
+    rows = points if candidates is None else candidates
+    _require(rows, ("patient_id",) if not _is_frame(as_of) else KEYS, "candidates")
+    n = len(rows)
+    r_code = _codes_for(rows["patient_id"], index)
+    r_time = rows["as_of"] if _is_frame(as_of) else as_of
+    r_day = to_days(r_time, None if _is_frame(as_of) else n)
+    r_key = r_code * DAY_SPAN + r_day
+    carried = _carried(points, rows, candidates, as_of, index, r_key)
+
+    # --- point-in-time join of snapshots (latest snapshot day <= as_of day) ------------------
+    p_ok = (p_code >= 0) & (snap_day != NAT)
+    p_key = np.where(p_ok, p_code * DAY_SPAN + snap_day, -1)
+    p_order = np.argsort(p_key, kind="stable")  # ties: the last snapshot row in input order wins
+    p_sorted = p_key[p_order]
+    j = np.searchsorted(p_sorted, r_key, side="right") - 1
+    jj = np.maximum(j, 0)
+    ok = (r_code >= 0) & (r_day != NAT) & (j >= 0) & (p_sorted[jj] // DAY_SPAN == r_code)
+    ok &= p_sorted[jj] >= 0
+    if not ok.all():
+        log.warning(
+            "dropped %d of %d prediction rows: no patient snapshot on or before as_of",
+            int((~ok).sum()),
+            n,
+        )
+    keep = np.flatnonzero(ok)
+    snap_of_row = p_order[jj[keep]]
+
+    # --- features per distinct point, broadcast to rows -----------------------------------------
+    u_key, u_first, inv = np.unique(r_key[keep], return_index=True, return_inverse=True)
+    u_code, u_day = u_key // DAY_SPAN, u_key % DAY_SPAN
+    u_snap = snap_of_row[u_first]
+    s_code = (
+        _codes_for(sessions["patient_id"], index)
+        if sessions is not None and len(sessions)
+        else np.zeros(0, np.int64)
+    )
+    ix = hist_mod.index_sessions(sessions, s_code)
+    hist = hist_mod.history_features(ix, u_code, u_day)
+    # profile: computed once per snapshot row in use, then gathered to points
+    used, snap_inv = np.unique(u_snap, return_inverse=True)
+    snaps = _take(patients, used)
+    dsi, chemo = prof_mod.infusion_state(snaps)
+    gap = (u_day - snap_day[u_snap]).astype(float)
+    dynamic = prof_mod.dynamic_features(dsi[snap_inv], chemo[snap_inv], gap)
+
+    # feature-major matrix (features x rows): contiguous writes, and it is the memory layout of
+    # a pandas float block, so the DataFrame below wraps it without another copy
+    matrix = np.empty((len(FEATURE_SET.columns), len(keep)))
+    n_static = len(prof_mod.STATIC)
+    matrix[:n_static] = prof_mod.static_features(snaps)[:, snap_inv[inv]]
+    row = n_static
+    for name in prof_mod.DYNAMIC:
+        matrix[row] = dynamic[name][inv]
+        row += 1
+    for name in hist_mod.COLUMNS:
+        matrix[row] = hist[name][inv]
+        row += 1
+    recent = {c: hist[c][inv] for c in hist_mod.RECENT_COLUMNS}
+    cands = None if candidates is None else _take(candidates, keep)
+    cfeat = cand_mod.candidate_features(cands, len(keep), recent)
+    for name in cand_mod.COLUMNS:
+        matrix[row] = cfeat[name]
+        row += 1
+
+    # --- assemble ---------------------------------------------------------------------------------
+    out_index = rows.index[keep] if (_is_frame(as_of) or candidates is not None) else keep
+    front: dict[str, Any] = {
+        "patient_id": rows["patient_id"].to_numpy()[keep],
+        "as_of": to_timestamps(r_time, n)[keep],
+    }
+    for name, values in carried.items():
+        front[name] = values[keep]
+    left = pd.DataFrame(front, index=out_index)
+    right = pd.DataFrame(matrix.T, columns=list(FEATURE_SET.columns), index=out_index, copy=False)
+    return pd.concat([left, right], axis=1, copy=False)
+
+
+def _take(frame: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+    """Rows by position; the frame itself when `idx` is all rows in order (the common case)."""
+    if len(idx) == len(frame) and bool(np.all(idx == np.arange(len(frame)))):
+        return frame
+    return frame.take(idx)
+
+
+def _carried(
+    points: pd.DataFrame,
+    rows: pd.DataFrame,
+    candidates: pd.DataFrame | None,
+    as_of: Any,
+    index: dict[str, int],
+    r_key: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Extra input columns copied to the output unchanged, aligned with `rows`."""
+    reserved = set(KEYS) | set(FEATURE_SET.columns)
+    if candidates is not None:
+        reserved -= set(cand_mod.PLAN)  # plan inputs are features already
+    out = {
+        c: rows[c].to_numpy()
+        for c in rows.columns
+        if c not in KEYS and not (candidates is not None and c in cand_mod.PLAN)
+    }
+    clash = [c for c in out if c in reserved]
+    if clash:
+        raise ValueError(f"input column(s) {clash} clash with feature names")
+    if candidates is None or not _is_frame(as_of):
+        return out
+    # candidates: also carry the as_of frame's extra columns of each candidate's point
+    extra = [c for c in points.columns if c not in KEYS and c not in out]
+    p_key = _codes_for(points["patient_id"], index) * DAY_SPAN + to_days(points["as_of"])
+    c_key = r_key
+    u_key, first = np.unique(p_key, return_index=True)
+    pos = np.minimum(np.searchsorted(u_key, c_key), max(len(u_key) - 1, 0))
+    if len(c_key) and (len(u_key) == 0 or not np.array_equal(u_key[pos], c_key)):
+        raise ValueError(
+            "candidates hold (patient_id, as_of) pairs that are not in the as_of frame"
+        )
+    for c in extra:
+        if c in reserved:
+            raise ValueError(f"as_of column {c!r} clashes with a feature name")
+        out[c] = points[c].to_numpy()[first[pos]]
+    return out
