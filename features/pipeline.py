@@ -192,6 +192,28 @@ def build(
     return pd.concat([left, right], axis=1, copy=False)
 
 
+_N_POINT = len(prof_mod.COLUMNS) + len(hist_mod.COLUMNS)
+_RECENT_AT = {c: FEATURE_SET.columns.index(c) for c in hist_mod.RECENT_COLUMNS}
+
+
+def candidate_matrix(
+    point_matrix: np.ndarray, point: np.ndarray, candidates: pd.DataFrame
+) -> np.ndarray:
+    """Feature rows (rows x FEATURE_SET.columns) for candidates, from their points' rows.
+
+    `point_matrix` holds `FEATURE_SET.columns` of prediction points as `build` without
+    candidates returns them; `point[i]` is the point of candidate row i. The candidate columns
+    come from the same `candidate_features` that `build` uses, so the policy can ask "what if"
+    for many doses without recomputing history (tested equal to `build` with candidates).
+    """
+    m = point_matrix[point]
+    recent = {c: m[:, j] for c, j in _RECENT_AT.items()}
+    cfeat = cand_mod.candidate_features(candidates, len(point), recent)
+    for i, c in enumerate(cand_mod.COLUMNS):
+        m[:, _N_POINT + i] = cfeat[c]
+    return m
+
+
 def _take(frame: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
     """Rows by position; the frame itself when `idx` is all rows in order (the common case)."""
     if len(idx) == len(frame) and bool(np.all(idx == np.arange(len(frame)))):

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features import FEATURE_SET, build
+from features.pipeline import candidate_matrix
 from features.schemas import (
     AerobicDose,
     IntRange,
@@ -55,9 +56,9 @@ class Predictor(Protocol):
     name: str
     version: str
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray: ...  # noqa: N803
+    def predict(self, X: pd.DataFrame) -> np.ndarray: ...
 
-    def explain(self, X: pd.DataFrame) -> np.ndarray | None: ...  # noqa: N803
+    def explain(self, X: pd.DataFrame) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class PolicyConfig:
     adherence_threshold: float = 0.60
     half_rungs: int = 8  # rungs between minimum and current, and between current and maximum
     explain_top: int = 5
+    # Search: at most this many rungs probed per patient per round, and at most probe_budget
+    # candidate plans per round over all patients (bounds memory in batch).
+    max_probes: int = 17
+    probe_budget: int = 40_000
     # Without a current prescription, the ladder tops out at this many sessions per modality.
     start_aerobic_sessions_max: int = 5
     start_resistance_sessions_max: int = 2
@@ -91,6 +96,12 @@ def kernel_facts(patient_row: dict[str, Any], history_row: dict[str, Any]) -> di
     for key in HISTORY_FACTS:
         facts[key] = history_row.get(key)
     return facts
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts; far cheaper than DataFrame.to_dict("records") on wide, short frames."""
+    cols = list(frame.columns)
+    return [dict(zip(cols, row, strict=True)) for row in frame.to_numpy(dtype=object)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +247,7 @@ def plan_to_prescription(
     plan: np.ndarray, result: gk.KernelResult, cfg: PolicyConfig
 ) -> Prescription:
     env = result.envelope
-    a_s, a_m, a_p, r_s, r_sets, r_reps, r_p = (float(x) for x in plan)
+    a_s, a_m, a_p, r_s, r_sets, _r_reps, r_p = (float(x) for x in plan)
     aerobic = resistance = None
     if a_s >= 1 and a_m > 0:
         lo = max(env.aerobic_pct_hrmax_min, a_p - cfg.hrmax_band)
@@ -260,7 +271,9 @@ def plan_to_prescription(
             reps=IntRange(low=min(reps), high=max(reps)),
             intensity_pct_1rm=Range(low=round(lo), high=round(r_p)),
         )
-    return Prescription(aerobic=aerobic, resistance=resistance, restrictions=list(result.restrictions))
+    return Prescription(
+        aerobic=aerobic, resistance=resistance, restrictions=list(result.restrictions)
+    )
 
 
 def decide(plan: np.ndarray, facts: dict[str, Any]) -> str:
@@ -288,36 +301,95 @@ def decide(plan: np.ndarray, facts: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # the search
 # --------------------------------------------------------------------------------------------
-def _candidate_rows(keys: pd.DataFrame, plans: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """Tolerance rows (one per modality present) and adherence rows for the given plans."""
-    base = pd.DataFrame(plans, columns=list(PLAN_COLUMNS))
-    base.insert(0, "patient_id", keys["patient_id"].to_numpy())
-    base.insert(1, "as_of", keys["as_of"].to_numpy())
-    aer = base.assign(modality="aerobic")
-    res = base.assign(modality="resistance")
-    adh = base.assign(modality=None)
-    return pd.concat([aer, res, adh], ignore_index=True), np.arange(len(base))
-
-
 def _score(
-    patients: pd.DataFrame,
-    sessions: pd.DataFrame,
-    keys: pd.DataFrame,
+    point_matrix: np.ndarray,
+    point: np.ndarray,
     plans: np.ndarray,
     models: Models,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    """(tolerance = min over modalities present, adherence, aerobic-row tolerance, features)."""
-    cands, _ = _candidate_rows(keys, plans)
-    feats = build(patients, sessions, keys[["patient_id", "as_of"]], candidates=cands)
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Predicted (tolerance, adherence) of each plan, and the tolerance feature rows.
+
+    Tolerance of a plan is the lower of its aerobic-session and resistance-session tolerance:
+    the policy must not trade an intolerable modality against an easy one.
+    """
     n = len(plans)
+    cands = pd.DataFrame(np.vstack([plans, plans, plans]), columns=list(PLAN_COLUMNS))
+    cands["modality"] = np.repeat(np.array(["aerobic", "resistance", None], dtype=object), n)
+    matrix = candidate_matrix(point_matrix, np.tile(point, 3), cands)
+    feats = pd.DataFrame(matrix, columns=list(FEATURE_SET.columns), copy=False)
     tol = models.tolerance.predict(feats.iloc[: 2 * n])
     adh = models.adherence.predict(feats.iloc[2 * n :])
-    t_a, t_r = tol[:n], tol[n:]
-    has_a = plans[:, 0] >= 1
-    has_r = plans[:, 3] >= 1
-    tol_min = np.minimum(np.where(has_a, t_a, 1.0), np.where(has_r, t_r, 1.0))
-    tol_min = np.where(has_a | has_r, tol_min, np.nan)
-    return tol_min, adh, tol, feats
+    has_a, has_r = plans[:, 0] >= 1, plans[:, 3] >= 1
+    t_min = np.minimum(np.where(has_a, tol[:n], 1.0), np.where(has_r, tol[n:], 1.0))
+    t_min = np.where(has_a | has_r, t_min, np.nan)
+    return t_min, np.asarray(adh, dtype=float), feats.iloc[: 2 * n]
+
+
+def _probe_rungs(lo: int, hi: int, k: int) -> np.ndarray:
+    """Up to k rungs strictly between lo and hi, evenly spread (all of them when few)."""
+    gap = hi - lo - 1
+    if gap <= k:
+        return np.arange(lo + 1, hi)
+    return np.unique(lo + np.round(np.linspace(1, gap, k)).astype(int))
+
+
+def search_ladders(
+    point_matrix: np.ndarray,
+    ladders: Sequence[Ladder | None],
+    models: Models,
+    cfg: PolicyConfig,
+) -> dict[int, tuple[int, float, float, pd.Series | None]]:
+    """k-ary search for the largest feasible rung of every ladder, all patients per round.
+
+    Feasible rungs form a prefix (monotone models), so each round narrows (lo, hi) to the gap
+    between the last feasible and the first infeasible probe. With one patient the whole ladder is
+    probed in a single round; with many, `probe_budget` bounds the rows per round.
+    Returns patient -> (rung, tolerance, adherence, tolerance feature row for explanations).
+    """
+    n = len(ladders)
+    idx = [i for i in range(n) if ladders[i] is not None and len(ladders[i].plans)]  # type: ignore[arg-type]
+    if not idx:
+        return {}
+    k = int(max(2, min(cfg.max_probes, cfg.probe_budget // len(idx))))
+    lo = dict.fromkeys(idx, -1)
+    hi = {i: len(ladders[i].plans) for i in idx}  # type: ignore[union-attr]
+    seen: dict[tuple[int, int], tuple[float, float, pd.DataFrame, int, int]] = {}
+    while True:
+        todo = [i for i in idx if hi[i] - lo[i] > 1]
+        if not todo:
+            break
+        pat, rung = [], []
+        for i in todo:
+            r = _probe_rungs(lo[i], hi[i], k)
+            pat.extend([i] * len(r))
+            rung.extend(r.tolist())
+        pat_a, rung_a = np.array(pat), np.array(rung)
+        plans = np.vstack([ladders[i].plans[r] for i, r in zip(pat, rung, strict=True)])  # type: ignore[union-attr]
+        tol, adh, feats = _score(point_matrix, pat_a, plans, models)
+        ok = (
+            np.isfinite(tol)
+            & np.isfinite(adh)
+            & (tol >= cfg.tolerance_threshold)
+            & (adh >= cfg.adherence_threshold)
+        )
+        m = len(plans)
+        for j, (i, r) in enumerate(zip(pat, rung, strict=True)):
+            row = j if plans[j, 0] >= 1 else m + j
+            seen[(i, r)] = (float(tol[j]), float(adh[j]), feats, row, int(ok[j]))
+        for i in todo:
+            mask = pat_a == i
+            rs, oks = rung_a[mask], ok[mask]
+            first_bad = rs[~oks].min() if (~oks).any() else hi[i]
+            good = rs[oks & (rs < first_bad)]
+            if len(good):
+                lo[i] = int(good.max())
+            hi[i] = int(first_bad)
+    out = {}
+    for i in idx:
+        r = lo[i] if lo[i] >= 0 else 0
+        t, a, feats, row, _ = seen[(i, r)]
+        out[i] = (r, t, a, feats.iloc[row])
+    return out
 
 
 def recommend(
@@ -335,10 +407,12 @@ def recommend(
     patients = patients.reset_index(drop=True)
     n = len(patients)
     keys = pd.DataFrame({"patient_id": patients["patient_id"].astype(str), "as_of": as_of_ts})
-    snap = patients.assign(as_of=as_of_ts)
+    snap = patients.assign(as_of=as_of_ts, patient_id=keys["patient_id"])
+    if sessions is not None and len(sessions):
+        sessions = sessions.assign(patient_id=sessions["patient_id"].astype(str))
     base = build(snap, sessions, keys)
-    prow = snap.to_dict("records")
-    hrow = base.to_dict("records")
+    prow = records(snap)
+    hrow = records(base.loc[:, list(HISTORY_FACTS)])
     results: list[gk.KernelResult] = []
     ladders: list[Ladder | None] = []
     facts_all = []
@@ -349,44 +423,27 @@ def recommend(
         results.append(res)
         ladders.append(build_ladder(res, facts, cfg) if res.decision == "allowed" else None)
 
-    # vectorised bisection over every allowed patient's ladder
-    active = np.array([lad is not None and len(lad.plans) > 0 for lad in ladders])
-    idx = np.flatnonzero(active)
-    lo = np.full(n, -1)  # largest rung known feasible (-1: none)
-    hi = np.array([len(lad.plans) if lad is not None else 0 for lad in ladders])  # infeasible
-    while True:
-        todo = idx[hi[idx] - lo[idx] > 1]
-        if len(todo) == 0:
-            break
-        mid = (lo[todo] + hi[todo]) // 2
-        plans = np.vstack([ladders[i].plans[m] for i, m in zip(todo, mid, strict=True)])
-        tol, adh, _, _ = _score(snap.iloc[todo], sessions, keys.iloc[todo], plans, models)
-        ok = (tol >= cfg.tolerance_threshold) & (adh >= cfg.adherence_threshold)
-        ok &= np.isfinite(tol) & np.isfinite(adh)
-        lo[todo[ok]] = mid[ok]
-        hi[todo[~ok]] = mid[~ok]
-    chosen = np.where(lo >= 0, lo, 0)
-
-    # final scoring of the chosen plans (predictions reported + explanations)
-    out_pred: dict[int, tuple[float, float, dict[str, float]]] = {}
-    if len(idx):
-        plans = np.vstack([ladders[i].plans[chosen[i]] for i in idx])
-        tol, adh, tol_rows, feats = _score(snap.iloc[idx], sessions, keys.iloc[idx], plans, models)
-        expl_rows = np.where(plans[:, 0] >= 1, np.arange(len(idx)), len(idx) + np.arange(len(idx)))
-        contrib = models.tolerance.explain(feats.iloc[expl_rows])
-        cols = list(FEATURE_SET.columns)
-        for j, i in enumerate(idx):
-            top: dict[str, float] = {}
-            if contrib is not None:
-                row = contrib[j, : len(cols)]
-                order = np.argsort(-np.abs(row), kind="stable")[: cfg.explain_top]
-                top = {cols[k]: float(row[k]) for k in order}
-            out_pred[i] = (float(tol[j]), float(adh[j]), top)
+    point_matrix = base[list(FEATURE_SET.columns)].to_numpy(dtype=float)
+    found = search_ladders(point_matrix, ladders, models, cfg)
+    contrib_rows = [found[i][3] for i in sorted(found)]
+    contrib = models.tolerance.explain(pd.DataFrame(contrib_rows)) if contrib_rows else None
+    cols = list(FEATURE_SET.columns)
+    out_pred: dict[int, tuple[int, float, float, dict[str, float]]] = {}
+    for j, i in enumerate(sorted(found)):
+        rung, tol_i, adh_i, _ = found[i]
+        top: dict[str, float] = {}
+        if contrib is not None:
+            row = contrib[j, : len(cols)]
+            order = np.argsort(-np.abs(row), kind="stable")[: cfg.explain_top]
+            top = {cols[k]: float(row[k]) for k in order if row[k] != 0}
+        out_pred[i] = (rung, tol_i, adh_i, top)
 
     responses = []
     for i in range(n):
         res = results[i]
-        rules = [dict(id=r.id, kind=r.kind, effect=r.effect, citation=r.citation) for r in res.fired]
+        rules = [
+            dict(id=r.id, kind=r.kind, effect=r.effect, citation=r.citation) for r in res.fired
+        ]
         base_resp = {
             "patient_id": str(prow[i]["patient_id"]),
             "as_of": as_of_ts.date(),
@@ -416,9 +473,9 @@ def recommend(
             top = {}
             decision = "regress" if decide(np.zeros(7), facts_all[i]) == "regress" else "maintain"
         else:
-            plan = lad.plans[chosen[i]]
+            rung, tol_i, adh_i, top = out_pred[i]
+            plan = lad.plans[rung]
             rx = plan_to_prescription(plan, res, cfg)
-            tol_i, adh_i, top = out_pred[i]
             decision = decide(plan, facts_all[i])
         rx = enforce_envelope(rx, res)
         responses.append(
