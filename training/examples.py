@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from features.labels import tolerated
-from scipy.stats import poisson_binom  # type: ignore[attr-defined]
 
 from features import FEATURE_SET, build
 
@@ -106,19 +105,15 @@ def build_tolerance_examples(patients: pd.DataFrame, sessions: pd.DataFrame) -> 
 def build_adherence_examples(patients: pd.DataFrame, sessions: pd.DataFrame) -> Examples:
     """One row per patient-week with planned sessions; label = attended >= 80% of them."""
     s = _with_weeks(patients, sessions)
-    g = s.groupby(["patient_id", "week"])
-    weekly = pd.DataFrame(
-        {"planned": g.size(), "attended": g["attended"].sum(), "p_list": g["p_attend"].agg(list)}
-        if "p_attend" in s
-        else {"planned": g.size(), "attended": g["attended"].sum()}
-    ).reset_index()
+    s = s.sort_values(["patient_id", "week"], kind="stable")
+    g = s.groupby(["patient_id", "week"], sort=True)
+    weekly = pd.DataFrame({"planned": g.size(), "attended": g["attended"].sum()}).reset_index()
     need = np.ceil(ADHERENCE_THRESHOLD * weekly["planned"].to_numpy() - 1e-9).astype(int)
     weekly["label"] = (weekly["attended"].to_numpy() >= need).astype(int)
-    if "p_list" in weekly:
-        weekly["oracle"] = [
-            float(poisson_binom.sf(k - 1, np.clip(p, 0, 1)))
-            for k, p in zip(need, weekly["p_list"], strict=True)
-        ]
+    if "p_attend" in s:
+        weekly["oracle"] = prob_at_least(
+            g.ngroup().to_numpy(), s["p_attend"].to_numpy(dtype=float), need
+        )
     else:
         weekly["oracle"] = np.nan
     weekly = weekly.merge(week_plans(s), on=["patient_id", "week"], how="left")
@@ -126,6 +121,29 @@ def build_adherence_examples(patients: pd.DataFrame, sessions: pd.DataFrame) -> 
     return _label(
         patients, sessions, cands, weekly["label"].to_numpy(), weekly["oracle"].to_numpy()
     )
+
+
+def prob_at_least(group: np.ndarray, p: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """P(at least need[g] successes) for independent Bernoulli(p) within each group g.
+
+    Poisson-binomial tail by dynamic programming over the groups' sessions, all groups at once
+    (`group` holds consecutive ids 0..G-1, rows sorted by group).
+    """
+    n_groups = len(need)
+    counts = np.bincount(group, minlength=n_groups)
+    width = int(counts.max()) if len(counts) else 0
+    pos = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+    pad = np.zeros((n_groups, width))
+    pad[group, pos] = np.clip(p, 0.0, 1.0)
+    dist = np.zeros((n_groups, width + 1))
+    dist[:, 0] = 1.0
+    for j in range(width):
+        pj = pad[:, j : j + 1]
+        shifted = np.zeros_like(dist)
+        shifted[:, 1:] = dist[:, :-1]
+        dist = dist * (1 - pj) + shifted * pj
+    ks = np.arange(width + 1)
+    return (dist * (ks[None, :] >= need[:, None])).sum(axis=1)
 
 
 def _label(

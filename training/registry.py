@@ -34,7 +34,7 @@ def configure(settings: Settings) -> MlflowClient:
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """Version number behind an alias, or None when the model or alias does not exist."""
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

@@ -1,0 +1,44 @@
+"""Units of the training package: oracle arithmetic, ECE, splits, promotion gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import poisson_binom
+
+from training.evaluate import expected_calibration_error, safe_auroc
+from training.examples import prob_at_least
+from training.train import split_patients
+
+
+def test_poisson_binomial_tail_matches_scipy() -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 8, 300)
+    group = np.repeat(np.arange(300), counts)
+    p = rng.random(len(group))
+    need = np.ceil(0.8 * counts - 1e-9).astype(int)
+    fast = prob_at_least(group, p, need)
+    slow = [poisson_binom.sf(k - 1, p[group == g]) for g, k in enumerate(need)]
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+
+
+def test_ece_is_zero_for_perfect_calibration_and_large_for_bad() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.random(200_000)
+    y = (rng.random(200_000) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.01
+    assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.1
+
+
+def test_auroc_nan_with_one_class() -> None:
+    assert np.isnan(safe_auroc(np.ones(10), np.linspace(0, 1, 10)))
+    assert safe_auroc(np.array([0, 1]), np.array([0.1, 0.9])) == pytest.approx(1.0)
+
+
+def test_patient_split_is_disjoint_complete_and_deterministic() -> None:
+    ids = np.array([f"p{i}" for i in range(1000)] * 3)
+    a, b = split_patients(ids, 7), split_patients(ids, 7)
+    assert a == b
+    assert not (a["train"] & a["test"]) and not (a["train"] & a["calibration"])
+    assert a["train"] | a["test"] | a["calibration"] == set(ids)
+    assert split_patients(ids, 8)["test"] != a["test"]
