@@ -1,0 +1,244 @@
+"""Benchmark of batch scoring: pandas engine, Spark engine, and the per-patient REST path.
+
+    uv run python benchmarks/batch.py                       # 100,000 patients, trained models
+    uv run python benchmarks/batch.py --patients 5000 --rest-patients 200 --fake --no-spark
+
+Why these three numbers: the pandas engine must score 100,000 patients end to end (read, validate,
+score, write) in under a minute; Spark must give the same rows (checked here too) at a useful
+speed on `local[2]`; and the batch engine must be at least 10x faster per patient than calling
+`recommend` once per patient, which is what scoring a cohort through `POST /recommend` would cost
+(measured in process, so without HTTP overhead: the ratio is a lower bound).
+
+The cohort is `training.simulator.simulate_cohort` on `--base` patients, replicated with new ids
+up to `--patients` (simulating 100,000 patients directly takes minutes and adds nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this folder comes first on sys.path, and benchmarks/features.py would shadow
+# the `features` package: put the project root there instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(ROOT))
+
+from features.settings import Settings, apply_offline_environment  # noqa: E402
+
+console = Console(stderr=True)
+app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+
+
+def build_cohort(n_patients: int, base: int, weeks: int, seed: int) -> tuple[pd.DataFrame, ...]:
+    """Simulate `base` patients and replicate them with new ids up to `n_patients`."""
+    from training.simulator import simulate_cohort
+
+    base = min(base, n_patients)
+    patients, sessions = simulate_cohort(n_patients=base, weeks=weeks, seed=seed)
+    reps = -(-n_patients // base)
+    ps, ss = [], []
+    for k in range(reps):
+        p, s = patients, sessions
+        if k:
+            p = patients.assign(patient_id=patients["patient_id"] + f"-r{k}")
+            s = sessions.assign(patient_id=sessions["patient_id"] + f"-r{k}")
+        ps.append(p)
+        ss.append(s)
+    p = pd.concat(ps, ignore_index=True)
+    s = pd.concat(ss, ignore_index=True)
+    keep = set(p["patient_id"].drop_duplicates().iloc[:n_patients])
+    return p[p["patient_id"].isin(keep)], s[s["patient_id"].isin(keep)]
+
+
+def get_models(fake: bool, workdir: Path, train_patients: int, train_weeks: int, seed: int):
+    """(settings, models, description): fake models, or champions (trained here if missing)."""
+    if fake:
+        from tests.fakes import fake_models
+
+        return Settings(root=workdir), fake_models(), "fake models (tests/fakes.py)"
+    from serving.models import ModelUnavailableError, load_champions
+
+    settings = Settings(root=workdir, default_patients=train_patients, default_weeks=train_weeks)
+    for candidate in (Settings(), settings):  # the project's registry, then one left in workdir
+        try:
+            models = load_champions(candidate)
+        except ModelUnavailableError:
+            continue
+        return (
+            candidate,
+            models,
+            f"champions v{models.tolerance.version}/v{models.adherence.version} from "
+            f"{candidate.mlflow_tracking_uri}",
+        )
+    from training.train import run_training
+
+    console.print(
+        f"No champion in the project registry: training small models "
+        f"({train_patients} patients x {train_weeks} weeks) into {workdir}"
+    )
+    run_training(settings, None, seed, console=console)
+    models = load_champions(settings)
+    return (
+        settings,
+        models,
+        (
+            f"champions trained here ({train_patients} patients x {train_weeks} weeks), "
+            f"v{models.tolerance.version}/v{models.adherence.version}"
+        ),
+    )
+
+
+def rest_path(
+    patients: pd.DataFrame, sessions: pd.DataFrame, n: int, models: Any, cfg: Any
+) -> tuple[float, int]:
+    """Seconds for `recommend` called once per patient (one-row frames), on n patients."""
+    from features.schemas import PATIENT_COLUMNS, RX_COLUMNS, SESSION_COLUMNS
+    from serving.batch import parse_as_of, select_snapshots
+    from serving.policy import recommend
+
+    as_of = parse_as_of(None, sessions)
+    snaps, _ = select_snapshots(patients, as_of)
+    snaps = snaps.iloc[:n].reindex(columns=list(PATIENT_COLUMNS) + list(RX_COLUMNS))
+    sess = sessions[sessions["patient_id"].isin(set(snaps["patient_id"]))]
+    by_patient = {pid: g[list(SESSION_COLUMNS)] for pid, g in sess.groupby("patient_id")}
+    empty = sess.iloc[:0][list(SESSION_COLUMNS)]
+    t0 = time.perf_counter()
+    for i in range(len(snaps)):
+        row = snaps.iloc[[i]].reset_index(drop=True)
+        recommend(row, by_patient.get(row.at[0, "patient_id"], empty), as_of, models, cfg)
+    return time.perf_counter() - t0, len(snaps)
+
+
+@app.command()
+def main(
+    patients: Annotated[int, typer.Option(min=10, help="Cohort size")] = 100_000,
+    base: Annotated[int, typer.Option(min=10, help="Patients simulated, then replicated")] = 10_000,
+    weeks: Annotated[int, typer.Option(min=2, help="Weeks simulated (~4.4 sessions/week)")] = 9,
+    rest_patients: Annotated[int, typer.Option(min=1, help="Patients for the REST path")] = 1000,
+    chunk_size: Annotated[int, typer.Option(min=1)] = 5000,
+    spark: Annotated[bool, typer.Option("--spark/--no-spark")] = True,
+    spark_master: Annotated[str, typer.Option()] = "local[2]",
+    fake: Annotated[bool, typer.Option(help="Fake models instead of champions")] = False,
+    train_patients: Annotated[int, typer.Option(help="If training is needed")] = 1500,
+    train_weeks: Annotated[int, typer.Option(help="If training is needed")] = 12,
+    seed: Annotated[int, typer.Option()] = 7,
+    workdir: Annotated[Path | None, typer.Option(help="Keep files here (default: temp)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here")] = None,
+) -> None:
+    """Time the pandas engine, the Spark engine and the per-patient path; print the ratios."""
+    apply_offline_environment()
+    from serving.batch import policy_config, run_score
+
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="dosewise-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"patients": patients}
+    try:
+        settings, models, model_desc = get_models(fake, tmp, train_patients, train_weeks, seed)
+        cfg = policy_config(settings)
+        t0 = time.perf_counter()
+        p, s = build_cohort(patients, base, weeks, seed)
+        cohort = tmp / "cohort"
+        cohort.mkdir(exist_ok=True)
+        p.to_parquet(cohort / "patients.parquet", index=False)
+        s.to_parquet(cohort / "sessions.parquet", index=False)
+        console.print(
+            f"cohort: {p['patient_id'].nunique():,} patients, {len(p):,} snapshots, "
+            f"{len(s):,} sessions ({len(s) / max(p['patient_id'].nunique(), 1):.1f}/patient), "
+            f"built in {time.perf_counter() - t0:.1f} s; models: {model_desc}"
+        )
+        results |= {"snapshots": len(p), "sessions": len(s), "models": model_desc}
+
+        t0 = time.perf_counter()
+        out_pd = tmp / "scores-pandas.parquet"
+        code = run_score(settings, cohort, out_pd, "pandas", None, chunk_size, None, None,
+                         console, models, cfg)  # fmt: skip
+        wall = time.perf_counter() - t0
+        assert code == 0, f"pandas engine exit code {code}"
+        n_scored = len(pd.read_parquet(out_pd, columns=["patient_id"]))
+        results["pandas"] = {"seconds": wall, "per_second": n_scored / wall, "scored": n_scored}
+
+        if spark:
+            t0 = time.perf_counter()
+            out_sp = tmp / "scores-spark.parquet"
+            code = run_score(settings, cohort, out_sp, "spark", None, chunk_size, spark_master,
+                             None, console, models, cfg)  # fmt: skip
+            wall = time.perf_counter() - t0
+            assert code == 0, f"spark engine exit code {code}"
+            same = pd.read_parquet(out_pd).equals(pd.read_parquet(out_sp))
+            results["spark"] = {
+                "seconds": wall,
+                "per_second": n_scored / wall,
+                "master": spark_master,
+                "identical_to_pandas": bool(same),
+            }
+
+        seconds, n = rest_path(p, s, rest_patients, models, cfg)
+        results["rest_path"] = {
+            "patients": n,
+            "seconds": seconds,
+            "per_second": n / seconds,
+            "scaled_seconds": seconds / n * patients,
+        }
+        results["speedup_pandas_vs_rest"] = (
+            results["pandas"]["per_second"] / results["rest_path"]["per_second"]
+        )
+    finally:
+        if workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print_results(results)
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2, default=float))
+
+
+def print_results(r: dict[str, Any]) -> None:
+    t = Table(title=f"Batch scoring, {r['patients']:,} patients ({r['models']})")
+    t.add_column("path")
+    t.add_column("wall s", justify="right")
+    t.add_column("patients/s", justify="right")
+    t.add_column("note")
+    pdx = r["pandas"]
+    goal = "goal < 60 s: " + ("met" if pdx["seconds"] < 60 else "NOT met")
+    t.add_row("pandas engine", f"{pdx['seconds']:.1f}", f"{pdx['per_second']:,.0f}", goal)
+    if "spark" in r:
+        sp = r["spark"]
+        t.add_row(
+            f"spark engine ({sp['master']})",
+            f"{sp['seconds']:.1f}",
+            f"{sp['per_second']:,.0f}",
+            "identical output" if sp["identical_to_pandas"] else "OUTPUT DIFFERS",
+        )
+    rp = r["rest_path"]
+    t.add_row(
+        f"per-patient recommend ({rp['patients']:,})",
+        f"{rp['scaled_seconds']:.1f} (scaled)",
+        f"{rp['per_second']:,.0f}",
+        f"measured {rp['seconds']:.1f} s",
+    )
+    Console().print(t)
+    sp = r["speedup_pandas_vs_rest"]
+    verdict = "met" if sp >= 10 else "NOT met"
+    Console().print(
+        f"pandas engine vs per-patient path: {sp:,.1f}x per patient (goal >= 10x: {verdict})"
+    )
+    if "spark" in r:
+        Console().print(
+            f"spark vs pandas: {r['spark']['per_second'] / pdx['per_second']:.2f}x per patient"
+        )
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    app()

@@ -1,0 +1,180 @@
+"""A small self-contained HTML report of a batch run (`dosewise score --report report.html`).
+
+One file, no external assets (PNG plots embedded as base64), so it can be mailed or archived next
+to the scores. Written atomically like every other batch output.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from features.io import write_atomic
+from features.schemas import DECISIONS
+
+DECISION_COLOURS = {
+    "progress": "#2a9d8f",
+    "maintain": "#8ab17d",
+    "regress": "#e9c46a",
+    "hold": "#e76f51",
+    "refer": "#9b5de5",
+}
+
+
+def weekly_doses(scored: pd.DataFrame) -> pd.DataFrame:
+    """Aerobic weekly minutes (sessions x minutes) and resistance weekly load.
+
+    Resistance load = sessions x sets x mid reps x mid %1RM / 100 ("relative volume load", in
+    reps at 100% 1RM), a single number that rises with every resistance dose component.
+    """
+    aer = scored["aerobic_sessions_per_week"].astype(float) * scored[
+        "aerobic_minutes_per_session"
+    ].astype(float)
+    reps = (scored["resistance_reps_low"].astype(float) + scored["resistance_reps_high"]) / 2
+    pct = (scored["resistance_pct_1rm_low"] + scored["resistance_pct_1rm_high"]) / 2
+    res = (
+        scored["resistance_sessions_per_week"].astype(float)
+        * scored["resistance_sets"].astype(float)
+        * reps
+        * pct
+        / 100
+    )
+    return pd.DataFrame({"aerobic_weekly_minutes": aer, "resistance_weekly_load": res})
+
+
+def _png(fig: plt.Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plot_decisions(scored: pd.DataFrame) -> str:
+    counts = scored["decision"].value_counts()
+    order = [d for d in DECISIONS if d in counts] + [d for d in counts.index if d not in DECISIONS]
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.bar(
+        order, [counts[d] for d in order], color=[DECISION_COLOURS.get(d, "#999") for d in order]
+    )
+    ax.set_ylabel("patients")
+    ax.set_title("Decisions")
+    return _png(fig)
+
+
+def plot_doses(scored: pd.DataFrame) -> str:
+    doses = weekly_doses(scored)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, col, label in (
+        (axes[0], "aerobic_weekly_minutes", "aerobic minutes / week"),
+        (axes[1], "resistance_weekly_load", "resistance load / week (reps at 1RM)"),
+    ):
+        values = doses[col].dropna()
+        if len(values):
+            ax.hist(values, bins=min(30, max(5, values.nunique())), color="#457b9d")
+        else:
+            ax.text(0.5, 0.5, "no doses", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(label)
+        ax.set_ylabel("patients")
+    fig.suptitle("Prescribed weekly dose (patients with a dose)")
+    return _png(fig)
+
+
+def plot_tolerance_by_cancer(scored: pd.DataFrame) -> str:
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    if "cancer_type" in scored and scored["predicted_tolerance"].notna().any():
+        data = scored.dropna(subset=["predicted_tolerance"])
+        groups = sorted(data["cancer_type"].dropna().unique())
+        ax.boxplot(
+            [data.loc[data["cancer_type"] == g, "predicted_tolerance"].to_numpy() for g in groups],
+            tick_labels=groups,
+            showfliers=False,
+        )
+        ax.tick_params(axis="x", rotation=30)
+    else:
+        ax.text(0.5, 0.5, "no predictions", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("predicted tolerance")
+    ax.set_title("Predicted tolerance of the recommended dose, by cancer type")
+    return _png(fig)
+
+
+def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_report(
+    scored: pd.DataFrame, errors: pd.DataFrame, summary: dict[str, Any], meta: dict[str, Any]
+) -> str:
+    """The report as one HTML string."""
+    doses = weekly_doses(scored)
+    dose_rows = [
+        (
+            name,
+            int(doses[col].notna().sum()),
+            f"{np.nanmedian(doses[col]):.0f}" if doses[col].notna().any() else "-",
+        )
+        for name, col in (
+            ("aerobic minutes / week", "aerobic_weekly_minutes"),
+            ("resistance load / week", "resistance_weekly_load"),
+        )
+    ]
+    err_by_field = (
+        errors.groupby(["table", "field"]).size().sort_values(ascending=False).head(15)
+        if len(errors)
+        else pd.Series(dtype=int)
+    )
+    images = {
+        "Decisions": plot_decisions(scored),
+        "Weekly doses (aerobic minutes, resistance load)": plot_doses(scored),
+        "Predicted tolerance by cancer type": plot_tolerance_by_cancer(scored),
+    }
+    img = "".join(
+        f'<h3>{html.escape(k)}</h3><img alt="{html.escape(k)}" src="data:image/png;base64,{v}"/>'
+        for k, v in images.items()
+    )
+    meta_rows = [(k, v) for k, v in meta.items() if k != "per_second"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Dosewise batch report</title>
+<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;
+text-align:left}}img{{display:block;margin:1em 0;max-width:100%}}</style></head><body>
+<h1>Dosewise batch report</h1>
+<p>Research software, not a medical device: every recommendation is for review by a qualified
+exercise professional or clinician.</p>
+<h2>Run</h2>{_table(meta_rows, ("", ""))}
+<h2>Decisions</h2>{_table(list(summary["decisions"].items()), ("decision", "patients"))}
+<h2>Most frequent rules</h2>{_table(summary["top_rules"], ("rule", "patients"))}
+<h2>Doses</h2>{_table(dose_rows, ("dose", "patients", "median"))}
+{img}
+<h2>Invalid rows</h2><p>{summary["error_rows"]} rows, {summary["error_patients"]} patients
+(see the errors file).</p>
+{_table([(*k, v) for k, v in err_by_field.items()], ("table", "field", "rows"))}
+<script type="application/json" id="summary">{html.escape(json.dumps(summary, default=str))}
+</script></body></html>
+"""
+
+
+def write_report(
+    path: Path,
+    scored: pd.DataFrame,
+    errors: pd.DataFrame,
+    summary: dict[str, Any],
+    meta: dict[str, Any],
+) -> None:
+    text = render_report(scored, errors, summary, meta)
+    write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
