@@ -1,0 +1,828 @@
+"""Proof of safety: hypothesis properties of the kernel over the whole contract.
+
+Facts are generated over every contract range, with unknown values (None, NaN) anywhere, values
+crowded around every threshold of DESIGN.md section 5, arbitrary history facts and arbitrary
+current prescriptions. The oracles below are written again from DESIGN.md, independently of
+rules.yaml, so a wrong rule file fails here.
+
+"Tighter" (monotonicity), precisely: result B is no looser than result A when
+- B's decision is at least as restrictive: allowed < refer < hold; and, when both are allowed,
+- every week maximum of B is <= A's; for each modality, B does not allow it, or A allows it too and
+  every maximum of B is <= A's and every minimum of B is >= A's (`envelope.no_looser`); and
+- B keeps every restriction of A (it may add more).
+
+Each property runs max(2000, active profile) examples; the `thorough` profile gives 100,000.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.schemas import (
+    COMORBIDITIES,
+    LIST_SEPARATOR,
+    METASTATIC_SITES,
+    RESISTANCE_EXPERIENCE,
+    RESTRICTIONS,
+    TREATMENT_PHASES,
+    AerobicDose,
+    IntRange,
+    Prescription,
+    Range,
+    ResistanceDose,
+    prescription_to_row,
+)
+from serving.guidelines import kernel as gk
+from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
+
+PROPERTY = settings(
+    max_examples=max(2000, settings().max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+NAN = math.nan
+RULE_IDS = {r.id for r in gk.default_rules().rules}
+RANK = {"allowed": 0, "refer": 1, "hold": 2}
+
+
+# ------------------------------------------------------------------------------- strategies
+# Strategies are built once, at import: building them inside a composite costs milliseconds.
+def unknown_or(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.none(), st.just(NAN), strategy, strategy, strategy)
+
+
+def near(lo: float, hi: float, *thresholds: float) -> st.SearchStrategy[float]:
+    """Anywhere in [lo, hi], often right at or next to a clinical threshold."""
+    points = [
+        x
+        for t in thresholds
+        for x in (t, math.nextafter(t, -math.inf), math.nextafter(t, math.inf), t - 0.5, t + 0.5)
+        if lo <= x <= hi
+    ]
+    if not points:
+        return st.floats(lo, hi)
+    return st.one_of(st.floats(lo, hi), st.sampled_from(points))
+
+
+def joined(vocab: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    items = st.lists(st.sampled_from(vocab), unique=True, max_size=4)
+    return st.one_of(items.map(LIST_SEPARATOR.join), items, st.none())
+
+
+def ranges(lo: float, hi: float) -> st.SearchStrategy[tuple[float, float]]:
+    return st.tuples(st.floats(lo, hi), st.floats(lo, hi)).map(lambda t: (min(t), max(t)))
+
+
+def int_ranges(lo: int, hi: int) -> st.SearchStrategy[tuple[int, int]]:
+    return st.tuples(st.integers(lo, hi), st.integers(lo, hi)).map(lambda t: (min(t), max(t)))
+
+
+WILD = st.floats(allow_nan=False, allow_infinity=False)  # huge, tiny and negative too
+BANDS = {
+    True: st.one_of(ranges(0, 120), ranges(-1e12, 1e12), st.tuples(WILD, WILD).map(sorted)),
+    False: ranges(0, 120),
+}
+RPE_BANDS = {True: int_ranges(-50, 50), False: int_ranges(6, 20)}
+REP_BANDS = {True: int_ranges(-100, 100), False: int_ranges(1, 30)}
+
+
+def _aerobic(wild: bool) -> st.SearchStrategy[AerobicDose]:
+    return st.builds(
+        lambda s, m, pct, rpe: AerobicDose(
+            sessions_per_week=s,
+            minutes_per_session=m,
+            intensity_pct_hrmax=Range(low=pct[0], high=pct[1]),
+            rpe=IntRange(low=rpe[0], high=rpe[1]),
+        ),
+        st.integers(0, 14),
+        st.floats(0, 180),
+        BANDS[wild],
+        RPE_BANDS[wild],
+    )
+
+
+def _resistance(wild: bool) -> st.SearchStrategy[ResistanceDose]:
+    return st.builds(
+        lambda s, sets, reps, pct: ResistanceDose(
+            sessions_per_week=s,
+            sets=sets,
+            reps=IntRange(low=reps[0], high=reps[1]),
+            intensity_pct_1rm=Range(low=pct[0], high=pct[1]),
+        ),
+        st.integers(0, 14),
+        st.integers(0, 10),
+        REP_BANDS[wild],
+        BANDS[wild],
+    )
+
+
+def _prescriptions(wild: bool) -> st.SearchStrategy[Prescription]:
+    return st.builds(
+        lambda a, r, restrictions: Prescription(aerobic=a, resistance=r, restrictions=restrictions),
+        st.one_of(st.none(), _aerobic(wild), _aerobic(wild), _aerobic(wild)),
+        st.one_of(st.none(), _resistance(wild), _resistance(wild), _resistance(wild)),
+        st.lists(st.sampled_from(RESTRICTIONS), unique=True, max_size=4),
+    )
+
+
+WILD_RX = _prescriptions(wild=True)
+TAME_RX = _prescriptions(wild=False)
+
+
+def prescriptions(wild: bool = True) -> st.SearchStrategy[Prescription]:
+    """Any valid Prescription object; with `wild`, bands take any finite value at all."""
+    return st.one_of(WILD_RX, TAME_RX) if wild else TAME_RX
+
+
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "age": st.integers(18, 110),
+    "ecog": st.one_of(st.integers(0, 4), st.integers(0, 4), st.none()),
+    "metastatic_sites": joined(METASTATIC_SITES),
+    "comorbidities": joined(COMORBIDITIES),
+    "medical_clearance": st.one_of(st.booleans(), st.none()),
+    "resistance_experience": st.one_of(st.sampled_from(RESISTANCE_EXPERIENCE), st.none()),
+    "sarcopenia": st.one_of(st.booleans(), st.none()),
+    "treatment_phase": st.one_of(st.sampled_from(TREATMENT_PHASES), st.none()),
+    "days_since_infusion": unknown_or(near(0, 60, 5)),
+    "resting_hr": unknown_or(near(25, 250, 100, 120)),
+    "systolic_bp": unknown_or(near(50, 300, 200)),
+    "diastolic_bp": unknown_or(near(20, 200, 110)),
+    "spo2": unknown_or(near(50, 100, 88)),
+    "temperature_c": unknown_or(near(30, 45, 38)),
+    "hemoglobin_g_dl": unknown_or(near(2, 25, 8, 10)),
+    "platelets_10e9_l": unknown_or(st.one_of(near(0, 2000, 20, 50), st.floats(0, 80))),
+    "anc_10e9_l": unknown_or(st.one_of(near(0, 100, 0.5, 1.5), st.floats(0, 3))),
+    "fatigue": unknown_or(st.floats(0, 10)),
+    "pain": unknown_or(st.floats(0, 10)),
+    "vomiting_24h": st.one_of(st.booleans(), st.booleans(), st.none()),
+    "serious_ae_7d": st.one_of(st.just(0), st.just(0), st.integers(0, 3), st.none()),
+    "moderate_ae_7d": st.one_of(st.just(0), st.integers(0, 4), st.none()),
+    "intolerant_streak": st.one_of(st.integers(0, 6), st.none()),
+}
+# Starting points that are themselves valid patients; examples change up to 12 facts of one.
+ARCHETYPES: tuple[dict[str, Any], ...] = (
+    {  # well survivor after treatment
+        "age": 50,
+        "ecog": 0,
+        "metastatic_sites": "",
+        "comorbidities": "",
+        "medical_clearance": False,
+        "resistance_experience": "experienced",
+        "sarcopenia": False,
+        "treatment_phase": "post_treatment",
+        "days_since_infusion": None,
+        "resting_hr": 70.0,
+        "systolic_bp": 120.0,
+        "diastolic_bp": 80.0,
+        "spo2": 98.0,
+        "temperature_c": 36.6,
+        "hemoglobin_g_dl": 13.0,
+        "platelets_10e9_l": 250.0,
+        "anc_10e9_l": 4.0,
+        "fatigue": 2.0,
+        "pain": 1.0,
+        "vomiting_24h": False,
+        "serious_ae_7d": 0,
+        "moderate_ae_7d": 0,
+        "intolerant_streak": 0,
+    },
+    {  # mid-chemotherapy, some values missing
+        "age": 62,
+        "ecog": 1,
+        "metastatic_sites": "",
+        "comorbidities": "peripheral_neuropathy",
+        "medical_clearance": True,
+        "resistance_experience": "novice",
+        "sarcopenia": None,
+        "treatment_phase": "chemotherapy",
+        "days_since_infusion": 6.0,
+        "resting_hr": 88.0,
+        "systolic_bp": 132.0,
+        "diastolic_bp": 84.0,
+        "spo2": None,
+        "temperature_c": 37.1,
+        "hemoglobin_g_dl": 10.4,
+        "platelets_10e9_l": 140.0,
+        "anc_10e9_l": 1.9,
+        "fatigue": 5.0,
+        "pain": NAN,
+        "vomiting_24h": None,
+        "serious_ae_7d": 0,
+        "moderate_ae_7d": 0,
+        "intolerant_streak": 1,
+    },
+    {  # metastatic, cleared, frail
+        "age": 74,
+        "ecog": 2,
+        "metastatic_sites": "bone;liver",
+        "comorbidities": "lymphedema",
+        "medical_clearance": True,
+        "resistance_experience": "none",
+        "sarcopenia": True,
+        "treatment_phase": "palliative",
+        "days_since_infusion": None,
+        "resting_hr": 96.0,
+        "systolic_bp": 145.0,
+        "diastolic_bp": 90.0,
+        "spo2": 93.0,
+        "temperature_c": 36.9,
+        "hemoglobin_g_dl": 9.8,
+        "platelets_10e9_l": 95.0,
+        "anc_10e9_l": 2.5,
+        "fatigue": 6.0,
+        "pain": 4.0,
+        "vomiting_24h": False,
+        "serious_ae_7d": 0,
+        "moderate_ae_7d": 1,
+        "intolerant_streak": 0,
+    },
+)
+ARCHETYPE = st.sampled_from(ARCHETYPES)
+FIELDS_TO_CHANGE = st.lists(st.sampled_from(sorted(FIELD_VALUES)), unique=True, max_size=12)
+CURRENT = st.one_of(st.none(), WILD_RX, TAME_RX)
+PATIENT_COLUMNS = st.fixed_dictionaries(FIELD_VALUES)  # every fact drawn (slower, rarer)
+
+
+@st.composite
+def _changed_archetype(draw: st.DrawFn) -> dict[str, Any]:
+    f = dict(draw(ARCHETYPE))
+    for name in draw(FIELDS_TO_CHANGE):
+        f[name] = draw(FIELD_VALUES[name])
+    return f
+
+
+FACTS = st.builds(
+    lambda f, rx: {"patient_id": "pt-prop"} | f | prescription_to_row(rx),
+    st.one_of(_changed_archetype(), _changed_archetype(), _changed_archetype(), PATIENT_COLUMNS),
+    CURRENT,
+)
+
+
+def facts() -> st.SearchStrategy[dict[str, Any]]:
+    """Patient columns over the whole contract (unknowns anywhere), history facts and rx_*.
+
+    Mostly one of three archetypes with up to 12 facts changed to anything in the contract (fast,
+    and a failure shrinks to the few facts that matter); one time in four every fact is drawn."""
+    return FACTS
+
+
+def _floor_at(v: Any, lo: float) -> float | None:
+    x = _n(v)
+    return None if x is None else max(x, lo)
+
+
+def _ceil_at(v: Any, hi: float) -> float | None:
+    x = _n(v)
+    return None if x is None else min(x, hi)
+
+
+def calm(f: dict[str, Any]) -> dict[str, Any]:
+    """The same facts without any hold condition (to reach the other rules more often);
+    unknown values stay unknown."""
+    return f | {
+        "platelets_10e9_l": _floor_at(f["platelets_10e9_l"], 20),
+        "hemoglobin_g_dl": _floor_at(f["hemoglobin_g_dl"], 8),
+        "anc_10e9_l": _floor_at(f["anc_10e9_l"], 0.5),
+        "temperature_c": _ceil_at(f["temperature_c"], 37.9),
+        "resting_hr": _ceil_at(f["resting_hr"], 119),
+        "systolic_bp": _ceil_at(f["systolic_bp"], 200),
+        "diastolic_bp": _ceil_at(f["diastolic_bp"], 110),
+        "spo2": _floor_at(f["spo2"], 88),
+        "vomiting_24h": False,
+        "serious_ae_7d": 0,
+    }
+
+
+PATIENTS_FACTS = st.one_of(FACTS, FACTS.map(lambda f: calm(f)), FACTS.map(lambda f: calm(f)))
+
+
+def patients_facts() -> st.SearchStrategy[dict[str, Any]]:
+    """Facts, two times in three without any hold condition (so the caps are exercised)."""
+    return PATIENTS_FACTS
+
+
+# ------------------------------------------------------------------------------- oracles
+def _n(v: Any) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def _items(v: Any) -> set[str]:
+    if v is None:
+        return set()
+    return set(v.split(LIST_SEPARATOR)) - {""} if isinstance(v, str) else set(v)
+
+
+def expected_hold(f: dict[str, Any]) -> bool:
+    """DESIGN.md section 5.1, written again."""
+
+    def lt(k: str, t: float) -> bool:
+        return (v := _n(f.get(k))) is not None and v < t
+
+    def ge(k: str, t: float) -> bool:
+        return (v := _n(f.get(k))) is not None and v >= t
+
+    def gt(k: str, t: float) -> bool:
+        return (v := _n(f.get(k))) is not None and v > t
+
+    return (
+        lt("platelets_10e9_l", 20)
+        or lt("hemoglobin_g_dl", 8)
+        or lt("anc_10e9_l", 0.5)
+        or ge("temperature_c", 38.0)
+        or ge("resting_hr", 120)
+        or gt("systolic_bp", 200)
+        or gt("diastolic_bp", 110)
+        or lt("spo2", 88)
+        or f.get("vomiting_24h") is True
+        or ge("serious_ae_7d", 1)
+    )
+
+
+def expected_refer(f: dict[str, Any]) -> bool:
+    """DESIGN.md section 5.2, written again (clearance unknown = not cleared)."""
+    sites = _items(f.get("metastatic_sites"))
+    cleared = f.get("medical_clearance") is True
+    ecog = _n(f.get("ecog"))
+    return (ecog is not None and ecog >= 3) or (not cleared and bool(sites & {"bone", "brain"}))
+
+
+def global_bounds_hold(res: gk.KernelResult) -> None:
+    """DESIGN.md section 5.3 global caps, written again."""
+    env = res.envelope
+    assert is_consistent(env), env
+    assert env.total_sessions_max <= 6
+    assert env.weekly_modeq_minutes_max <= 300
+    if env.aerobic_allowed:
+        assert 40 <= env.aerobic_pct_hrmax_min <= env.aerobic_pct_hrmax_max <= 85
+        assert 10 <= env.aerobic_minutes_min <= env.aerobic_minutes_max <= 60
+        assert 1 <= env.aerobic_sessions_max <= 6
+        assert env.aerobic_rpe_max <= 17
+    if env.resistance_allowed:
+        assert 1 <= env.resistance_sessions_max <= 3
+        assert 1 <= env.resistance_sets_min <= env.resistance_sets_max <= 3
+        assert 8 <= env.resistance_reps_min <= env.resistance_reps_max <= 15
+        assert 30 <= env.resistance_pct_1rm_min <= env.resistance_pct_1rm_max <= 80
+        assert env.resistance_pct_1rm_max <= env.resistance_pct_1rm_progression_max
+        assert "no_resistance" not in res.restrictions
+    assert set(res.restrictions) <= set(RESTRICTIONS)
+    assert list(res.restrictions) == sorted(set(res.restrictions))
+    assert {r.id for r in res.fired} <= RULE_IDS
+
+
+def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
+    """The section 5.3 caps that matter most, checked against the facts directly."""
+    env, restr = res.envelope, set(res.restrictions)
+    plt, anc, hb, hr = (
+        _n(f.get(k)) for k in ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl", "resting_hr")
+    )
+    ecog = _n(f.get("ecog"))
+    sites, comorb = _items(f.get("metastatic_sites")), _items(f.get("comorbidities"))
+    no_vig = (
+        (anc is not None and anc < 1.5)
+        or (hb is not None and hb < 10)
+        or (hr is not None and hr >= 100)
+        or (ecog is not None and ecog >= 2)
+        or bool(sites & {"lung", "brain", "gi"})
+    )
+    if no_vig:
+        assert "no_vigorous" in restr
+    if "no_vigorous" in restr:
+        assert env.aerobic_pct_hrmax_max <= 76 and env.resistance_pct_1rm_max <= 69
+    if plt is not None and plt <= 50:
+        assert not env.resistance_allowed and "no_resistance" in restr
+        assert env.aerobic_pct_hrmax_max <= 63
+    if "liver" in sites:
+        assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_minutes_max <= 30
+    if ecog is not None and ecog >= 2:
+        assert env.aerobic_minutes_max <= 30
+    if "bone" in sites:
+        assert {"no_high_impact", "no_spinal_loading", "supervised_resistance"} <= restr
+        assert env.resistance_pct_1rm_max <= 60
+    if "gi" in sites:
+        assert env.resistance_pct_1rm_max <= 50
+    if "brain" in sites:
+        assert {"balance_focus", "supervised_only"} <= restr
+    if sites & {"lymph_node"} or "lymphedema" in comorb:
+        assert "supervised_resistance" in restr
+    if "peripheral_neuropathy" in comorb:
+        assert {"stationary_modes_only", "balance_focus"} <= restr
+    if anc is not None and anc < 1.5:
+        assert "avoid_public_facilities" in restr
+    if f.get("treatment_phase") == "radiotherapy":
+        assert "no_chlorinated_pools" in restr
+    if env.aerobic_pct_hrmax_max > 76:  # vigorous only for the eligible
+        assert ecog == 0 and not sites
+        assert not ("cardiovascular_disease" in comorb and f.get("medical_clearance") is not True)
+        days = _n(f.get("days_since_infusion"))
+        assert days is None or days >= 5
+        assert not (days is None and f.get("treatment_phase") == "chemotherapy")
+    if env.resistance_pct_1rm_max > 70:
+        assert f.get("resistance_experience") == "experienced" and not restr
+    # progression over the current prescription
+    a_s, a_m = _n(f.get("rx_aerobic_sessions")), _n(f.get("rx_aerobic_minutes"))
+    if env.aerobic_allowed and a_s is not None and a_m is not None and a_s >= 1 and a_m > 0:
+        assert env.aerobic_weekly_volume_max <= 1.1 * a_s * a_m + 1e-6
+    r_s, r_hi = _n(f.get("rx_resistance_sessions")), _n(f.get("rx_resistance_pct_1rm_high"))
+    has_r = r_s is not None and r_hi is not None and r_s >= 1 and r_hi > 0
+    if env.resistance_allowed and has_r:
+        assert env.resistance_pct_1rm_max <= 1.1 * r_hi + 1e-6
+        if sites & {"lymph_node"} or "lymphedema" in comorb:
+            assert env.resistance_pct_1rm_max <= 1.05 * r_hi + 1e-6
+    elif env.resistance_allowed:  # starting dose
+        novice = f.get("resistance_experience") != "experienced"
+        if novice or f.get("sarcopenia") is not False:
+            assert env.resistance_pct_1rm_max <= 50
+    stalled = (_n(f.get("moderate_ae_7d")) or 0) >= 1 or (_n(f.get("intolerant_streak")) or 0) >= 2
+    has_a = a_s is not None and a_m is not None and a_s >= 1 and a_m > 0
+    if stalled and (has_a or has_r):
+        if env.aerobic_allowed:
+            assert has_a and env.aerobic_weekly_volume_max <= a_s * a_m + 1e-6
+        if env.resistance_allowed:
+            assert has_r and env.resistance_pct_1rm_max <= r_hi + 1e-6
+
+
+# ------------------------------------------------------------------------------- (a) decisions
+@PROPERTY
+@given(patients_facts())
+def test_a_hold_and_refer_conditions_decide(f: dict[str, Any]) -> None:
+    """Every hold condition -> hold with the empty envelope; every refer condition (and no hold)
+    -> refer; and nothing else holds or refers."""
+    res = gk.evaluate(f)
+    if expected_hold(f):
+        assert res.decision == "hold"
+    elif expected_refer(f):
+        assert res.decision == "refer"
+    else:
+        assert res.decision == "allowed"
+    if res.decision != "allowed":
+        assert res.envelope == EMPTY and res.restrictions == ()
+        assert all(r.kind in ("hold", "refer") for r in res.fired)
+        assert gk.clamp_prescription(Prescription(aerobic=_any_aerobic()), res) is None
+
+
+def _any_aerobic() -> AerobicDose:
+    return AerobicDose(
+        sessions_per_week=1,
+        minutes_per_session=10,
+        intensity_pct_hrmax=Range(low=40, high=45),
+        rpe=IntRange(low=9, high=10),
+    )
+
+
+@PROPERTY
+@given(
+    patients_facts(),
+    st.sampled_from(
+        [
+            ("platelets_10e9_l", 19.99),
+            ("hemoglobin_g_dl", 7.9),
+            ("anc_10e9_l", 0.49),
+            ("temperature_c", 38.0),
+            ("resting_hr", 120),
+            ("systolic_bp", 200.01),
+            ("diastolic_bp", 110.01),
+            ("spo2", 87.99),
+            ("vomiting_24h", True),
+            ("serious_ae_7d", 1),
+        ]
+    ),
+)
+def test_a_every_hold_condition_holds(f: dict[str, Any], condition: tuple[str, Any]) -> None:
+    name, value = condition
+    res = gk.evaluate(f | {name: value})
+    assert res.decision == "hold" and res.envelope == EMPTY
+    assert any(r.kind == "hold" for r in res.fired)
+
+
+@PROPERTY
+@given(
+    patients_facts().map(calm),
+    st.sampled_from(
+        [
+            {"ecog": 3},
+            {"ecog": 4},
+            {"metastatic_sites": "bone", "medical_clearance": False},
+            {"metastatic_sites": "brain;liver", "medical_clearance": None},
+        ]
+    ),
+)
+def test_a_every_refer_condition_refers(f: dict[str, Any], condition: dict[str, Any]) -> None:
+    res = gk.evaluate(f | condition)
+    assert res.decision == "refer" and res.envelope == EMPTY
+
+
+# ------------------------------------------------------------------------------- (b) bounds
+@PROPERTY
+@given(patients_facts())
+def test_b_envelope_within_global_bounds_and_consistent(f: dict[str, Any]) -> None:
+    res = gk.evaluate(f)
+    if res.decision == "allowed":
+        global_bounds_hold(res)
+        clinical_caps_hold(f, res)
+    else:
+        assert res.envelope == EMPTY
+
+
+# ------------------------------------------------------------------------------- (c) monotone
+def _lower(v: Any, lo: float) -> st.SearchStrategy[Any]:
+    x = _n(v)
+    return st.floats(lo, x) if x is not None and x >= lo else st.floats(lo, lo + 100)
+
+
+def _higher(v: Any, hi: float) -> st.SearchStrategy[Any]:
+    x = _n(v)
+    return st.floats(x, hi) if x is not None and x <= hi else st.floats(hi - 100, hi)
+
+
+LOWER_IS_WORSE = {"platelets_10e9_l": 0, "hemoglobin_g_dl": 2, "anc_10e9_l": 0, "spo2": 50}
+HIGHER_IS_WORSE = {"temperature_c": 45, "resting_hr": 250, "systolic_bp": 300, "diastolic_bp": 200}
+WORSENING_STEPS = st.sampled_from(
+    [
+        *LOWER_IS_WORSE,
+        *HIGHER_IS_WORSE,
+        "vomiting_24h",
+        "ecog",
+        "metastatic_sites",
+        "comorbidities",
+        "medical_clearance",
+        "serious_ae_7d",
+        "moderate_ae_7d",
+        "intolerant_streak",
+        "resistance_experience",
+        "sarcopenia",
+        "days_since_infusion",
+    ]
+)
+STEPS_1_3 = st.integers(1, 3)
+NEW_SITE = st.sampled_from(METASTATIC_SITES)
+NEW_COMORBIDITY = st.sampled_from(COMORBIDITIES)
+
+
+@st.composite
+def worsened(draw: st.DrawFn, f: dict[str, Any]) -> dict[str, Any]:
+    """The same patient, 1-3 steps worse: a lab lower, a vital worse, a symptom, a higher ECOG, a
+    new metastatic site or comorbidity, clearance withdrawn, more AEs or intolerance, less
+    resistance experience, sarcopenia found, or closer to an infusion."""
+    g = dict(f)
+    for _ in range(draw(STEPS_1_3)):
+        step = draw(WORSENING_STEPS)
+        v = g.get(step)
+        if step in LOWER_IS_WORSE:
+            g[step] = draw(_lower(v, LOWER_IS_WORSE[step]))
+        elif step in HIGHER_IS_WORSE:
+            g[step] = draw(_higher(v, HIGHER_IS_WORSE[step]))
+        elif step == "vomiting_24h":
+            g[step] = True
+        elif step == "ecog":
+            if _n(v) is not None:
+                g[step] = draw(st.integers(int(v), 4))
+        elif step in ("metastatic_sites", "comorbidities"):
+            new = draw(NEW_SITE if step == "metastatic_sites" else NEW_COMORBIDITY)
+            g[step] = LIST_SEPARATOR.join(sorted(_items(v) | {new}))
+        elif step == "medical_clearance":
+            g[step] = draw(st.sampled_from([False, None]))
+        elif step in ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak"):
+            g[step] = int(_n(v) or 0) + draw(st.integers(1, 3))
+        elif step == "resistance_experience":
+            if v == "experienced":
+                g[step] = draw(st.sampled_from(["novice", "none", None]))
+        elif step == "sarcopenia":
+            g[step] = draw(st.sampled_from([True, None])) if v is not True else True
+        elif step == "days_since_infusion" and _n(v) is not None:
+            g[step] = draw(st.floats(0, _n(v)))
+    return g
+
+
+def assert_no_looser(after: gk.KernelResult, before: gk.KernelResult) -> None:
+    assert RANK[after.decision] >= RANK[before.decision], (before.decision, after.decision)
+    if after.decision == before.decision == "allowed":
+        assert no_looser(after.envelope, before.envelope), (before.envelope, after.envelope)
+        assert set(after.restrictions) >= set(before.restrictions)
+
+
+@PROPERTY
+@given(st.data())
+def test_c_worsening_never_loosens(data: st.DataObject) -> None:
+    """Monotonicity: see the module docstring for the precise meaning of "tighter"."""
+    f = data.draw(patients_facts())
+    g = data.draw(worsened(f))
+    assert_no_looser(gk.evaluate(g), gk.evaluate(f))
+
+
+FAVOURABLE = {
+    "platelets_10e9_l": 2000.0,
+    "hemoglobin_g_dl": 25.0,
+    "anc_10e9_l": 100.0,
+    "spo2": 100.0,
+    "temperature_c": 36.5,
+    "resting_hr": 60.0,
+    "systolic_bp": 110.0,
+    "diastolic_bp": 70.0,
+    "vomiting_24h": False,
+    "ecog": 0,
+    "medical_clearance": True,
+    "sarcopenia": False,
+    "resistance_experience": "experienced",
+    "serious_ae_7d": 0,
+    "moderate_ae_7d": 0,
+    "intolerant_streak": 0,
+    "metastatic_sites": "",
+    "comorbidities": "",
+    "days_since_infusion": 60.0,
+}
+
+
+@PROPERTY
+@given(patients_facts(), st.sampled_from(sorted(FAVOURABLE)), st.sampled_from([None, NAN]))
+def test_c_an_unknown_value_is_never_looser_than_the_best_known_one(
+    f: dict[str, Any], name: str, missing: Any
+) -> None:
+    """A missing value never loosens anything: unknown is at least as tight as the most
+    favourable value that fact could have."""
+    assert_no_looser(gk.evaluate(f | {name: missing}), gk.evaluate(f | {name: FAVOURABLE[name]}))
+
+
+# ------------------------------------------------------------------------------- (d) clamp
+@PROPERTY
+@given(patients_facts(), st.one_of(st.none(), prescriptions()))
+def test_d_clamped_prescriptions_always_pass_the_check(
+    f: dict[str, Any], rx: Prescription | None
+) -> None:
+    res = gk.evaluate(f)
+    clamped = gk.clamp_prescription(rx, res)
+    assert gk.check_prescription(clamped, res) == []
+    assert inside(clamped, res)
+    if res.decision != "allowed":
+        assert clamped is None
+    if clamped is not None:
+        assert set(rx.restrictions) <= set(clamped.restrictions)  # never drops a restriction
+        assert gk.clamp_prescription(clamped, res) == clamped  # idempotent
+
+
+@PROPERTY
+@given(st.data())
+def test_d_clamp_leaves_a_safe_prescription_alone(data: st.DataObject) -> None:
+    """A prescription already inside the envelope comes back unchanged (restrictions aside)."""
+    res = gk.evaluate(data.draw(patients_facts()))
+    rx = data.draw(near_envelope(res))
+    if res.decision != "allowed" or rx is None or gk.check_prescription(rx, res):
+        return  # nothing to show for this draw (not assume(): regenerating costs more)
+    clamped = gk.clamp_prescription(rx, res)
+    assert clamped is not None
+    assert _close(clamped.model_dump(), rx.model_dump() | {"restrictions": clamped.restrictions})
+    assert set(clamped.restrictions) == set(rx.restrictions)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal up to the check's float tolerance (a value 1e-12 over a bound is clipped)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
+
+
+# ------------------------------------------------------------------------------- (e) check
+TOL = 1e-9
+
+
+def _in(x: float, lo: float, hi: float) -> bool:
+    return lo - TOL * max(1, abs(lo)) <= x <= hi + (TOL * max(1, abs(hi)) if hi < math.inf else 0)
+
+
+def inside(rx: Prescription | None, res: gk.KernelResult) -> bool:
+    """Oracle for check_prescription, written again from the Envelope's documented meaning."""
+    if rx is None:
+        return True
+    if res.decision != "allowed":
+        return rx.aerobic is None and rx.resistance is None
+    env = res.envelope
+    if not set(res.restrictions) <= set(rx.restrictions):
+        return False
+    total = 0
+    if (a := rx.aerobic) is not None:
+        total += a.sessions_per_week
+        pct, rpe = a.intensity_pct_hrmax, a.rpe
+        volume = a.sessions_per_week * a.minutes_per_session
+        modeq = volume * (2 if pct.high >= 77 else 1)
+        if not (
+            env.aerobic_sessions_max >= 1
+            and _in(a.sessions_per_week, 1, env.aerobic_sessions_max)
+            and _in(a.minutes_per_session, env.aerobic_minutes_min, env.aerobic_minutes_max)
+            and _in(pct.low, env.aerobic_pct_hrmax_min, pct.high)
+            and _in(pct.high, pct.low, env.aerobic_pct_hrmax_max)
+            and _in(rpe.low, 6, rpe.high)
+            and _in(rpe.high, rpe.low, env.aerobic_rpe_max)
+            and _in(volume, 0, env.aerobic_weekly_volume_max)
+            and _in(modeq, 0, env.weekly_modeq_minutes_max)
+        ):
+            return False
+    if (r := rx.resistance) is not None:
+        total += r.sessions_per_week
+        pct = r.intensity_pct_1rm
+        top = min(env.resistance_pct_1rm_max, env.resistance_pct_1rm_progression_max)
+        if not (
+            env.resistance_allowed
+            and _in(r.sessions_per_week, 1, env.resistance_sessions_max)
+            and _in(r.sets, env.resistance_sets_min, env.resistance_sets_max)
+            and _in(r.reps.low, env.resistance_reps_min, r.reps.high)
+            and _in(r.reps.high, r.reps.low, env.resistance_reps_max)
+            and _in(pct.low, env.resistance_pct_1rm_min, pct.high)
+            and _in(pct.high, pct.low, top)
+        ):
+            return False
+    return _in(total, 0, env.total_sessions_max)
+
+
+NUDGE_WHAT = st.integers(0, 8)
+NUDGE_FLOAT = st.sampled_from([0.0, 0.0, -1.0, -0.01, 0.01, 1.0, 5.0, -1e6, 1e6])
+NUDGE_INT = st.sampled_from([0, 0, -1, 1, 3])
+
+
+@st.composite
+def near_envelope(draw: st.DrawFn, res: gk.KernelResult) -> Prescription | None:
+    """A prescription at the edge of the envelope: a clamped one with one value nudged."""
+    base = gk.clamp_prescription(draw(prescriptions(wild=False)), res)
+    if base is None:
+        return draw(st.one_of(st.none(), prescriptions()))
+    what = draw(NUDGE_WHAT)
+    dx = draw(NUDGE_FLOAT)
+    di = draw(NUDGE_INT)
+
+    def d(n: int) -> float:
+        return dx if what == n else 0.0
+
+    def i(n: int) -> int:
+        return di if what == n else 0
+
+    a, r = base.aerobic, base.resistance
+    restrictions = list(base.restrictions)
+    if what == 0 and restrictions:
+        restrictions.pop(draw(st.integers(0, len(restrictions) - 1)))
+    elif what in (1, 2, 3, 4) and a is not None:
+        p = a.intensity_pct_hrmax
+        a = AerobicDose(
+            sessions_per_week=min(14, max(0, a.sessions_per_week + i(1))),
+            minutes_per_session=min(180, max(0, a.minutes_per_session + d(2))),
+            intensity_pct_hrmax=Range(low=p.low, high=max(p.low, p.high + d(3))),
+            rpe=IntRange(low=a.rpe.low, high=max(a.rpe.low, a.rpe.high + i(4))),
+        )
+    elif what in (5, 6, 7, 8) and r is not None:
+        p = r.intensity_pct_1rm
+        high = p.high + d(8)
+        r = ResistanceDose(
+            sessions_per_week=min(14, max(0, r.sessions_per_week + i(5))),
+            sets=min(10, max(0, r.sets + i(6))),
+            reps=IntRange(low=r.reps.low, high=max(r.reps.low, r.reps.high + i(7))),
+            intensity_pct_1rm=Range(low=min(p.low, high), high=high),
+        )
+    return Prescription(aerobic=a, resistance=r, restrictions=restrictions)
+
+
+@PROPERTY
+@given(st.data())
+def test_e_check_flags_exactly_the_prescriptions_outside(data: st.DataObject) -> None:
+    f = data.draw(patients_facts())
+    res = gk.evaluate(f)
+    rx = data.draw(st.one_of(near_envelope(res), prescriptions()))
+    problems = gk.check_prescription(rx, res)
+    assert (problems == []) == inside(rx, res), problems
+
+
+STOP_CONDITIONS = st.sampled_from(
+    [
+        {"platelets_10e9_l": 5.0},
+        {"hemoglobin_g_dl": 6.5},
+        {"anc_10e9_l": 0.2},
+        {"temperature_c": 39.0},
+        {"resting_hr": 130.0},
+        {"systolic_bp": 220.0},
+        {"diastolic_bp": 120.0},
+        {"spo2": 80.0},
+        {"vomiting_24h": True},
+        {"serious_ae_7d": 2},
+        {"ecog": 3},
+        {"ecog": 4},
+        {"metastatic_sites": "bone", "medical_clearance": False},
+        {"metastatic_sites": "brain", "medical_clearance": None},
+    ]
+)
+
+
+@PROPERTY
+@given(patients_facts(), STOP_CONDITIONS, prescriptions())
+def test_e_any_dose_under_hold_or_refer_is_a_violation(
+    f: dict[str, Any], stop: dict[str, Any], rx: Prescription
+) -> None:
+    res = gk.evaluate(f | stop)
+    assert res.decision in ("hold", "refer")
+    problems = gk.check_prescription(rx, res)
+    assert bool(problems) == (rx.aerobic is not None or rx.resistance is not None)
+    assert gk.clamp_prescription(rx, res) is None

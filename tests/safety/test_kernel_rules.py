@@ -1,0 +1,513 @@
+"""One test per rule of rules.yaml: it fires exactly when its condition holds, with its effect.
+
+Every case starts from the healthy patient of conftest.py (only the global caps fire) and changes a
+few facts. `fires` lists fact changes that must fire the rule (the first one is also used to check
+the effect), `quiet` lists changes just across the threshold, or with the fact unknown, that must
+not. ``{"rx": "current"}`` adds conftest's current prescription (3 x 30 min at 64-68% HRmax;
+2 x 2 sets x 10-12 reps at 45-50% 1RM).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from serving.guidelines import kernel as gk
+from serving.guidelines.envelope import EMPTY, is_consistent
+
+RULES = gk.default_rules()
+RULE_IDS = [r.id for r in RULES.rules]
+NAN = math.nan
+
+
+@dataclass(frozen=True)
+class Case:
+    fires: tuple[dict[str, Any], ...]
+    quiet: tuple[dict[str, Any], ...] = ()
+    decision: str = "allowed"
+    restrictions: frozenset[str] = frozenset()
+    env: dict[str, Any] = field(default_factory=dict)
+
+
+def R(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+CUR = {"rx": "current"}
+NO_PROGRESSION_ENV = {
+    "aerobic_weekly_volume_max": 90,
+    "aerobic_pct_hrmax_max": 68,
+    "resistance_pct_1rm_max": 50,
+    "resistance_pct_1rm_progression_max": 50,
+    "resistance_sessions_max": 2,
+    "resistance_sets_max": 2,
+}
+
+CASES: dict[str, Case] = {
+    # ---------------------------------------------------------------- hold
+    "hold.platelets_below_20": Case(
+        fires=({"platelets_10e9_l": 19.9}, {"platelets_10e9_l": 0}),
+        quiet=({"platelets_10e9_l": 20}, {"platelets_10e9_l": None}, {"platelets_10e9_l": NAN}),
+        decision="hold",
+    ),
+    "hold.hemoglobin_below_8": Case(
+        fires=({"hemoglobin_g_dl": 7.99}, {"hemoglobin_g_dl": 2}),
+        quiet=({"hemoglobin_g_dl": 8}, {"hemoglobin_g_dl": None}),
+        decision="hold",
+    ),
+    "hold.anc_below_0_5": Case(
+        fires=({"anc_10e9_l": 0.49}, {"anc_10e9_l": 0}),
+        quiet=({"anc_10e9_l": 0.5}, {"anc_10e9_l": None}),
+        decision="hold",
+    ),
+    "hold.fever": Case(
+        fires=({"temperature_c": 38.0}, {"temperature_c": 40.2}),
+        quiet=({"temperature_c": 37.99}, {"temperature_c": None}),
+        decision="hold",
+    ),
+    "hold.resting_hr_120": Case(
+        fires=({"resting_hr": 120}, {"resting_hr": 180}),
+        quiet=({"resting_hr": 119.9}, {"resting_hr": None}),
+        decision="hold",
+    ),
+    "hold.blood_pressure": Case(
+        fires=(
+            {"systolic_bp": 200.5},
+            {"diastolic_bp": 111},
+            {"systolic_bp": 250, "diastolic_bp": 130},
+        ),
+        quiet=(
+            {"systolic_bp": 200, "diastolic_bp": 110},
+            {"systolic_bp": None, "diastolic_bp": None},
+        ),
+        decision="hold",
+    ),
+    "hold.spo2_below_88": Case(
+        fires=({"spo2": 87.9}, {"spo2": 50}),
+        quiet=({"spo2": 88}, {"spo2": None}),
+        decision="hold",
+    ),
+    "hold.vomiting_24h": Case(
+        fires=({"vomiting_24h": True}, {"vomiting_24h": "true"}),
+        quiet=({"vomiting_24h": False}, {"vomiting_24h": None}, {"vomiting_24h": pd.NA}),
+        decision="hold",
+    ),
+    "hold.serious_ae_7d": Case(
+        fires=({"serious_ae_7d": 1}, {"serious_ae_7d": 3}),
+        quiet=({"serious_ae_7d": 0}, {"serious_ae_7d": None}),
+        decision="hold",
+    ),
+    # ---------------------------------------------------------------- refer
+    "refer.ecog_3_plus": Case(
+        fires=({"ecog": 3}, {"ecog": 4}),
+        quiet=({"ecog": 2}, {"ecog": None}),
+        decision="refer",
+    ),
+    "refer.bone_metastases_no_clearance": Case(
+        fires=(
+            {"metastatic_sites": "bone", "medical_clearance": False},
+            {"metastatic_sites": "liver;bone", "medical_clearance": None},
+        ),
+        quiet=(
+            {"metastatic_sites": "bone", "medical_clearance": True},
+            {"metastatic_sites": "liver", "medical_clearance": False},
+        ),
+        decision="refer",
+    ),
+    "refer.brain_metastases_no_clearance": Case(
+        fires=(
+            {"metastatic_sites": "brain", "medical_clearance": False},
+            {"metastatic_sites": ["brain", "lung"], "medical_clearance": None},
+        ),
+        quiet=(
+            {"metastatic_sites": "brain", "medical_clearance": True},
+            {"metastatic_sites": "lung", "medical_clearance": False},
+        ),
+        decision="refer",
+    ),
+    # ---------------------------------------------------------------- global caps
+    "global.aerobic_intensity": Case(
+        fires=({},),
+        env={"aerobic_pct_hrmax_min": 40, "aerobic_pct_hrmax_max": 85, "aerobic_rpe_max": 17},
+    ),
+    "global.aerobic_minutes": Case(
+        fires=({},), env={"aerobic_minutes_min": 10, "aerobic_minutes_max": 60}
+    ),
+    "global.weekly_sessions": Case(
+        fires=({},), env={"aerobic_sessions_max": 6, "total_sessions_max": 6}
+    ),
+    "global.weekly_volume": Case(fires=({},), env={"weekly_modeq_minutes_max": 300}),
+    "global.resistance": Case(
+        fires=({},),
+        env={
+            "resistance_allowed": True,
+            "resistance_sessions_max": 3,
+            "resistance_sets_min": 1,
+            "resistance_sets_max": 3,
+            "resistance_reps_min": 8,
+            "resistance_reps_max": 15,
+            "resistance_pct_1rm_min": 30,
+            "resistance_pct_1rm_max": 80,
+            "resistance_pct_1rm_progression_max": math.inf,
+            "aerobic_weekly_volume_max": math.inf,
+        },
+    ),
+    "aerobic.intensity_76_unless_eligible": Case(
+        fires=(
+            {"ecog": 1},
+            {"metastatic_sites": "skin"},
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 4},
+            {"treatment_phase": "chemotherapy", "days_since_infusion": None},
+            {"comorbidities": "cardiovascular_disease"},
+            {"ecog": None},
+        ),
+        quiet=(
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 5},
+            {"comorbidities": "cardiovascular_disease", "medical_clearance": True},
+            {"comorbidities": "diabetes"},
+        ),
+        env={"aerobic_pct_hrmax_max": 76, "aerobic_rpe_max": 13},
+    ),
+    # ---------------------------------------------------------------- labs, vitals, ECOG
+    "labs.platelets_20_50": Case(
+        fires=({"platelets_10e9_l": 35}, {"platelets_10e9_l": 20}, {"platelets_10e9_l": 50}),
+        quiet=({"platelets_10e9_l": 50.1}, {"platelets_10e9_l": None}),
+        restrictions=R("no_resistance"),
+        env={
+            "aerobic_pct_hrmax_max": 63,
+            "resistance_allowed": False,
+            "resistance_sessions_max": 0,
+        },
+    ),
+    "labs.anc_0_5_to_1_5": Case(
+        fires=({"anc_10e9_l": 1.0}, {"anc_10e9_l": 0.5}, {"anc_10e9_l": 1.49}),
+        quiet=({"anc_10e9_l": 1.5}, {"anc_10e9_l": None}),
+        restrictions=R("avoid_public_facilities", "no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+    ),
+    "labs.hemoglobin_8_to_10": Case(
+        fires=({"hemoglobin_g_dl": 9}, {"hemoglobin_g_dl": 8}, {"hemoglobin_g_dl": 9.99}),
+        quiet=({"hemoglobin_g_dl": 10}, {"hemoglobin_g_dl": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+    ),
+    "vitals.resting_hr_100_to_119": Case(
+        fires=({"resting_hr": 100}, {"resting_hr": 119.9}),
+        quiet=({"resting_hr": 99.9}, {"resting_hr": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+    ),
+    "ecog.2_light_moderate": Case(
+        fires=({"ecog": 2},),
+        quiet=({"ecog": 1}, {"ecog": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_minutes_max": 30, "aerobic_pct_hrmax_max": 76},
+    ),
+    # ---------------------------------------------------------------- metastases (cleared)
+    "metastasis.bone": Case(
+        fires=({"metastatic_sites": "bone", "medical_clearance": True},),
+        quiet=({"metastatic_sites": "liver", "medical_clearance": True},),
+        restrictions=R("no_high_impact", "no_spinal_loading", "supervised_resistance"),
+        env={"resistance_pct_1rm_max": 60},
+    ),
+    "metastasis.lung": Case(
+        fires=({"metastatic_sites": "lung"},),
+        quiet=({"metastatic_sites": "liver"},),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+    ),
+    "metastasis.liver": Case(
+        fires=({"metastatic_sites": "liver"},),
+        quiet=({"metastatic_sites": "lung"},),
+        env={"aerobic_pct_hrmax_max": 63, "aerobic_minutes_max": 30},
+    ),
+    "metastasis.brain": Case(
+        fires=({"metastatic_sites": "brain", "medical_clearance": True},),
+        quiet=({"metastatic_sites": "skin"},),
+        restrictions=R("no_vigorous", "balance_focus", "supervised_only"),
+        env={"aerobic_pct_hrmax_max": 76},
+    ),
+    "metastasis.skin": Case(
+        fires=({"metastatic_sites": "skin"},),
+        quiet=({"metastatic_sites": "gi"},),
+        restrictions=R("low_friction"),
+    ),
+    "metastasis.gi": Case(
+        fires=({"metastatic_sites": "gi"},),
+        quiet=({"metastatic_sites": "skin"},),
+        restrictions=R("no_vigorous"),
+        env={"resistance_pct_1rm_max": 50},
+    ),
+    "lymphedema.resistance_progression": Case(
+        fires=(
+            CUR | {"comorbidities": "lymphedema"},
+            {"comorbidities": "lymphedema"},
+            {"metastatic_sites": "lymph_node"},
+        ),
+        quiet=({"comorbidities": "diabetes;arthritis"}, CUR),
+        restrictions=R("supervised_resistance"),
+        env={"resistance_pct_1rm_max": 52.5, "resistance_pct_1rm_progression_max": 52.5},
+    ),
+    # ---------------------------------------------------------------- comorbidity, treatment
+    "comorbidity.peripheral_neuropathy": Case(
+        fires=({"comorbidities": "peripheral_neuropathy"},),
+        quiet=({"comorbidities": "osteoporosis"},),
+        restrictions=R("stationary_modes_only", "balance_focus"),
+    ),
+    "treatment.radiotherapy": Case(
+        fires=({"treatment_phase": "radiotherapy"},),
+        quiet=({"treatment_phase": "immunotherapy"}, {"treatment_phase": None}),
+        restrictions=R("no_chlorinated_pools"),
+    ),
+    # ---------------------------------------------------------------- progression
+    "progression.weekly_volume_10pct": Case(
+        fires=(CUR,),
+        quiet=({}, CUR | {"rx_aerobic_sessions": 0}, CUR | {"rx_aerobic_minutes": None}),
+        env={"aerobic_weekly_volume_max": 99},
+    ),
+    "progression.resistance_load_10pct": Case(
+        fires=(CUR,),
+        quiet=({}, CUR | {"rx_resistance_sessions": None}),
+        env={"resistance_pct_1rm_max": 55, "resistance_pct_1rm_progression_max": 55},
+    ),
+    "progression.none_after_moderate_ae": Case(
+        fires=(CUR | {"moderate_ae_7d": 1},),
+        quiet=({"moderate_ae_7d": 1}, CUR | {"moderate_ae_7d": 0}, CUR | {"moderate_ae_7d": None}),
+        env=NO_PROGRESSION_ENV,
+    ),
+    "progression.none_after_intolerance": Case(
+        fires=(CUR | {"intolerant_streak": 2}, CUR | {"intolerant_streak": 5}),
+        quiet=(CUR | {"intolerant_streak": 1}, {"intolerant_streak": 5}),
+        env=NO_PROGRESSION_ENV,
+    ),
+    "resistance.start_ceiling_50": Case(
+        fires=(
+            {"resistance_experience": "novice"},
+            {"resistance_experience": "none"},
+            {"resistance_experience": None},
+            {"sarcopenia": True},
+            {"sarcopenia": None},
+        ),
+        quiet=({}, CUR | {"resistance_experience": "novice"}),
+        env={"resistance_pct_1rm_max": 50},
+    ),
+    # ---------------------------------------------------------------- what restrictions mean
+    "restriction.no_vigorous": Case(
+        fires=({"hemoglobin_g_dl": 9}, {"metastatic_sites": "lung"}),
+        quiet=({}, {"metastatic_sites": "skin"}),
+        env={"aerobic_pct_hrmax_max": 76, "aerobic_rpe_max": 13, "resistance_pct_1rm_max": 69},
+    ),
+    "restriction.no_resistance": Case(
+        fires=({"platelets_10e9_l": 30},),
+        quiet=({},),
+        env={"resistance_allowed": False, "resistance_sessions_max": 0},
+    ),
+    "resistance.load_70_unless_experienced": Case(
+        fires=(
+            {"metastatic_sites": "skin"},
+            {"resistance_experience": "novice"},
+            {"resistance_experience": None},
+        ),
+        quiet=({}, {"comorbidities": "diabetes"}),
+        env={"resistance_pct_1rm_max": 70},
+    ),
+    # ---------------------------------------------------------------- conflicts
+    "conflict.aerobic_infeasible": Case(
+        # 1 x 5 min now: +10% allows 5.5 minutes a week, less than one 10-minute session
+        fires=(CUR | {"rx_aerobic_sessions": 1, "rx_aerobic_minutes": 5},),
+        quiet=(CUR,),
+        env={"aerobic_sessions_max": 0, "aerobic_weekly_volume_max": 0, "total_sessions_max": 3},
+    ),
+    "conflict.resistance_infeasible": Case(
+        # 20-25% 1RM now: +10% allows 27.5%, below the 30% minimum
+        fires=(CUR | {"rx_resistance_pct_1rm_low": 20, "rx_resistance_pct_1rm_high": 25},),
+        quiet=(CUR, {"platelets_10e9_l": 30}),
+        restrictions=R("no_resistance"),
+        env={"resistance_allowed": False, "resistance_sessions_max": 0},
+    ),
+}
+
+
+def _facts(base: dict[str, Any], current_rx: dict[str, Any], change: dict[str, Any]) -> dict:
+    change = dict(change)
+    facts = dict(base)
+    if change.pop("rx", None) == "current":
+        facts |= current_rx
+    return facts | change
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(CASES) == set(RULE_IDS)
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule(rule_id: str, healthy, current_rx) -> None:
+    case = CASES[rule_id]
+    rule = RULES.by_id(rule_id)
+    base = healthy()
+    for change in case.fires:
+        res = gk.evaluate(_facts(base, current_rx, change))
+        assert rule_id in res.rule_ids, change
+        assert res.decision == case.decision, change
+        fired = res.fired[res.rule_ids.index(rule_id)]
+        assert fired.kind == rule.kind and fired.effect and fired.citation
+        assert case.restrictions <= set(res.restrictions), change
+        assert res.version == "2026.11.0"
+        if res.decision == "allowed":
+            assert is_consistent(res.envelope)
+        else:
+            assert res.envelope == EMPTY and res.restrictions == ()
+    for change in case.quiet:
+        res = gk.evaluate(_facts(base, current_rx, change))
+        assert rule_id not in res.rule_ids, change
+    first = gk.evaluate(_facts(base, current_rx, case.fires[0]))
+    for name, value in case.env.items():
+        assert getattr(first.envelope, name) == pytest.approx(value), name
+
+
+def test_healthy_patient_fires_only_the_global_caps(healthy) -> None:
+    res = gk.evaluate(healthy())
+    assert res.decision == "allowed"
+    assert all(rid.startswith("global.") for rid in res.rule_ids)
+    assert res.restrictions == ()
+
+
+# -------------------------------------------------------------------------------------------
+# the rule file itself
+# -------------------------------------------------------------------------------------------
+def test_rule_file_metadata() -> None:
+    raw = yaml.safe_load(gk.RULES_FILE.read_text())
+    assert raw["version"] == "2026.11.0" == RULES.version
+    ids = [r["id"] for r in raw["rules"]]
+    assert len(ids) == len(set(ids))
+    for r in raw["rules"]:
+        assert r["kind"] in ("hold", "refer", "cap", "restriction", "progression")
+        assert r["effect"].strip() and r["citation"].strip()
+        assert "condition" in r
+    kinds = [r.kind for r in RULES.rules]
+    assert kinds.index("refer") > max(i for i, k in enumerate(kinds) if k == "hold")
+
+
+def test_design_section_5_rules_are_all_present() -> None:
+    expected = {
+        "hold.platelets_below_20",
+        "hold.hemoglobin_below_8",
+        "hold.anc_below_0_5",
+        "hold.fever",
+        "hold.resting_hr_120",
+        "hold.blood_pressure",
+        "hold.spo2_below_88",
+        "hold.vomiting_24h",
+        "hold.serious_ae_7d",
+        "refer.ecog_3_plus",
+        "refer.bone_metastases_no_clearance",
+        "refer.brain_metastases_no_clearance",
+        "lymphedema.resistance_progression",
+        "progression.weekly_volume_10pct",
+    }
+    assert expected <= set(RULE_IDS)
+    assert RULES.by_id("lymphedema.resistance_progression").kind == "progression"
+    assert RULES.by_id("progression.weekly_volume_10pct").kind == "progression"
+
+
+def _file(rule: dict[str, Any]) -> dict[str, Any]:
+    raw = yaml.safe_load(gk.RULES_FILE.read_text())
+    raw["rules"].append(rule)
+    return raw
+
+
+GOOD = {
+    "id": "x.test",
+    "kind": "restriction",
+    "condition": {"all": [["platelets_10e9_l", "<", 60]]},
+    "restrictions": ["no_vigorous"],
+    "effect": "test",
+    "citation": "test",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"condition": "platelets_10e9_l < 20"}, "condition"),  # text is never evaluated
+        ({"condition": ["platelet", "<", 20]}, "unknown fact"),
+        ({"condition": ["platelets_10e9_l", "<<", 20]}, "numeric comparison"),
+        ({"condition": ["platelets_10e9_l", "<", "20"]}, "numeric comparison"),
+        ({"condition": {"has": ["metastatic_sites", "bones"]}}, "not a value"),
+        ({"condition": ["treatment_phase", "==", "chemo"]}, "not a value"),
+        ({"condition": ["medical_clearance", "==", "yes"]}, "yes/no"),
+        ({"condition": {"ref": "nowhere"}}, "unknown definition"),
+        ({"condition": {"python": "__import__('os')"}}, "unknown condition"),
+        ({"restrictions": ["no_running"]}, "restrictions"),
+        ({"limits": {"aerobic_pct_max": 50}}, "unknown limit"),
+        ({"limits": {"aerobic_pct_hrmax_max": -5}}, "never negative"),
+        ({"limits": {"resistance_allowed": True}}, "false"),
+        ({"limits": {"resistance_pct_1rm_max": {"current": "ecog", "times": 1}}}, "limit"),
+        ({"kind": "suggestion"}, "kind"),
+        ({"citation": "  "}, "citation"),
+        ({"effect": None}, "effect"),
+        ({"unexpected": 1}, "unknown keys"),
+        ({"id": "hold.fever"}, "duplicate"),
+        ({"restrictions": [], "limits": {}}, "needs limits"),
+    ],
+)
+def test_malformed_rules_are_rejected(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(gk.RuleFileError, match=message):
+        gk.compile_rules(_file(GOOD | change))
+
+
+def test_a_good_extra_rule_compiles_and_hold_must_come_first() -> None:
+    assert gk.compile_rules(_file(GOOD)).by_id("x.test").kind == "restriction"
+    with pytest.raises(gk.RuleFileError, match="hold rules come first"):
+        gk.compile_rules(_file(GOOD | {"kind": "hold", "restrictions": []}))
+
+
+def test_global_rules_must_set_every_bound() -> None:
+    raw = yaml.safe_load(gk.RULES_FILE.read_text())
+    raw["rules"] = [r for r in raw["rules"] if r["id"] != "global.weekly_volume"]
+    with pytest.raises(gk.RuleFileError, match="weekly_modeq_minutes_max"):
+        gk.compile_rules(raw)
+
+
+# -------------------------------------------------------------------------------------------
+# facts: missing values and representations
+# -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("missing", [None, NAN, pd.NA, float("nan"), ""])
+def test_a_missing_lab_never_triggers_anything(healthy, missing) -> None:
+    facts = healthy(platelets_10e9_l=missing, hemoglobin_g_dl=missing, anc_10e9_l=missing)
+    assert gk.evaluate(facts).rule_ids == gk.evaluate(healthy()).rule_ids
+
+
+def test_lists_may_be_joined_text_or_python_lists(healthy) -> None:
+    a = gk.evaluate(healthy(metastatic_sites="liver;skin", comorbidities=["lymphedema"]))
+    b = gk.evaluate(healthy(metastatic_sites=["skin", "liver"], comorbidities="lymphedema"))
+    assert a == b
+    assert {"metastasis.liver", "metastasis.skin"} <= set(a.rule_ids)
+
+
+def test_unknown_facts_are_ignored_and_numpy_values_accepted(healthy) -> None:
+    np = pytest.importorskip("numpy")
+    res = gk.evaluate(
+        healthy(platelets_10e9_l=np.float64(30.0), ecog=np.int64(1), vomiting_24h=np.bool_(False))
+        | {"true_fitness": 3.0}
+    )
+    assert res.decision == "allowed" and "labs.platelets_20_50" in res.rule_ids
+
+
+def test_limited_by_names_the_binding_rule(healthy) -> None:
+    res = gk.evaluate(healthy(platelets_10e9_l=30, metastatic_sites="liver"))
+    assert res.envelope.aerobic_pct_hrmax_max == 63
+    assert res.limited_by["aerobic_pct_hrmax_max"] in ("labs.platelets_20_50", "metastasis.liver")
+    assert res.limited_by["aerobic_minutes_max"] == "metastasis.liver"
+
+
+def test_hold_lists_refer_rules_too(healthy) -> None:
+    res = gk.evaluate(healthy(ecog=4, temperature_c=38.5))
+    assert res.decision == "hold"
+    assert res.rule_ids == ("hold.fever", "refer.ecog_3_plus")
+    assert gk.clamp_prescription(None, res) is None

@@ -1,0 +1,523 @@
+"""Clinical vignettes, written from shared/reference/guidelines.md, through the REST objects.
+
+Each test is one person as a clinician would describe them; its name and docstring give the rule
+it exercises. Patients are built as `features.schemas.Patient` and turned into facts with
+`facts_from_request`, the path REST takes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from features.schemas import (
+    AerobicDose,
+    IntRange,
+    Patient,
+    Prescription,
+    Range,
+    RecommendRequest,
+    ResistanceDose,
+)
+from serving.guidelines import kernel as gk
+from serving.guidelines.envelope import EMPTY
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def patient(**kw: Any) -> Patient:
+    """A 57-year-old woman with stage II breast cancer after treatment, ECOG 0, all values normal;
+    keyword arguments override top-level fields, and vitals / labs / symptoms entries."""
+    nested = {
+        "vitals": {
+            "resting_hr": 72,
+            "systolic_bp": 122,
+            "diastolic_bp": 78,
+            "spo2": 98,
+            "temperature_c": 36.7,
+        },
+        "labs": {"hemoglobin_g_dl": 12.8, "platelets_10e9_l": 240, "anc_10e9_l": 3.9},
+        "symptoms": {"fatigue": 3, "pain": 1, "vomiting_24h": False},
+    }
+    base: dict[str, Any] = {
+        "patient_id": "vignette",
+        "age": 57,
+        "sex": "female",
+        "height_cm": 164,
+        "weight_kg": 70,
+        "cancer_type": "breast",
+        "stage": "II",
+        "treatment_phase": "post_treatment",
+        "ecog": 0,
+        "resistance_experience": "novice",
+        "sarcopenia": False,
+    }
+    for key, value in kw.items():
+        for group in nested.values():
+            if key in group:
+                group[key] = value
+                break
+        else:
+            base[key] = value
+    return Patient(**base, **nested)
+
+
+def rx(
+    a_sessions: int = 3,
+    a_minutes: float = 30,
+    a_pct: tuple[float, float] = (64, 68),
+    r_sessions: int | None = 2,
+    r_pct: tuple[float, float] = (45, 50),
+    restrictions: tuple[str, ...] = (),
+) -> Prescription:
+    aerobic = AerobicDose(
+        sessions_per_week=a_sessions,
+        minutes_per_session=a_minutes,
+        intensity_pct_hrmax=Range(low=a_pct[0], high=a_pct[1]),
+        rpe=IntRange(low=12, high=13),
+    )
+    resistance = None
+    if r_sessions is not None:
+        resistance = ResistanceDose(
+            sessions_per_week=r_sessions,
+            sets=2,
+            reps=IntRange(low=10, high=12),
+            intensity_pct_1rm=Range(low=r_pct[0], high=r_pct[1]),
+        )
+    return Prescription(aerobic=aerobic, resistance=resistance, restrictions=list(restrictions))
+
+
+def kernel(p: Patient, current: Prescription | None = None, **history: Any) -> gk.KernelResult:
+    return gk.evaluate(gk.facts_from_request(p, current, history))
+
+
+def assert_no_dose(res: gk.KernelResult, decision: str, rule_id: str) -> None:
+    assert res.decision == decision
+    assert rule_id in res.rule_ids
+    assert res.envelope == EMPTY
+    assert gk.clamp_prescription(rx(), res) is None
+    assert gk.check_prescription(rx(), res)  # any dose is a violation
+
+
+# ---------------------------------------------------------------------------- holds
+def test_v01_breast_day3_platelets_35__labs_platelets_20_50() -> None:
+    """57-y breast cancer, day 3 after infusion, platelets 35 -> no resistance, aerobic <= 63%."""
+    res = kernel(
+        patient(treatment_phase="chemotherapy", days_since_infusion=3, platelets_10e9_l=35)
+    )
+    assert res.decision == "allowed"
+    assert "labs.platelets_20_50" in res.rule_ids
+    assert "no_resistance" in res.restrictions
+    assert not res.envelope.resistance_allowed
+    assert res.envelope.aerobic_pct_hrmax_max == 63
+    clamped = gk.clamp_prescription(rx(a_pct=(70, 76)), res)
+    assert clamped is not None and clamped.resistance is None
+    assert clamped.aerobic is not None and clamped.aerobic.intensity_pct_hrmax.high == 63
+
+
+def test_v02_leukaemia_platelets_12__hold_platelets_below_20() -> None:
+    """68-y man with leukaemia in induction, platelets 12 -> hold (bleeding risk)."""
+    p = patient(
+        sex="male",
+        age=68,
+        cancer_type="hematologic",
+        treatment_phase="chemotherapy",
+        days_since_infusion=8,
+        platelets_10e9_l=12,
+    )
+    assert_no_dose(kernel(p), "hold", "hold.platelets_below_20")
+
+
+def test_v03_colorectal_anaemia_hb_7_4__hold_hemoglobin_below_8() -> None:
+    """62-y colorectal cancer on FOLFOX, Hb 7.4 g/dL -> hold (AHA CORE exclusion)."""
+    p = patient(
+        cancer_type="colorectal",
+        treatment_phase="chemotherapy",
+        days_since_infusion=10,
+        hemoglobin_g_dl=7.4,
+    )
+    assert_no_dose(kernel(p), "hold", "hold.hemoglobin_below_8")
+
+
+def test_v04_lymphoma_neutropenic_anc_0_3__hold_anc_below_0_5() -> None:
+    """45-y lymphoma, nadir ANC 0.3 -> hold (infection risk)."""
+    p = patient(
+        age=45,
+        cancer_type="hematologic",
+        treatment_phase="chemotherapy",
+        days_since_infusion=9,
+        anc_10e9_l=0.3,
+    )
+    assert_no_dose(kernel(p), "hold", "hold.anc_below_0_5")
+
+
+def test_v05_febrile_38_4_after_chemo__hold_fever() -> None:
+    """51-y breast cancer, 38.4 C the morning of the session -> hold (acute infection)."""
+    assert_no_dose(kernel(patient(temperature_c=38.4)), "hold", "hold.fever")
+
+
+def test_v06_resting_tachycardia_124__hold_resting_hr_120() -> None:
+    """70-y prostate cancer on ADT, resting HR 124 -> hold for medical review (TREK)."""
+    p = patient(
+        sex="male",
+        age=70,
+        cancer_type="prostate",
+        treatment_phase="hormone_therapy",
+        resting_hr=124,
+    )
+    assert_no_dose(kernel(p), "hold", "hold.resting_hr_120")
+
+
+def test_v07_hypertensive_210_over_95__hold_blood_pressure() -> None:
+    """66-y head and neck cancer, BP 210/95 -> hold (SBP > 200)."""
+    p = patient(cancer_type="head_neck", systolic_bp=210, diastolic_bp=95)
+    assert_no_dose(kernel(p), "hold", "hold.blood_pressure")
+
+
+def test_v08_diastolic_115__hold_blood_pressure() -> None:
+    """59-y gynaecologic cancer, BP 180/115 -> hold (DBP > 110)."""
+    p = patient(cancer_type="gynecologic", systolic_bp=180, diastolic_bp=115)
+    assert_no_dose(kernel(p), "hold", "hold.blood_pressure")
+
+
+def test_v09_lung_cancer_spo2_86__hold_spo2_below_88() -> None:
+    """73-y NSCLC with COPD, SpO2 86% at rest -> hold."""
+    p = patient(age=73, cancer_type="lung", comorbidities=["copd"], spo2=86, ecog=1)
+    assert_no_dose(kernel(p), "hold", "hold.spo2_below_88")
+
+
+def test_v10_vomiting_since_yesterday__hold_vomiting_24h() -> None:
+    """48-y breast cancer, day 1 after AC, vomited last night -> hold (Gilchrist 2019)."""
+    p = patient(age=48, treatment_phase="chemotherapy", days_since_infusion=1, vomiting_24h=True)
+    assert_no_dose(kernel(p), "hold", "hold.vomiting_24h")
+
+
+def test_v11_syncope_during_session_last_week__hold_serious_ae_7d() -> None:
+    """64-y colorectal cancer, fainted during a session 4 days ago (serious AE) -> hold."""
+    res = kernel(patient(cancer_type="colorectal"), rx(), serious_ae_7d=1, moderate_ae_7d=1)
+    assert_no_dose(res, "hold", "hold.serious_ae_7d")
+
+
+def test_v12_spo2_92_is_not_a_hold__hold_spo2_below_88() -> None:
+    """70-y lung cancer, SpO2 92% (TREK: 88-94 exercise as tolerated) -> allowed, no hold."""
+    res = kernel(patient(age=70, cancer_type="lung", spo2=92))
+    assert res.decision == "allowed" and "hold.spo2_below_88" not in res.rule_ids
+
+
+# ---------------------------------------------------------------------------- refer
+def test_v13_bedbound_ecog_3__refer_ecog_3_plus() -> None:
+    """77-y pancreatic ('other') cancer, in bed most of the day (ECOG 3) -> refer to rehab."""
+    p = patient(age=77, cancer_type="other", stage="IV", treatment_phase="palliative", ecog=3)
+    assert_no_dose(kernel(p), "refer", "refer.ecog_3_plus")
+
+
+def test_v14_ecog_4_with_fever__hold_fever_and_refer_ecog_3_plus() -> None:
+    """80-y, ECOG 4 and febrile -> hold wins over refer; both rules reported."""
+    res = kernel(patient(age=80, ecog=4, temperature_c=38.9))
+    assert_no_dose(res, "hold", "hold.fever")
+    assert "refer.ecog_3_plus" in res.rule_ids
+
+
+def test_v15_prostate_bone_mets_no_clearance__refer_bone_metastases_no_clearance() -> None:
+    """71-y prostate cancer, spinal bone metastases, no documented clearance -> refer."""
+    p = patient(
+        sex="male",
+        age=71,
+        cancer_type="prostate",
+        stage="IV",
+        metastatic_sites=["bone"],
+        treatment_phase="hormone_therapy",
+        ecog=1,
+    )
+    assert_no_dose(kernel(p), "refer", "refer.bone_metastases_no_clearance")
+
+
+def test_v16_brain_mets_no_clearance__refer_brain_metastases_no_clearance() -> None:
+    """55-y lung cancer, brain metastases after radiosurgery, no clearance -> refer."""
+    p = patient(age=55, cancer_type="lung", stage="IV", metastatic_sites=["brain"], ecog=1)
+    assert_no_dose(kernel(p), "refer", "refer.brain_metastases_no_clearance")
+
+
+# ---------------------------------------------------------------------------- caps
+def test_v17_fit_survivor__aerobic_intensity_76_unless_eligible_not_fired() -> None:
+    """45-y breast cancer survivor, ECOG 0, 2 years after treatment -> may go up to 85% HRmax."""
+    res = kernel(patient(age=45, resistance_experience="experienced"))
+    assert "aerobic.intensity_76_unless_eligible" not in res.rule_ids
+    assert res.envelope.aerobic_pct_hrmax_max == 85
+    assert res.envelope.resistance_pct_1rm_max == 80  # experienced, no restriction
+
+
+def test_v18_ecog_0_day_2_after_infusion__aerobic_intensity_76_unless_eligible() -> None:
+    """50-y breast cancer, ECOG 0, 2 days after infusion -> no vigorous (Kirkham periodisation)."""
+    res = kernel(patient(age=50, treatment_phase="chemotherapy", days_since_infusion=2))
+    assert "aerobic.intensity_76_unless_eligible" in res.rule_ids
+    assert res.envelope.aerobic_pct_hrmax_max == 76
+
+
+def test_v19_heart_disease_without_clearance__aerobic_intensity_76_unless_eligible() -> None:
+    """60-y prostate cancer with coronary disease, ECOG 0: 76% without clearance, 85% with."""
+    kw = dict(sex="male", age=60, cancer_type="prostate", comorbidities=["cardiovascular_disease"])
+    assert kernel(patient(**kw)).envelope.aerobic_pct_hrmax_max == 76
+    assert kernel(patient(**kw, medical_clearance=True)).envelope.aerobic_pct_hrmax_max == 85
+
+
+def test_v20_neutropenia_anc_1_1__labs_anc_0_5_to_1_5() -> None:
+    """39-y lymphoma, ANC 1.1 -> avoid public gyms and pools, no vigorous (TREK)."""
+    res = kernel(patient(age=39, cancer_type="hematologic", anc_10e9_l=1.1))
+    assert {"avoid_public_facilities", "no_vigorous"} <= set(res.restrictions)
+    assert res.envelope.aerobic_pct_hrmax_max <= 76
+
+
+def test_v21_hb_9_2__labs_hemoglobin_8_to_10() -> None:
+    """58-y colorectal cancer, Hb 9.2 g/dL -> no vigorous; resistance at most 69% 1RM."""
+    res = kernel(
+        patient(cancer_type="colorectal", hemoglobin_g_dl=9.2, resistance_experience="experienced")
+    )
+    assert "labs.hemoglobin_8_to_10" in res.rule_ids and "no_vigorous" in res.restrictions
+    assert res.envelope.aerobic_pct_hrmax_max == 76
+    assert res.envelope.resistance_pct_1rm_max <= 69
+
+
+def test_v22_resting_hr_108__vitals_resting_hr_100_to_119() -> None:
+    """52-y breast cancer on trastuzumab, resting HR 108 -> no vigorous."""
+    res = kernel(patient(age=52, treatment_phase="targeted_therapy", resting_hr=108))
+    assert "vitals.resting_hr_100_to_119" in res.rule_ids and "no_vigorous" in res.restrictions
+
+
+def test_v23_ecog_2__ecog_2_light_moderate() -> None:
+    """69-y lung cancer, up and about but unable to work (ECOG 2) -> <= 30 min, no vigorous."""
+    res = kernel(patient(age=69, cancer_type="lung", ecog=2))
+    assert "ecog.2_light_moderate" in res.rule_ids
+    assert res.envelope.aerobic_minutes_max == 30
+    clamped = gk.clamp_prescription(rx(a_minutes=45), res)
+    assert clamped is not None and clamped.aerobic is not None
+    assert clamped.aerobic.minutes_per_session == 30
+
+
+# ---------------------------------------------------------------------------- metastases
+def test_v24_cleared_bone_mets__metastasis_bone() -> None:
+    """66-y breast cancer, cleared pelvic bone metastases -> no impact or spinal loading,
+    supervised resistance at most 60% 1RM (Campbell 2019 / 2022)."""
+    res = kernel(
+        patient(
+            age=66,
+            stage="IV",
+            metastatic_sites=["bone"],
+            medical_clearance=True,
+            ecog=1,
+            resistance_experience="experienced",
+        ),
+        rx(r_pct=(55, 58)),
+    )
+    assert "metastasis.bone" in res.rule_ids
+    assert {"no_high_impact", "no_spinal_loading", "supervised_resistance"} <= set(res.restrictions)
+    assert res.envelope.resistance_pct_1rm_max == 60
+
+
+def test_v25_lung_mets__metastasis_lung() -> None:
+    """61-y colorectal cancer with lung metastases -> no vigorous."""
+    res = kernel(patient(cancer_type="colorectal", stage="IV", metastatic_sites=["lung"]))
+    assert "metastasis.lung" in res.rule_ids and "no_vigorous" in res.restrictions
+
+
+def test_v26_liver_mets__metastasis_liver() -> None:
+    """63-y colorectal cancer with liver metastases -> low intensity, brief (<= 63%, <= 30 min)."""
+    res = kernel(patient(cancer_type="colorectal", stage="IV", metastatic_sites=["liver"]))
+    assert res.envelope.aerobic_pct_hrmax_max == 63
+    assert res.envelope.aerobic_minutes_max == 30
+
+
+def test_v27_cleared_brain_mets__metastasis_brain() -> None:
+    """54-y melanoma ('other'), treated brain metastases, cleared -> supervised only, balance."""
+    res = kernel(
+        patient(
+            age=54,
+            cancer_type="other",
+            stage="IV",
+            metastatic_sites=["brain"],
+            medical_clearance=True,
+        )
+    )
+    assert {"supervised_only", "balance_focus", "no_vigorous"} <= set(res.restrictions)
+
+
+def test_v28_skin_mets__metastasis_skin() -> None:
+    """67-y breast cancer with skin nodules -> low friction (tai chi, gentle yoga)."""
+    res = kernel(patient(age=67, stage="IV", metastatic_sites=["skin"]))
+    assert "low_friction" in res.restrictions
+
+
+def test_v29_peritoneal_gi_mets__metastasis_gi() -> None:
+    """58-y gastric ('other') cancer with GI metastases -> light resistance <= 50% 1RM."""
+    res = kernel(
+        patient(
+            cancer_type="other",
+            stage="IV",
+            metastatic_sites=["gi"],
+            resistance_experience="experienced",
+        ),
+        rx(r_pct=(45, 50)),
+    )
+    assert res.envelope.resistance_pct_1rm_max == 50 and "no_vigorous" in res.restrictions
+
+
+def test_v30_contract_example_lymphedema__lymphedema_resistance_progression() -> None:
+    """The contract's example: breast cancer with lymphedema, on 2 x 45-50% 1RM ->
+    supervised_resistance, load at most +5% (52.5%), aerobic volume at most +10% (99 min)."""
+    req = RecommendRequest.model_validate(
+        json.loads((FIXTURES / "recommend-request.json").read_text())
+    )
+    res = kernel(req.patient, req.current_prescription)
+    assert {"lymphedema.resistance_progression", "progression.weekly_volume_10pct"} <= set(
+        res.rule_ids
+    )
+    assert "supervised_resistance" in res.restrictions
+    assert res.envelope.resistance_pct_1rm_max == pytest.approx(52.5)
+    assert res.envelope.aerobic_weekly_volume_max == pytest.approx(99)
+    assert res.version == "2026.11.0"
+    # the example response's prescription is inside the envelope; the old one lacks a restriction
+    response = json.loads((FIXTURES / "recommend-response.json").read_text())
+    assert gk.check_prescription(Prescription.model_validate(response["prescription"]), res) == []
+    problems = gk.check_prescription(req.current_prescription, res)
+    assert problems == ["missing required restrictions: supervised_resistance"]
+    fixed = gk.clamp_prescription(req.current_prescription, res)
+    assert fixed is not None and gk.check_prescription(fixed, res) == []
+
+
+def test_v31_lymph_node_mets_new_patient__lymphedema_resistance_progression() -> None:
+    """50-y head and neck cancer with nodal metastases, no current dose -> supervised resistance;
+    without a current load the 5% step does not apply (starting ceiling 50% does)."""
+    res = kernel(patient(age=50, cancer_type="head_neck", metastatic_sites=["lymph_node"]))
+    assert "supervised_resistance" in res.restrictions
+    assert res.envelope.resistance_pct_1rm_max == 50
+
+
+# ---------------------------------------------------------------------------- comorbidity etc.
+def test_v32_neuropathy_after_taxane__comorbidity_peripheral_neuropathy() -> None:
+    """56-y breast cancer with taxane neuropathy -> stationary modes, balance first."""
+    res = kernel(patient(age=56, comorbidities=["peripheral_neuropathy"]))
+    assert {"stationary_modes_only", "balance_focus"} <= set(res.restrictions)
+
+
+def test_v33_during_radiotherapy__treatment_radiotherapy() -> None:
+    """60-y breast cancer in week 3 of radiotherapy -> no chlorinated pools."""
+    res = kernel(patient(age=60, treatment_phase="radiotherapy"))
+    assert "no_chlorinated_pools" in res.restrictions
+
+
+def test_v34_novice_starting__resistance_start_ceiling_50() -> None:
+    """65-y colorectal survivor who has never lifted, first prescription -> at most 50% 1RM."""
+    res = kernel(patient(age=65, cancer_type="colorectal", resistance_experience="none"))
+    assert "resistance.start_ceiling_50" in res.rule_ids
+    assert res.envelope.resistance_pct_1rm_max == 50
+
+
+def test_v35_sarcopenic_experienced_lifter__resistance_start_ceiling_50() -> None:
+    """72-y man, former lifter, CT-defined sarcopenia, first prescription -> at most 50% 1RM."""
+    res = kernel(patient(sex="male", age=72, resistance_experience="experienced", sarcopenia=True))
+    assert res.envelope.resistance_pct_1rm_max == 50
+
+
+def test_v36_novice_after_start__resistance_load_70_unless_experienced() -> None:
+    """Same novice 8 weeks later at 60-65% 1RM -> +10% but never above 70% 1RM."""
+    res = kernel(patient(age=65, cancer_type="colorectal"), rx(r_pct=(60, 65)))
+    assert "resistance.start_ceiling_50" not in res.rule_ids
+    assert res.envelope.resistance_pct_1rm_max == 70  # min(71.5 progression, 70 novice)
+    assert res.limited_by["resistance_pct_1rm_max"] == "resistance.load_70_unless_experienced"
+
+
+# ---------------------------------------------------------------------------- progression
+def test_v37_tolerating_well__progression_weekly_volume_10pct() -> None:
+    """57-y breast cancer tolerating 3 x 30 min -> next week at most 99 min; 3 x 40 is flagged."""
+    res = kernel(patient(), rx())
+    assert res.envelope.aerobic_weekly_volume_max == pytest.approx(99)
+    assert gk.check_prescription(rx(a_minutes=33), res) == []
+    assert gk.check_prescription(rx(a_minutes=40), res)
+
+
+def test_v38_moderate_ae_last_week__progression_none_after_moderate_ae() -> None:
+    """Same patient, a moderate AE (knee pain) 3 days ago -> no progression of anything."""
+    res = kernel(patient(), rx(), moderate_ae_7d=1)
+    assert "progression.none_after_moderate_ae" in res.rule_ids
+    assert res.envelope.aerobic_weekly_volume_max == 90
+    assert res.envelope.resistance_pct_1rm_max == 50
+    assert gk.check_prescription(rx(), res) == []
+    assert gk.check_prescription(rx(a_minutes=31), res)
+
+
+def test_v39_two_intolerant_sessions__progression_none_after_intolerance() -> None:
+    """Two sessions in a row not tolerated (RPE too high) -> at most the current dose."""
+    res = kernel(patient(), rx(r_sessions=None), intolerant_streak=2)
+    assert "progression.none_after_intolerance" in res.rule_ids
+    assert not res.envelope.resistance_allowed  # no new modality while not tolerating
+
+
+def test_v40_frail_start_20pct__conflict_resistance_infeasible() -> None:
+    """78-y frail woman on 15-20% 1RM: +10% stays below the 30% floor -> no resistance (safer)."""
+    res = kernel(patient(age=78), rx(r_pct=(15, 20)))
+    assert "conflict.resistance_infeasible" in res.rule_ids
+    assert not res.envelope.resistance_allowed and "no_resistance" in res.restrictions
+
+
+def test_v41_combined_platelets_bone_mets__most_restrictive_wins() -> None:
+    """66-y myeloma (haematologic) with cleared bone lesions and platelets 40 -> no resistance
+    (labs.platelets_20_50) plus bone precautions (metastasis.bone), aerobic <= 63%."""
+    res = kernel(
+        patient(
+            age=66,
+            cancer_type="hematologic",
+            metastatic_sites=["bone"],
+            medical_clearance=True,
+            platelets_10e9_l=40,
+        )
+    )
+    assert {"labs.platelets_20_50", "metastasis.bone"} <= set(res.rule_ids)
+    assert not res.envelope.resistance_allowed
+    assert {"no_high_impact", "no_spinal_loading", "no_resistance"} <= set(res.restrictions)
+    assert res.envelope.aerobic_pct_hrmax_max == 63
+
+
+def test_v42_no_labs_no_vitals__missing_values_are_not_known() -> None:
+    """New patient, no labs or vitals yet -> allowed; no lab rule fires, nothing loosens."""
+    p = patient(
+        platelets_10e9_l=None,
+        hemoglobin_g_dl=None,
+        anc_10e9_l=None,
+        resting_hr=None,
+        systolic_bp=None,
+        diastolic_bp=None,
+        spo2=None,
+        temperature_c=None,
+        vomiting_24h=None,
+        sarcopenia=None,
+    )
+    res = kernel(p)
+    assert res.decision == "allowed"
+    assert not any(r.startswith(("hold.", "labs.", "vitals.")) for r in res.rule_ids)
+    assert res.envelope.resistance_pct_1rm_max == 50  # sarcopenia unknown: starting ceiling
+
+
+def test_v43_vigorous_week_counts_double__global_weekly_volume() -> None:
+    """Fit survivor asking 5 x 40 min at 80-85% HRmax = 400 moderate-equivalent min -> flagged,
+    clamped to 150 vigorous minutes."""
+    res = kernel(patient(age=45))
+    too_much = rx(a_sessions=5, a_minutes=40, a_pct=(80, 85), r_sessions=None)
+    assert any("moderate-equivalent" in p for p in gk.check_prescription(too_much, res))
+    fixed = gk.clamp_prescription(too_much, res)
+    assert fixed is not None and fixed.aerobic is not None
+    assert fixed.aerobic.sessions_per_week * fixed.aerobic.minutes_per_session <= 150
+    assert gk.check_prescription(fixed, res) == []
+
+
+def test_v44_seven_sessions__global_weekly_sessions() -> None:
+    """5 aerobic + 3 resistance sessions a week -> 8 > 6 flagged; clamp keeps resistance."""
+    res = kernel(patient(age=45))
+    week = rx(a_sessions=5, a_minutes=20, r_sessions=3)
+    problems = gk.check_prescription(week, res)
+    assert any("sessions/week (aerobic + resistance)" in p for p in problems)
+    fixed = gk.clamp_prescription(week, res)
+    assert fixed is not None and fixed.aerobic is not None and fixed.resistance is not None
+    assert fixed.aerobic.sessions_per_week + fixed.resistance.sessions_per_week <= 6
