@@ -76,9 +76,14 @@ class PathExplainer:
 
     def explain(self, leaves: np.ndarray) -> np.ndarray:
         """rows x (features + 1): contributions then the bias column, like pred_contrib."""
-        out = np.zeros((leaves.shape[0], self.contrib.shape[2] + 1))
-        for t in range(self.contrib.shape[0]):
-            out[:, :-1] += self.contrib[t, leaves[:, t]]
+        n, trees = leaves.shape[0], self.contrib.shape[0]
+        out = np.empty((n, self.contrib.shape[2] + 1))
+        if n <= 64:  # one gather: rows x trees x features, then a sum
+            out[:, :-1] = self.contrib[np.arange(trees)[None, :], leaves].sum(axis=1)
+        else:
+            out[:, :-1] = 0.0
+            for t in range(trees):
+                out[:, :-1] += self.contrib[t, leaves[:, t]]
         out[:, -1] = self.bias
         return out
 

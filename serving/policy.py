@@ -48,6 +48,7 @@ PLAN_COLUMNS = (
     "resistance_pct_1rm",
 )
 HISTORY_FACTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak")
+FEATURE_COLUMNS = list(FEATURE_SET.columns)
 
 
 class Predictor(Protocol):
@@ -313,10 +314,11 @@ def _score(
     the policy must not trade an intolerable modality against an easy one.
     """
     n = len(plans)
-    cands = pd.DataFrame(np.vstack([plans, plans, plans]), columns=list(PLAN_COLUMNS))
+    stacked = np.vstack([plans, plans, plans])
+    cands = pd.DataFrame({c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)})
     cands["modality"] = np.repeat(np.array(["aerobic", "resistance", None], dtype=object), n)
     matrix = candidate_matrix(point_matrix, np.tile(point, 3), cands)
-    feats = pd.DataFrame(matrix, columns=list(FEATURE_SET.columns), copy=False)
+    feats = pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
     tol = models.tolerance.predict(feats.iloc[: 2 * n])
     adh = models.adherence.predict(feats.iloc[2 * n :])
     has_a, has_r = plans[:, 0] >= 1, plans[:, 3] >= 1
@@ -338,7 +340,7 @@ def search_ladders(
     ladders: Sequence[Ladder | None],
     models: Models,
     cfg: PolicyConfig,
-) -> dict[int, tuple[int, float, float, pd.Series | None]]:
+) -> dict[int, tuple[int, float, float, np.ndarray]]:
     """k-ary search for the largest feasible rung of every ladder, all patients per round.
 
     Feasible rungs form a prefix (monotone models), so each round narrows (lo, hi) to the gap
@@ -388,7 +390,7 @@ def search_ladders(
     for i in idx:
         r = lo[i] if lo[i] >= 0 else 0
         t, a, feats, row, _ = seen[(i, r)]
-        out[i] = (r, t, a, feats.iloc[row])
+        out[i] = (r, t, a, feats.to_numpy()[row])
     return out
 
 
@@ -426,7 +428,11 @@ def recommend(
     point_matrix = base[list(FEATURE_SET.columns)].to_numpy(dtype=float)
     found = search_ladders(point_matrix, ladders, models, cfg)
     contrib_rows = [found[i][3] for i in sorted(found)]
-    contrib = models.tolerance.explain(pd.DataFrame(contrib_rows)) if contrib_rows else None
+    contrib = (
+        models.tolerance.explain(pd.DataFrame(np.vstack(contrib_rows), columns=FEATURE_COLUMNS))
+        if contrib_rows
+        else None
+    )
     cols = list(FEATURE_SET.columns)
     out_pred: dict[int, tuple[int, float, float, dict[str, float]]] = {}
     for j, i in enumerate(sorted(found)):

@@ -1,0 +1,64 @@
+"""Cost of one recommendation in process vs the raw model predictions it makes.
+
+    uv run python benchmarks/policy.py [--root DIR] [--n 500]
+
+Uses the champions of DIR's registry (default: the project's), or trains small ones first.
+The request is the contract example. Goal: p50 under 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from _common import ROOT, pct, settings_with_champions, time_calls
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=None)
+    ap.add_argument("--n", type=int, default=500)
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from features import FEATURE_SET, build
+    from features.schemas import RecommendRequest, request_to_frames
+    from serving.models import load_champions
+    from serving.policy import PolicyConfig, recommend
+
+    settings = settings_with_champions(args.root)
+    models = load_champions(settings)
+    body = json.loads((ROOT / "tests" / "fixtures" / "recommend-request.json").read_text())
+    req = RecommendRequest.model_validate(body)
+    patients, sessions = request_to_frames(req)
+    cfg = PolicyConfig()
+
+    rec = time_calls(lambda: recommend(patients, sessions, req.as_of, models, cfg), args.n)
+    # the raw predictions one recommendation makes: the whole ladder (17 rungs) scored once,
+    # 2 tolerance rows + 1 adherence row per rung, on prebuilt feature rows
+    base = build(patients, sessions, pd.Timestamp(req.as_of))
+    x = pd.concat([base[list(FEATURE_SET.columns)]] * 34, ignore_index=True)
+    y = x.iloc[:17]
+
+    def raw() -> None:
+        models.tolerance.predict(x)
+        models.adherence.predict(y)
+
+    pred = time_calls(raw, args.n)
+    feats = time_calls(lambda: build(patients, sessions, pd.Timestamp(req.as_of)), args.n)
+    print(
+        f"models: {models.tolerance.name} v{models.tolerance.version}, "
+        f"{models.adherence.name} v{models.adherence.version}"
+    )
+    print(f"one recommendation (in process)  {pct(rec)}")
+    print(f"raw model predictions it makes   {pct(pred)}")
+    print(f"feature build (history, 1 pt)    {pct(feats)}")
+    print(
+        f"ratio recommendation / raw predictions (p50): {rec.mean() and (sorted(rec)[len(rec) // 2] / sorted(pred)[len(pred) // 2]):.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
