@@ -108,12 +108,25 @@ def evaluate_policy(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default 2: one per core)")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Policy threads per worker (default 1)")
+    ] = None,
+    generate_key: Annotated[
+        bool,
+        typer.Option(
+            "--generate-key/--no-generate-key",
+            help="With no DOSEWISE_API_KEYS, make and print a key for this run (else all 401)",
+        ),
+    ] = True,
 ) -> None:
-    """Start the REST service (BentoML) with settings tuned for a 2-core machine."""
+    """Start the REST service (`bentoml serve serving.service:Dosewise`), tuned for 2 cores."""
     _settings()
     from serving.launch import serve_forever
 
-    raise typer.Exit(serve_forever(host, port))
+    raise typer.Exit(serve_forever(host, port, workers, threads, generate_key))
 
 
 @app.command()

@@ -1,0 +1,308 @@
+"""Benchmark of the REST service against a real `dosewise serve` on 127.0.0.1.
+
+    uv run python benchmarks/serve.py             # trains a small registry in a temp dir first
+    uv run python benchmarks/serve.py --root .    # the project's registry (after dosewise up)
+    uv run python benchmarks/serve.py --workers 1 --threads 2 --seconds 10
+
+Prints, for the contract example request:
+* sequential latency of POST /recommend over HTTP (p50 / p99; goal p50 < 8 ms, p99 < 25 ms),
+* throughput at concurrency 16 for 20 s (goal >= 250 req/s), error count,
+* the in-process cost of the same recommendation (`policy.recommend` called directly, and the
+  service's whole handler path without HTTP), and the ratio HTTP / in-process.
+Figures, never assertions (README: benchmarks are not timed tests). Loopback only, bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+# run as a script, this folder comes first on sys.path and its features.py would shadow the
+# `features` package: put the project root first instead
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+sys.path.insert(0, str(ROOT))
+
+from features.settings import Settings, apply_offline_environment  # noqa: E402
+from serving.launch import free_port, spawn_server, stop_server, wait_for  # noqa: E402
+
+KEY = "benchmark-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+EXAMPLE = json.loads((ROOT / "tests" / "fixtures" / "recommend-request.json").read_text())
+
+
+# ------------------------------------------------------------------------------------------------
+# registry and server
+# ------------------------------------------------------------------------------------------------
+def ensure_champions(root: Path, patients: int, weeks: int, seed: int) -> None:
+    """Train and promote small models into `root` unless it already has champions."""
+    apply_offline_environment()
+    settings = Settings(root=root, default_patients=patients, default_weeks=weeks)
+    from training.registry import has_champion
+
+    if has_champion(settings):
+        return
+    print(f"no champion under {root}: training {patients} patients x {weeks} weeks ...")
+    from training.train import run_training
+
+    t0 = time.perf_counter()
+    run_training(settings, None, seed)
+    print(f"trained in {time.perf_counter() - t0:.0f} s")
+
+
+class RunningServer:
+    """`dosewise serve` in a child process, ready (every worker) before use."""
+
+    def __init__(self, root: Path, workers: int | None, threads: int | None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkstemp(prefix="dosewise-bench-", suffix=".log")[1])
+        env = {"DOSEWISE_ROOT": str(root), "DOSEWISE_API_KEYS": KEY}
+        if threads is not None:
+            env["DOSEWISE_SERVE_THREADS"] = str(threads)
+        self.proc = spawn_server(self.port, env, workers=workers, log_path=self.log)
+
+    def __enter__(self) -> RunningServer:
+        if not wait_for(self.base + "/livez", timeout=240):
+            self.__exit__()
+            raise RuntimeError(f"server did not start; log: {self.log}")
+        streak, deadline = 0, time.monotonic() + 240
+        while streak < 10 and time.monotonic() < deadline:
+            ok = httpx.get(self.base + "/readyz", timeout=10).status_code == 200
+            streak = streak + 1 if ok else 0
+            time.sleep(0.1)
+        if streak < 10:
+            self.__exit__()
+            raise RuntimeError(f"server not ready (no champion?); log: {self.log}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stop_server(self.proc)
+
+    def worker_cpu_seconds(self) -> float:
+        """User + system CPU time used so far by all worker processes."""
+        import psutil
+
+        total = 0.0
+        for pid in self.worker_pids():
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the BentoML worker processes (they run the service)."""
+        import psutil
+
+        try:
+            procs = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        return [p.pid for p in procs if "_bentoml_impl.worker" in " ".join(p.cmdline())]
+
+
+# ------------------------------------------------------------------------------------------------
+# measurements
+# ------------------------------------------------------------------------------------------------
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def sequential(
+    base: str, n: int, warmup: int = 30, body_obj: Any = None, expect: int = 200
+) -> list[float]:
+    """Latencies (ms) of `n` back-to-back POST /recommend on one keep-alive connection."""
+    body = json.dumps(EXAMPLE if body_obj is None else body_obj).encode()
+    headers = {**AUTH, "content-type": "application/json"}
+    out = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i in range(warmup + n):
+            t0 = time.perf_counter()
+            resp = client.post("/recommend", content=body, headers=headers)
+            dt = (time.perf_counter() - t0) * 1000
+            if resp.status_code != expect:
+                raise RuntimeError(f"status {resp.status_code}: {resp.text[:200]}")
+            if i >= warmup:
+                out.append(dt)
+    return out
+
+
+def load(base: str, concurrency: int, seconds: float, path: str = "/recommend") -> dict[str, Any]:
+    """`concurrency` threads, each a keep-alive client posting as fast as answers come back."""
+    body = json.dumps(EXAMPLE).encode()
+    headers = {**AUTH, "content-type": "application/json"}
+    lat: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start = threading.Event()
+    deadline = [0.0]
+
+    def worker(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            start.wait()
+            while time.perf_counter() < deadline[0]:
+                t0 = time.perf_counter()
+                try:
+                    ok = client.post(path, content=body, headers=headers).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    lat[k].append((time.perf_counter() - t0) * 1000)
+                else:
+                    errors[k] += 1
+
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(concurrency)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    deadline[0] = t0 + seconds
+    start.set()
+    for t in threads:
+        t.join(seconds + 120)
+    elapsed = time.perf_counter() - t0
+    flat = [x for xs in lat for x in xs]
+    return {
+        "requests": len(flat),
+        "errors": sum(errors),
+        "seconds": elapsed,
+        "rps": len(flat) / elapsed,
+        "p50_ms": pct(flat, 50),
+        "p99_ms": pct(flat, 99),
+    }
+
+
+def in_process(root: Path, n: int) -> dict[str, float]:
+    """The same recommendation without HTTP: the policy alone, and the whole handler path."""
+    warnings.filterwarnings("ignore")
+    from features.schemas import RecommendRequest, request_to_frames
+    from serving import api
+    from serving.models import load_champions
+    from serving.policy import PolicyConfig, recommend
+
+    settings = Settings(root=root)
+    models = load_champions(settings)
+    cfg = PolicyConfig(
+        tolerance_threshold=settings.tolerance_threshold,
+        adherence_threshold=settings.adherence_threshold,
+    )
+    req = RecommendRequest.model_validate(EXAMPLE)
+    patients, sessions = request_to_frames(req)
+    body = json.dumps(EXAMPLE).encode()
+
+    def policy_only() -> None:
+        recommend(patients, sessions, req.as_of, models, cfg)
+
+    def handler_path() -> None:  # parse + validate + frames + policy + response + hash
+        r = RecommendRequest.model_validate_json(body)
+        resp = api.recommend_many([r], models, cfg)[0]
+        api.hash_request(r)
+        json.dumps(resp)
+
+    out = {}
+    for name, fn in (("policy", policy_only), ("handler", handler_path)):
+        for _ in range(10):
+            fn()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1000)
+        out[f"{name}_p50_ms"] = pct(times, 50)
+        out[f"{name}_p99_ms"] = pct(times, 99)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--root", type=Path, default=None, help="DOSEWISE_ROOT with a registry")
+    ap.add_argument("--workers", type=int, default=None, help="server workers (default: serve's)")
+    ap.add_argument("--threads", type=int, default=None, help="policy threads per worker")
+    ap.add_argument("--sequential", type=int, default=300, help="sequential requests")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20.0, help="duration of the load phase")
+    ap.add_argument("--patients", type=int, default=300, help="cohort size when training")
+    ap.add_argument("--weeks", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    apply_offline_environment()
+    tmp = None
+    if args.root is None:
+        tmp = tempfile.TemporaryDirectory(prefix="dosewise-bench-")
+        root = Path(tmp.name)
+    else:
+        root = args.root.resolve()
+    try:
+        ensure_champions(root, args.patients, args.weeks, args.seed)
+        with RunningServer(root, args.workers, args.threads) as srv:
+            n_workers = len(srv.worker_pids())
+            seq = sequential(srv.base, args.sequential)
+            invalid = dict(EXAMPLE, unknown_field=1)  # the HTTP + validation path, no policy
+            seq_422 = sequential(srv.base, args.sequential, body_obj=invalid, expect=422)
+            cpu0 = srv.worker_cpu_seconds()
+            thr = load(srv.base, args.concurrency, args.seconds)
+            cpu_ms = (srv.worker_cpu_seconds() - cpu0) * 1000 / max(thr["requests"], 1)
+        inproc = in_process(root, min(args.sequential, 200))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    figures = {
+        "workers": n_workers,
+        "threads": args.threads or int(os.environ.get("DOSEWISE_SERVE_THREADS", "1")),
+        "cpus": os.cpu_count(),
+        "http_seq_p50_ms": pct(seq, 50),
+        "http_seq_p99_ms": pct(seq, 99),
+        "http_seq_mean_ms": statistics.fmean(seq),
+        "http_seq_422_p50_ms": pct(seq_422, 50),
+        "http_seq_422_p99_ms": pct(seq_422, 99),
+        "load_worker_cpu_ms_per_request": cpu_ms,
+        "load_rps_if_cores_were_free": (os.cpu_count() or 1) * 1000 / cpu_ms,
+        **{f"load_{k}": v for k, v in thr.items()},
+        **{f"inproc_{k}": v for k, v in inproc.items()},
+    }
+    figures["ratio_http_to_policy_p50"] = figures["http_seq_p50_ms"] / inproc["policy_p50_ms"]
+    figures["ratio_http_to_handler_p50"] = figures["http_seq_p50_ms"] / inproc["handler_p50_ms"]
+    figures["http_overhead_p50_ms"] = figures["http_seq_p50_ms"] - inproc["handler_p50_ms"]
+
+    print()
+    print(f"POST /recommend, contract example; {n_workers} worker(s) on {os.cpu_count()} CPU(s)")
+    print(f"  sequential over HTTP   p50 {figures['http_seq_p50_ms']:7.2f} ms   "
+          f"p99 {figures['http_seq_p99_ms']:7.2f} ms   (goal p50 < 8, p99 < 25)")
+    print(f"  concurrency {args.concurrency:<3d}        {thr['rps']:7.1f} req/s "
+          f"({thr['requests']} ok, {thr['errors']} errors in {thr['seconds']:.0f} s; "
+          f"p50 {thr['p50_ms']:.1f} ms, p99 {thr['p99_ms']:.1f} ms)   (goal >= 250 req/s)")
+    print(f"  server CPU per request {cpu_ms:7.2f} ms   -> at most "
+          f"{figures['load_rps_if_cores_were_free']:.0f} req/s on {os.cpu_count()} idle cores")
+    print(f"  422 path over HTTP     p50 {figures['http_seq_422_p50_ms']:7.2f} ms   "
+          f"p99 {figures['http_seq_422_p99_ms']:7.2f} ms   (HTTP + auth + validation, no policy)")
+    print(f"  in process: policy     p50 {inproc['policy_p50_ms']:7.2f} ms   "
+          f"p99 {inproc['policy_p99_ms']:7.2f} ms")
+    print(f"  in process: handler    p50 {inproc['handler_p50_ms']:7.2f} ms   "
+          f"p99 {inproc['handler_p99_ms']:7.2f} ms   (validate + policy + response + hash)")
+    print(f"  ratio HTTP / policy    {figures['ratio_http_to_policy_p50']:.2f}x   "
+          f"HTTP / handler {figures['ratio_http_to_handler_p50']:.2f}x   "
+          f"(HTTP + audit overhead {figures['http_overhead_p50_ms']:.2f} ms)")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Prometheus metrics of the service, created lazily and exposed at `/metrics`.
+
+Why lazily: under `bentoml serve` each worker has ``PROMETHEUS_MULTIPROC_DIR`` set and
+`prometheus_client` must see it when the metric objects are made, so the values land in the shared
+files that `/metrics` aggregates across workers. In process (tests, `to_asgi()`) there is no such
+directory and the default registry is used. BentoML's own `/metrics` route assumes the
+multiprocess directory exists, so the service answers `/metrics` itself (see serving/api.py).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+LATENCY_BUCKETS = (
+    0.002,
+    0.004,
+    0.006,
+    0.008,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    recommendations: Any  # Counter{decision, endpoint}
+    latency: Any  # Histogram{endpoint, status}
+    requests: Any  # Counter{endpoint, status}
+    model_reloads: Any  # Counter{outcome}
+    audit_failures: Any  # Counter
+
+
+_lock = threading.Lock()
+_metrics: Metrics | None = None
+
+
+def get_metrics() -> Metrics:
+    """The process-wide metric objects (made on first use, once)."""
+    global _metrics
+    if _metrics is None:
+        with _lock:
+            if _metrics is None:
+                from prometheus_client import Counter, Histogram
+
+                _metrics = Metrics(
+                    recommendations=Counter(
+                        "dosewise_recommendations",
+                        "Recommendations answered, by decision",
+                        ["decision", "endpoint"],
+                    ),
+                    latency=Histogram(
+                        "dosewise_request_duration_seconds",
+                        "Time from request received to response sent, by endpoint and status",
+                        ["endpoint", "status"],
+                        buckets=LATENCY_BUCKETS,
+                    ),
+                    requests=Counter(
+                        "dosewise_requests",
+                        "Requests answered, by endpoint and status",
+                        ["endpoint", "status"],
+                    ),
+                    model_reloads=Counter(
+                        "dosewise_model_loads",
+                        "Attempts to load the champion models, by outcome",
+                        ["outcome"],
+                    ),
+                    audit_failures=Counter(
+                        "dosewise_audit_failures",
+                        "Recommendations refused because the audit trail could not take them",
+                    ),
+                )
+    return _metrics
+
+
+def render() -> tuple[bytes, str]:
+    """(body, content type) of the Prometheus text exposition, across workers when multiprocess."""
+    import prometheus_client
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    get_metrics()
+    mp_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if mp_dir and os.path.isdir(mp_dir):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=mp_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(prometheus_client.REGISTRY), CONTENT_TYPE_LATEST
