@@ -132,3 +132,28 @@ def test_tables_accept_missing_optional_values(request_body: dict) -> None:
     patients = patients.assign(spo2=None, platelets_10e9_l=float("nan"), sarcopenia=None)
     out = validate_patients(patients)
     assert pd.isna(out.loc[0, "spo2"])
+
+
+def test_fast_session_frame_equals_coerced_frame(request_body: dict) -> None:
+    from features.schemas import coerce_sessions, sessions_to_frame
+
+    req = RecommendRequest.model_validate(request_body)
+    fast = sessions_to_frame("pt-1", req.sessions)
+    rows = [{"patient_id": "pt-1", **s.model_dump()} for s in req.sessions]
+    slow = coerce_sessions(pd.DataFrame(rows, columns=list(SESSION_COLUMNS)))
+    pd.testing.assert_frame_equal(fast, slow)
+    empty = sessions_to_frame("pt-1", [])
+    assert list(empty.columns) == list(SESSION_COLUMNS) and len(empty) == 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_and_infinity_are_rejected(request_body: dict, value: float) -> None:
+    with pytest.raises(ValidationError) as info:
+        RecommendRequest.model_validate(_set(request_body, ("patient", "weight_kg"), value))
+    assert info.value.errors()[0]["loc"][-1] == "weight_kg"
+
+
+def test_dates_outside_the_clinical_window_are_rejected(request_body: dict) -> None:
+    with pytest.raises(ValidationError) as info:
+        RecommendRequest.model_validate(_set(request_body, ("sessions", 0, "date"), "1800-01-01"))
+    assert "date" in [str(x) for x in info.value.errors()[0]["loc"]]
