@@ -72,6 +72,16 @@ def server_environment(
     return env
 
 
+def prepare_registry(settings) -> None:
+    """Create the MLflow store once, here, before workers (or a trainer) race to create it."""
+    from mlflow import MlflowClient
+
+    assert settings.mlruns_dir is not None
+    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    client.search_registered_models(max_results=1)
+
+
 def serve_forever(
     host: str,
     port: int,
@@ -104,6 +114,7 @@ def serve_forever(
                 file=sys.stderr,
                 flush=True,
             )
+    prepare_registry(settings)
     child = subprocess.Popen(server_command(host, port), env=env, cwd=str(PROJECT_ROOT))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
