@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 from _common import ROOT, pct, settings_with_champions, time_calls
 
 
@@ -56,7 +57,8 @@ def main() -> None:
     print(f"raw model predictions it makes   {pct(pred)}")
     print(f"feature build (history, 1 pt)    {pct(feats)}")
     print(
-        f"ratio recommendation / raw predictions (p50): {rec.mean() and (sorted(rec)[len(rec) // 2] / sorted(pred)[len(pred) // 2]):.1f}x"
+        "ratio recommendation / raw predictions (p50): "
+        f"{np.percentile(rec, 50) / np.percentile(pred, 50):.1f}x"
     )
 
 

@@ -282,22 +282,36 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"POST /recommend, contract example; {n_workers} worker(s) on {os.cpu_count()} CPU(s)")
-    print(f"  sequential over HTTP   p50 {figures['http_seq_p50_ms']:7.2f} ms   "
-          f"p99 {figures['http_seq_p99_ms']:7.2f} ms   (goal p50 < 8, p99 < 25)")
-    print(f"  concurrency {args.concurrency:<3d}        {thr['rps']:7.1f} req/s "
-          f"({thr['requests']} ok, {thr['errors']} errors in {thr['seconds']:.0f} s; "
-          f"p50 {thr['p50_ms']:.1f} ms, p99 {thr['p99_ms']:.1f} ms)   (goal >= 250 req/s)")
-    print(f"  server CPU per request {cpu_ms:7.2f} ms   -> at most "
-          f"{figures['load_rps_if_cores_were_free']:.0f} req/s on {os.cpu_count()} idle cores")
-    print(f"  422 path over HTTP     p50 {figures['http_seq_422_p50_ms']:7.2f} ms   "
-          f"p99 {figures['http_seq_422_p99_ms']:7.2f} ms   (HTTP + auth + validation, no policy)")
-    print(f"  in process: policy     p50 {inproc['policy_p50_ms']:7.2f} ms   "
-          f"p99 {inproc['policy_p99_ms']:7.2f} ms")
-    print(f"  in process: handler    p50 {inproc['handler_p50_ms']:7.2f} ms   "
-          f"p99 {inproc['handler_p99_ms']:7.2f} ms   (validate + policy + response + hash)")
-    print(f"  ratio HTTP / policy    {figures['ratio_http_to_policy_p50']:.2f}x   "
-          f"HTTP / handler {figures['ratio_http_to_handler_p50']:.2f}x   "
-          f"(HTTP + audit overhead {figures['http_overhead_p50_ms']:.2f} ms)")
+    print(
+        f"  sequential over HTTP   p50 {figures['http_seq_p50_ms']:7.2f} ms   "
+        f"p99 {figures['http_seq_p99_ms']:7.2f} ms   (goal p50 < 8, p99 < 25)"
+    )
+    print(
+        f"  concurrency {args.concurrency:<3d}        {thr['rps']:7.1f} req/s "
+        f"({thr['requests']} ok, {thr['errors']} errors in {thr['seconds']:.0f} s; "
+        f"p50 {thr['p50_ms']:.1f} ms, p99 {thr['p99_ms']:.1f} ms)   (goal >= 250 req/s)"
+    )
+    print(
+        f"  server CPU per request {cpu_ms:7.2f} ms   -> at most "
+        f"{figures['load_rps_if_cores_were_free']:.0f} req/s on {os.cpu_count()} idle cores"
+    )
+    print(
+        f"  422 path over HTTP     p50 {figures['http_seq_422_p50_ms']:7.2f} ms   "
+        f"p99 {figures['http_seq_422_p99_ms']:7.2f} ms   (HTTP + auth + validation, no policy)"
+    )
+    print(
+        f"  in process: policy     p50 {inproc['policy_p50_ms']:7.2f} ms   "
+        f"p99 {inproc['policy_p99_ms']:7.2f} ms"
+    )
+    print(
+        f"  in process: handler    p50 {inproc['handler_p50_ms']:7.2f} ms   "
+        f"p99 {inproc['handler_p99_ms']:7.2f} ms   (validate + policy + response + hash)"
+    )
+    print(
+        f"  ratio HTTP / policy    {figures['ratio_http_to_policy_p50']:.2f}x   "
+        f"HTTP / handler {figures['ratio_http_to_handler_p50']:.2f}x   "
+        f"(HTTP + audit overhead {figures['http_overhead_p50_ms']:.2f} ms)"
+    )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

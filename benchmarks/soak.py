@@ -71,9 +71,7 @@ class Load:
         self.lock = threading.Lock()
         self.latencies: list[float] = []
         self.errors = 0
-        self.threads = [
-            threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)
-        ]
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)]
 
     def _run(self) -> None:
         with httpx.Client(base_url=self.base, timeout=60) as client:
@@ -136,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             body = json.dumps(bench.EXAMPLE).encode()  # type: ignore[attr-defined]
             headers = {**bench.AUTH, "content-type": "application/json"}  # type: ignore[attr-defined]
             print(f"soak: {args.minutes:g} min at concurrency {args.concurrency}, workers {pids}")
-            print(f"{'t (s)':>6} {'ok':>7} {'err':>5} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}  "
-                  "RSS per worker (MiB)")
+            print(
+                f"{'t (s)':>6} {'ok':>7} {'err':>5} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}  "
+                "RSS per worker (MiB)"
+            )
             t0 = time.monotonic()
             start = {pid: rss_mb(pid) for pid in pids}
             with Load(srv.base, body, headers, args.concurrency) as load:
@@ -158,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     samples.append(sample)
                     rss_txt = " ".join(f"{v:7.1f}" if v else "   gone" for v in rss.values())
-                    print(f"{now:6.0f} {len(lat):7d} {err:5d} {sample['rps']:7.1f} "
-                          f"{sample['p50_ms'] or float('nan'):8.1f} "
-                          f"{sample['p99_ms'] or float('nan'):8.1f}  {rss_txt}", flush=True)
+                    print(
+                        f"{now:6.0f} {len(lat):7d} {err:5d} {sample['rps']:7.1f} "
+                        f"{sample['p50_ms'] or float('nan'):8.1f} "
+                        f"{sample['p99_ms'] or float('nan'):8.1f}  {rss_txt}",
+                        flush=True,
+                    )
                     next_at += args.interval
                     if now >= duration - 1e-6:
                         break
@@ -181,13 +184,17 @@ def main(argv: list[str] | None = None) -> int:
         peak, last = max(series), series[-1]
         ok = all(abs(v - b) <= TOLERANCE * b for v in series)
         verdicts.append(ok)
-        print(f"worker {pid}: start {start.get(pid) or 0:.1f} MiB, baseline (t={base['t']:.0f} s) "
-              f"{b:.1f} MiB, peak {peak:.1f} MiB, last {last:.1f} MiB -> "
-              f"{'within' if ok else 'OUTSIDE'} {TOLERANCE:.0%} of baseline")
+        print(
+            f"worker {pid}: start {start.get(pid) or 0:.1f} MiB, baseline (t={base['t']:.0f} s) "
+            f"{b:.1f} MiB, peak {peak:.1f} MiB, last {last:.1f} MiB -> "
+            f"{'within' if ok else 'OUTSIDE'} {TOLERANCE:.0%} of baseline"
+        )
     total_ok = sum(s["ok"] for s in samples)
     total_err = sum(s["errors"] for s in samples)
-    print(f"{total_ok} requests answered 200, {total_err} errors, "
-          f"{total_ok / max(samples[-1]['t'], 1e-9):.1f} req/s overall")
+    print(
+        f"{total_ok} requests answered 200, {total_err} errors, "
+        f"{total_ok / max(samples[-1]['t'], 1e-9):.1f} req/s overall"
+    )
     verdict = all(verdicts) and total_err == 0
     print("memory stable and no errors" if verdict else "NOT STABLE (see above)")
     if args.json is not None:

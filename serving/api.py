@@ -281,9 +281,7 @@ def _parse(body: bytes, adapter: Callable[[bytes], Any], item_prefix: bool = Fal
             raw = None
         raise _validation_error(validation_details(exc, raw, item_prefix)) from None
     items = list(enumerate(parsed)) if item_prefix else [(None, parsed)]
-    errors = [
-        e for i, req in items for e in _date_range_errors(req, [] if i is None else [i])
-    ]
+    errors = [e for i, req in items for e in _date_range_errors(req, [] if i is None else [i])]
     if errors:
         raise _validation_error(errors)
     return parsed
@@ -575,9 +573,7 @@ def _frames(reqs: Sequence[RecommendRequest]) -> tuple[pd.DataFrame, pd.DataFram
     return patients, sessions
 
 
-def recommend_many(
-    reqs: Sequence[RecommendRequest], models: Any, cfg: Any
-) -> list[dict[str, Any]]:
+def recommend_many(reqs: Sequence[RecommendRequest], models: Any, cfg: Any) -> list[dict[str, Any]]:
     """Contract responses for requests, in order: one vectorised policy call per `as_of`.
 
     Inside a call each request gets a surrogate patient id (its position), so two items that

@@ -20,7 +20,7 @@ VIGOROUS_PCT_HRMAX = 77.0
 
 
 def arm_metrics(patients: pd.DataFrame, sessions: pd.DataFrame, weeks: int) -> dict[str, float]:
-    """Outcome figures of one arm (issue 4): dose delivered, attendance, safety, fitness, dropout."""
+    """Outcome figures of one arm: dose delivered, attendance, safety, fitness, dropout."""
     s = sessions.assign(tol=tolerated(sessions))
     att = s[s["attended"]]
     n_pat = patients["patient_id"].nunique()

@@ -107,4 +107,6 @@ def plot_importance(names: list[str], gains: np.ndarray, title: str, path: Path,
 
 
 def age_band(age: pd.Series) -> pd.Series:
-    return pd.cut(age, [0, 50, 65, 75, 200], labels=["under50", "50-64", "65-74", "75plus"], right=False)
+    return pd.cut(
+        age, [0, 50, 65, 75, 200], labels=["under50", "50-64", "65-74", "75plus"], right=False
+    )

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from features.labels import tolerated
 
 from features import FEATURE_SET, build
+from features.labels import tolerated
 
 PLAN_COLUMNS = (
     "aerobic_sessions",

@@ -112,7 +112,7 @@ def fit_and_log(
 ) -> ModelReport:
     """Fit one model family, evaluate on held-out patients, log and register it as challenger."""
     sp = _split(ex, parts)
-    # Both outcomes can only fall as the dose (or ECOG) rises: the policy's monotone search needs it.
+    # Both outcomes can only fall as dose (or ECOG) rises: the policy's monotone search needs it.
     decreasing = frozenset(FEATURE_SET.monotone_decreasing)
     lgbm = fit_lightgbm(
         sp["fit"].X, sp["fit"].y, sp["early_stop"].X, sp["early_stop"].y, decreasing, seed

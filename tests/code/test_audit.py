@@ -202,9 +202,7 @@ def test_200_concurrent_requests_200_rows(
     assert holds == 50
 
 
-def test_batch_writes_one_row_per_item(
-    service: tuple[TestClient, str], request_body: dict
-) -> None:
+def test_batch_writes_one_row_per_item(service: tuple[TestClient, str], request_body: dict) -> None:
     client, url = service
     resp = client.post("/recommend_batch", json=[request_body] * 3, headers=AUTH)
     assert resp.status_code == 200
@@ -236,8 +234,10 @@ def test_audit_row_matches_the_answer(service: tuple[TestClient, str], request_b
     assert row["guideline_version"] == answer["guideline_version"]
     # canonical JSON of the validated request (defaults filled in, as_of explicit)
     normalised = RecommendRequest.model_validate(request_body).model_dump(mode="json")
-    assert row["request_hash"] == request_hash(normalised) == api.hash_request(
-        RecommendRequest.model_validate(request_body)
+    assert (
+        row["request_hash"]
+        == request_hash(normalised)
+        == api.hash_request(RecommendRequest.model_validate(request_body))
     )
     assert row["latency_ms"] > 0
 

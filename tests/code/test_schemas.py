@@ -1,4 +1,4 @@
-"""The data contract: examples validate, every kind of invalid value is rejected naming the field."""
+"""The data contract: examples validate; every kind of invalid value is rejected, field named."""
 
 from __future__ import annotations
 

@@ -59,9 +59,7 @@ def make_client(
 ) -> Iterator[TestClient]:
     """The service app with injected settings and models; lifespan (startup/shutdown) runs."""
     settings = Settings(root=tmp_path, api_keys=keys, max_body_bytes=max_body_bytes)
-    api.configure(
-        settings=settings, model_loader=loader or (lambda s: fake_models()), **options
-    )
+    api.configure(settings=settings, model_loader=loader or (lambda s: fake_models()), **options)
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
             yield client

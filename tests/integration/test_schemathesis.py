@@ -76,9 +76,7 @@ def configured_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     suppress_health_check=list(HealthCheck),
 )
 def test_api_never_fails(case: Any) -> None:
-    response = case.call_and_validate(
-        headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS
-    )
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS)
     assert response.status_code < 500
     SEEN[response.status_code] = SEEN.get(response.status_code, 0) + 1
 

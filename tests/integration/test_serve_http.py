@@ -110,9 +110,7 @@ def test_serves_over_http(server: Server, request_body: dict) -> None:
     assert body["model"]["adherence"]["name"] == "dosewise-adherence"
     assert body["model"]["tolerance"]["version"] == "1"
 
-    batch = httpx.post(
-        base + "/recommend_batch", json=[request_body] * 3, headers=AUTH, timeout=30
-    )
+    batch = httpx.post(base + "/recommend_batch", json=[request_body] * 3, headers=AUTH, timeout=30)
     assert batch.status_code == 200 and len(batch.json()) == 3
     assert batch.json()[0] == body
 

@@ -166,8 +166,9 @@ def test_promotion_refuses_a_worse_model(trained, cohort_dir: Path, monkeypatch)
     d = decisions[settings.tolerance_model_name]
     assert d.promoted is False and "AUROC" in d.reason
     assert registry.alias_version(client, settings.tolerance_model_name, "champion") == champ_before
-    assert registry.alias_version(client, settings.tolerance_model_name, "challenger") == (
-        summary["models"]["tolerance"]["version"]
+    assert (
+        registry.alias_version(client, settings.tolerance_model_name, "challenger")
+        == (summary["models"]["tolerance"]["version"])
     )
 
 

@@ -170,11 +170,11 @@ class Adversary:
     name: str = "adversary"
     version: str = "0"
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
         v = np.array(self.values, dtype=float)
         return np.resize(v, len(X))
 
-    def explain(self, X: pd.DataFrame) -> np.ndarray | None:  # noqa: N803
+    def explain(self, X: pd.DataFrame) -> np.ndarray | None:
         return np.resize(np.array(self.values, dtype=float), (len(X), 5))
 
 
