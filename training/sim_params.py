@@ -118,11 +118,16 @@ class Baseline:
     strength_per_ecog: float = -1.5
     strength_sarcopenia_x: float = 0.75
     strength_cv: float = 0.15
-    # Motivation on the logit scale; exercise history predicts adherence (IJBNPA 2014, V).
-    motivation_sd: float = 0.9
-    motivation_novice: float = 0.15
-    motivation_experienced: float = 0.4
-    tolerance_trait_sd: float = 0.6  # unobserved person-level tolerance: assumption
+    # Motivation on the logit scale of attendance. Exercise history predicts adherence (IJBNPA
+    # 2014, V); measured motivation did not (Courneya 2008: Theory-of-Planned-Behaviour variables
+    # were no predictor; fitness, stage, depression and centre were), so the latent part is small
+    # and most between-person spread comes from observables (fitness, symptoms, treatment).
+    motivation_sd: float = 0.15
+    motivation_novice: float = 0.3
+    motivation_experienced: float = 0.7
+    # Person-level tolerance beyond measured fitness (logit SD): assumption. It shows in the 6MWT
+    # (Observation.walk_per_trait_sd) and in session RPE (Tolerance.rpe_per_trait_sd).
+    tolerance_trait_sd: float = 0.3
     responder_sd: float = 0.35  # log-SD of training response (heterogeneity): assumption
     # Fatigue 0-10: Kirkham baseline 3.2 (V); ECOG/sarcopenia shifts are assumptions.
     fatigue_base: float = 2.7
@@ -176,6 +181,10 @@ class Chemo:
     fatigue_drift_per_cycle: float = 0.35  # cumulative upward drift (Kirkham ~0.45/cycle)
     fatigue_drift_cap: float = 1.5
     radiotherapy_fatigue_per_week: float = 0.08  # cumulative RT fatigue: assumption
+    # Day-to-day fluctuation of fatigue: AR(1) with this SD (points) and day-to-day correlation
+    # (cancer-related fatigue is persistent from one day to the next): assumption.
+    fatigue_day_sd: float = 0.6
+    fatigue_day_keep: float = 0.7
     radiotherapy_fatigue_cap: float = 1.2
     # Nadir of counts ~day 7-14 after infusion (brief); depth per patient ~ Beta: assumptions.
     nadir_day: float = 10.0
@@ -244,7 +253,9 @@ class Tolerance:
     """Logit of p_tolerate for an attended session (all assumptions, tuned for the table).
 
     Dose enters through softplus penalties around a personal capacity, so p_tolerate falls
-    monotonically with %HRmax, minutes, %1RM and sets.
+    monotonically with %HRmax, minutes, %1RM and sets. Apart from the day's state between weekly
+    visits, every term is recorded by the clinic or shows in what it records (the person-level
+    trait in the 6MWT and in RPE); the rest of chance is the Bernoulli draw of the outcome.
     """
 
     base: float = 3.0
@@ -285,17 +296,30 @@ class Tolerance:
     copd_aerobic: float = -0.2
     cvd: float = -0.1
     fever: float = -1.0
-    daily_sd: float = 0.35  # day-to-day variation the clinic never sees
+    # Extra logit noise per session. Day-to-day variation is carried by the Bernoulli draw of the
+    # outcome itself (irreducible for the oracle too), so no second layer of noise: 0.
+    daily_sd: float = 0.0
+    # The tolerance trait shows in perceived exertion: RPE points lower per SD of the trait, at the
+    # same relative dose (assumption; does not change the label, only where in the band RPE lands).
+    rpe_per_trait_sd: float = 1.0
 
 
 @dataclass(frozen=True)
 class Attendance:
     """Logit of p_attend for a planned session (assumptions tuned to section 8 attendance)."""
 
-    # Attendance 70-88% (Courneya 2007/2013, Nilsen 2018 79%, Scott 2018 ~75-80%).
-    base: float = 2.9
+    # Attendance 70-88% (Courneya 2007/2013, Nilsen 2018 79%, Scott 2018 ~75-80%). Withdrawn
+    # patients are no longer booked, so this is attendance of booked sessions (~0.80); counting
+    # weeks after withdrawal as missed gives ~0.75, SD 0.21 across patients (Courneya 2014 IJBNPA:
+    # 73%, SD 24%).
+    base: float = 2.15
     per_motivation: float = 1.0
-    per_fatigue_over_3: float = -0.15
+    # Fitter patients attend more: VO2peak (r = 0.21) and strength predicted supervised-exercise
+    # adherence during chemotherapy (Courneya 2008, MSSE 40:1180); per (VO2peak - 18)/4.5.
+    per_vo2_sd: float = 0.3
+    # Symptom burden lowers adherence (Courneya 2014: endocrine symptoms, exercise limitations;
+    # Bland 2018: quality of life); fatigue is the most reported barrier. Assumption.
+    per_fatigue_over_3: float = -0.25
     # Kirkham (V): attendance the week after chemo 57% (linear) vs 77% (periodised).
     post_infusion: float = -0.9  # times exp(-day/decay)
     post_infusion_decay_days: float = 3.5
@@ -306,8 +330,8 @@ class Attendance:
     per_ecog: float = -0.15
     per_pain_over_2: float = -0.08
     fever: float = -2.5
-    vomiting: float = -2.0
-    daily_sd: float = 0.3
+    vomiting: float = -2.0  # on the clinic-visit day (recorded); else part of the coin flip
+    daily_sd: float = 0.0  # as Tolerance.daily_sd: day-to-day variation is the Bernoulli draw
 
 
 @dataclass(frozen=True)
@@ -318,11 +342,15 @@ class Motivation:
     per_tolerated_share: float = 0.3  # times (tolerated share - 0.75) when any session attended
     moderate_ae: float = -0.5
     serious_ae: float = -1.0
-    sd_per_week: float = 0.15
+    sd_per_week: float = 0.02  # unexplained weekly change; recorded events drive the rest
+    # The effect of an experience (tolerated share, AE) on motivation fades: weekly keep 0.75,
+    # half-life ~2.4 weeks (assumption; a setback is not a permanent loss of motivation).
+    memory_keep: float = 0.75
     intolerance_keep: float = 0.5  # EMA of the weekly intolerant share
     # Dropout (stopped for good): Nilsen 2018 24% stopped permanently, Singh 2020 12% withdrawal,
-    # Scott 2018 11% lost (V). Weekly hazard logit:
-    dropout_base: float = -5.6
+    # Scott 2018 11% lost (V). Withdrawal is recorded: from its week on, the clinic books no more
+    # sessions (snapshots continue). Weekly hazard logit:
+    dropout_base: float = -5.2
     dropout_per_motivation: float = -0.9
     dropout_per_intolerance: float = 1.5
     dropout_moderate_ae: float = 1.0
@@ -368,7 +396,11 @@ class Observation:
     walk_missing_p: float = 0.20
     grip_missing_p: float = 0.10
     vo2_cv: float = 0.05  # CPET test-retest
-    walk_sd: float = 25.0
+    walk_sd: float = 25.0  # test-retest (Schmidt 2013: ICC 0.93, limits of agreement -43/+76 m)
+    # 6MWT metres per SD of the tolerance trait: the walk reflects functional tolerance (gait,
+    # symptom limitation), not VO2peak alone; brings r(6MWT, VO2peak) to ~0.75 (Schmidt 2013:
+    # r = 0.67 in cancer patients; 0.65 in a 2023 pre-operative cancer cohort).
+    walk_per_trait_sd: float = 120.0
     grip_sd: float = 1.5
     hb_sd: float = 0.2
     count_cv: float = 0.05
@@ -403,6 +435,10 @@ class DefaultPlan:
     light_aerobic_minutes: tuple[float, float] = (15.0, 20.0)
     light_aerobic_pct: tuple[float, float] = (50.0, 56.0)
     light_resistance_pct: tuple[float, float] = (30.0, 40.0)
+    # A patient's booked weekly schedule (sessions per modality) is kept from last week with this
+    # probability (clinics book recurring slots; assumption); minutes, intensity, sets and reps
+    # are still drawn afresh every week, so dose-response stays identifiable within patients.
+    schedule_keep_p: float = 0.85
 
 
 @dataclass(frozen=True)

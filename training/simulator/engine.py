@@ -73,6 +73,7 @@ class DayState:
     fever: np.ndarray
     temperature: np.ndarray
     vomiting: np.ndarray
+    vomit_p: np.ndarray  # the day's probability of vomiting
     rhr: np.ndarray
     sbp: np.ndarray
     dbp: np.ndarray
@@ -135,6 +136,7 @@ class Simulator:
         self.vo2 = c.vo2.copy()
         self.strength = c.strength.copy()
         self.motivation = c.motivation.copy()
+        self.mot_memory = np.zeros(self.n)  # the fading part of motivation: recent experience
         self.ecog = c.ecog.copy()
         self.weight = c.weight.copy()
         self.adapt_a = np.zeros(self.n)
@@ -142,15 +144,19 @@ class Simulator:
         self.intolerance = np.zeros(self.n)
         self.dropped = np.zeros(self.n, dtype=bool)
         self.acute_fatigue = np.zeros(self.n)
+        self.fatigue_wobble: np.ndarray | None = None  # AR(1) day-to-day fatigue fluctuation
         self.pain_carry = np.zeros(self.n)
         self.last_serious_day = np.full(self.n, -10_000)
         self.last_week = _Week(self.n)
         self._day_cache: tuple[int, DayState] | None = None
         self._snapshot: pd.DataFrame | None = None
+        self._last_default: pd.DataFrame | None = None  # last week's default plan (schedules)
         self._weeks: list[pd.DataFrame] = []
         self._snapshots: list[pd.DataFrame] = []
         self._id_index = pd.Index(c.patient_id)
         self._lungs = c.has("copd") | (c.cancer == CANCER_TYPES.index("lung")) | c.site("lung")
+        sd = self.p.baseline.tolerance_trait_sd
+        self._trait_z = c.trait / sd if sd > 0 else np.zeros(self.n)  # the trait in SD units
 
     # ---- latent daily state ---------------------------------------------------------------
     def _day_state(self, t: int) -> DayState:
@@ -196,6 +202,11 @@ class Simulator:
         )
         vomiting = u[2] < vomit_p
         tr = self.p.training
+        sd, keep = ch.fatigue_day_sd, ch.fatigue_day_keep
+        if self.fatigue_wobble is None:  # stationary start
+            self.fatigue_wobble = sd * z[4]
+        else:
+            self.fatigue_wobble = keep * self.fatigue_wobble + sd * np.sqrt(1 - keep**2) * z[4]
         fatigue = (
             c.fatigue0
             + ch.fatigue_peak * bump
@@ -204,7 +215,7 @@ class Simulator:
             + 0.3 * np.maximum(11 - hb, 0)
             + self.acute_fatigue
             - tr.fatigue_relief_per_adaptation * np.minimum(self.adapt_a + self.adapt_r, 1.5) / 1.5
-            + 0.6 * z[4]
+            + self.fatigue_wobble
         )
         fatigue = np.clip(fatigue, 0, 10)
         pain = np.clip(c.pain0 + self.pain_carry + 0.7 * z[5], 0, 10)
@@ -235,6 +246,7 @@ class Simulator:
             fever,
             temperature,
             vomiting,
+            vomit_p,
             rhr,
             sbp,
             dbp,
@@ -269,7 +281,13 @@ class Simulator:
         sarc_obs[np.isnan(c.sarcopenia_observed)] = pd.NA
         fat_obs = np.clip(np.round(s.fatigue), 0, 10)
         pain_obs = np.clip(np.round(s.pain), 0, 10)
-        walk = np.clip((self.vo2 - 3.98) / 0.03 + o.walk_sd * z[7], 0, 1000)
+        # 6MWT: the Cahalin relation to VO2peak plus the person's functional tolerance (gait,
+        # symptom limitation: the same trait that shows in sessions) plus test noise.
+        walk = np.clip(
+            (self.vo2 - 3.98) / 0.03 + o.walk_per_trait_sd * self._trait_z + o.walk_sd * z[7],
+            0,
+            1000,
+        )
         df = pd.DataFrame(
             {
                 "patient_id": c.patient_id,
@@ -407,8 +425,13 @@ class Simulator:
         and sessions, then advances to the next week."""
         snap = self.snapshot()
         if plans is None:
-            plans = default_week_plan(snap, self._rng_plan, self._serious_history(), self.p.plan)
+            plans = default_week_plan(
+                snap, self._rng_plan, self._serious_history(), self.p.plan, self._last_default
+            )
+            self._last_default = plans
         plan = self._parse_plans(plans)
+        for col in ("aerobic_sessions", "resistance_sessions"):  # withdrawn: no longer booked
+            plan[col] = np.where(self.dropped, 0, plan[col])
         n = self.n
         order = np.argsort(self._rng_world.random((n, 7)), axis=1)  # days in random order
         rank = np.argsort(order, axis=1)
@@ -541,6 +564,7 @@ class Simulator:
         att_logit = (
             ap.base
             + ap.per_motivation * self.motivation[idx]
+            + ap.per_vo2_sd * zv
             + ap.per_fatigue_over_3 * (fat - 3)
             + ap.post_infusion * early
             + att_dose
@@ -550,10 +574,13 @@ class Simulator:
             + ap.per_ecog * ecog
             + ap.per_pain_over_2 * np.maximum(pain - 2, 0)
             + ap.fever * fever
-            + ap.vomiting * vomit
             + ap.daily_sd * z[1, idx]
         )
-        p_att = np.where(self.dropped[idx], 0.0, _sigmoid(att_logit))
+        if t % 7 == 0:  # the clinic-visit day: vomiting is recorded in the snapshot
+            p_att = _sigmoid(att_logit + ap.vomiting * vomit)
+        else:  # between visits, being sick that day is part of the attendance coin flip
+            q = s.vomit_p[idx]
+            p_att = (1 - q) * _sigmoid(att_logit) + q * _sigmoid(att_logit + ap.vomiting)
 
         ui = u[:, idx]
         attended = ui[0] < p_att
@@ -589,7 +616,9 @@ class Simulator:
         comp_sets = np.full(k, np.nan) if aerobic else np.where(stop, np.floor(sets * frac), sets)
 
         rel = np.clip(overload - 0.7, -1.0, 2.0)
-        rpe_base = (lo + hi) / 2 + 0.6 * rel + 0.9 * z[2, idx]
+        rpe_base = (
+            (lo + hi) / 2 + 0.6 * rel + 0.9 * z[2, idx] - tp.rpe_per_trait_sd * self._trait_z[idx]
+        )
         rpe = np.clip(np.round(rpe_base), 6, hi + 1)
         rpe = np.where(high_rpe, np.minimum(hi + 2 + np.floor(3 * ui[8]), 20), rpe)
         rpe = np.where(stop & ~high_rpe, np.clip(np.round(rpe_base + 1.5), 6, 20), rpe)
@@ -704,14 +733,17 @@ class Simulator:
         self.intolerance = np.where(
             any_att, ik * self.intolerance + (1 - ik) * (1 - share_tol), ik * self.intolerance
         )
-        self.motivation = (
-            self.motivation
-            + mo.drift_per_week
+        # Motivation = a slowly drifting disposition + a fading memory of recent experience.
+        memory = (
+            mo.memory_keep * self.mot_memory
             + mo.per_tolerated_share * (share_tol - 0.75) * any_att
             + mo.moderate_ae * week.moderate
             + mo.serious_ae * week.serious
-            + mo.sd_per_week * z
         )
+        self.motivation = (
+            self.motivation - self.mot_memory + memory + mo.drift_per_week + mo.sd_per_week * z
+        )
+        self.mot_memory = memory
         self.last_week = week
 
     # ---- frames ---------------------------------------------------------------------------

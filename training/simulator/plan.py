@@ -27,11 +27,15 @@ def default_week_plan(
     rng: np.random.Generator,
     history: pd.DataFrame | None = None,
     params: DefaultPlan | None = None,
+    previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per patient of `snapshot`: patient_id and PLAN_COLUMNS (0 sessions = hold).
 
     `history` (sessions before the snapshot date) is only used for the serious-AE-in-7-days hold.
-    Every random draw has a fixed shape, so the stream does not depend on who is held.
+    `previous` is last week's default plan: a patient who had sessions keeps their booked weekly
+    schedule (sessions per modality) with probability `schedule_keep_p`; minutes, intensity,
+    sets and reps are drawn afresh every week. Every random draw has a fixed shape, so the
+    stream does not depend on who is held or kept.
     """
     p = params or PARAMS.plan
     n = len(snapshot)
@@ -55,7 +59,16 @@ def default_week_plan(
     light_pct = np.round(rng.uniform(*p.light_aerobic_pct, size=n))
     light_r_pct = np.round(rng.uniform(*p.light_resistance_pct, size=n))
 
+    u_keep = rng.random(n)
+
     light = pd.to_numeric(snapshot["ecog"], errors="coerce").to_numpy(float) >= 3
+    if previous is not None and n:
+        prev = previous.set_index("patient_id").reindex(snapshot["patient_id"].to_numpy())
+        prev_a = np.nan_to_num(prev["aerobic_sessions"].to_numpy(float))
+        prev_r = np.nan_to_num(prev["resistance_sessions"].to_numpy(float))
+        keep = (u_keep < p.schedule_keep_p) & (prev_a + prev_r > 0) & ~light
+        a_sess = np.where(keep, prev_a, a_sess)
+        r_sess = np.where(keep, prev_r, r_sess)
     a_sess = np.where(light, p.light_aerobic_sessions, a_sess)
     a_min = np.where(light, light_min, a_min)
     a_pct = np.where(light, light_pct, a_pct)
