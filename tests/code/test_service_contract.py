@@ -516,3 +516,20 @@ def test_predict_agrees_with_recommend(client: TestClient, request_body: dict) -
     pred = post(client, "/predict", {**req, "candidates": [plan]}).json()["predictions"][0]
     assert pred["tolerance"] == pytest.approx(rec["predictions"]["tolerance"], abs=1e-3)
     assert pred["adherence"] == pytest.approx(rec["predictions"]["adherence"], abs=1e-3)
+
+
+def test_openapi_examples_are_the_contract_examples() -> None:
+    """The OpenAPI examples are a copy of the contract's payloads: they must not drift apart."""
+    import json
+    from pathlib import Path
+
+    from serving import api as api_module
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    assert (
+        json.loads((fixtures / "recommend-request.json").read_text()) == api_module.EXAMPLE_REQUEST
+    )
+    assert (
+        json.loads((fixtures / "recommend-response.json").read_text())
+        == api_module.EXAMPLE_RESPONSE
+    )
