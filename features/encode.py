@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.table import Table
+
+Values = pd.Series | np.ndarray
+
 DAY_NS = 86_400_000_000_000
 # Day numbers are shifted to be positive (back to about 1611) so that a combined integer key
 # (patient code, day) sorts by patient first, then day: key = code * DAY_SPAN + day.
@@ -22,15 +26,23 @@ DAY_SPAN = 1 << 18
 NAT = np.iinfo(np.int64).min
 
 
-def column(frame: pd.DataFrame, name: str) -> pd.Series | None:
+def column(frame: pd.DataFrame | Table, name: str) -> Values | None:
     """The column, or None when the table does not have it (optional inputs)."""
+    if isinstance(frame, Table):
+        return frame.get(name)
     return frame[name] if name in frame.columns else None
+
+
+def _objects(values: Values) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values if values.dtype == object else values.astype(object)
+    return values.to_numpy(dtype=object)
 
 
 SMALL = 256  # below this many rows, a Python dict beats pandas' hash tables (same results)
 
 
-def factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+def factorize(values: Values) -> tuple[np.ndarray, list[Any]]:
     """(codes, distinct values in first-seen order); missing values get code -1.
 
     Equivalent to `pd.factorize`; small inputs (one REST patient) skip its fixed overhead.
@@ -40,7 +52,7 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
         return codes, list(uniques)
     seen: dict[Any, int] = {}
     out = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values.to_numpy(dtype=object)):
+    for i, v in enumerate(_objects(values)):
         if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
             out[i] = -1
         else:
@@ -48,10 +60,19 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
     return out, list(seen)
 
 
-def to_float(values: pd.Series | None, n: int) -> np.ndarray:
+def to_float(values: Values | None, n: int) -> np.ndarray:
     """float64 with NaN for anything missing or unparsable (nullable dtypes included)."""
     if values is None:
         return np.full(n, np.nan)
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind in "fiub":
+            return values.astype(np.float64, copy=False)
+        if values.dtype.kind == "O" and len(values) <= SMALL:
+            try:
+                return np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
+        values = pd.Series(values)
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
         return values.to_numpy().astype(np.float64, copy=False)
@@ -67,13 +88,18 @@ def to_float(values: pd.Series | None, n: int) -> np.ndarray:
     )
 
 
-def to_flag(values: pd.Series | None, n: int) -> np.ndarray:
+def to_flag(values: Values | None, n: int) -> np.ndarray:
     """Booleans as 1.0 / 0.0, NaN when unknown (nullable booleans, objects with None, 0/1)."""
     if values is None:
         return np.full(n, np.nan)
-    if values.dtype == bool:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        out = values.astype(np.float64)
+        return np.where(np.isnan(out), np.nan, (out != 0).astype(np.float64))
+    if isinstance(values, pd.Series) and values.dtype == bool:
         return values.to_numpy(dtype=np.float64)
-    if values.dtype.kind in "fiu" or isinstance(values.dtype, pd.BooleanDtype):
+    if isinstance(values, pd.Series) and (
+        values.dtype.kind in "fiu" or isinstance(values.dtype, pd.BooleanDtype)
+    ):
         out = values.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.where(np.isnan(out), np.nan, (out != 0).astype(np.float64))
     codes = vocab_codes(values, ("False", "True", "false", "true", "0", "1"), as_text=True)
@@ -81,7 +107,7 @@ def to_flag(values: pd.Series | None, n: int) -> np.ndarray:
 
 
 def vocab_codes(
-    values: pd.Series | None, vocab: Sequence[str], n: int = 0, *, as_text: bool = False
+    values: Values | None, vocab: Sequence[str], n: int = 0, *, as_text: bool = False
 ) -> np.ndarray:
     """Position of each value in `vocab`, -1 when missing or unknown.
 
@@ -96,7 +122,7 @@ def vocab_codes(
     return lookup[codes]
 
 
-def list_flags(values: pd.Series | None, vocab: Sequence[str], n: int) -> np.ndarray:
+def list_flags(values: Values | None, vocab: Sequence[str], n: int) -> np.ndarray:
     """(n, len(vocab)) 0/1 matrix of a `;`-joined list column; missing means an empty list."""
     if values is None:
         return np.zeros((n, len(vocab)))
@@ -120,6 +146,9 @@ def to_days(values: Any, n: int | None = None) -> np.ndarray:
         if ts.tzinfo is not None:
             ts = ts.tz_localize(None)
         return np.full(n, ts.value // DAY_NS + DAY_OFFSET, dtype=np.int64)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        raw = values.astype("datetime64[ns]").view(np.int64)
+        return np.where(raw == NAT, NAT, raw // DAY_NS + DAY_OFFSET)
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_localize(None)
@@ -131,6 +160,10 @@ def to_days(values: Any, n: int | None = None) -> np.ndarray:
 
 def to_timestamps(values: Any, n: int) -> np.ndarray:
     """as_of key column of the output: datetime64[ns], a scalar broadcast to n rows."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        return values.astype("datetime64[ns]")
+    if isinstance(values, np.ndarray):
+        values = pd.Series(values)
     if isinstance(values, pd.Series):
         if values.dtype.kind == "M" and not isinstance(values.dtype, pd.DatetimeTZDtype):
             return values.to_numpy(dtype="datetime64[ns]")

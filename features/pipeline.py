@@ -14,6 +14,7 @@ vectorisation over all prediction points at once (see `features.history`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ import pandas as pd
 from features import candidates as cand_mod
 from features import history as hist_mod
 from features import profile as prof_mod
-from features.encode import DAY_SPAN, NAT, factorize, to_days, to_timestamps
+from features.encode import DAY_SPAN, NAT, Values, factorize, to_days, to_timestamps
+from features.table import Table, TableLike
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ FEATURE_SET = FeatureSet(
 )
 
 
-def _patient_index(ids: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
+def _patient_index(ids: Values) -> tuple[np.ndarray, dict[str, int]]:
     """Integer code per row and {id as string: code} (codes in first-seen order)."""
     codes, uniques = factorize(ids)
     index: dict[str, int] = {}
@@ -70,28 +72,56 @@ def _patient_index(ids: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
     return np.array([*inverse, -1], dtype=np.int64)[codes], index
 
 
-def _codes_for(ids: pd.Series, index: dict[str, int]) -> np.ndarray:
+def _codes_for(ids: Values, index: dict[str, int]) -> np.ndarray:
     """Patient codes of `ids`; -1 for patients not in the patients table."""
     codes, uniques = factorize(ids)
     found = [index.get(str(u), -1) for u in uniques]
     return np.array([*found, -1], dtype=np.int64)[codes]
 
 
-def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(table: Table, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in table]
     if missing:
         raise ValueError(f"{what} is missing column(s) {missing}")
 
 
 def _is_frame(as_of: Any) -> bool:
-    return isinstance(as_of, pd.DataFrame)
+    return isinstance(as_of, pd.DataFrame | Table | Mapping)
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """What `build` computes, before it becomes a DataFrame.
+
+    `matrix` is feature-major (len(FEATURE_SET.columns) x rows): contiguous writes, and the memory
+    layout of a pandas float block, so `frame()` wraps it without another copy. `front` holds
+    `patient_id`, `as_of` and the carried columns; `index` the output rows' index.
+    """
+
+    index: Any
+    front: dict[str, np.ndarray]
+    matrix: np.ndarray
+
+    def __len__(self) -> int:
+        return self.matrix.shape[1]
+
+    def rows(self) -> np.ndarray:
+        """rows x FEATURE_SET.columns, C-ordered (what a model's predict takes)."""
+        return np.ascontiguousarray(self.matrix.T)
+
+    def frame(self) -> pd.DataFrame:
+        left = pd.DataFrame(self.front, index=self.index)
+        right = pd.DataFrame(
+            self.matrix.T, columns=list(FEATURE_SET.columns), index=self.index, copy=False
+        )
+        return pd.concat([left, right], axis=1, copy=False)
 
 
 def build(
-    patients: pd.DataFrame,
-    sessions: pd.DataFrame | None,
+    patients: TableLike,
+    sessions: TableLike | None,
     as_of: Any,
-    candidates: pd.DataFrame | None = None,
+    candidates: TableLike | None = None,
 ) -> pd.DataFrame:
     """Features for each prediction point (or candidate row), in input order.
 
@@ -100,26 +130,41 @@ def build(
     output has one row per candidate row (its point's features broadcast, plus candidate features)
     and carries the candidates' extra columns. Output: `patient_id`, `as_of`, carried columns,
     then `FEATURE_SET.columns`; the index is the input rows' index (scalar as_of: 0..n-1).
+    Tables may be DataFrames or dicts of equal-length numpy arrays (`features.table`).
     """
+    return build_rows(patients, sessions, as_of, candidates).frame()
+
+
+def build_rows(
+    patients: TableLike,
+    sessions: TableLike | None,
+    as_of: Any,
+    candidates: TableLike | None = None,
+) -> FeatureRows:
+    """`build` without the final DataFrame (the policy works on the matrix directly)."""
+    patients = Table.of(patients)
+    sessions = None if sessions is None else Table.of(sessions)
+    if candidates is not None:
+        candidates = Table.of(candidates)
+    if _is_frame(as_of):
+        as_of = Table.of(as_of)
     _require(patients, ("patient_id",), "patients")
-    p_code, index = _patient_index(patients["patient_id"])
+    p_code, index = _patient_index(patients.get("patient_id"))
     n_pat = len(patients)
-    snap_day = (
-        to_days(patients["as_of"]) if "as_of" in patients.columns else np.zeros(n_pat, np.int64)
-    )
+    snap_day = to_days(patients.get("as_of")) if "as_of" in patients else np.zeros(n_pat, np.int64)
 
     # --- the rows to produce: prediction points, or candidate rows ----------------------------
     if _is_frame(as_of):
         _require(as_of, KEYS, "as_of frame")
-        points: pd.DataFrame = as_of
+        points: Table = as_of
     else:
         first = np.sort(np.unique(p_code, return_index=True)[1])
-        points = pd.DataFrame({"patient_id": patients["patient_id"].to_numpy()[first]})
+        points = Table({"patient_id": patients.values("patient_id")[first]})
     rows = points if candidates is None else candidates
     _require(rows, ("patient_id",) if not _is_frame(as_of) else KEYS, "candidates")
     n = len(rows)
-    r_code = _codes_for(rows["patient_id"], index)
-    r_time = rows["as_of"] if _is_frame(as_of) else as_of
+    r_code = _codes_for(rows.get("patient_id"), index)
+    r_time = rows.get("as_of") if _is_frame(as_of) else as_of
     r_day = to_days(r_time, None if _is_frame(as_of) else n)
     r_key = r_code * DAY_SPAN + r_day
     carried = _carried(points, rows, candidates, as_of, index, r_key)
@@ -147,7 +192,7 @@ def build(
     u_code, u_day = u_key // DAY_SPAN, u_key % DAY_SPAN
     u_snap = snap_of_row[u_first]
     s_code = (
-        _codes_for(sessions["patient_id"], index)
+        _codes_for(sessions.get("patient_id"), index)
         if sessions is not None and len(sessions)
         else np.zeros(0, np.int64)
     )
@@ -155,13 +200,11 @@ def build(
     hist = hist_mod.history_features(ix, u_code, u_day)
     # profile: computed once per snapshot row in use, then gathered to points
     used, snap_inv = np.unique(u_snap, return_inverse=True)
-    snaps = _take(patients, used)
+    snaps = patients.take(used)
     dsi, chemo = prof_mod.infusion_state(snaps)
     gap = (u_day - snap_day[u_snap]).astype(float)
     dynamic = prof_mod.dynamic_features(dsi[snap_inv], chemo[snap_inv], gap)
 
-    # feature-major matrix (features x rows): contiguous writes, and it is the memory layout of
-    # a pandas float block, so the DataFrame below wraps it without another copy
     matrix = np.empty((len(FEATURE_SET.columns), len(keep)))
     n_static = len(prof_mod.STATIC)
     matrix[:n_static] = prof_mod.static_features(snaps)[:, snap_inv[inv]]
@@ -173,7 +216,7 @@ def build(
         matrix[row] = hist[name][inv]
         row += 1
     recent = {c: hist[c][inv] for c in hist_mod.RECENT_COLUMNS}
-    cands = None if candidates is None else _take(candidates, keep)
+    cands = None if candidates is None else candidates.take(keep)
     cfeat = cand_mod.candidate_features(cands, len(keep), recent)
     for name in cand_mod.COLUMNS:
         matrix[row] = cfeat[name]
@@ -182,14 +225,12 @@ def build(
     # --- assemble ---------------------------------------------------------------------------------
     out_index = rows.index[keep] if (_is_frame(as_of) or candidates is not None) else keep
     front: dict[str, Any] = {
-        "patient_id": rows["patient_id"].to_numpy()[keep],
+        "patient_id": rows.values("patient_id")[keep],
         "as_of": to_timestamps(r_time, n)[keep],
     }
     for name, values in carried.items():
         front[name] = values[keep]
-    left = pd.DataFrame(front, index=out_index)
-    right = pd.DataFrame(matrix.T, columns=list(FEATURE_SET.columns), index=out_index, copy=False)
-    return pd.concat([left, right], axis=1, copy=False)
+    return FeatureRows(out_index, front, matrix)
 
 
 _N_POINT = len(prof_mod.COLUMNS) + len(hist_mod.COLUMNS)
@@ -197,7 +238,7 @@ _RECENT_AT = {c: FEATURE_SET.columns.index(c) for c in hist_mod.RECENT_COLUMNS}
 
 
 def candidate_matrix(
-    point_matrix: np.ndarray, point: np.ndarray, candidates: pd.DataFrame
+    point_matrix: np.ndarray, point: np.ndarray, candidates: TableLike
 ) -> np.ndarray:
     """Feature rows (rows x FEATURE_SET.columns) for candidates, from their points' rows.
 
@@ -208,23 +249,16 @@ def candidate_matrix(
     """
     m = point_matrix[point]
     recent = {c: m[:, j] for c, j in _RECENT_AT.items()}
-    cfeat = cand_mod.candidate_features(candidates, len(point), recent)
+    cfeat = cand_mod.candidate_features(Table.of(candidates), len(point), recent)
     for i, c in enumerate(cand_mod.COLUMNS):
         m[:, _N_POINT + i] = cfeat[c]
     return m
 
 
-def _take(frame: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
-    """Rows by position; the frame itself when `idx` is all rows in order (the common case)."""
-    if len(idx) == len(frame) and bool(np.all(idx == np.arange(len(frame)))):
-        return frame
-    return frame.take(idx)
-
-
 def _carried(
-    points: pd.DataFrame,
-    rows: pd.DataFrame,
-    candidates: pd.DataFrame | None,
+    points: Table,
+    rows: Table,
+    candidates: Table | None,
     as_of: Any,
     index: dict[str, int],
     r_key: np.ndarray,
@@ -234,7 +268,7 @@ def _carried(
     if candidates is not None:
         reserved -= set(cand_mod.PLAN)  # plan inputs are features already
     out = {
-        c: rows[c].to_numpy()
+        c: rows.values(c)
         for c in rows.columns
         if c not in KEYS and not (candidates is not None and c in cand_mod.PLAN)
     }
@@ -245,7 +279,7 @@ def _carried(
         return out
     # candidates: also carry the as_of frame's extra columns of each candidate's point
     extra = [c for c in points.columns if c not in KEYS and c not in out]
-    p_key = _codes_for(points["patient_id"], index) * DAY_SPAN + to_days(points["as_of"])
+    p_key = _codes_for(points.get("patient_id"), index) * DAY_SPAN + to_days(points.get("as_of"))
     c_key = r_key
     u_key, first = np.unique(p_key, return_index=True)
     pos = np.minimum(np.searchsorted(u_key, c_key), max(len(u_key) - 1, 0))
@@ -256,5 +290,5 @@ def _carried(
     for c in extra:
         if c in reserved:
             raise ValueError(f"as_of column {c!r} clashes with a feature name")
-        out[c] = points[c].to_numpy()[first[pos]]
+        out[c] = points.values(c)[first[pos]]
     return out

@@ -437,8 +437,8 @@ _SESSION_NUMERIC = tuple(
 )
 
 
-def sessions_to_frame(patient_id: str, sessions: list[Session]) -> pd.DataFrame:
-    """Turn REST sessions into a sessions table with the canonical columns and dtypes.
+def sessions_to_columns(patient_id: str, sessions: list[Session]) -> dict[str, np.ndarray]:
+    """REST sessions as sessions-table columns (numpy arrays, canonical dtypes).
 
     Built column by column from the validated objects (the hot path of every REST request);
     gives exactly what `coerce_sessions` gives for the same rows.
@@ -456,7 +456,12 @@ def sessions_to_frame(patient_id: str, sessions: list[Session]) -> pd.DataFrame:
         cols[c] = np.array([np.nan if v is None else v for v in values], dtype=float)
     cols["attended"] = np.array([s.attended for s in sessions], dtype=bool)
     cols["adverse_event"] = np.array([s.adverse_event for s in sessions], dtype=object)
-    return pd.DataFrame({c: cols[c] for c in SESSION_COLUMNS})
+    return {c: cols[c] for c in SESSION_COLUMNS}
+
+
+def sessions_to_frame(patient_id: str, sessions: list[Session]) -> pd.DataFrame:
+    """`sessions_to_columns` as a DataFrame."""
+    return pd.DataFrame(sessions_to_columns(patient_id, sessions))
 
 
 def coerce_sessions(df: pd.DataFrame) -> pd.DataFrame:
@@ -471,6 +476,44 @@ def coerce_sessions(df: pd.DataFrame) -> pd.DataFrame:
     out["adverse_event"] = out["adverse_event"].fillna("none").astype(str)
     out["modality"] = out["modality"].astype(str)
     return out
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def requests_to_columns(
+    reqs: list[RecommendRequest],
+    patient_ids: list[str] | None = None,
+    as_of: dt.date | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """REST requests -> (patients columns incl. rx_*, sessions columns), numpy arrays only.
+
+    The request path of the feature pipeline (`features.table`): the same rows
+    `request_to_frames` gives, without building DataFrames. `patient_ids` / `as_of` override the
+    requests' own (the service gives each item of a batch a surrogate id).
+    """
+    ids = patient_ids or [r.patient.patient_id for r in reqs]
+    rows = []
+    for r, pid in zip(reqs, ids, strict=True):
+        row = patient_to_row(r.patient, as_of or r.as_of or dt.date.today())
+        row |= prescription_to_row(r.current_prescription)
+        row["patient_id"] = pid
+        rows.append(row)
+    names = list(PATIENT_COLUMNS) + [c for c in RX_COLUMNS if c not in PATIENT_COLUMNS]
+    patients = {c: _objects([row[c] for row in rows]) for c in names}
+    patients["as_of"] = np.array(
+        [pd.Timestamp(row["as_of"]).to_datetime64() for row in rows], dtype="datetime64[ns]"
+    )
+    parts = [sessions_to_columns(pid, r.sessions) for r, pid in zip(reqs, ids, strict=True)]
+    sessions = (
+        parts[0]
+        if len(parts) == 1
+        else {c: np.concatenate([p[c] for p in parts]) for c in SESSION_COLUMNS}
+    )
+    return patients, sessions
 
 
 def request_to_frames(req: RecommendRequest) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -57,16 +57,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from features.schemas import (
     MAX_SESSIONS_PER_REQUEST,
-    SESSION_COLUMNS,
     Patient,
     Prescription,
     RecommendRequest,
     RecommendResponse,
     Session,
-    coerce_sessions,
-    patient_to_row,
-    prescription_to_row,
-    request_to_frames,
+    requests_to_columns,
 )
 from features.settings import Settings, get_settings
 from serving.audit import AuditUnavailableError, AuditWriter, make_record, request_hash
@@ -555,24 +551,6 @@ def _response_json(raw: dict[str, Any]) -> dict[str, Any]:
     return RecommendResponse.model_validate(raw).model_dump(mode="json")
 
 
-def _frames(reqs: Sequence[RecommendRequest]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`request_to_frames` for many requests at once (same rows, one frame each)."""
-    if len(reqs) == 1:
-        return request_to_frames(reqs[0])
-    patients = pd.DataFrame(
-        [
-            patient_to_row(r.patient, r.as_of or dt.date.today())
-            | prescription_to_row(r.current_prescription)
-            for r in reqs
-        ]
-    )
-    rows = [
-        {"patient_id": r.patient.patient_id, **s.model_dump()} for r in reqs for s in r.sessions
-    ]
-    sessions = coerce_sessions(pd.DataFrame(rows, columns=list(SESSION_COLUMNS)))
-    return patients, sessions
-
-
 def recommend_many(reqs: Sequence[RecommendRequest], models: Any, cfg: Any) -> list[dict[str, Any]]:
     """Contract responses for requests, in order: one vectorised policy call per `as_of`.
 
@@ -588,16 +566,9 @@ def recommend_many(reqs: Sequence[RecommendRequest], models: Any, cfg: Any) -> l
         groups.setdefault(r.as_of or today, []).append(i)
     out: list[dict[str, Any] | None] = [None] * len(reqs)
     for as_of, idx in groups.items():
-        batch = [
-            reqs[i].model_copy(
-                update={
-                    "as_of": as_of,
-                    "patient": reqs[i].patient.model_copy(update={"patient_id": f"r{i}"}),
-                }
-            )
-            for i in idx
-        ]
-        patients, sessions = _frames(batch)
+        patients, sessions = requests_to_columns(
+            [reqs[i] for i in idx], [f"r{i}" for i in idx], as_of
+        )
         results = recommend(patients, sessions, as_of, models, cfg)
         for i, res in zip(idx, results, strict=True):
             res["patient_id"] = reqs[i].patient.patient_id
@@ -628,7 +599,7 @@ def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
         current_prescription=req.current_prescription,
         as_of=as_of,
     )
-    patients, sessions = request_to_frames(rec)
+    patients, sessions = requests_to_columns([rec])
     ts = pd.Timestamp(as_of)
     pid = req.patient.patient_id
     k = len(req.candidates)
@@ -640,7 +611,7 @@ def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
     cands.insert(1, "as_of", ts)
     cands["modality"] = np.repeat(np.array(["aerobic", "resistance", None], dtype=object), k)
     point = pd.DataFrame({"patient_id": [pid], "as_of": [ts]})
-    feats = build(patients.assign(as_of=ts), sessions, point, candidates=cands)
+    feats = build(patients, sessions, point, candidates=cands)
     if len(feats) != 3 * k:  # build drops rows without a snapshot: never for a request
         raise RuntimeError("feature rows missing for candidate plans")
     tol = np.asarray(models.tolerance.predict(feats.iloc[: 2 * k]), dtype=float)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.settings import Settings, apply_offline_environment
-from serving.policy import Models
+from serving.policy import FEATURE_COLUMNS, Models
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,26 @@ class RegistryPredictor:
         self._fast = False
         log.warning("%s: fast prediction path disabled (mismatch with the model)", self.name)
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+    def _matrix(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """The model's input matrix; a bare matrix has FEATURE_SET.columns (policy.Predictor)."""
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(FEATURE_COLUMNS):
+                raise ValueError(f"expected a matrix of {len(FEATURE_COLUMNS)} feature columns")
+            if self.columns == FEATURE_COLUMNS:
+                return X.astype(float, copy=False)
+            return X[:, [FEATURE_COLUMNS.index(c) for c in self.columns]].astype(float)
         if list(X.columns) == self.columns:
             return X.to_numpy(dtype=float)
         return X[self.columns].to_numpy(dtype=float)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _frame(self, X: np.ndarray | pd.DataFrame) -> pd.DataFrame:
+        if isinstance(X, np.ndarray):
+            X = pd.DataFrame(X, columns=FEATURE_COLUMNS)
+        return X[self.columns]
+
+    def predict(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
         if not self._fast:
-            return self.model.predict_proba(X[self.columns])[:, 1]  # type: ignore[attr-defined]
+            return self.model.predict_proba(self._frame(X))[:, 1]  # type: ignore[attr-defined]
         m = self._matrix(X)
         if self._calibrator is None:
             return self._booster.predict(m, num_threads=1)  # type: ignore[attr-defined]
@@ -138,7 +150,7 @@ class RegistryPredictor:
         )
         return np.clip(self._calibrator.predict(score), 0.0, 1.0)  # type: ignore[attr-defined]
 
-    def explain(self, X: pd.DataFrame) -> np.ndarray | None:
+    def explain(self, X: np.ndarray | pd.DataFrame) -> np.ndarray | None:
         """Per-feature contributions to the log-odds (Saabas), plus the bias column."""
         if self._explainer is None:
             return None

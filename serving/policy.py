@@ -27,8 +27,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from features import FEATURE_SET, build
-from features.pipeline import candidate_matrix
+from features import FEATURE_SET
+from features.pipeline import build_rows, candidate_matrix
 from features.schemas import (
     AerobicDose,
     IntRange,
@@ -36,6 +36,7 @@ from features.schemas import (
     Range,
     ResistanceDose,
 )
+from features.table import Table, TableLike
 from serving.guidelines import kernel as gk
 
 PLAN_COLUMNS = (
@@ -49,17 +50,22 @@ PLAN_COLUMNS = (
 )
 HISTORY_FACTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak")
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
+_HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
 
 
 class Predictor(Protocol):
-    """What the policy needs of a model: a name, a version and probabilities."""
+    """What the policy needs of a model: a name, a version and probabilities.
+
+    `X` is a float matrix, one row per example and one column per `FEATURE_SET.columns` entry
+    in that order (or a DataFrame with those columns: other callers, e.g. /predict).
+    """
 
     name: str
     version: str
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray: ...
+    def predict(self, X: np.ndarray | pd.DataFrame) -> np.ndarray: ...
 
-    def explain(self, X: pd.DataFrame) -> np.ndarray | None: ...
+    def explain(self, X: np.ndarray | pd.DataFrame) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,13 @@ def kernel_facts(patient_row: dict[str, Any], history_row: dict[str, Any]) -> di
     return facts
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame | dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Rows as dicts; far cheaper than DataFrame.to_dict("records") on wide, short frames."""
-    cols = list(frame.columns)
-    return [dict(zip(cols, row, strict=True)) for row in frame.to_numpy(dtype=object)]
+    if isinstance(frame, pd.DataFrame):
+        cols = list(frame.columns)
+        return [dict(zip(cols, row, strict=True)) for row in frame.to_numpy(dtype=object)]
+    cols = list(frame)
+    return [dict(zip(cols, row, strict=True)) for row in zip(*frame.values(), strict=True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,7 +316,7 @@ def _score(
     point: np.ndarray,
     plans: np.ndarray,
     models: Models,
-) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predicted (tolerance, adherence) of each plan, and the tolerance feature rows.
 
     Tolerance of a plan is the lower of its aerobic-session and resistance-session tolerance:
@@ -315,16 +324,15 @@ def _score(
     """
     n = len(plans)
     stacked = np.vstack([plans, plans, plans])
-    cands = pd.DataFrame({c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)})
+    cands = {c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)}
     cands["modality"] = np.repeat(np.array(["aerobic", "resistance", None], dtype=object), n)
-    matrix = candidate_matrix(point_matrix, np.tile(point, 3), cands)
-    feats = pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
-    tol = models.tolerance.predict(feats.iloc[: 2 * n])
-    adh = models.adherence.predict(feats.iloc[2 * n :])
+    feats = candidate_matrix(point_matrix, np.tile(point, 3), Table(cands))
+    tol = np.asarray(models.tolerance.predict(feats[: 2 * n]), dtype=float)
+    adh = models.adherence.predict(feats[2 * n :])
     has_a, has_r = plans[:, 0] >= 1, plans[:, 3] >= 1
     t_min = np.minimum(np.where(has_a, tol[:n], 1.0), np.where(has_r, tol[n:], 1.0))
     t_min = np.where(has_a | has_r, t_min, np.nan)
-    return t_min, np.asarray(adh, dtype=float), feats.iloc[: 2 * n]
+    return t_min, np.asarray(adh, dtype=float), feats[: 2 * n]
 
 
 def _probe_rungs(lo: int, hi: int, k: int) -> np.ndarray:
@@ -355,7 +363,7 @@ def search_ladders(
     k = int(max(2, min(cfg.max_probes, cfg.probe_budget // len(idx))))
     lo = dict.fromkeys(idx, -1)
     hi = {i: len(ladders[i].plans) for i in idx}  # type: ignore[union-attr]
-    seen: dict[tuple[int, int], tuple[float, float, pd.DataFrame, int, int]] = {}
+    seen: dict[tuple[int, int], tuple[float, float, np.ndarray, int, int]] = {}
     while True:
         todo = [i for i in idx if hi[i] - lo[i] > 1]
         if not todo:
@@ -390,31 +398,41 @@ def search_ladders(
     for i in idx:
         r = lo[i] if lo[i] >= 0 else 0
         t, a, feats, row, _ = seen[(i, r)]
-        out[i] = (r, t, a, feats.to_numpy()[row])
+        out[i] = (r, t, a, feats[row])
     return out
 
 
 def recommend(
-    patients: pd.DataFrame,
-    sessions: pd.DataFrame,
+    patients: TableLike,
+    sessions: TableLike | None,
     as_of: dt.date | pd.Timestamp,
     models: Models,
     cfg: PolicyConfig = PolicyConfig(),
 ) -> list[dict[str, Any]]:
     """Recommendations for every row of `patients` (one row per patient, rx_* columns optional).
 
+    Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
     Returns one dict per patient in input order, shaped like the contract's response.
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
-    patients = patients.reset_index(drop=True)
-    n = len(patients)
-    keys = pd.DataFrame({"patient_id": patients["patient_id"].astype(str), "as_of": as_of_ts})
-    snap = patients.assign(as_of=as_of_ts, patient_id=keys["patient_id"])
-    if sessions is not None and len(sessions):
-        sessions = sessions.assign(patient_id=sessions["patient_id"].astype(str))
-    base = build(snap, sessions, keys)
+    if isinstance(patients, pd.DataFrame):
+        patients = patients.reset_index(drop=True)
+        pid = patients["patient_id"].astype(str).to_numpy(dtype=object)
+        snap: pd.DataFrame | dict[str, np.ndarray] = patients.assign(as_of=as_of_ts, patient_id=pid)
+    else:
+        table = Table.of(patients)
+        pid = np.array([str(x) for x in table.values("patient_id")], dtype=object)
+        snap = {c: table.values(c) for c in table.columns}
+        snap["patient_id"] = pid
+        snap["as_of"] = np.full(len(pid), as_of_ts.to_datetime64(), dtype="datetime64[ns]")
+    n = len(pid)
+    keys = {"patient_id": pid, "as_of": np.full(n, as_of_ts.to_datetime64(), "datetime64[ns]")}
+    feature_rows = build_rows(snap, sessions, keys)
+    if len(feature_rows) != n:  # every patient has a snapshot at as_of: a bug if not
+        raise RuntimeError("feature rows missing for some patients")
+    point_matrix = feature_rows.rows()
     prow = records(snap)
-    hrow = records(base.loc[:, list(HISTORY_FACTS)])
+    hrow = [dict(zip(HISTORY_FACTS, row, strict=True)) for row in point_matrix[:, _HISTORY_AT]]
     results: list[gk.KernelResult] = []
     ladders: list[Ladder | None] = []
     facts_all = []
@@ -425,14 +443,9 @@ def recommend(
         results.append(res)
         ladders.append(build_ladder(res, facts, cfg) if res.decision == "allowed" else None)
 
-    point_matrix = base[list(FEATURE_SET.columns)].to_numpy(dtype=float)
     found = search_ladders(point_matrix, ladders, models, cfg)
     contrib_rows = [found[i][3] for i in sorted(found)]
-    contrib = (
-        models.tolerance.explain(pd.DataFrame(np.vstack(contrib_rows), columns=FEATURE_COLUMNS))
-        if contrib_rows
-        else None
-    )
+    contrib = models.tolerance.explain(np.vstack(contrib_rows)) if contrib_rows else None
     cols = list(FEATURE_SET.columns)
     out_pred: dict[int, tuple[int, float, float, dict[str, float]]] = {}
     for j, i in enumerate(sorted(found)):

@@ -14,7 +14,12 @@ import pandas as pd
 from serving.policy import Models
 
 
-def _col(X: pd.DataFrame, name: str) -> np.ndarray:
+def _col(X: np.ndarray | pd.DataFrame, name: str) -> np.ndarray:
+    """A feature of a policy matrix (columns = FEATURE_SET.columns) or of a DataFrame."""
+    from features import FEATURE_SET
+
+    if isinstance(X, np.ndarray):
+        return np.nan_to_num(X[:, FEATURE_SET.columns.index(name)].astype(float), nan=0.0)
     if name not in X:
         return np.zeros(len(X))
     return np.nan_to_num(X[name].to_numpy(dtype=float), nan=0.0)
@@ -27,7 +32,7 @@ class FakeTolerance:
     scale: float = 1.0
     constant: float | None = None
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
         if self.constant is not None:
             return np.full(len(X), self.constant)
         z = (
@@ -40,7 +45,7 @@ class FakeTolerance:
         ) * self.scale
         return 1.0 / (1.0 + np.exp(-z))
 
-    def explain(self, X: pd.DataFrame) -> np.ndarray | None:
+    def explain(self, X: np.ndarray | pd.DataFrame) -> np.ndarray | None:
         from features import FEATURE_SET
 
         out = np.zeros((len(X), len(FEATURE_SET.columns) + 1))
@@ -56,13 +61,13 @@ class FakeAdherence:
     version: str = "0"
     constant: float | None = None
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
         if self.constant is not None:
             return np.full(len(X), self.constant)
         z = 2.5 - 0.25 * (_col(X, "aerobic_sessions") + _col(X, "resistance_sessions"))
         return 1.0 / (1.0 + np.exp(-z))
 
-    def explain(self, X: pd.DataFrame) -> np.ndarray | None:
+    def explain(self, X: np.ndarray | pd.DataFrame) -> np.ndarray | None:
         return None
 
 

@@ -28,7 +28,7 @@ from features.schemas import (
     PATIENT_NESTED,
     RX_COLUMNS,
     RecommendRequest,
-    request_to_frames,
+    requests_to_columns,
 )
 from features.settings import Settings
 from serving import batch
@@ -386,7 +386,7 @@ def test_rest_path_gives_the_batch_row(settings: Settings, tmp_path: Path) -> No
     for pid in ["pt-000000", "pt-000004", "pt-000012", *snaps["patient_id"].iloc[20:23]]:
         prow = snaps[snaps["patient_id"] == pid].iloc[0]
         req = row_to_request(prow, s[s["patient_id"] == pid], as_of)
-        pf, sf = request_to_frames(req)
+        pf, sf = requests_to_columns([req])  # exactly what the REST service passes
         resp = recommend(pf, sf, as_of, fake_models(), batch.policy_config(settings))[0]
         rest_row = pd.DataFrame([flatten_response(resp)])
         rest_row = batch.finalize_scored(rest_row)

@@ -2,8 +2,8 @@
 
 - leakage: nothing dated on or after a prediction point (sessions, later snapshots) can change
   any of its features;
-- REST (a cohort of one, through `request_to_frames`) and batch (the whole cohort) give
-  bit-identical features;
+- REST (a cohort of one, through `requests_to_columns` or `request_to_frames`) and batch (the
+  whole cohort) give bit-identical features, and so do DataFrames and dicts of numpy arrays;
 - renaming patients or shuffling rows changes no feature;
 - the vectorised window arithmetic agrees with a slow, obviously correct pandas reference.
 """
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from features import FEATURE_SET, build
 from features.labels import tolerated
-from features.schemas import request_to_frames
+from features.schemas import request_to_frames, requests_to_columns
 from tests.synth import START, synth_cohort, to_request
 
 COLUMNS = list(FEATURE_SET.columns)
@@ -170,6 +170,33 @@ def test_rest_path_equals_cohort_path_for_200_patients() -> None:
         k1 = pd.DataFrame({"patient_id": [pid], "as_of": [pd.Timestamp(req.as_of)]})
         c1 = cands[cands["patient_id"] == pid]
         _same(cohort_c[cohort_c["patient_id"] == pid], build(p1, s1, k1, candidates=c1))
+        p2, s2 = requests_to_columns([req])  # the service's path: numpy columns, no DataFrames
+        _same(cohort.iloc[[i]], build(p2, s2, req.as_of))
+        _same(
+            cohort_c[cohort_c["patient_id"] == pid],
+            build(p2, s2, _arrays(k1), candidates=_arrays(c1)),
+        )
+
+
+def _arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: frame[c].to_numpy() for c in frame.columns}
+
+
+def test_dicts_of_arrays_equal_dataframes_for_a_whole_cohort() -> None:
+    """`build` reads DataFrames and dicts of numpy arrays alike (features.table)."""
+    patients, sessions = synth_cohort(120, 40, snapshots=5, seed=14, shuffle=True)
+    rng = np.random.default_rng(14)
+    points = _points(patients, rng, 3)
+    cands = _candidates(points, rng)
+    for as_of, c in ((points, None), (points, cands), (START + pd.Timedelta(days=30), None)):
+        want = build(patients, sessions, as_of, candidates=c)
+        got = build(
+            _arrays(patients),
+            _arrays(sessions),
+            _arrays(as_of) if isinstance(as_of, pd.DataFrame) else as_of,
+            candidates=None if c is None else _arrays(c),
+        )
+        _same(want, got)
 
 
 def test_single_patient_frames_equal_cohort_with_snapshots_and_many_points() -> None:

@@ -178,3 +178,25 @@ def test_gate_rules() -> None:
     assert registry.decide(good, {"auroc": 0.801, "ece": 0.02})[0]  # inside the margin
     assert not registry.decide(good, {"auroc": 0.81, "ece": 0.02})[0]
     assert not registry.decide(good, {"auroc": 0.80, "ece": 0.01})[0]
+
+
+def test_serving_predictor_reproduces_the_registered_model(trained) -> None:
+    """serving.models: the booster fast path on a bare matrix (the policy's input) and on a
+    DataFrame gives the registered scikit-learn model's probabilities; explanations add up."""
+    from serving.models import load_champions
+
+    settings, summary = trained
+    models = load_champions(settings)
+    for kind in ("tolerance", "adherence"):
+        predictor = getattr(models, kind)
+        assert predictor._fast, f"{kind}: fast path refused at load"
+        model = _load(settings, getattr(settings, f"{kind}_model_name"))
+        X = _heldout(settings, summary, kind).head(500)[list(FEATURE_SET.columns)]
+        want = model.predict_proba(X)[:, 1]
+        np.testing.assert_allclose(predictor.predict(X.to_numpy()), want, atol=1e-9, rtol=0)
+        np.testing.assert_allclose(predictor.predict(X), want, atol=1e-9, rtol=0)
+        contrib = predictor.explain(X.to_numpy()[:50])
+        raw = predictor._booster.predict(X.to_numpy()[:50], raw_score=True)
+        np.testing.assert_allclose(contrib.sum(axis=1), raw, atol=1e-6)
+    with pytest.raises(ValueError, match="feature columns"):
+        models.tolerance.predict(np.zeros((2, 3)))

@@ -25,6 +25,7 @@ from features.schemas import (
     Prescription,
     RecommendRequest,
     request_to_frames,
+    requests_to_columns,
 )
 from serving.guidelines import kernel as gk
 from serving.policy import HISTORY_FACTS, Models, PolicyConfig, recommend
@@ -254,17 +255,20 @@ def _history(patients_df: pd.DataFrame, sessions_df: pd.DataFrame) -> dict:
     tol=st.lists(WILD, min_size=1, max_size=6),
     adh=st.lists(WILD, min_size=1, max_size=6),
     thresholds=st.tuples(num(0, 1), num(0, 1)),
+    rest_path=st.booleans(),
 )
 def test_every_recommendation_stays_inside_the_guidelines(
-    patient, history, cur, tol, adh, thresholds
+    patient, history, cur, tol, adh, thresholds, rest_path
 ) -> None:
+    """Both input forms: numpy columns (the REST path) and DataFrames (the batch path)."""
     req = RecommendRequest.model_validate(
         {"patient": patient, "sessions": history, "current_prescription": cur, "as_of": str(AS_OF)}
     )
     p_df, s_df = request_to_frames(req)
     models = Models(tolerance=Adversary(tol), adherence=Adversary(adh))
     cfg = PolicyConfig(tolerance_threshold=thresholds[0], adherence_threshold=thresholds[1])
-    [resp] = recommend(p_df, s_df, AS_OF, models, cfg)
+    p_in, s_in = requests_to_columns([req]) if rest_path else (p_df, s_df)
+    [resp] = recommend(p_in, s_in, AS_OF, models, cfg)
     event(f"decision={resp['decision']}")
 
     facts = _history(p_df, s_df)
@@ -286,15 +290,15 @@ def test_every_recommendation_stays_inside_the_guidelines(
 
 
 @SETTINGS
-@given(patient=patients(), cur=current())
-def test_hold_or_refer_whatever_the_models_say(patient, cur) -> None:
+@given(patient=patients(), cur=current(), rest_path=st.booleans())
+def test_hold_or_refer_whatever_the_models_say(patient, cur, rest_path) -> None:
     """Confident models (always 1.0) never turn a contraindication into a dose."""
     req = RecommendRequest.model_validate(
         {"patient": patient, "sessions": [], "current_prescription": cur, "as_of": str(AS_OF)}
     )
-    p_df, s_df = request_to_frames(req)
+    p_in, s_in = requests_to_columns([req]) if rest_path else request_to_frames(req)
     models = Models(tolerance=Adversary([1.0]), adherence=Adversary([1.0]))
-    [resp] = recommend(p_df, s_df, AS_OF, models, PolicyConfig())
+    [resp] = recommend(p_in, s_in, AS_OF, models, PolicyConfig())
     if expected_no_dose(req, {}):
         assert resp["prescription"] is None
         assert resp["decision"] in ("hold", "refer")
