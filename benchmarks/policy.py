@@ -25,7 +25,8 @@ def main() -> None:
     import pandas as pd
 
     from features import FEATURE_SET, build
-    from features.schemas import RecommendRequest, request_to_frames
+    from features.pipeline import build_rows
+    from features.schemas import RecommendRequest, request_to_frames, requests_to_columns
     from serving.models import load_champions
     from serving.policy import PolicyConfig, recommend
 
@@ -34,9 +35,12 @@ def main() -> None:
     body = json.loads((ROOT / "tests" / "fixtures" / "recommend-request.json").read_text())
     req = RecommendRequest.model_validate(body)
     patients, sessions = request_to_frames(req)
+    p_cols, s_cols = requests_to_columns([req])  # the REST service's input to the policy
     cfg = PolicyConfig()
 
-    rec = time_calls(lambda: recommend(patients, sessions, req.as_of, models, cfg), args.n)
+    rec = time_calls(lambda: recommend(p_cols, s_cols, req.as_of, models, cfg), args.n)
+    rec_df = time_calls(lambda: recommend(patients, sessions, req.as_of, models, cfg), args.n)
+    conv = time_calls(lambda: requests_to_columns([req]), args.n)
     # the raw predictions one recommendation makes: the whole ladder (17 rungs) scored once,
     # 2 tolerance rows + 1 adherence row per rung, on prebuilt feature rows
     base = build(patients, sessions, pd.Timestamp(req.as_of))
@@ -48,12 +52,14 @@ def main() -> None:
         models.adherence.predict(y)
 
     pred = time_calls(raw, args.n)
-    feats = time_calls(lambda: build(patients, sessions, pd.Timestamp(req.as_of)), args.n)
+    feats = time_calls(lambda: build_rows(p_cols, s_cols, pd.Timestamp(req.as_of)), args.n)
     print(
         f"models: {models.tolerance.name} v{models.tolerance.version}, "
         f"{models.adherence.name} v{models.adherence.version}"
     )
-    print(f"one recommendation (in process)  {pct(rec)}")
+    print(f"one recommendation (in process)  {pct(rec)}   (numpy columns: the REST path)")
+    print(f"  same from DataFrames           {pct(rec_df)}   (the batch input form)")
+    print(f"request -> numpy columns         {pct(conv)}")
     print(f"raw model predictions it makes   {pct(pred)}")
     print(f"feature build (history, 1 pt)    {pct(feats)}")
     print(

@@ -187,7 +187,7 @@ def load(base: str, concurrency: int, seconds: float, path: str = "/recommend") 
 def in_process(root: Path, n: int) -> dict[str, float]:
     """The same recommendation without HTTP: the policy alone, and the whole handler path."""
     warnings.filterwarnings("ignore")
-    from features.schemas import RecommendRequest, request_to_frames
+    from features.schemas import RecommendRequest, requests_to_columns
     from serving import api
     from serving.models import load_champions
     from serving.policy import PolicyConfig, recommend
@@ -199,7 +199,7 @@ def in_process(root: Path, n: int) -> dict[str, float]:
         adherence_threshold=settings.adherence_threshold,
     )
     req = RecommendRequest.model_validate(EXAMPLE)
-    patients, sessions = request_to_frames(req)
+    patients, sessions = requests_to_columns([req])  # what the service hands the policy
     body = json.dumps(EXAMPLE).encode()
 
     def policy_only() -> None:

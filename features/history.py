@@ -262,10 +262,10 @@ _SUM_NAMES = (
 
 def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """num / scale / den, NaN where den is 0 (a rate over nothing is unknown, not 0)."""
-    out = np.full(len(num), np.nan)
     ok = den > 0
-    out[ok] = num[ok] / scale / den[ok]
-    return out
+    if scale != 1.0:
+        num = num / scale
+    return np.divide(num, den, out=np.full(len(num), np.nan), where=ok)
 
 
 def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dict[str, np.ndarray]:

@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     mlflow_artifact_root: str | None = None
     audit_db_url: str | None = None
-    guidelines_file: Path = PROJECT_ROOT / "serving" / "guidelines" / "rules.yaml"
+    # No setting for the guideline rules on purpose: serving/guidelines/rules.yaml ships with the
+    # code and every change to it goes through the rule, vignette and property tests. A rule file
+    # swapped in at deploy time would be an untested safety kernel.
 
     tolerance_model_name: str = "dosewise-tolerance"
     adherence_model_name: str = "dosewise-adherence"

@@ -330,8 +330,9 @@ def _default_probe(settings: Settings) -> tuple[str, str] | None:
 def _load_guidelines(settings: Settings) -> str:
     """Load (so compile and validate) the guideline rules the policy applies; their version.
 
-    The policy evaluates `gk.default_rules()` (serving/guidelines/rules.yaml), so that is what
-    readiness checks; a broken rule file raises and keeps the service not ready.
+    The policy evaluates `gk.default_rules()` (serving/guidelines/rules.yaml, shipped and tested
+    with the code; deliberately not configurable), so that is what readiness checks; a broken
+    rule file raises and keeps the service not ready.
     """
     from serving.guidelines import kernel as gk
 
