@@ -4,8 +4,8 @@ Why a child process running BentoML's own CLI: the service is then started exact
 documents it (`bentoml serve <module>:<Service>`), with BentoML's arbiter, sockets and graceful
 shutdown, and BentoML's global configuration never leaks into the `dosewise` process.
 
-Defaults for the 2-core target (benchmarks/serve.py, numbers in serving/README_SECTION.md):
-* workers: 2 (one per core). A request is CPU-bound pandas/numpy/LightGBM work under the GIL, so a
+Defaults for the 2-core target (benchmarks/serve.py; figures in the README, "Workers and threads"):
+* workers: 2 (one per core). A request is CPU-bound numpy/LightGBM work under the GIL, so a
   second process is what uses the second core; threads inside a worker only add GIL contention.
 * threads: 1 per worker for the CPU work; the event loop keeps accepting, parsing and answering
   probes while it runs, and the audit writer has its own thread.

@@ -22,6 +22,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -335,12 +336,13 @@ def _score(
     return t_min, np.asarray(adh, dtype=float), feats[: 2 * n]
 
 
-def _probe_rungs(lo: int, hi: int, k: int) -> np.ndarray:
-    """Up to k rungs strictly between lo and hi, evenly spread (all of them when few)."""
-    gap = hi - lo - 1
+@lru_cache(maxsize=4096)
+def _probe_offsets(gap: int, k: int) -> np.ndarray:
+    """Offsets from lo of up to k rungs strictly between lo and lo + gap + 1, evenly spread
+    (all of them when few)."""
     if gap <= k:
-        return np.arange(lo + 1, hi)
-    return np.unique(lo + np.round(np.linspace(1, gap, k)).astype(int))
+        return np.arange(1, gap + 1)
+    return np.unique(np.round(np.linspace(1, gap, k)).astype(int))
 
 
 def search_ladders(
@@ -353,29 +355,46 @@ def search_ladders(
 
     Feasible rungs form a prefix (monotone models), so each round narrows (lo, hi) to the gap
     between the last feasible and the first infeasible probe. With one patient the whole ladder is
-    probed in a single round; with many, `probe_budget` bounds the rows per round.
+    probed in a single round; with many, `probe_budget` bounds the rows per round. With no
+    feasible rung the answer is rung 0 (the minimum dose). Vectorised over patients: a round
+    costs a few numpy calls whatever the cohort size.
     Returns patient -> (rung, tolerance, adherence, tolerance feature row for explanations).
     """
-    n = len(ladders)
-    idx = [i for i in range(n) if ladders[i] is not None and len(ladders[i].plans)]  # type: ignore[arg-type]
-    if not idx:
+    idx = np.array(
+        [i for i, lad in enumerate(ladders) if lad is not None and len(lad.plans)], dtype=np.int64
+    )
+    if not len(idx):
         return {}
+    sizes = np.array([len(ladders[i].plans) for i in idx])  # type: ignore[union-attr]
+    stack = np.zeros((len(idx), int(sizes.max()), len(PLAN_COLUMNS)))
+    for q, i in enumerate(idx):
+        stack[q, : sizes[q]] = ladders[i].plans  # type: ignore[union-attr]
     k = int(max(2, min(cfg.max_probes, cfg.probe_budget // len(idx))))
-    lo = dict.fromkeys(idx, -1)
-    hi = {i: len(ladders[i].plans) for i in idx}  # type: ignore[union-attr]
-    seen: dict[tuple[int, int], tuple[float, float, np.ndarray, int, int]] = {}
+    lo = np.full(len(idx), -1)
+    hi = sizes.copy()
+    n_feat = point_matrix.shape[1]
+    best = {"t": np.full(len(idx), np.nan), "a": np.full(len(idx), np.nan)}
+    best_row = np.full((len(idx), n_feat), np.nan)
+    zero = {"t": np.full(len(idx), np.nan), "a": np.full(len(idx), np.nan)}
+    zero_row = np.full((len(idx), n_feat), np.nan)
     while True:
-        todo = [i for i in idx if hi[i] - lo[i] > 1]
-        if not todo:
+        todo = np.flatnonzero(hi - lo > 1)
+        if not len(todo):
             break
-        pat, rung = [], []
-        for i in todo:
-            r = _probe_rungs(lo[i], hi[i], k)
-            pat.extend([i] * len(r))
-            rung.extend(r.tolist())
-        pat_a, rung_a = np.array(pat), np.array(rung)
-        plans = np.vstack([ladders[i].plans[r] for i, r in zip(pat, rung, strict=True)])  # type: ignore[union-attr]
-        tol, adh, feats = _score(point_matrix, pat_a, plans, models)
+        # probes, patient-major: every (gap) group at once, rows of one patient contiguous
+        gaps = hi[todo] - lo[todo] - 1
+        parts_q, parts_r = [], []
+        for gap in np.unique(gaps):
+            sel = todo[gaps == gap]
+            off = _probe_offsets(int(gap), k)
+            parts_q.append(np.repeat(sel, len(off)))
+            parts_r.append((lo[sel][:, None] + off[None, :]).ravel())
+        q_of = np.concatenate(parts_q)
+        rung = np.concatenate(parts_r)
+        order = np.argsort(q_of, kind="stable")  # group rows by patient (rungs stay ascending)
+        q_of, rung = q_of[order], rung[order]
+        plans = stack[q_of, rung]
+        tol, adh, feats = _score(point_matrix, idx[q_of], plans, models)
         ok = (
             np.isfinite(tol)
             & np.isfinite(adh)
@@ -383,22 +402,29 @@ def search_ladders(
             & (adh >= cfg.adherence_threshold)
         )
         m = len(plans)
-        for j, (i, r) in enumerate(zip(pat, rung, strict=True)):
-            row = j if plans[j, 0] >= 1 else m + j
-            seen[(i, r)] = (float(tol[j]), float(adh[j]), feats, row, int(ok[j]))
-        for i in todo:
-            mask = pat_a == i
-            rs, oks = rung_a[mask], ok[mask]
-            first_bad = rs[~oks].min() if (~oks).any() else hi[i]
-            good = rs[oks & (rs < first_bad)]
-            if len(good):
-                lo[i] = int(good.max())
-            hi[i] = int(first_bad)
+        starts = np.flatnonzero(np.r_[True, q_of[1:] != q_of[:-1]])
+        who = q_of[starts]
+        big = np.iinfo(np.int64).max
+        first_bad = np.minimum.reduceat(np.where(ok, big, rung), starts)
+        first_bad = np.where(first_bad == big, hi[who], first_bad)
+        pos = np.arange(m)
+        good = ok & (rung < np.repeat(first_bad, np.diff(np.r_[starts, m])))
+        j_best = np.maximum.reduceat(np.where(good, pos, -1), starts)
+        j_zero = np.maximum.reduceat(np.where(rung == 0, pos, -1), starts)
+        feat_row = np.where(plans[:, 0] >= 1, pos, m + pos)  # aerobic row if any aerobic
+        for store, row_store, j in ((best, best_row, j_best), (zero, zero_row, j_zero)):
+            hit = j >= 0
+            q, jj = who[hit], j[hit]
+            store["t"][q], store["a"][q] = tol[jj], adh[jj]
+            row_store[q] = feats[feat_row[jj]]
+        lo[who] = np.where(j_best >= 0, rung[np.maximum(j_best, 0)], lo[who])
+        hi[who] = first_bad
     out = {}
-    for i in idx:
-        r = lo[i] if lo[i] >= 0 else 0
-        t, a, feats, row, _ = seen[(i, r)]
-        out[i] = (r, t, a, feats[row])
+    for q, i in enumerate(idx.tolist()):
+        if lo[q] >= 0:
+            out[i] = (int(lo[q]), float(best["t"][q]), float(best["a"][q]), best_row[q])
+        else:
+            out[i] = (0, float(zero["t"][q]), float(zero["a"][q]), zero_row[q])
     return out
 
 
