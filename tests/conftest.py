@@ -1,12 +1,24 @@
-"""Suite-wide setup: offline environment, and the `thorough` hypothesis profile.
+"""Suite-wide setup: offline environment and the hypothesis profiles.
 
-`uv run pytest --hypothesis-profile=thorough` (100,000 examples per safety property) needs the
-profile registered before pytest reads the option, hence here rather than in tests/safety.
+- `ci` (loaded by default): derandomised, so the same code gives the same examples on every run and
+  CI is never red by chance. Counterexamples found by deep runs are pinned with `@example`.
+- `thorough`: random, 100,000 examples per property, no deadline, for deep runs:
+  `uv run pytest tests/safety --hypothesis-profile=thorough`.
+
+Registered here (not in a sub-folder conftest) so pytest sees them before it reads the option.
 """
 
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from features.settings import apply_offline_environment
 
 apply_offline_environment()
-settings.register_profile("thorough", max_examples=100_000, deadline=None)
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=100_000, deadline=None, derandomize=False)
+settings.load_profile("ci")

@@ -1,6 +1,6 @@
 """Shared fixtures of the safety tests, and the hypothesis profiles.
 
-Profiles: `thorough` (100,000 examples per property, no deadline) is registered here so that
+Profiles live in tests/conftest.py (`ci` derandomised by default, `thorough` random) so that
 ``uv run pytest tests/safety --hypothesis-profile=thorough`` works. The kernel properties never run
 fewer than 2,000 examples: they take ``max(2000, active profile)`` (see
 ``test_kernel_properties.py``). We deliberately do not re-register hypothesis' global ``default``
@@ -14,11 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import settings
 
 from features.schemas import RX_COLUMNS
-
-settings.register_profile("thorough", max_examples=100_000, deadline=None)
 
 # A well, fit, cleared-for-nothing survivor: no rule beyond the global caps fires.
 HEALTHY: dict[str, Any] = {
