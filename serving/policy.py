@@ -1,18 +1,28 @@
-"""The recommendation policy: kernel envelope -> dose ladder -> model search -> final safety gate.
+"""The recommendation policy: kernel envelope -> per-modality candidates -> benefit objective
+under risk bounds -> final safety gate.
 
 One function, `recommend`, serves REST (a cohort of one) and batch (a cohort of many) unchanged.
 
-How a dose is chosen (DESIGN.md section 6):
+How a dose is chosen (DESIGN.md section 6, issue 10):
 1. The guideline kernel decides hold / refer / allowed and the envelope for every patient.
-2. Inside the envelope we build a *ladder* of whole-week plans, every dose component (sessions,
-   minutes, %HRmax, sets, %1RM) non-decreasing along it: from the minimum dose up to the current
-   prescription (which sits at the middle rung when there is one) and on to the most the
-   progression limits allow. Rungs that break a weekly cap are cut off the top.
-3. Both models carry monotone constraints in every dose feature, so predicted tolerance and
-   adherence can only fall along the ladder and the feasible rungs form a prefix: a bisection finds
-   the largest rung whose predictions clear both thresholds in ~log2(rungs) model calls, for all
-   patients at once. With no feasible rung the minimum dose is given (a regression).
-4. The chosen plan is converted to a Prescription, checked against the envelope, clamped if
+2. Per modality, a small grid of week options around the progression reference (the current
+   prescription, or the Campbell 2019 generic dose for a new patient): aerobic sessions x minutes
+   x %HRmax, resistance sessions x sets x %1RM. Sessions per week may rise by at most one per
+   modality, and only after a tolerated week of that modality with a predicted attendance of at
+   least `adherence_threshold`; intensity rises likewise only after a tolerated week.
+3. A scorer (the models, or the simulator's truth for the oracle arm: `Scorer`) gives for every
+   option P(tolerate) and P(attend) of one session of each modality. The objective is the expected
+   benefit: expected attended sessions x effective dose per session (aerobic: minutes x the
+   fraction of VO2 reserve at that %HRmax, counted at or above moderate intensity; resistance:
+   sets x reps x %1RM volume-load), each normalised to the Campbell 2019 generic dose and capped.
+   Risk bounds: P(intolerant) of a session at most 1 - `tolerance_threshold` in every prescribed
+   modality, and expected intolerant attended sessions per week at most `max_weekly_intolerant`
+   (a moderate or serious adverse event makes a session intolerant by the label's definition, so
+   this bounds the expected moderate-or-serious adverse events per week).
+4. The best options of each modality are combined into whole weeks and scored again (the models
+   see the whole week); the best week inside the bounds wins. A modality with no option inside the
+   bounds gets the deload (`deload_plan`) and keeps its progression reference.
+5. The chosen plan is converted to a Prescription, checked against the envelope, clamped if
    needed and checked again; anything still outside is never emitted.
 """
 
@@ -22,7 +32,6 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,6 +61,39 @@ PLAN_COLUMNS = (
 HISTORY_FACTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak")
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
 _HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
+MODERATE_PCT_HRMAX = 64.0  # ACSM GETP 10 / Garber 2011: moderate is 64-76% HRmax
+VIGOROUS_PCT_HRMAX = 77.0
+A, R = 0, 1  # modality index in score arrays: aerobic, resistance
+
+
+def vo2_reserve_fraction(pct_hrmax: np.ndarray) -> np.ndarray:
+    """Fraction of VO2 reserve at a %HRmax (ACSM GETP 10 intensity table, guidelines.md
+    section 5: 64% HRmax ~ 40% VO2R, 77% ~ 60%, 95% ~ 89%; linear between, 0 at rest)."""
+    return np.clip(0.40 + (np.asarray(pct_hrmax, dtype=float) - 64.0) * (20.0 / 13.0) / 100, 0, 1)
+
+
+def aerobic_session_dose(minutes: np.ndarray, pct_hrmax: np.ndarray) -> np.ndarray:
+    """Net MET-minutes of one session per MET of the patient's reserve, at or above moderate.
+
+    MET-minutes above rest = minutes x VO2R fraction x (peak METs - 1); the patient's peak METs
+    scale every option alike, so they drop out of the comparison. Light minutes (< 64% HRmax)
+    count 0: the guideline dose is moderate-to-vigorous (Garber 2011; Campbell 2019).
+    """
+    pct = np.asarray(pct_hrmax, dtype=float)
+    dose = np.asarray(minutes, dtype=float) * vo2_reserve_fraction(pct)
+    return np.where(pct >= MODERATE_PCT_HRMAX, dose, 0.0)
+
+
+def resistance_session_dose(sets: np.ndarray, reps: np.ndarray, pct_1rm: np.ndarray) -> np.ndarray:
+    """Relative volume-load of one session: sets x reps x fraction of 1RM (ACSM 2009)."""
+    return np.asarray(sets, float) * np.asarray(reps, float) * np.asarray(pct_1rm, float) / 100
+
+
+# Campbell 2019 generic effective dose (guidelines.md section 1): 3 x 30 min moderate aerobic
+# (~70% HRmax, the middle of 64-76%) and 2 x 2 sets x 12 reps at 60% 1RM. One reference week of
+# either modality is worth 1.
+AEROBIC_REFERENCE = float(3 * aerobic_session_dose(np.array(30.0), np.array(70.0)))
+RESISTANCE_REFERENCE = float(2 * resistance_session_dose(np.array(2), np.array(12), np.array(60)))
 
 
 class Predictor(Protocol):
@@ -71,25 +113,114 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True)
 class Models:
-    tolerance: Predictor
-    adherence: Predictor
+    tolerance: Predictor  # P(an attended session is tolerated)
+    adherence: Predictor  # P(a planned session is attended)
+
+
+@dataclass(frozen=True)
+class Points:
+    """The prediction points of one `recommend` call: feature rows and who they are."""
+
+    matrix: np.ndarray  # rows x FEATURE_SET.columns, history and patient features
+    patient_ids: np.ndarray
+    as_of: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class PlanScores:
+    """Per plan: P(tolerate) and P(attend) of one aerobic and one resistance session (n x 2,
+    NaN where the plan has no session of that modality), and optionally the tolerance feature
+    rows (aerobic rows, then resistance rows) for explanations."""
+
+    tolerance: np.ndarray
+    attendance: np.ndarray
+    features: np.ndarray | None = None
+
+
+class Scorer(Protocol):
+    """Anything that scores week plans: the models (`ModelScorer`) or the simulator's truth."""
+
+    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores: ...
+
+
+@dataclass(frozen=True)
+class ModelScorer:
+    """The two registered models as a Scorer: one feature row per plan and modality."""
+
+    models: Models
+
+    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores:
+        n = len(plans)
+        stacked = np.vstack([plans, plans])
+        cands = {c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)}
+        cands["modality"] = np.repeat(np.array(["aerobic", "resistance"], dtype=object), n)
+        feats = candidate_matrix(points.matrix, np.tile(point, 2), Table(cands))
+        tol = _probability(self.models.tolerance.predict(feats))
+        att = _probability(self.models.adherence.predict(feats))
+        return PlanScores(
+            tolerance=_mask_absent(np.column_stack([tol[:n], tol[n:]]), plans),
+            attendance=_mask_absent(np.column_stack([att[:n], att[n:]]), plans),
+            features=feats,
+        )
+
+
+def _probability(values: Any) -> np.ndarray:
+    """Model output as probabilities; anything not a number counts as the worst case (0: not
+    tolerated, not attended), so a broken prediction never loosens a dose."""
+    p = np.asarray(values, dtype=float)
+    return np.clip(np.nan_to_num(p, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+def _mask_absent(values: np.ndarray, plans: np.ndarray) -> np.ndarray:
+    """NaN where the plan has no session of the modality."""
+    out = values.astype(float, copy=True)
+    out[plans[:, 0] < 1, A] = np.nan
+    out[plans[:, 3] < 1, R] = np.nan
+    return out
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """Policy parameters. Defaults tuned in the closed loop on seed 101 (never on the evaluation
+    seeds 5 and 6); see the README's policy section for the runs."""
+
+    # Risk bound 1: P(tolerate) of every prescribed session type at least this.
     tolerance_threshold: float = 0.75
+    # Sessions per week rise only when the predicted attendance of a session is at least this.
     adherence_threshold: float = 0.60
-    half_rungs: int = 8  # rungs between minimum and current, and between current and maximum
+    # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs).
+    max_weekly_intolerant: float = 0.9
+    # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
+    aerobic_weight: float = 1.0
+    resistance_weight: float = 1.0
+    # Benefit of a modality saturates at this many reference weeks: 2 aerobic reference weeks
+    # ~ 150-180 min moderate (Garber 2011 >= 150 min; PAG 2018 150-300 min); resistance 2 x the
+    # reference ~ 3 sessions x 2-3 sets (Garber 2011: 2-3 d/wk, 1-3 sets).
+    aerobic_dose_cap: float = 2.0
+    resistance_dose_cap: float = 2.25
+    # An intolerant session still delivers part of its dose (stopped early: 20-85% done).
+    intolerant_completion: float = 0.5
     explain_top: int = 5
-    # Search: at most this many rungs probed per patient per round, and at most probe_budget
-    # candidate plans per round over all patients (bounds memory in batch).
-    max_probes: int = 17
-    probe_budget: int = 40_000
-    # Without a current prescription, the ladder tops out at this many sessions per modality.
-    start_aerobic_sessions_max: int = 5
-    start_resistance_sessions_max: int = 2
-    # Per-week rise of aerobic intensity on top of the volume rule (project choice, conservative).
-    aerobic_intensity_step: float = 4.0
+    # Search grid.
+    minutes_step: float = 5.0
+    minutes_span: float = 10.0  # minutes within +/- this of the reference (plus the volume fit)
+    aerobic_intensity_step: float = 3.0  # per-week rise of %HRmax after a tolerated week
+    aerobic_intensity_grid: tuple[float, ...] = (-6.0, -3.0, 0.0)  # around the reference
+    resistance_intensity_grid: tuple[float, ...] = (-5.0, 0.0)  # around the reference
+    max_aerobic_sessions: int = 5
+    max_resistance_sessions: int = 3
+    top_k: int = 5  # options per modality combined into whole weeks
+    # Reference for a patient without a current prescription: the Campbell 2019 generic dose.
+    start_aerobic: tuple[float, float, float] = (3.0, 30.0, 67.0)
+    start_resistance: tuple[float, float, float] = (2.0, 2.0, 60.0)
+    # Deload (nothing inside the bounds), Cancers 2022 (PMC8946819) deconditioned/symptomatic day:
+    # ~20 min at RPE 11-13, resistance 2 x 15-20 reps with reps in reserve; Kirkham (MSSE):
+    # lower load in the days after an infusion. Frequency is kept, load lowered.
+    deload_aerobic_minutes: float = 20.0
+    deload_aerobic_pct_hrmax: float = 60.0
+    deload_resistance_sets: float = 2.0
+    deload_resistance_reps: float = 15.0
+    deload_resistance_pct_1rm: float = 45.0
     # Width of the prescribed intensity bands.
     hrmax_band: float = 4.0
     one_rm_band: float = 5.0
@@ -115,9 +246,6 @@ def records(frame: pd.DataFrame | dict[str, np.ndarray]) -> list[dict[str, Any]]
     return [dict(zip(cols, row, strict=True)) for row in zip(*frame.values(), strict=True)]
 
 
-# --------------------------------------------------------------------------------------------
-# the ladder
-# --------------------------------------------------------------------------------------------
 def _f(value: Any, default: float = math.nan) -> float:
     try:
         out = float(value)
@@ -126,120 +254,434 @@ def _f(value: Any, default: float = math.nan) -> float:
     return default if math.isnan(out) else out
 
 
+# --------------------------------------------------------------------------------------------
+# the progression reference and the history flags
+# --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Ladder:
-    """rungs x 7 plan matrix (PLAN_COLUMNS order); `current` is the current plan's rung or -1."""
+class Reference:
+    """Where progression starts from, per modality: (sessions, minutes, %HRmax) and
+    (sessions, sets, %1RM); `current` marks a modality taken from the current prescription."""
 
-    plans: np.ndarray
-    current: int
-
-
-def _lerp(a: float, b: float, t: np.ndarray) -> np.ndarray:
-    return a + (b - a) * t
-
-
-def build_ladder(result: gk.KernelResult, facts: dict[str, Any], cfg: PolicyConfig) -> Ladder:
-    """A monotone path of week plans inside the envelope (see the module docstring)."""
-    env = result.envelope
-    h = cfg.half_rungs
-    t_down = np.linspace(0.0, 1.0, h + 1)  # minimum -> current (or -> top without a current)
-    # --- aerobic components --------------------------------------------------------------
-    a_ok = env.aerobic_sessions_max >= 1 and env.aerobic_minutes_max >= env.aerobic_minutes_min
-    a_min = (1.0, env.aerobic_minutes_min, env.aerobic_pct_hrmax_min)
-    cur_as = _f(facts.get("rx_aerobic_sessions"), 0.0)
-    cur_am = _f(facts.get("rx_aerobic_minutes"), 0.0)
-    cur_ap = _f(facts.get("rx_aerobic_pct_hrmax_high"), 0.0)
-    has_cur_a = cur_as >= 1 and cur_am > 0 and cur_ap > 0
-    # --- resistance components -----------------------------------------------------------
-    r_ok = bool(env.resistance_allowed) and env.resistance_sessions_max >= 1
-    r_min = (1.0, float(env.resistance_sets_min), env.resistance_pct_1rm_min)
-    cur_rs = _f(facts.get("rx_resistance_sessions"), 0.0)
-    cur_rsets = _f(facts.get("rx_resistance_sets"), 0.0)
-    cur_rp = _f(facts.get("rx_resistance_pct_1rm_high"), 0.0)
-    has_cur_r = cur_rs >= 1 and cur_rsets >= 1 and cur_rp > 0
-    has_cur = has_cur_a or has_cur_r
-
-    def clip(v: float, lo: float, hi: float) -> float:
-        return float(min(max(v, lo), hi))
-
-    # current (clipped into the envelope) and top of the ladder
-    if has_cur_a:
-        a_cur = (
-            clip(cur_as, 1, env.aerobic_sessions_max),
-            clip(cur_am, env.aerobic_minutes_min, env.aerobic_minutes_max),
-            clip(cur_ap, env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max),
-        )
-        grow = 1.0
-        if math.isfinite(env.aerobic_weekly_volume_max) and a_cur[0] * a_cur[1] > 0:
-            grow = max(1.0, env.aerobic_weekly_volume_max / (a_cur[0] * a_cur[1]))
-        a_top = (
-            a_cur[0],
-            clip(a_cur[1] * grow, a_cur[1], env.aerobic_minutes_max),
-            clip(a_cur[2] + cfg.aerobic_intensity_step, a_cur[2], env.aerobic_pct_hrmax_max),
-        )
-    else:
-        a_top = (
-            float(min(env.aerobic_sessions_max, cfg.start_aerobic_sessions_max)),
-            float(env.aerobic_minutes_max),
-            float(env.aerobic_pct_hrmax_max),
-        )
-        a_cur = a_min if has_cur else a_top
-    if has_cur_r and r_ok:
-        r_cur = (
-            clip(cur_rs, 1, env.resistance_sessions_max),
-            clip(cur_rsets, env.resistance_sets_min, env.resistance_sets_max),
-            clip(cur_rp, env.resistance_pct_1rm_min, env.resistance_pct_1rm_max),
-        )
-        r_top = (
-            r_cur[0],
-            r_cur[1],
-            clip(env.resistance_pct_1rm_progression_max, r_cur[2], env.resistance_pct_1rm_max),
-        )
-    else:
-        r_top = (
-            float(min(env.resistance_sessions_max, cfg.start_resistance_sessions_max)),
-            float(env.resistance_sets_max),
-            float(env.resistance_pct_1rm_max),
-        )
-        r_cur = r_min if has_cur else r_top
-
-    if has_cur:
-        t_up = np.linspace(0.0, 1.0, h + 1)[1:]
-        segs = [(a_min, a_cur, r_min, r_cur, t_down), (a_cur, a_top, r_cur, r_top, t_up)]
-    else:
-        segs = [(a_min, a_top, r_min, r_top, np.linspace(0.0, 1.0, 2 * h + 1))]
-    rows = []
-    for a0, a1, r0, r1, t in segs:
-        a_s = np.floor(_lerp(a0[0], a1[0], t) + 1e-9)
-        a_m = np.floor(_lerp(a0[1], a1[1], t) + 1e-9)
-        a_p = np.floor(_lerp(a0[2], a1[2], t) + 1e-9)
-        r_s = np.floor(_lerp(r0[0], r1[0], t) + 1e-9)
-        r_sets = np.floor(_lerp(r0[1], r1[1], t) + 1e-9)
-        r_p = np.floor(_lerp(r0[2], r1[2], t) + 1e-9)
-        rows.append(np.column_stack([a_s, a_m, a_p, r_s, r_sets, np.full_like(t, 12.0), r_p]))
-    plans = np.vstack(rows)
-    if has_cur:
-        # the current plan exactly (unfloored) at the middle rung, so "maintain" is representable
-        plans[h] = [*a_cur, *r_cur[:2], 12.0, r_cur[2]]
-        plans[h, [0, 3, 4]] = np.floor(plans[h, [0, 3, 4]])
-    if not a_ok:
-        plans[:, 0:3] = 0.0
-    if not r_ok:
-        plans[:, 3:7] = 0.0
-    plans = np.maximum.accumulate(plans, axis=0)  # guard: every component non-decreasing
-    keep = _within_weekly_caps(plans, env)
-    n_keep = int(np.argmin(keep)) if not keep.all() else len(keep)
-    return Ladder(plans[:n_keep], h if has_cur and n_keep > h else -1)
+    aerobic: tuple[float, float, float]
+    resistance: tuple[float, float, float]
+    aerobic_current: bool
+    resistance_current: bool
 
 
-def _within_weekly_caps(plans: np.ndarray, env: gk.Envelope) -> np.ndarray:
-    a_s, a_m, a_p, r_s = plans[:, 0], plans[:, 1], plans[:, 2], plans[:, 3]
-    modeq = a_s * a_m * np.where(a_p >= 77, 2.0, 1.0)
-    return (
-        (modeq <= env.weekly_modeq_minutes_max + 1e-9)
-        & (a_s * a_m <= env.aerobic_weekly_volume_max + 1e-9)
-        & (a_s + r_s <= env.total_sessions_max)
+def reference_of(facts: dict[str, Any], cfg: PolicyConfig) -> Reference:
+    """The current prescription per modality, else the Campbell 2019 generic dose."""
+    a = (
+        _f(facts.get("rx_aerobic_sessions"), 0.0),
+        _f(facts.get("rx_aerobic_minutes"), 0.0),
+        _f(facts.get("rx_aerobic_pct_hrmax_high"), 0.0),
     )
+    r = (
+        _f(facts.get("rx_resistance_sessions"), 0.0),
+        _f(facts.get("rx_resistance_sets"), 0.0),
+        _f(facts.get("rx_resistance_pct_1rm_high"), 0.0),
+    )
+    a_cur = a[0] >= 1 and a[1] > 0 and a[2] > 0
+    r_cur = r[0] >= 1 and r[1] >= 1 and r[2] > 0
+    return Reference(
+        aerobic=a if a_cur else cfg.start_aerobic,
+        resistance=r if r_cur else cfg.start_resistance,
+        aerobic_current=a_cur,
+        resistance_current=r_cur,
+    )
+
+
+def _feature(row: np.ndarray, names: Sequence[str]) -> float:
+    """The first of `names` that the feature set has, from a point row (NaN if none)."""
+    for name in names:
+        if name in _FEATURE_AT:
+            return float(row[_FEATURE_AT[name]])
+    return math.nan
+
+
+_FEATURE_AT = {c: j for j, c in enumerate(FEATURE_COLUMNS)}
+
+
+def tolerated_week(row: np.ndarray, modality: str) -> bool:
+    """The last 7 days held attended sessions of `modality`, every one tolerated, and no
+    moderate or serious adverse event: the ACSM 2009 "2-for-2" spirit of progressing only on a
+    tolerated load. Per-modality history features are used when the feature set has them."""
+    rate = _feature(row, (f"{modality}_tolerated_rate_7d", "tolerated_rate_7d"))
+    streak = _feature(row, (f"{modality}_intolerant_streak", "intolerant_streak"))
+    ae = _feature(row, (f"{modality}_moderate_ae_7d", "moderate_ae_7d"))
+    return rate >= 1.0 - 1e-9 and not streak > 0 and not ae > 0
+
+
+# --------------------------------------------------------------------------------------------
+# per-modality options
+# --------------------------------------------------------------------------------------------
+def _clip(v: float, lo: float, hi: float) -> float:
+    return float(min(max(v, lo), hi))
+
+
+def aerobic_allowed(env: gk.Envelope) -> bool:
+    return env.aerobic_sessions_max >= 1 and env.aerobic_minutes_max >= env.aerobic_minutes_min
+
+
+def resistance_allowed(env: gk.Envelope) -> bool:
+    return bool(env.resistance_allowed) and env.resistance_sessions_max >= 1
+
+
+def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig) -> np.ndarray:
+    """(sessions, minutes, %HRmax) options inside the envelope, around the reference.
+
+    Sessions: one fewer .. the reference, plus one after a tolerated week; minutes on a grid
+    around the reference plus, for each session count, the most the weekly-volume cap allows
+    (so a session can be added by shortening them); %HRmax a little below the reference up to
+    `aerobic_intensity_step` above it after a tolerated week. Without a current prescription the
+    options stay at or below the generic dose. Empty when aerobic exercise is not allowed.
+    """
+    if not aerobic_allowed(env):
+        return np.zeros((0, 3))
+    s0, m0, p0 = ref.aerobic
+    cur = ref.aerobic_current
+    up = 1 if (cur and rise) else 0
+    s_hi = min(s0 + up, env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max)
+    s_vals = np.arange(max(1, s0 - (1 if cur else 2)), max(s_hi, 1) + 1)
+    p_top = p0 + (cfg.aerobic_intensity_step if (cur and rise) else 0.0)
+    p_vals = [p0 + d for d in cfg.aerobic_intensity_grid] + [p_top]
+    p_vals = np.unique(
+        np.floor([_clip(p, env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max) for p in p_vals])
+    )
+    m_hi = m0 + (cfg.minutes_span if cur else 0.0)
+    m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
+    rows = []
+    vol_max = env.aerobic_weekly_volume_max
+    for s in s_vals:
+        fit = math.floor(vol_max / s) if math.isfinite(vol_max) else m_hi
+        m_vals = np.unique(
+            np.floor(
+                [
+                    _clip(m, env.aerobic_minutes_min, env.aerobic_minutes_max)
+                    for m in (*m_grid, min(fit, m_hi))
+                ]
+            )
+        )
+        for m in m_vals:
+            for p in p_vals:
+                rows.append((float(s), float(m), float(p)))
+    opts = np.array(rows, dtype=float).reshape(-1, 3)
+    modeq = opts[:, 0] * opts[:, 1] * np.where(opts[:, 2] >= VIGOROUS_PCT_HRMAX, 2.0, 1.0)
+    keep = (opts[:, 0] * opts[:, 1] <= vol_max + 1e-9) & (
+        modeq <= env.weekly_modeq_minutes_max + 1e-9
+    )
+    keep &= opts[:, 1] >= env.aerobic_minutes_min
+    return opts[keep]
+
+
+def resistance_options(
+    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig
+) -> np.ndarray:
+    """(sessions, sets, %1RM) options inside the envelope, around the reference; one more
+    session and set and the kernel's load step (at most +10%) only after a tolerated week."""
+    if not resistance_allowed(env):
+        return np.zeros((0, 3))
+    s0, k0, q0 = ref.resistance
+    cur = ref.resistance_current
+    up = 1 if (cur and rise) else 0
+    s_hi = min(s0 + up, env.resistance_sessions_max, cfg.max_resistance_sessions)
+    s_vals = np.arange(max(1, s0 - 1), max(s_hi, 1) + 1)
+    k_vals = np.unique(
+        [_clip(k, env.resistance_sets_min, env.resistance_sets_max) for k in (k0 - 1, k0, k0 + up)]
+    )
+    q_top = env.resistance_pct_1rm_max if (cur and rise) else q0
+    q_vals = [q0 + d for d in cfg.resistance_intensity_grid] + [q_top]
+    q_vals = np.unique(
+        np.floor([_clip(q, env.resistance_pct_1rm_min, env.resistance_pct_1rm_max) for q in q_vals])
+    )
+    grid = np.array(np.meshgrid(s_vals, k_vals, q_vals, indexing="ij")).reshape(3, -1).T
+    return grid.astype(float)
+
+
+def deload_plan(env: gk.Envelope, ref: Reference, modalities: tuple[bool, bool], cfg) -> np.ndarray:
+    """The cited deload of the reference (see PolicyConfig): same frequency, ~20 min at the
+    top of light intensity (RPE 11-13), resistance 2 x 15 reps at a light load; the kernel's
+    envelope still bounds it (enforce_envelope runs after)."""
+    plan = np.zeros(7)
+    if modalities[A] and aerobic_allowed(env):
+        s, m, p = ref.aerobic
+        plan[0] = _clip(s, 1, min(env.aerobic_sessions_max, env.total_sessions_max))
+        plan[1] = _clip(min(m, cfg.deload_aerobic_minutes), env.aerobic_minutes_min,
+                        env.aerobic_minutes_max)  # fmt: skip
+        plan[2] = _clip(min(p, cfg.deload_aerobic_pct_hrmax), env.aerobic_pct_hrmax_min,
+                        env.aerobic_pct_hrmax_max)  # fmt: skip
+        vol = env.aerobic_weekly_volume_max
+        while plan[0] > 1 and plan[0] * plan[1] > vol + 1e-9:
+            plan[0] -= 1
+        plan[1] = min(plan[1], math.floor(vol / plan[0]) if math.isfinite(vol) else plan[1])
+    if modalities[R] and resistance_allowed(env):
+        s, k, q = ref.resistance
+        room = max(env.total_sessions_max - plan[0], 0)
+        plan[3] = _clip(s, 0, min(env.resistance_sessions_max, room))
+        plan[4] = _clip(min(k, cfg.deload_resistance_sets), env.resistance_sets_min,
+                        env.resistance_sets_max)  # fmt: skip
+        plan[5] = _clip(
+            cfg.deload_resistance_reps, env.resistance_reps_min, env.resistance_reps_max
+        )
+        plan[6] = _clip(min(q, cfg.deload_resistance_pct_1rm), env.resistance_pct_1rm_min,
+                        env.resistance_pct_1rm_max)  # fmt: skip
+        if plan[3] < 1:
+            plan[3:7] = 0.0
+    if plan[0] < 1 or plan[1] < env.aerobic_minutes_min:
+        plan[0:3] = 0.0
+    return plan
+
+
+def _reps(env: gk.Envelope) -> float:
+    return _clip(12.0, env.resistance_reps_min, env.resistance_reps_max)
+
+
+# --------------------------------------------------------------------------------------------
+# the objective
+# --------------------------------------------------------------------------------------------
+def expected_benefit(plans: np.ndarray, scores: PlanScores, cfg: PolicyConfig) -> np.ndarray:
+    """Expected attended sessions x effective dose per session, per modality normalised to the
+    generic dose, capped, weighted and summed (module docstring, PolicyConfig)."""
+    tol = np.nan_to_num(scores.tolerance, nan=0.0)
+    att = np.nan_to_num(scores.attendance, nan=0.0)
+    done = tol + (1.0 - tol) * cfg.intolerant_completion
+    a_dose = aerobic_session_dose(plans[:, 1], plans[:, 2]) / AEROBIC_REFERENCE
+    r_dose = resistance_session_dose(plans[:, 4], plans[:, 5], plans[:, 6]) / RESISTANCE_REFERENCE
+    a = plans[:, 0] * att[:, A] * done[:, A] * a_dose
+    r = plans[:, 3] * att[:, R] * done[:, R] * r_dose
+    return cfg.aerobic_weight * np.minimum(a, cfg.aerobic_dose_cap) + (
+        cfg.resistance_weight * np.minimum(r, cfg.resistance_dose_cap)
+    )
+
+
+def weekly_intolerant(plans: np.ndarray, scores: PlanScores) -> np.ndarray:
+    """Expected intolerant attended sessions per week (an upper bound on expected moderate or
+    serious adverse events: such an event makes its session intolerant)."""
+    tol = np.nan_to_num(scores.tolerance, nan=1.0)
+    att = np.nan_to_num(scores.attendance, nan=0.0)
+    return plans[:, 0] * att[:, A] * (1 - tol[:, A]) + plans[:, 3] * att[:, R] * (1 - tol[:, R])
+
+
+def within_session_bound(scores: PlanScores, cfg: PolicyConfig) -> np.ndarray:
+    """Every prescribed session type tolerated with probability >= tolerance_threshold."""
+    tol = scores.tolerance
+    ok = np.isnan(tol) | (tol >= cfg.tolerance_threshold)
+    return ok.all(axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# the search
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Context:
+    """What the search needs of one allowed patient."""
+
+    env: gk.Envelope
+    ref: Reference
+    rise: tuple[bool, bool]  # per modality: a tolerated week, so sessions/intensity may rise
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen week of one patient, its scores, and the reference to progress from next."""
+
+    plan: np.ndarray  # PLAN_COLUMNS order
+    reference: np.ndarray  # PLAN_COLUMNS order: the plan, or the pre-deload dose of a deload
+    tolerance: float
+    adherence: float
+    benefit: float
+    deload: bool
+    considered: int  # week plans scored
+    feature_row: np.ndarray | None
+
+
+def _week(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
+    """A 7-column week from an aerobic (s, m, p) and a resistance (s, sets, %1RM) part."""
+    if r[0] < 1:
+        return np.array([*a, 0.0, 0.0, 0.0, 0.0])
+    return np.array([*a, r[0], r[1], reps, r[2]])
+
+
+def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray:
+    """The option closest to the reference (the other modality's context while scoring)."""
+    if not len(opts):
+        return np.zeros(3)
+    scale = np.array([1.0, 10.0, 10.0])
+    return opts[int(np.argmin((np.abs(opts - np.asarray(target)) / scale).sum(axis=1)))]
+
+
+def _modality_stage(
+    plans: np.ndarray, scores: PlanScores, m: int, ref: Reference, cfg: PolicyConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per option of modality m: benefit, inside the risk bounds, expected intolerant sessions."""
+    solo = plans.copy()
+    if m == A:
+        solo[:, 3:7] = 0.0
+    else:
+        solo[:, 0:3] = 0.0
+    sub = PlanScores(
+        np.where(np.arange(2) == m, scores.tolerance, np.nan),
+        np.where(np.arange(2) == m, scores.attendance, np.nan),
+    )
+    benefit = expected_benefit(solo, sub, cfg)
+    exposure = weekly_intolerant(solo, sub)
+    tol, att = scores.tolerance[:, m], scores.attendance[:, m]
+    ok = np.isfinite(tol) & (tol >= cfg.tolerance_threshold)
+    ok &= exposure <= cfg.max_weekly_intolerant + 1e-12
+    ref_s = (ref.aerobic if m == A else ref.resistance)[0]
+    cur = ref.aerobic_current if m == A else ref.resistance_current
+    col = 0 if m == A else 3
+    rising = cur & (plans[:, col] > ref_s)
+    ok &= ~rising | (att >= cfg.adherence_threshold)
+    return benefit, ok, exposure
+
+
+def _shortlist(opts: np.ndarray, benefit: np.ndarray, ok: np.ndarray, exposure: np.ndarray, k: int):
+    """The k best options inside the bounds, plus the least exposed one (so a whole week
+    combining both modalities can still fit the weekly bound)."""
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return opts[:0]
+    best = idx[np.argsort(-benefit[idx], kind="stable")[:k]]
+    safest = idx[np.argmin(exposure[idx])]
+    return opts[np.unique(np.r_[best, safest])]
+
+
+def search(
+    points: Points,
+    contexts: Sequence[Context | None],
+    scorer: Scorer,
+    cfg: PolicyConfig,
+) -> dict[int, Choice]:
+    """Per-modality options scored with the other modality at its reference, then the best of
+    each combined into whole weeks and scored again; two scorer calls for all patients."""
+    live = [i for i, c in enumerate(contexts) if c is not None]
+    if not live:
+        return {}
+    # ---- stage 1: each modality on its own --------------------------------------------------
+    stage1: dict[int, tuple[np.ndarray, np.ndarray, slice, slice, float]] = {}
+    blocks, owners = [], []
+    pos = 0
+    for i in live:
+        ctx = contexts[i]
+        assert ctx is not None
+        reps = _reps(ctx.env)
+        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg)
+        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg)
+        a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
+        rows = [_week(a, r_ctx, reps) for a in ao] + [_week(a_ctx, r, reps) for r in ro]
+        if rows:
+            blocks.append(np.array(rows))
+            owners.append(np.full(len(rows), i))
+        stage1[i] = (ao, ro, slice(pos, pos + len(ao)), slice(pos + len(ao), pos + len(rows)), reps)
+        pos += len(rows)
+    shortlists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if blocks:
+        plans1 = np.vstack(blocks)
+        sc1 = scorer.score(points, np.concatenate(owners), plans1)
+    for i in live:
+        ao, ro, sa, sr, _ = stage1[i]
+        ctx = contexts[i]
+        assert ctx is not None
+        lists = []
+        for m, opts, sl in ((A, ao, sa), (R, ro, sr)):
+            if not len(opts):
+                lists.append(opts)
+                continue
+            sub = PlanScores(sc1.tolerance[sl], sc1.attendance[sl])
+            benefit, ok, exposure = _modality_stage(plans1[sl], sub, m, ctx.ref, cfg)
+            lists.append(_shortlist(opts, benefit, ok, exposure, cfg.top_k))
+        shortlists[i] = (lists[0], lists[1])
+    # ---- stage 2: whole weeks -------------------------------------------------------------
+    weeks, forced, owners2, spans = [], [], [], {}
+    pos = 0
+    for i in live:
+        ctx = contexts[i]
+        assert ctx is not None
+        ao, ro, _, _, reps = stage1[i]
+        a_short, r_short = shortlists[i]
+        a_items = [(a, False) for a in a_short] or ([(None, True)] if len(ao) else [(None, False)])
+        r_items = [(r, False) for r in r_short] or ([(None, True)] if len(ro) else [(None, False)])
+        full_deload = deload_plan(ctx.env, ctx.ref, (True, True), cfg)
+        mine = []
+        for a, fa in a_items:
+            for r, fr in r_items:
+                a_part = full_deload[0:3] if fa else (a if a is not None else np.zeros(3))
+                r_part = full_deload[[3, 4, 6]] if fr else (r if r is not None else np.zeros(3))
+                week = _week(a_part, r_part, full_deload[5] if fr else reps)
+                if week[0] + week[3] > ctx.env.total_sessions_max:
+                    continue
+                mine.append((week, (fa, fr)))
+        mine.append((full_deload, (True, True)))
+        for w, f in mine:
+            weeks.append(w)
+            forced.append(f)
+        owners2.append(np.full(len(mine), i))
+        spans[i] = slice(pos, pos + len(mine))
+        pos += len(mine)
+    plans2 = np.vstack(weeks)
+    forced_arr = np.array(forced, dtype=bool).reshape(-1, 2)
+    sc2 = scorer.score(points, np.concatenate(owners2), plans2)
+    benefit2 = expected_benefit(plans2, sc2, cfg)
+    tol2 = sc2.tolerance
+    free = ~forced_arr
+    session_ok = (np.isnan(tol2) | (tol2 >= cfg.tolerance_threshold) | ~free).all(axis=1)
+    unforced = PlanScores(np.where(free, tol2, np.nan), np.where(free, sc2.attendance, np.nan))
+    weekly_ok = weekly_intolerant(plans2, unforced) <= cfg.max_weekly_intolerant + 1e-12
+    ok2 = session_ok & weekly_ok
+    out: dict[int, Choice] = {}
+    n_rows = len(plans2)
+    for i in live:
+        sl = spans[i]
+        ctx = contexts[i]
+        assert ctx is not None
+        cand = np.arange(sl.start, sl.stop)
+        good = cand[ok2[cand] & ~forced_arr[cand].any(axis=1)]
+        partial = cand[ok2[cand] & forced_arr[cand].any(axis=1) & ~forced_arr[cand].all(axis=1)]
+        if len(good):
+            j = int(good[np.argmax(benefit2[good])])
+        elif len(partial):
+            j = int(partial[np.argmax(benefit2[partial])])
+        else:
+            j = int(cand[-1])  # the full deload
+        plan = plans2[j]
+        fa, fr = forced_arr[j]
+        out[i] = Choice(
+            plan=plan,
+            reference=_reference_after(plan, ctx.ref, (bool(fa), bool(fr))),
+            tolerance=_min_present(sc2.tolerance[j]),
+            adherence=_session_weighted(plan, sc2.attendance[j]),
+            benefit=float(benefit2[j]),
+            deload=bool(fa or fr),
+            considered=(sl.stop - sl.start) + len(stage1[i][0]) + len(stage1[i][1]),
+            feature_row=None
+            if sc2.features is None
+            else sc2.features[j if plan[0] >= 1 else n_rows + j],
+        )
+    return out
+
+
+def _reference_after(plan: np.ndarray, ref: Reference, forced: tuple[bool, bool]) -> np.ndarray:
+    """Next week's progression reference: the plan, except that a deloaded modality keeps the
+    dose it was deloaded from (so the patient climbs back to it, not from the deload)."""
+    out = plan.copy()
+    if forced[A] and ref.aerobic_current and plan[0] >= 1:
+        out[0:3] = ref.aerobic
+    if forced[R] and ref.resistance_current and plan[3] >= 1:
+        out[3], out[4], out[6] = ref.resistance
+        out[5] = plan[5]
+    return out
+
+
+def _min_present(values: np.ndarray) -> float:
+    v = values[np.isfinite(values)]
+    return float(v.min()) if len(v) else math.nan
+
+
+def _session_weighted(plan: np.ndarray, att: np.ndarray) -> float:
+    """Mean predicted attendance over the week's planned sessions."""
+    n = np.array([plan[0], plan[3]])
+    has = np.isfinite(att) & (n >= 1)
+    return float((att[has] * n[has]).sum() / n[has].sum()) if has.any() else math.nan
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,122 +751,20 @@ def decide(plan: np.ndarray, facts: dict[str, Any]) -> str:
     return "regress"
 
 
-# --------------------------------------------------------------------------------------------
-# the search
-# --------------------------------------------------------------------------------------------
-def _score(
+def _contexts(
     point_matrix: np.ndarray,
-    point: np.ndarray,
-    plans: np.ndarray,
-    models: Models,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predicted (tolerance, adherence) of each plan, and the tolerance feature rows.
-
-    Tolerance of a plan is the lower of its aerobic-session and resistance-session tolerance:
-    the policy must not trade an intolerable modality against an easy one.
-    """
-    n = len(plans)
-    stacked = np.vstack([plans, plans, plans])
-    cands = {c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)}
-    cands["modality"] = np.repeat(np.array(["aerobic", "resistance", None], dtype=object), n)
-    feats = candidate_matrix(point_matrix, np.tile(point, 3), Table(cands))
-    tol = np.asarray(models.tolerance.predict(feats[: 2 * n]), dtype=float)
-    adh = models.adherence.predict(feats[2 * n :])
-    has_a, has_r = plans[:, 0] >= 1, plans[:, 3] >= 1
-    t_min = np.minimum(np.where(has_a, tol[:n], 1.0), np.where(has_r, tol[n:], 1.0))
-    t_min = np.where(has_a | has_r, t_min, np.nan)
-    return t_min, np.asarray(adh, dtype=float), feats[: 2 * n]
-
-
-@lru_cache(maxsize=4096)
-def _probe_offsets(gap: int, k: int) -> np.ndarray:
-    """Offsets from lo of up to k rungs strictly between lo and lo + gap + 1, evenly spread
-    (all of them when few)."""
-    if gap <= k:
-        return np.arange(1, gap + 1)
-    return np.unique(np.round(np.linspace(1, gap, k)).astype(int))
-
-
-def search_ladders(
-    point_matrix: np.ndarray,
-    ladders: Sequence[Ladder | None],
-    models: Models,
+    results: Sequence[gk.KernelResult],
+    facts_all: Sequence[dict[str, Any]],
     cfg: PolicyConfig,
-) -> dict[int, tuple[int, float, float, np.ndarray]]:
-    """k-ary search for the largest feasible rung of every ladder, all patients per round.
-
-    Feasible rungs form a prefix (monotone models), so each round narrows (lo, hi) to the gap
-    between the last feasible and the first infeasible probe. With one patient the whole ladder is
-    probed in a single round; with many, `probe_budget` bounds the rows per round. With no
-    feasible rung the answer is rung 0 (the minimum dose). Vectorised over patients: a round
-    costs a few numpy calls whatever the cohort size.
-    Returns patient -> (rung, tolerance, adherence, tolerance feature row for explanations).
-    """
-    idx = np.array(
-        [i for i, lad in enumerate(ladders) if lad is not None and len(lad.plans)], dtype=np.int64
-    )
-    if not len(idx):
-        return {}
-    sizes = np.array([len(ladders[i].plans) for i in idx])  # type: ignore[union-attr]
-    stack = np.zeros((len(idx), int(sizes.max()), len(PLAN_COLUMNS)))
-    for q, i in enumerate(idx):
-        stack[q, : sizes[q]] = ladders[i].plans  # type: ignore[union-attr]
-    k = int(max(2, min(cfg.max_probes, cfg.probe_budget // len(idx))))
-    lo = np.full(len(idx), -1)
-    hi = sizes.copy()
-    n_feat = point_matrix.shape[1]
-    best = {"t": np.full(len(idx), np.nan), "a": np.full(len(idx), np.nan)}
-    best_row = np.full((len(idx), n_feat), np.nan)
-    zero = {"t": np.full(len(idx), np.nan), "a": np.full(len(idx), np.nan)}
-    zero_row = np.full((len(idx), n_feat), np.nan)
-    while True:
-        todo = np.flatnonzero(hi - lo > 1)
-        if not len(todo):
-            break
-        # probes, patient-major: every (gap) group at once, rows of one patient contiguous
-        gaps = hi[todo] - lo[todo] - 1
-        parts_q, parts_r = [], []
-        for gap in np.unique(gaps):
-            sel = todo[gaps == gap]
-            off = _probe_offsets(int(gap), k)
-            parts_q.append(np.repeat(sel, len(off)))
-            parts_r.append((lo[sel][:, None] + off[None, :]).ravel())
-        q_of = np.concatenate(parts_q)
-        rung = np.concatenate(parts_r)
-        order = np.argsort(q_of, kind="stable")  # group rows by patient (rungs stay ascending)
-        q_of, rung = q_of[order], rung[order]
-        plans = stack[q_of, rung]
-        tol, adh, feats = _score(point_matrix, idx[q_of], plans, models)
-        ok = (
-            np.isfinite(tol)
-            & np.isfinite(adh)
-            & (tol >= cfg.tolerance_threshold)
-            & (adh >= cfg.adherence_threshold)
-        )
-        m = len(plans)
-        starts = np.flatnonzero(np.r_[True, q_of[1:] != q_of[:-1]])
-        who = q_of[starts]
-        big = np.iinfo(np.int64).max
-        first_bad = np.minimum.reduceat(np.where(ok, big, rung), starts)
-        first_bad = np.where(first_bad == big, hi[who], first_bad)
-        pos = np.arange(m)
-        good = ok & (rung < np.repeat(first_bad, np.diff(np.r_[starts, m])))
-        j_best = np.maximum.reduceat(np.where(good, pos, -1), starts)
-        j_zero = np.maximum.reduceat(np.where(rung == 0, pos, -1), starts)
-        feat_row = np.where(plans[:, 0] >= 1, pos, m + pos)  # aerobic row if any aerobic
-        for store, row_store, j in ((best, best_row, j_best), (zero, zero_row, j_zero)):
-            hit = j >= 0
-            q, jj = who[hit], j[hit]
-            store["t"][q], store["a"][q] = tol[jj], adh[jj]
-            row_store[q] = feats[feat_row[jj]]
-        lo[who] = np.where(j_best >= 0, rung[np.maximum(j_best, 0)], lo[who])
-        hi[who] = first_bad
-    out = {}
-    for q, i in enumerate(idx.tolist()):
-        if lo[q] >= 0:
-            out[i] = (int(lo[q]), float(best["t"][q]), float(best["a"][q]), best_row[q])
-        else:
-            out[i] = (0, float(zero["t"][q]), float(zero["a"][q]), zero_row[q])
+) -> list[Context | None]:
+    out: list[Context | None] = []
+    for i, res in enumerate(results):
+        if res.decision != "allowed" or res.envelope.is_empty:
+            out.append(None)
+            continue
+        row = point_matrix[i]
+        rise = (tolerated_week(row, "aerobic"), tolerated_week(row, "resistance"))
+        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise))
     return out
 
 
@@ -434,11 +774,15 @@ def recommend(
     as_of: dt.date | pd.Timestamp,
     models: Models,
     cfg: PolicyConfig = PolicyConfig(),
+    scorer: Scorer | None = None,
 ) -> list[dict[str, Any]]:
     """Recommendations for every row of `patients` (one row per patient, rx_* columns optional).
 
     Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
-    Returns one dict per patient in input order, shaped like the contract's response.
+    `scorer` defaults to the models (`ModelScorer`); the oracle arm passes the simulator's truth.
+    Returns one dict per patient in input order, shaped like the contract's response, plus
+    `reference_plan` (the progression reference for next week, PLAN_COLUMNS -> value, or None)
+    which callers that carry prescriptions forward pass back as the current prescription.
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
     if isinstance(patients, pd.DataFrame):
@@ -459,29 +803,12 @@ def recommend(
     point_matrix = feature_rows.rows()
     prow = records(snap)
     hrow = [dict(zip(HISTORY_FACTS, row, strict=True)) for row in point_matrix[:, _HISTORY_AT]]
-    results: list[gk.KernelResult] = []
-    ladders: list[Ladder | None] = []
-    facts_all = []
-    for i in range(n):
-        facts = kernel_facts(prow[i], hrow[i])
-        res = gk.evaluate(facts)
-        facts_all.append(facts)
-        results.append(res)
-        ladders.append(build_ladder(res, facts, cfg) if res.decision == "allowed" else None)
-
-    found = search_ladders(point_matrix, ladders, models, cfg)
-    contrib_rows = [found[i][3] for i in sorted(found)]
-    contrib = models.tolerance.explain(np.vstack(contrib_rows)) if contrib_rows else None
-    cols = list(FEATURE_SET.columns)
-    out_pred: dict[int, tuple[int, float, float, dict[str, float]]] = {}
-    for j, i in enumerate(sorted(found)):
-        rung, tol_i, adh_i, _ = found[i]
-        top: dict[str, float] = {}
-        if contrib is not None:
-            row = contrib[j, : len(cols)]
-            order = np.argsort(-np.abs(row), kind="stable")[: cfg.explain_top]
-            top = {cols[k]: float(row[k]) for k in order if row[k] != 0}
-        out_pred[i] = (rung, tol_i, adh_i, top)
+    facts_all = [kernel_facts(prow[i], hrow[i]) for i in range(n)]
+    results = [gk.evaluate(f) for f in facts_all]
+    contexts = _contexts(point_matrix, results, facts_all, cfg)
+    points = Points(point_matrix, pid, as_of_ts)
+    found = search(points, contexts, scorer or ModelScorer(models), cfg)
+    tops = _explanations(found, models, cfg)
 
     responses = []
     for i in range(n):
@@ -499,7 +826,7 @@ def recommend(
             },
             "guideline_version": res.version,
         }
-        if res.decision in ("hold", "refer") or ladders[i] is None:
+        if i not in found:
             responses.append(
                 base_resp
                 | {
@@ -507,22 +834,14 @@ def recommend(
                     "prescription": None,
                     "predictions": None,
                     "explanation": [],
+                    "reference_plan": None,
                 }
             )
             continue
-        lad = ladders[i]
-        assert lad is not None
-        if len(lad.plans) == 0:
-            rx = Prescription(restrictions=list(res.restrictions))
-            tol_i = adh_i = math.nan
-            top = {}
-            decision = "regress" if decide(np.zeros(7), facts_all[i]) == "regress" else "maintain"
-        else:
-            rung, tol_i, adh_i, top = out_pred[i]
-            plan = lad.plans[rung]
-            rx = plan_to_prescription(plan, res, cfg)
-            decision = decide(plan, facts_all[i])
-        rx = enforce_envelope(rx, res)
+        choice = found[i]
+        rx = enforce_envelope(plan_to_prescription(choice.plan, res, cfg), res)
+        decision = "regress" if choice.deload else decide(choice.plan, facts_all[i])
+        tol_i, adh_i = choice.tolerance, choice.adherence
         responses.append(
             base_resp
             | {
@@ -532,11 +851,33 @@ def recommend(
                 if not (math.isfinite(tol_i) and math.isfinite(adh_i))
                 else {"tolerance": round(tol_i, 4), "adherence": round(adh_i, 4)},
                 "explanation": [
-                    {"feature": k, "contribution": round(v, 4)} for k, v in top.items()
+                    {"feature": k, "contribution": round(v, 4)} for k, v in tops.get(i, {}).items()
                 ],
+                "reference_plan": dict(
+                    zip(PLAN_COLUMNS, map(float, choice.reference), strict=True)
+                ),
             }
         )
     return responses
+
+
+def _explanations(
+    found: dict[int, Choice], models: Models, cfg: PolicyConfig
+) -> dict[int, dict[str, float]]:
+    """Top tolerance-model contributions of each chosen plan (one explain call for all)."""
+    have = [i for i in sorted(found) if found[i].feature_row is not None]
+    if not have:
+        return {}
+    contrib = models.tolerance.explain(np.vstack([found[i].feature_row for i in have]))
+    if contrib is None:
+        return {}
+    cols = FEATURE_COLUMNS
+    out = {}
+    for j, i in enumerate(have):
+        row = contrib[j, : len(cols)]
+        order = np.argsort(-np.abs(row), kind="stable")[: cfg.explain_top]
+        out[i] = {cols[k]: float(row[k]) for k in order if row[k] != 0}
+    return out
 
 
 class UnsafePrescriptionError(RuntimeError):

@@ -1,9 +1,12 @@
 """Labelled examples for the two models (DESIGN.md section 3), built through `features.build`.
 
 Tolerance: one example per attended session; the prediction point is the session's date, the
-candidate is that week's plan with the session's modality. Adherence: one example per patient-week
-with at least one planned session; the prediction point is the week start, the candidate the plan.
-The simulator's truth columns give the oracle probability on exactly the same rows.
+candidate is that week's plan with the session's modality. Adherence (attendance): one example per
+*planned* session, label attended; the prediction point is the week start (what the clinic knows
+when it prescribes), the candidate that week's plan with the session's modality. Per-session
+attendance, not ">= 80% of the week's sessions attended", so the policy can weigh the expected
+number of attended sessions (sessions x P(attend)) and frequency is not penalised by the label
+itself (issue 10). The simulator's truth columns give the oracle probability on the same rows.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ PLAN_COLUMNS = (
     "resistance_reps",
     "resistance_pct_1rm",
 )
-ADHERENCE_THRESHOLD = 0.8  # attended >= 80% of the week's planned sessions
 
 
 @dataclass(frozen=True)
@@ -103,24 +105,18 @@ def build_tolerance_examples(patients: pd.DataFrame, sessions: pd.DataFrame) -> 
 
 
 def build_adherence_examples(patients: pd.DataFrame, sessions: pd.DataFrame) -> Examples:
-    """One row per patient-week with planned sessions; label = attended >= 80% of them."""
+    """One row per planned session; label = attended, oracle = p_attend when simulated.
+
+    The prediction point is the week start: attendance is predicted when the week is prescribed,
+    so nothing of that week (not even an earlier session of it) is a feature.
+    """
     s = _with_weeks(patients, sessions)
-    s = s.sort_values(["patient_id", "week"], kind="stable")
-    g = s.groupby(["patient_id", "week"], sort=True)
-    weekly = pd.DataFrame({"planned": g.size(), "attended": g["attended"].sum()}).reset_index()
-    need = np.ceil(ADHERENCE_THRESHOLD * weekly["planned"].to_numpy() - 1e-9).astype(int)
-    weekly["label"] = (weekly["attended"].to_numpy() >= need).astype(int)
-    if "p_attend" in s:
-        weekly["oracle"] = prob_at_least(
-            g.ngroup().to_numpy(), s["p_attend"].to_numpy(dtype=float), need
-        )
-    else:
-        weekly["oracle"] = np.nan
-    weekly = weekly.merge(week_plans(s), on=["patient_id", "week"], how="left")
-    cands = weekly[["patient_id", "week", *PLAN_COLUMNS]].rename(columns={"week": "as_of"})
-    return _label(
-        patients, sessions, cands, weekly["label"].to_numpy(), weekly["oracle"].to_numpy()
-    )
+    s["label"] = s["attended"].astype(float)
+    plans = week_plans(s)
+    s = s.merge(plans, on=["patient_id", "week"], how="left")
+    cands = s[["patient_id", "week", "modality", *PLAN_COLUMNS]].rename(columns={"week": "as_of"})
+    oracle = s["p_attend"].to_numpy(dtype=float) if "p_attend" in s else np.full(len(s), np.nan)
+    return _label(patients, sessions, cands, s["label"].to_numpy(), oracle)
 
 
 def prob_at_least(group: np.ndarray, p: np.ndarray, need: np.ndarray) -> np.ndarray:
