@@ -68,6 +68,32 @@ RECENT_COLUMNS = (
     "resistance_sets_mean_28d",
     "resistance_pct_1rm_mean_28d",
 )
+# Per-modality history (issue #10 item 3): intolerance, adverse events and completion of aerobic
+# and of resistance sessions, each counted over that modality's sessions only, so a tolerated
+# resistance session does not reset a run of intolerant aerobic sessions (and vice versa). The
+# kernel's progression rules read these (serving/guidelines/rules.yaml). Names are spelled out in
+# full (no f-strings) so a search for a feature name finds its definition.
+MODALITY_WINDOW = 14  # days: completion, tolerance and attendance rates per modality
+MODALITY_COLUMNS: tuple[str, ...] = (
+    "aerobic_intolerant_streak",  # attended aerobic sessions since the last tolerated aerobic one
+    "resistance_intolerant_streak",
+    "aerobic_moderate_ae_7d",  # moderate or serious AEs in aerobic sessions, last 7 days
+    "resistance_moderate_ae_7d",
+    "aerobic_serious_ae_7d",
+    "resistance_serious_ae_7d",
+    "aerobic_moderate_ae_14d",
+    "resistance_moderate_ae_14d",
+    "aerobic_serious_ae_14d",
+    "resistance_serious_ae_14d",
+    "aerobic_n_planned_14d",
+    "resistance_n_planned_14d",
+    "aerobic_attendance_rate_14d",
+    "resistance_attendance_rate_14d",
+    "aerobic_completion_rate_14d",  # mean completion ratio (done / planned, capped at 1.5)
+    "resistance_completion_rate_14d",
+    "aerobic_tolerated_rate_14d",
+    "resistance_tolerated_rate_14d",
+)
 COLUMNS: tuple[str, ...] = (
     *(f"{f}_{w}d" for w in WINDOWS for f in _WINDOW_FEATURES),
     *(f"{f}_last{k}" for k in LAST_K for f in _LAST_K_FEATURES),
@@ -83,6 +109,7 @@ COLUMNS: tuple[str, ...] = (
     "attendance_trend_7_28",
     "rpe_over_target_trend_7_28",
     "rpe_slope_last5",
+    *MODALITY_COLUMNS,
 )
 
 
@@ -231,6 +258,17 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         ("res", res),
         ("res_sets_n", res_sets_ok),
         ("res_pct_n", res_pct_ok),
+        # per modality (MODALITY_COLUMNS)
+        ("aer_att", aer & attended),
+        ("res_att", res & attended),
+        ("aer_tol", aer & (tol == 1.0)),
+        ("res_tol", res & (tol == 1.0)),
+        ("aer_comp_n", aer & ratio_ok),
+        ("res_comp_n", res & ratio_ok),
+        ("aer_modplus", aer & (adverse >= MODERATE_OR_WORSE)),
+        ("res_modplus", res & (adverse >= MODERATE_OR_WORSE)),
+        ("aer_serious", aer & (adverse == SERIOUS)),
+        ("res_serious", res & (adverse == SERIOUS)),
     ):
         sums[name] = _prefix(flag, count_type)
     for name, values, mask in (
@@ -243,6 +281,8 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         ("aer_pct", intensity, aer_pct_ok),
         ("res_sets", ps, res_sets_ok),
         ("res_pct", intensity, res_pct_ok),
+        ("aer_comp", ratio, aer & ratio_ok),
+        ("res_comp", ratio, res & ratio_ok),
     ):
         sums[name] = _prefix(_fixed(values, mask))
     sums["rpe"] = _prefix(y)
@@ -252,11 +292,13 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
     return SessionIndex(key, day, sums)
 
 
+_PER_MODALITY_SUMS = ("att", "tol", "comp", "comp_n", "modplus", "serious")
 _SUM_NAMES = (
     *("att", "tol", "comp", "comp_n", "rpe", "rpe_n", "over", "over_n", "pain", "pain_n"),
     *("fatigue", "fatigue_n", "done_min", "mild", "modplus", "serious", "aer", "aer_min"),
     *("aer_min_n", "aer_pct", "aer_pct_n", "res", "res_sets", "res_sets_n", "res_pct"),
     *("res_pct_n", "sx", "sxx", "sxy"),
+    *(f"{m}_{q}" for m in ("aer", "res") for q in _PER_MODALITY_SUMS),
 )
 
 
@@ -332,7 +374,47 @@ def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dic
     out["attendance_trend_7_28"] = out["attendance_rate_7d"] - out["attendance_rate_28d"]
     out["rpe_over_target_trend_7_28"] = out["rpe_over_target_7d"] - out["rpe_over_target_28d"]
     out["rpe_slope_last5"] = _rpe_slope(ix, hi, start)
+    _per_modality(ix, day, base, start, hi, out)
     return {c: out[c] for c in COLUMNS}
+
+
+def _per_modality(
+    ix: SessionIndex,
+    day: np.ndarray,
+    base: np.ndarray,
+    start: np.ndarray,
+    hi: np.ndarray,
+    out: dict[str, np.ndarray],
+) -> None:
+    """MODALITY_COLUMNS: the same quantities as the all-session ones, over one modality's sessions.
+
+    The streak of a modality counts its attended sessions after its last tolerated session (within
+    the patient, before as_of): sessions of the other modality neither extend nor reset it.
+    """
+    P = ix.sums
+    lo7 = np.searchsorted(ix.keys, (base + day - 7) << 1, side="left")
+    lo14 = np.searchsorted(ix.keys, (base + day - MODALITY_WINDOW) << 1, side="left")
+    for name, m in (("aerobic", "aer"), ("resistance", "res")):
+        att_p, tol_p = P[f"{m}_att"], P[f"{m}_tol"]
+        after_tol = np.maximum(np.searchsorted(tol_p, tol_p[hi], side="left"), start)
+        out[f"{name}_intolerant_streak"] = (att_p[hi] - att_p[after_tol]).astype(float)
+        for w, lo in ((7, lo7), (14, lo14)):
+            out[f"{name}_moderate_ae_{w}d"] = (
+                P[f"{m}_modplus"][hi] - P[f"{m}_modplus"][lo]
+            ).astype(float)
+            out[f"{name}_serious_ae_{w}d"] = (P[f"{m}_serious"][hi] - P[f"{m}_serious"][lo]).astype(
+                float
+            )
+        n = P[m][hi] - P[m][lo14]
+        att = att_p[hi] - att_p[lo14]
+        out[f"{name}_n_planned_14d"] = n.astype(float)
+        out[f"{name}_attendance_rate_14d"] = _div(att.astype(float), n)
+        out[f"{name}_completion_rate_14d"] = _div(
+            P[f"{m}_comp"][hi] - P[f"{m}_comp"][lo14],
+            P[f"{m}_comp_n"][hi] - P[f"{m}_comp_n"][lo14],
+            SCALE,
+        )
+        out[f"{name}_tolerated_rate_14d"] = _div((tol_p[hi] - tol_p[lo14]).astype(float), att)
 
 
 def _last_day_gap(ix: SessionIndex, day: np.ndarray, idx: np.ndarray, ok: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ class FeatureSet:
 
 FEATURE_SET = FeatureSet(
     name="dosewise-features",
-    version="1.0.0",
+    version="1.1.0",  # 1.1.0: per-modality history (features.history.MODALITY_COLUMNS)
     profile=prof_mod.COLUMNS,
     history=hist_mod.COLUMNS,
     candidate=cand_mod.COLUMNS,

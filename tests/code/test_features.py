@@ -17,7 +17,16 @@ from features.schemas import RecommendRequest, request_to_frames
 from tests.synth import synth_cohort
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-KERNEL_FACTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak", "days_since_last_session")
+KERNEL_FACTS = (
+    "serious_ae_7d",
+    "moderate_ae_7d",
+    "intolerant_streak",
+    "days_since_last_session",
+    "aerobic_intolerant_streak",
+    "resistance_intolerant_streak",
+    "aerobic_moderate_ae_7d",
+    "resistance_moderate_ae_7d",
+)
 PLAN = {
     "aerobic_sessions": 3,
     "aerobic_minutes": 30.0,
@@ -161,6 +170,43 @@ def test_intolerant_streak_counts_attended_sessions_only() -> None:
     assert row["intolerant_streak"] == 0 and row["missed_streak"] == 0
 
 
+def test_intolerance_streak_per_modality_ignores_the_other_modality() -> None:
+    """Issue #10 item 3: a tolerated resistance session does not reset a run of intolerant aerobic
+    sessions, and vice versa; the all-session streak does reset."""
+    res = dict(modality="resistance", planned_pct_hrmax=None, planned_pct_1rm=50.0, rpe=12.0)
+    sessions = [
+        _session("2026-02-10", **res, planned_sets=2.0, completed_sets=1.0),  # res: 1 of 2 sets
+        _session("2026-02-11"),  # aerobic tolerated
+        _session("2026-02-12", completed_minutes=20.0),  # aerobic not tolerated
+        _session("2026-02-13", **res, planned_sets=2.0, completed_sets=2.0),  # res tolerated
+        _session("2026-02-14", rpe=17.0),  # aerobic not tolerated (RPE)
+        _session("2026-02-15", attended=False, completed_minutes=None, rpe=None),  # missed
+        _session(
+            "2026-02-16", **res, planned_sets=2.0, completed_sets=2.0, adverse_event="moderate"
+        ),
+    ]
+    snapshot = [_patient(as_of="2026-02-01")]
+    row = _one(snapshot, sessions, "2026-02-17")
+    assert row["intolerant_streak"] == 2  # 02-14 and 02-16 (moderate AE); 02-13 reset it
+    assert row["aerobic_intolerant_streak"] == 2  # 02-12 and 02-14; 02-13 is resistance
+    assert row["resistance_intolerant_streak"] == 1  # 02-16 (moderate AE)
+    assert row["aerobic_moderate_ae_7d"] == 0 and row["resistance_moderate_ae_7d"] == 1
+    assert row["aerobic_serious_ae_7d"] == 0 and row["resistance_serious_ae_14d"] == 0
+    assert row["aerobic_n_planned_14d"] == 4 and row["resistance_n_planned_14d"] == 3
+    assert row["aerobic_attendance_rate_14d"] == pytest.approx(3 / 4)
+    assert row["resistance_attendance_rate_14d"] == 1
+    assert row["aerobic_completion_rate_14d"] == pytest.approx((1 + 20 / 30 + 1) / 3)
+    assert row["resistance_completion_rate_14d"] == pytest.approx((0.5 + 1 + 1) / 3)
+    assert row["aerobic_tolerated_rate_14d"] == pytest.approx(1 / 3)
+    assert row["resistance_tolerated_rate_14d"] == pytest.approx(1 / 3)
+    # a tolerated aerobic session ends the aerobic run only
+    row = _one(snapshot, [*sessions, _session("2026-02-16")], "2026-02-17")
+    assert row["aerobic_intolerant_streak"] == 0 and row["resistance_intolerant_streak"] == 1
+    # sessions on or after as_of are not seen
+    row = _one(snapshot, sessions, "2026-02-13")
+    assert row["aerobic_intolerant_streak"] == 1 and row["resistance_intolerant_streak"] == 1
+
+
 def test_new_patient_without_sessions() -> None:
     empty = pd.DataFrame(columns=["patient_id", "date"])
     for sessions in (empty, None):
@@ -169,6 +215,8 @@ def test_new_patient_without_sessions() -> None:
         assert row["n_sessions_total"] == 0 and row["intolerant_streak"] == 0
         assert row["serious_ae_7d"] == 0 and np.isnan(row["days_since_last_session"])
         assert np.isnan(row["attendance_rate_28d"])  # a rate over nothing is unknown
+        assert row["aerobic_intolerant_streak"] == 0 and row["resistance_moderate_ae_7d"] == 0
+        assert np.isnan(row["aerobic_completion_rate_14d"])
 
 
 # --- snapshots: point-in-time join ---------------------------------------------------------------
