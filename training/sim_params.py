@@ -222,6 +222,9 @@ class Training:
     aerobic_floor_pct: float = 45.0
     aerobic_span_pct: float = 25.0
     aerobic_intensity_cap: float = 1.6
+    # Power on that intensity factor: 1 = stimulus proportional to minutes x intensity (base); the
+    # `intensity-driven-fitness` scenario raises it (training/SIMULATOR.md, scenarios).
+    aerobic_intensity_exponent: float = 1.0
     aerobic_reference: float = 90.0
     # Scott 2018 (V): +2.80 mL/kg/min with exercise vs +0.02 control over ~12 weeks; Jones 2011
     # (V): usual care declines -1.02. Gain per reference week, with diminishing returns.

@@ -54,6 +54,55 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def _require_plan_columns(plans: pd.DataFrame) -> None:
+    missing = [c for c in ("patient_id", *PLAN_COLUMNS) if c not in plans.columns]
+    if missing:
+        raise ValueError(f"plans lack columns {missing}")
+
+
+def _clean_plan(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Session counts to whole numbers (0-7), doses clipped to what a person can do, and the
+    minutes of a resistance session; a modality with no sessions, minutes or sets is none."""
+    for col in ("aerobic_sessions", "resistance_sessions"):
+        out[col] = np.clip(np.round(np.nan_to_num(out[col])), 0, 7).astype(int)
+    a = out["aerobic_sessions"] > 0
+    a &= np.nan_to_num(out["aerobic_minutes"]) >= 1
+    r = out["resistance_sessions"] > 0
+    r &= np.nan_to_num(out["resistance_sets"]) >= 1
+    out["aerobic_sessions"] = np.where(a, out["aerobic_sessions"], 0)
+    out["resistance_sessions"] = np.where(r, out["resistance_sessions"], 0)
+    for col, on in (
+        ("aerobic_pct_hrmax", a),
+        ("resistance_pct_1rm", r),
+        ("resistance_reps", r),
+    ):
+        if np.isnan(out[col][on]).any():
+            raise ValueError(f"plans with sessions need {col}")
+    out["aerobic_minutes"] = np.clip(out["aerobic_minutes"], 1, 180)
+    out["aerobic_pct_hrmax"] = np.clip(out["aerobic_pct_hrmax"], 30, 100)
+    out["resistance_sets"] = np.clip(np.round(np.nan_to_num(out["resistance_sets"])), 1, 10)
+    out["resistance_reps"] = np.clip(np.round(out["resistance_reps"]), 1, 30)
+    out["resistance_pct_1rm"] = np.clip(out["resistance_pct_1rm"], 10, 100)
+    out["resistance_minutes"] = np.round(
+        10 + 8 * out["resistance_sets"] + 0.5 * (out["resistance_reps"] - 10)
+    )
+    return out
+
+
+def _weekly_burden(plan: dict[str, np.ndarray]) -> np.ndarray:
+    """(weekly moderate-equivalent minutes)/150 - 1, the attendance burden term of a plan."""
+    vig = plan["aerobic_pct_hrmax"] >= 77
+    return (
+        plan["aerobic_sessions"] * plan["aerobic_minutes"] * np.where(vig, 2.0, 1.0)
+        + plan["resistance_sessions"] * plan["resistance_minutes"]
+    ) / 150.0 - 1.0
+
+
+def _probit_scale(sd: float) -> float:
+    """E[sigmoid(x + sd z)] ~ sigmoid(x / this) (probit approximation): noise integrated out."""
+    return float(np.sqrt(1.0 + np.pi * sd**2 / 8.0))
+
+
 def fatigue_bump_shape(day: np.ndarray, peak_day: float, k: float) -> np.ndarray:
     """Gamma-shaped post-infusion bump, 1 at `peak_day`, 0 on the infusion day (Kirkham)."""
     x = np.maximum(np.asarray(day, dtype=float), 0.0) / peak_day
@@ -102,6 +151,20 @@ class _Week:
             setattr(self, name, np.zeros(self.n))
         self.moderate = np.zeros(self.n, dtype=bool)
         self.serious = np.zeros(self.n, dtype=bool)
+
+
+@dataclass(frozen=True)
+class _Logits:
+    """Noise-free session logits and the dose terms the outcome draw reuses."""
+
+    tolerate: np.ndarray
+    attend: np.ndarray
+    overload: np.ndarray
+    pct: np.ndarray
+    minutes: np.ndarray
+    sets: np.ndarray
+    reps: np.ndarray
+    adapt: np.ndarray
 
 
 class Simulator:
@@ -381,43 +444,75 @@ class Simulator:
     # ---- plans ----------------------------------------------------------------------------
     def _parse_plans(self, plans: pd.DataFrame) -> dict[str, np.ndarray]:
         """Align a policy's plan rows to patients; missing patients or 0 sessions mean none."""
-        missing = [c for c in ("patient_id", *PLAN_COLUMNS) if c not in plans.columns]
-        if missing:
-            raise ValueError(f"plans lack columns {missing}")
+        _require_plan_columns(plans)
         if plans["patient_id"].astype(str).duplicated().any():
             raise ValueError("plans have more than one row for a patient")
-        pos = self._id_index.get_indexer(plans["patient_id"].astype(str))
-        if (pos < 0).any():
-            raise ValueError("plans name patients that are not in the simulation")
+        pos = self._positions(plans)
         out: dict[str, np.ndarray] = {}
         for col in PLAN_COLUMNS:
             arr = np.zeros(self.n)
             arr[pos] = pd.to_numeric(plans[col], errors="coerce").to_numpy(float)
             out[col] = arr
-        for col in ("aerobic_sessions", "resistance_sessions"):
-            out[col] = np.clip(np.round(np.nan_to_num(out[col])), 0, 7).astype(int)
-        a = out["aerobic_sessions"] > 0
-        a &= np.nan_to_num(out["aerobic_minutes"]) >= 1
-        r = out["resistance_sessions"] > 0
-        r &= np.nan_to_num(out["resistance_sets"]) >= 1
-        out["aerobic_sessions"] = np.where(a, out["aerobic_sessions"], 0)
-        out["resistance_sessions"] = np.where(r, out["resistance_sessions"], 0)
-        for col, on in (
-            ("aerobic_pct_hrmax", a),
-            ("resistance_pct_1rm", r),
-            ("resistance_reps", r),
-        ):
-            if np.isnan(out[col][on]).any():
-                raise ValueError(f"plans with sessions need {col}")
-        out["aerobic_minutes"] = np.clip(out["aerobic_minutes"], 1, 180)
-        out["aerobic_pct_hrmax"] = np.clip(out["aerobic_pct_hrmax"], 30, 100)
-        out["resistance_sets"] = np.clip(np.round(np.nan_to_num(out["resistance_sets"])), 1, 10)
-        out["resistance_reps"] = np.clip(np.round(out["resistance_reps"]), 1, 30)
-        out["resistance_pct_1rm"] = np.clip(out["resistance_pct_1rm"], 10, 100)
-        out["resistance_minutes"] = np.round(
-            10 + 8 * out["resistance_sets"] + 0.5 * (out["resistance_reps"] - 10)
+        return _clean_plan(out)
+
+    def _positions(self, plans: pd.DataFrame) -> np.ndarray:
+        pos = self._id_index.get_indexer(plans["patient_id"].astype(str))
+        if (pos < 0).any():
+            raise ValueError("plans name patients that are not in the simulation")
+        return pos
+
+    # ---- the truth behind the outcomes (oracle arms) --------------------------------------
+    def true_probabilities(self, plans: pd.DataFrame) -> pd.DataFrame:
+        """True per-session probabilities of candidate week plans for the CURRENT latent state.
+
+        `plans`: `patient_id` plus PLAN_COLUMNS, any number of rows per patient (candidates).
+        Answers, per row and in row order, `p_attend_<modality>` (a planned session is attended),
+        `p_tolerate_<modality>` (an attended session is tolerated, the label of DESIGN.md s. 3)
+        and `p_ae_moderate_or_serious_<modality>` (per attended session), for aerobic and
+        resistance; NaN for a modality the plan does not contain. They are computed exactly as
+        the simulation draws outcomes (same parameters, so the active scenario applies), on the
+        state of this week's clinic-visit day (the state the policy is asked about: the days
+        after it are not drawn yet); day-to-day logit noise, if any, is integrated out, and
+        vomiting enters as that day's probability, as between visits. Consumes no randomness:
+        asking changes nothing in the simulation.
+        """
+        _require_plan_columns(plans)
+        self.snapshot()  # the visit day's state exists (and is cached) before the week runs
+        s = self._day_state(7 * self.week)
+        idx = self._positions(plans)
+        plan = _clean_plan(
+            {c: pd.to_numeric(plans[c], errors="coerce").to_numpy(float) for c in PLAN_COLUMNS}
         )
-        return out
+        burden = _weekly_burden(plan)
+        tp, ap, aep = self.p.tolerance, self.p.attendance, self.p.ae
+        out: dict[str, np.ndarray] = {}
+        for m, name in enumerate(MODALITIES):
+            lg = self._session_logits(m, idx, s, plan, burden)
+            p_tol = _sigmoid(lg.tolerate / _probit_scale(tp.daily_sd))
+            att = lg.attend / _probit_scale(ap.daily_sd)
+            q = s.vomit_p[idx]
+            p_att = (1 - q) * _sigmoid(att) + q * _sigmoid(att + ap.vomiting)
+            hb, plt, anc = s.hb[idx], s.plt[idx], s.anc[idx]
+            lab_risk = (
+                aep.lab_risk_hb_below_9 * (hb < 9)
+                + aep.lab_risk_plt_below_50 * (plt < 50)
+                + aep.lab_risk_anc_below_1 * (anc < 1.0)
+            )
+            risk = np.maximum(lg.overload - 0.5, 0) + lab_risk
+            q_ser = np.minimum(
+                aep.serious_base * np.exp(aep.serious_risk_w * risk), aep.serious_cap
+            )
+            q_mod = np.minimum(
+                aep.moderate_base * np.exp(aep.moderate_risk_w * risk), aep.moderate_cap
+            )
+            p_ae = (1 - p_tol) * np.minimum(q_ser + q_mod, 1.0)
+            on = plan[f"{name}_sessions"] > 0
+            out[f"p_attend_{name}"] = np.where(on, p_att, np.nan)
+            out[f"p_tolerate_{name}"] = np.where(on, p_tol, np.nan)
+            out[f"p_ae_moderate_or_serious_{name}"] = np.where(on, p_ae, np.nan)
+        frame = pd.DataFrame(out, index=plans.index)
+        frame.insert(0, "patient_id", plans["patient_id"].astype(str).to_numpy())
+        return frame
 
     # ---- one week -------------------------------------------------------------------------
     def step(self, plans: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -437,11 +532,7 @@ class Simulator:
         rank = np.argsort(order, axis=1)
         aer_on = rank < plan["aerobic_sessions"][:, None]
         res_on = rank >= 7 - plan["resistance_sessions"][:, None]
-        vig = plan["aerobic_pct_hrmax"] >= 77
-        burden = (
-            plan["aerobic_sessions"] * plan["aerobic_minutes"] * np.where(vig, 2.0, 1.0)
-            + plan["resistance_sessions"] * plan["resistance_minutes"]
-        ) / 150.0 - 1.0
+        burden = _weekly_burden(plan)
         week = _Week(n)
         parts: list[dict[str, np.ndarray]] = []
         for dow in range(7):
@@ -467,20 +558,19 @@ class Simulator:
         self._snapshot = None
         return snap, sessions
 
-    def _sessions(
+    def _session_logits(
         self,
         m: int,
         idx: np.ndarray,
-        t: int,
         s: DayState,
         plan: dict[str, np.ndarray],
         burden: np.ndarray,
-        u: np.ndarray,
-        z: np.ndarray,
-        week: _Week,
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Outcomes of the planned sessions of modality m (0 aerobic, 1 resistance) on day t."""
-        c, tp, ap, aep = self.c, self.p.tolerance, self.p.attendance, self.p.ae
+    ) -> _Logits:
+        """Noise-free logits of tolerance and attendance of modality m (0 aerobic, 1 resistance)
+        for patients `idx` on a day with state `s`: one formula for the simulation and the truth
+        query (`true_probabilities`). `plan` and `burden` are row-aligned with `idx` (one row per
+        entry of `idx`; a patient may appear in several rows)."""
+        c, tp, ap = self.c, self.p.tolerance, self.p.attendance
         k = len(idx)
         aerobic = m == 0
         cd = s.cycle_day[idx]
@@ -498,8 +588,9 @@ class Simulator:
         early = np.where(on_inf, np.exp(-np.maximum(cd, 0) / ap.post_infusion_decay_days), 0.0)
         has = c.has
         if aerobic:
-            minutes = plan["aerobic_minutes"][idx]
-            pct = plan["aerobic_pct_hrmax"][idx]
+            minutes = plan["aerobic_minutes"]
+            pct = plan["aerobic_pct_hrmax"]
+            sets = reps = np.full(k, np.nan)
             adapt = self.adapt_a[idx]
             cap = (
                 tp.aerobic_capacity_pct
@@ -518,10 +609,10 @@ class Simulator:
             )
             att_dose = ap.post_infusion_per_10pct_over_64 * early * np.maximum(pct - 64, 0) / 10
         else:
-            sets = plan["resistance_sets"][idx]
-            reps = plan["resistance_reps"][idx]
-            pct = plan["resistance_pct_1rm"][idx]
-            minutes = plan["resistance_minutes"][idx]
+            sets = plan["resistance_sets"]
+            reps = plan["resistance_reps"]
+            pct = plan["resistance_pct_1rm"]
+            minutes = plan["resistance_minutes"]
             adapt = self.adapt_r[idx]
             exp_ = c.experience[idx]
             cap = (
@@ -541,7 +632,7 @@ class Simulator:
                 + tp.lymphedema_resistance * has("lymphedema")[idx]
             )
             att_dose = np.zeros(k)
-        fever, vomit = s.fever[idx], s.vomiting[idx]
+        fever = s.fever[idx]
         tol_logit = (
             tp.base
             - overload
@@ -558,9 +649,7 @@ class Simulator:
             + tp.cvd * has("cardiovascular_disease")[idx]
             + tp.fever * fever
             + c.trait[idx]
-            + tp.daily_sd * z[0, idx]
         )
-        p_tol = _sigmoid(tol_logit)
         att_logit = (
             ap.base
             + ap.per_motivation * self.motivation[idx]
@@ -568,14 +657,39 @@ class Simulator:
             + ap.per_fatigue_over_3 * (fat - 3)
             + ap.post_infusion * early
             + att_dose
-            + ap.per_burden * burden[idx]
+            + ap.per_burden * burden
             + ap.per_recent_intolerance * self.intolerance[idx]
             + ap.sarcopenia_on_chemo * (c.sarcopenia[idx] & on_inf)
             + ap.per_ecog * ecog
             + ap.per_pain_over_2 * np.maximum(pain - 2, 0)
             + ap.fever * fever
-            + ap.daily_sd * z[1, idx]
         )
+        return _Logits(tol_logit, att_logit, overload, pct, minutes, sets, reps, adapt)
+
+    def _sessions(
+        self,
+        m: int,
+        idx: np.ndarray,
+        t: int,
+        s: DayState,
+        plan: dict[str, np.ndarray],
+        burden: np.ndarray,
+        u: np.ndarray,
+        z: np.ndarray,
+        week: _Week,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Outcomes of the planned sessions of modality m (0 aerobic, 1 resistance) on day t."""
+        c, tp, ap, aep = self.c, self.p.tolerance, self.p.attendance, self.p.ae
+        k = len(idx)
+        aerobic = m == 0
+        hb, plt, anc = s.hb[idx], s.plt[idx], s.anc[idx]
+        fat, pain = s.fatigue[idx], s.pain[idx]
+        lg = self._session_logits(m, idx, s, {key: v[idx] for key, v in plan.items()}, burden[idx])
+        overload, pct, minutes, sets, reps = lg.overload, lg.pct, lg.minutes, lg.sets, lg.reps
+        vomit = s.vomiting[idx]
+        tol_logit = lg.tolerate + tp.daily_sd * z[0, idx]
+        p_tol = _sigmoid(tol_logit)
+        att_logit = lg.attend + ap.daily_sd * z[1, idx]
         if t % 7 == 0:  # the clinic-visit day: vomiting is recorded in the snapshot
             p_att = _sigmoid(att_logit + ap.vomiting * vomit)
         else:  # between visits, being sick that day is part of the attendance coin flip
@@ -668,8 +782,13 @@ class Simulator:
         self.pain_carry[idx] += ae_pain * 0.5 * (serious | moderate)
         tr = self.p.training
         if aerobic:
-            inten = np.clip(
-                (pct - tr.aerobic_floor_pct) / tr.aerobic_span_pct, 0, tr.aerobic_intensity_cap
+            inten = (
+                np.clip(
+                    (pct - tr.aerobic_floor_pct) / tr.aerobic_span_pct,
+                    0,
+                    tr.aerobic_intensity_cap,
+                )
+                ** tr.aerobic_intensity_exponent
             )
             np.add.at(week.aerobic_stimulus, idx, np.where(attended, comp_min * inten, 0.0))
         else:
