@@ -33,7 +33,17 @@ from features.schemas import (
 )
 from features.settings import Settings
 from serving.guidelines import kernel as gk
-from serving.policy import PLAN_COLUMNS, Models, PolicyConfig, kernel_facts, recommend
+from serving.policy import (
+    PLAN_COLUMNS,
+    Models,
+    PlanScores,
+    Points,
+    PolicyConfig,
+    Scorer,
+    kernel_facts,
+    plan_to_prescription,
+    recommend,
+)
 
 # The fixed guideline dose: 3 x 30 min at 64-76% HRmax (moderate, ACSM GETP 10; Campbell 2019)
 # and 2 x resistance, 2 sets x 12 reps at 60% 1RM (Garber 2011: 60-70% 1RM, 8-12 reps, 1-3 sets).
@@ -224,11 +234,63 @@ class ProgressionArm(Arm):
 
 class DosewiseArm(Arm):
     """The Dosewise policy (`serving.policy.recommend`) with the champion models: a thin adapter
-    (the response's prescription is used as it is; the policy enforces the envelope itself)."""
+    (the response's prescription is used as it is; the policy enforces the envelope itself).
+
+    After a deload the policy names a progression reference (the dose deloaded from); it becomes
+    next week's current prescription so the patient climbs back to it (issue 10), and the
+    kernel's progression rules apply to it as to any current prescription.
+    """
+
+    def scorer(self) -> Scorer | None:
+        """The models (None: `recommend`'s default); the oracle arm swaps in the truth."""
+        return None
 
     def prescribe(self, snapshot, history, week, results):
-        responses = recommend(snapshot, history, week, self.env.models(), self.env.cfg)
+        responses = recommend(
+            snapshot, history, week, self.env.models(), self.env.cfg, scorer=self.scorer()
+        )
+        self._references = {}
+        for resp, res in zip(responses, results, strict=True):
+            ref = resp.get("reference_plan")
+            if resp["decision"] == "regress" and ref is not None and res.decision == "allowed":
+                plan = np.array([ref[c] for c in PLAN_COLUMNS], dtype=float)
+                self._references[str(resp["patient_id"])] = plan_to_prescription(
+                    plan, res, self.env.cfg
+                )
         return [resp["prescription"] for resp in responses]
+
+    def __call__(self, snapshot, history, week):
+        out = super().__call__(snapshot, history, week)
+        for pid, ref in getattr(self, "_references", {}).items():
+            if pid in self.current:
+                self.current[pid] = ref  # a deload keeps the reference it was deloaded from
+        return out
+
+
+@dataclass(frozen=True)
+class OracleScorer:
+    """The simulator's true per-session probabilities as a policy Scorer (the oracle arm)."""
+
+    truth: TruthFn
+
+    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores:
+        frame = pd.DataFrame(plans, columns=list(PLAN_COLUMNS))
+        frame.insert(0, "patient_id", np.asarray(points.patient_ids, dtype=object)[point])
+        t = self.truth(frame)
+        cols = ("aerobic", "resistance")
+        tol = np.column_stack([t[f"p_tolerate_{m}"].to_numpy(float) for m in cols])
+        att = np.column_stack([t[f"p_attend_{m}"].to_numpy(float) for m in cols])
+        return PlanScores(tolerance=tol, attendance=att, features=None)
+
+
+class OracleArm(DosewiseArm):
+    """The same search with the simulator's true tolerance and attendance probabilities in
+    place of the models: the upper limit of what better models could give (issue 10)."""
+
+    def scorer(self) -> Scorer | None:
+        if self.env.truth is None:
+            raise RuntimeError("the oracle arm runs only inside a simulation (env.truth)")
+        return OracleScorer(self.env.truth)
 
 
 ArmFactory = Callable[[ArmEnv], Arm]
@@ -238,6 +300,7 @@ ARM_FACTORIES: dict[str, ArmFactory] = {
     "fixed": FixedArm,
     "progression": ProgressionArm,
     "dosewise": DosewiseArm,
+    "oracle": OracleArm,
 }
 
 

@@ -210,6 +210,8 @@ class PolicyConfig:
     max_aerobic_sessions: int = 5
     max_resistance_sessions: int = 3
     top_k: int = 5  # options per modality combined into whole weeks
+    # A modality progresses (one more session, higher intensity) only after a tolerated spell.
+    rise_tolerated_rate: float = 0.8
     # Reference for a patient without a current prescription: the Campbell 2019 generic dose.
     start_aerobic: tuple[float, float, float] = (3.0, 30.0, 67.0)
     start_resistance: tuple[float, float, float] = (2.0, 2.0, 60.0)
@@ -217,13 +219,13 @@ class PolicyConfig:
     # ~20 min at RPE 11-13, resistance 2 x 15-20 reps with reps in reserve; Kirkham (MSSE):
     # lower load in the days after an infusion. Frequency is kept, load lowered.
     deload_aerobic_minutes: float = 20.0
-    deload_aerobic_pct_hrmax: float = 60.0
+    deload_aerobic_pct_hrmax: float = 64.0
     deload_resistance_sets: float = 2.0
     deload_resistance_reps: float = 15.0
     deload_resistance_pct_1rm: float = 45.0
     # Width of the prescribed intensity bands.
     hrmax_band: float = 4.0
-    one_rm_band: float = 5.0
+    one_rm_band: float = 4.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,12 +275,12 @@ def reference_of(facts: dict[str, Any], cfg: PolicyConfig) -> Reference:
     a = (
         _f(facts.get("rx_aerobic_sessions"), 0.0),
         _f(facts.get("rx_aerobic_minutes"), 0.0),
-        _f(facts.get("rx_aerobic_pct_hrmax_high"), 0.0),
+        _band_middle(facts, "rx_aerobic_pct_hrmax"),
     )
     r = (
         _f(facts.get("rx_resistance_sessions"), 0.0),
         _f(facts.get("rx_resistance_sets"), 0.0),
-        _f(facts.get("rx_resistance_pct_1rm_high"), 0.0),
+        _band_middle(facts, "rx_resistance_pct_1rm"),
     )
     a_cur = a[0] >= 1 and a[1] > 0 and a[2] > 0
     r_cur = r[0] >= 1 and r[1] >= 1 and r[2] > 0
@@ -288,6 +290,13 @@ def reference_of(facts: dict[str, Any], cfg: PolicyConfig) -> Reference:
         aerobic_current=a_cur,
         resistance_current=r_cur,
     )
+
+
+def _band_middle(facts: dict[str, Any], prefix: str) -> float:
+    """The middle of a prescribed band (what the patient aims at); the top if only it is known."""
+    hi = _f(facts.get(f"{prefix}_high"), 0.0)
+    lo = _f(facts.get(f"{prefix}_low"), hi)
+    return (lo + hi) / 2 if 0 < lo <= hi else hi
 
 
 def _feature(row: np.ndarray, names: Sequence[str]) -> float:
@@ -301,14 +310,16 @@ def _feature(row: np.ndarray, names: Sequence[str]) -> float:
 _FEATURE_AT = {c: j for j, c in enumerate(FEATURE_COLUMNS)}
 
 
-def tolerated_week(row: np.ndarray, modality: str) -> bool:
-    """The last 7 days held attended sessions of `modality`, every one tolerated, and no
-    moderate or serious adverse event: the ACSM 2009 "2-for-2" spirit of progressing only on a
-    tolerated load. Per-modality history features are used when the feature set has them."""
-    rate = _feature(row, (f"{modality}_tolerated_rate_7d", "tolerated_rate_7d"))
+def tolerated_week(row: np.ndarray, modality: str, cfg: PolicyConfig) -> bool:
+    """The modality's recent sessions were tolerated: its last attended session tolerated
+    (intolerant streak 0), at least `rise_tolerated_rate` of its attended sessions in 14 days
+    tolerated, none in the last 7 days, and no moderate or serious adverse event in it in 7 days
+    (ACSM 2009 "2-for-2": progress only on a tolerated load). Per-modality history features
+    (FEATURE_SET 1.1.0) when present, so one modality's intolerance never unlocks the other."""
     streak = _feature(row, (f"{modality}_intolerant_streak", "intolerant_streak"))
     ae = _feature(row, (f"{modality}_moderate_ae_7d", "moderate_ae_7d"))
-    return rate >= 1.0 - 1e-9 and not streak > 0 and not ae > 0
+    rate = _feature(row, (f"{modality}_tolerated_rate_14d", "tolerated_rate_14d"))
+    return rate >= cfg.rise_tolerated_rate and streak == 0 and ae == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,6 +327,14 @@ def tolerated_week(row: np.ndarray, modality: str) -> bool:
 # --------------------------------------------------------------------------------------------
 def _clip(v: float, lo: float, hi: float) -> float:
     return float(min(max(v, lo), hi))
+
+
+def _centres(lo: float, hi: float, band: float) -> tuple[float, float]:
+    """Where a band of width `band` can be centred inside [lo, hi] (the middle if narrower)."""
+    if hi - lo >= band:
+        return float(math.ceil(lo + band / 2)), float(math.floor(hi - band / 2))
+    mid = float(math.floor((lo + hi) / 2))
+    return mid, mid
 
 
 def aerobic_allowed(env: gk.Envelope) -> bool:
@@ -344,9 +363,8 @@ def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyCon
     s_vals = np.arange(max(1, s0 - (1 if cur else 2)), max(s_hi, 1) + 1)
     p_top = p0 + (cfg.aerobic_intensity_step if (cur and rise) else 0.0)
     p_vals = [p0 + d for d in cfg.aerobic_intensity_grid] + [p_top]
-    p_vals = np.unique(
-        np.floor([_clip(p, env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max) for p in p_vals])
-    )
+    p_lo, p_hi = _centres(env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max, cfg.hrmax_band)
+    p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
     m_hi = m0 + (cfg.minutes_span if cur else 0.0)
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
@@ -390,9 +408,8 @@ def resistance_options(
     )
     q_top = env.resistance_pct_1rm_max if (cur and rise) else q0
     q_vals = [q0 + d for d in cfg.resistance_intensity_grid] + [q_top]
-    q_vals = np.unique(
-        np.floor([_clip(q, env.resistance_pct_1rm_min, env.resistance_pct_1rm_max) for q in q_vals])
-    )
+    q_lo, q_hi = _centres(env.resistance_pct_1rm_min, env.resistance_pct_1rm_max, cfg.one_rm_band)
+    q_vals = np.unique(np.floor([_clip(q, q_lo, q_hi) for q in q_vals]))
     grid = np.array(np.meshgrid(s_vals, k_vals, q_vals, indexing="ij")).reshape(3, -1).T
     return grid.astype(float)
 
@@ -699,20 +716,26 @@ def _rpe_band(pct_hrmax: float) -> tuple[int, int]:
 def plan_to_prescription(
     plan: np.ndarray, result: gk.KernelResult, cfg: PolicyConfig
 ) -> Prescription:
+    """A week plan as a Prescription: each intensity band is centred on the plan's intensity
+    (what a patient aims at is the middle of the band), clipped into the envelope."""
     env = result.envelope
     a_s, a_m, a_p, r_s, r_sets, _r_reps, r_p = (float(x) for x in plan)
     aerobic = resistance = None
     if a_s >= 1 and a_m > 0:
-        lo = max(env.aerobic_pct_hrmax_min, a_p - cfg.hrmax_band)
+        half = cfg.hrmax_band / 2
+        lo = max(env.aerobic_pct_hrmax_min, a_p - half)
+        hi = min(env.aerobic_pct_hrmax_max, a_p + half)
         rpe = _rpe_band(a_p)
         aerobic = AerobicDose(
             sessions_per_week=int(a_s),
             minutes_per_session=round(a_m),
-            intensity_pct_hrmax=Range(low=round(lo), high=round(a_p)),
+            intensity_pct_hrmax=Range(low=math.ceil(lo), high=math.floor(max(hi, lo))),
             rpe=IntRange(low=rpe[0], high=rpe[1]),
         )
     if r_s >= 1 and r_sets >= 1:
-        lo = max(env.resistance_pct_1rm_min, r_p - cfg.one_rm_band)
+        half = cfg.one_rm_band / 2
+        lo = max(env.resistance_pct_1rm_min, r_p - half)
+        hi = min(env.resistance_pct_1rm_max, r_p + half)
         reps = (12, 15) if r_p < 50 else (10, 12) if r_p < 65 else (8, 12)
         reps = (
             max(reps[0], env.resistance_reps_min),
@@ -722,7 +745,7 @@ def plan_to_prescription(
             sessions_per_week=int(r_s),
             sets=int(r_sets),
             reps=IntRange(low=min(reps), high=max(reps)),
-            intensity_pct_1rm=Range(low=round(lo), high=round(r_p)),
+            intensity_pct_1rm=Range(low=math.ceil(lo), high=math.floor(max(hi, lo))),
         )
     return Prescription(
         aerobic=aerobic, resistance=resistance, restrictions=list(result.restrictions)
@@ -763,7 +786,7 @@ def _contexts(
             out.append(None)
             continue
         row = point_matrix[i]
-        rise = (tolerated_week(row, "aerobic"), tolerated_week(row, "resistance"))
+        rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
         out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise))
     return out
 
