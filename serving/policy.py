@@ -188,8 +188,12 @@ class PolicyConfig:
     tolerance_threshold: float = 0.75
     # Sessions per week rise only when the predicted attendance of a session is at least this.
     adherence_threshold: float = 0.60
-    # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs).
-    max_weekly_intolerant: float = 0.9
+    # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs) at most
+    # `generic_risk_ratio` x that of the Campbell 2019 generic dose for the same patient this
+    # week (no more adverse-event risk than the guideline dose), and never above
+    # `max_weekly_intolerant`.
+    generic_risk_ratio: float = 1.0
+    max_weekly_intolerant: float = 1.5
     # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
     aerobic_weight: float = 1.0
     resistance_weight: float = 1.0
@@ -213,7 +217,7 @@ class PolicyConfig:
     # A modality progresses (one more session, higher intensity) only after a tolerated spell.
     rise_tolerated_rate: float = 0.8
     # Reference for a patient without a current prescription: the Campbell 2019 generic dose.
-    start_aerobic: tuple[float, float, float] = (3.0, 30.0, 67.0)
+    start_aerobic: tuple[float, float, float] = (3.0, 30.0, 70.0)
     start_resistance: tuple[float, float, float] = (2.0, 2.0, 60.0)
     # Deload (nothing inside the bounds), Cancers 2022 (PMC8946819) deconditioned/symptomatic day:
     # ~20 min at RPE 11-13, resistance 2 x 15-20 reps with reps in reserve; Kirkham (MSSE):
@@ -448,6 +452,26 @@ def deload_plan(env: gk.Envelope, ref: Reference, modalities: tuple[bool, bool],
     return plan
 
 
+def generic_week(env: gk.Envelope, cfg: PolicyConfig) -> np.ndarray:
+    """The Campbell 2019 generic dose (`start_*`) clipped into the envelope: the yardstick of
+    the weekly risk bound (the fixed guideline dose a clinic would otherwise give)."""
+    plan = np.zeros(7)
+    if aerobic_allowed(env):
+        s, m, p = cfg.start_aerobic
+        plan[0] = _clip(s, 1, min(env.aerobic_sessions_max, env.total_sessions_max))
+        plan[1] = _clip(m, env.aerobic_minutes_min, env.aerobic_minutes_max)
+        plan[2] = _clip(p, env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max)
+    if resistance_allowed(env):
+        s, k, q = cfg.start_resistance
+        plan[3] = _clip(s, 0, min(env.resistance_sessions_max, env.total_sessions_max - plan[0]))
+        plan[4] = _clip(k, env.resistance_sets_min, env.resistance_sets_max)
+        plan[5] = _reps(env)
+        plan[6] = _clip(q, env.resistance_pct_1rm_min, env.resistance_pct_1rm_max)
+        if plan[3] < 1:
+            plan[3:7] = 0.0
+    return plan
+
+
 def _reps(env: gk.Envelope) -> float:
     return _clip(12.0, env.resistance_reps_min, env.resistance_reps_max)
 
@@ -527,7 +551,12 @@ def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray
 
 
 def _modality_stage(
-    plans: np.ndarray, scores: PlanScores, m: int, ref: Reference, cfg: PolicyConfig
+    plans: np.ndarray,
+    scores: PlanScores,
+    m: int,
+    ref: Reference,
+    cfg: PolicyConfig,
+    bound: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per option of modality m: benefit, inside the risk bounds, expected intolerant sessions."""
     solo = plans.copy()
@@ -543,7 +572,7 @@ def _modality_stage(
     exposure = weekly_intolerant(solo, sub)
     tol, att = scores.tolerance[:, m], scores.attendance[:, m]
     ok = np.isfinite(tol) & (tol >= cfg.tolerance_threshold)
-    ok &= exposure <= cfg.max_weekly_intolerant + 1e-12
+    ok &= exposure <= bound + 1e-12
     ref_s = (ref.aerobic if m == A else ref.resistance)[0]
     cur = ref.aerobic_current if m == A else ref.resistance_current
     col = 0 if m == A else 3
@@ -576,6 +605,7 @@ def search(
         return {}
     # ---- stage 1: each modality on its own --------------------------------------------------
     stage1: dict[int, tuple[np.ndarray, np.ndarray, slice, slice, float]] = {}
+    generic_row: dict[int, int] = {}
     blocks, owners = [], []
     pos = 0
     for i in live:
@@ -586,16 +616,21 @@ def search(
         ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg)
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         rows = [_week(a, r_ctx, reps) for a in ao] + [_week(a_ctx, r, reps) for r in ro]
-        if rows:
-            blocks.append(np.array(rows))
-            owners.append(np.full(len(rows), i))
-        stage1[i] = (ao, ro, slice(pos, pos + len(ao)), slice(pos + len(ao), pos + len(rows)), reps)
+        rows.append(generic_week(ctx.env, cfg))
+        blocks.append(np.array(rows))
+        owners.append(np.full(len(rows), i))
+        n_opts = len(ao) + len(ro)
+        stage1[i] = (ao, ro, slice(pos, pos + len(ao)), slice(pos + len(ao), pos + n_opts), reps)
+        generic_row[i] = pos + n_opts
         pos += len(rows)
     shortlists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if blocks:
-        plans1 = np.vstack(blocks)
-        sc1 = scorer.score(points, np.concatenate(owners), plans1)
+    plans1 = np.vstack(blocks)
+    sc1 = scorer.score(points, np.concatenate(owners), plans1)
+    generic_risk = weekly_intolerant(plans1, sc1)
+    bound: dict[int, float] = {}
     for i in live:
+        g = float(generic_risk[generic_row[i]])
+        bound[i] = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * g)
         ao, ro, sa, sr, _ = stage1[i]
         ctx = contexts[i]
         assert ctx is not None
@@ -605,7 +640,7 @@ def search(
                 lists.append(opts)
                 continue
             sub = PlanScores(sc1.tolerance[sl], sc1.attendance[sl])
-            benefit, ok, exposure = _modality_stage(plans1[sl], sub, m, ctx.ref, cfg)
+            benefit, ok, exposure = _modality_stage(plans1[sl], sub, m, ctx.ref, cfg, bound[i])
             lists.append(_shortlist(opts, benefit, ok, exposure, cfg.top_k))
         shortlists[i] = (lists[0], lists[1])
     # ---- stage 2: whole weeks -------------------------------------------------------------
@@ -643,7 +678,8 @@ def search(
     free = ~forced_arr
     session_ok = (np.isnan(tol2) | (tol2 >= cfg.tolerance_threshold) | ~free).all(axis=1)
     unforced = PlanScores(np.where(free, tol2, np.nan), np.where(free, sc2.attendance, np.nan))
-    weekly_ok = weekly_intolerant(plans2, unforced) <= cfg.max_weekly_intolerant + 1e-12
+    bounds2 = np.concatenate([np.full(spans[i].stop - spans[i].start, bound[i]) for i in live])
+    weekly_ok = weekly_intolerant(plans2, unforced) <= bounds2 + 1e-12
     ok2 = session_ok & weekly_ok
     out: dict[int, Choice] = {}
     n_rows = len(plans2)
