@@ -63,6 +63,7 @@ FEATURE_COLUMNS = list(FEATURE_SET.columns)
 _HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
 MODERATE_PCT_HRMAX = 64.0  # ACSM GETP 10 / Garber 2011: moderate is 64-76% HRmax
 VIGOROUS_PCT_HRMAX = 77.0
+RESISTANCE_FLOOR_PCT_1RM = 30.0  # see resistance_session_dose
 A, R = 0, 1  # modality index in score arrays: aerobic, resistance
 
 
@@ -85,8 +86,15 @@ def aerobic_session_dose(minutes: np.ndarray, pct_hrmax: np.ndarray) -> np.ndarr
 
 
 def resistance_session_dose(sets: np.ndarray, reps: np.ndarray, pct_1rm: np.ndarray) -> np.ndarray:
-    """Relative volume-load of one session: sets x reps x fraction of 1RM (ACSM 2009)."""
-    return np.asarray(sets, float) * np.asarray(reps, float) * np.asarray(pct_1rm, float) / 100
+    """Effective volume-load of one session: sets x reps x the load above a very-light floor.
+
+    Volume-load (sets x reps x load, ACSM 2009) with the load counted above 30% 1RM, where
+    strength training for frail beginners starts (NSCA 2019: 20-30% 1RM) and below which a
+    load is not a strength stimulus; light loads (40-50%, Garber 2011 for low-strength beginners)
+    count partly, moderate-to-vigorous loads (60-80%, ACSM 2009) fully. Project choice.
+    """
+    load = np.clip(np.asarray(pct_1rm, float) - RESISTANCE_FLOOR_PCT_1RM, 0.0, None) / 100
+    return np.asarray(sets, float) * np.asarray(reps, float) * load
 
 
 # Campbell 2019 generic effective dose (guidelines.md section 1): 3 x 30 min moderate aerobic

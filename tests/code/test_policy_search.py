@@ -1,81 +1,240 @@
-"""The policy's ladder search (serving.policy.search_ladders) against brute force.
+"""The policy's search (serving.policy): options per modality, the benefit objective, the risk
+bounds, frequency progression, per-modality blocking, the deload and pluggable scoring.
 
-With monotone models the feasible rungs of a ladder form a prefix, so however many rungs a
-round probes (one patient: the whole ladder at once; a big cohort: a few per round) the search
-must land on the largest feasible rung, or rung 0 when none is feasible, and report that rung's
-own predictions and feature row.
+Scorers here are small stand-ins with a known truth, so each behaviour is checked against what it
+must be; the safety of every emitted prescription is tests/safety/test_policy_properties.py.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from evaluation.arms import OracleScorer
 from features import FEATURE_SET
-from serving.policy import Ladder, Models, PolicyConfig, _score, search_ladders
-from tests.fakes import FakeAdherence, FakeTolerance
+from features.schemas import RecommendRequest
+from serving.api import requests_to_columns
+from serving.guidelines import kernel as gk
+from serving.policy import (
+    A,
+    R,
+    Context,
+    PlanScores,
+    Points,
+    PolicyConfig,
+    aerobic_options,
+    aerobic_session_dose,
+    expected_benefit,
+    recommend,
+    reference_of,
+    resistance_options,
+    search,
+    tolerated_week,
+)
+from tests.fakes import FakeAdherence, FakeTolerance, fake_models
+from tests.safety.conftest import CURRENT_RX, HEALTHY
 
-N_FEAT = len(FEATURE_SET.columns)
-ECOG = FEATURE_SET.columns.index("ecog")
-
-
-def _ladder(rng: np.random.Generator, size: int) -> Ladder:
-    """A random monotone ladder: every plan component non-decreasing along the rungs."""
-    steps = rng.integers(0, 3, size=(size, 7)).astype(float)
-    if size:
-        steps[0] = [1, 10, 50, 0, 1, 12, 40]
-    steps[1:, 5] = 0.0  # reps fixed, as the policy builds them
-    plans = np.cumsum(steps, axis=0)
-    plans[:, 3] = np.minimum(plans[:, 3], 3)
-    return Ladder(plans, -1)
-
-
-def _brute_force(point_matrix, ladders, models, cfg):
-    out = {}
-    for i, lad in enumerate(ladders):
-        if lad is None or not len(lad.plans):
-            continue
-        n = len(lad.plans)
-        tol, adh, feats = _score(point_matrix, np.full(n, i), lad.plans, models)
-        ok = (tol >= cfg.tolerance_threshold) & (adh >= cfg.adherence_threshold)
-        prefix = int(np.argmin(ok)) if not ok.all() else n  # feasible rungs: 0 .. prefix-1
-        r = max(prefix - 1, 0)
-        row = r if lad.plans[r, 0] >= 1 else n + r
-        out[i] = (r, float(tol[r]), float(adh[r]), feats[row])
-    return out
+COLS = list(FEATURE_SET.columns)
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "recommend-request.json"
 
 
-@pytest.mark.parametrize("budget", [1, 30, 200, 40_000])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_search_finds_the_largest_feasible_rung_whatever_the_probe_budget(
-    budget: int, seed: int
-) -> None:
-    rng = np.random.default_rng(seed)
-    n = 60
-    point_matrix = rng.normal(size=(n, N_FEAT))
-    point_matrix[:, ECOG] = rng.integers(0, 4, size=n)
-    ladders = [
-        None if rng.random() < 0.1 else _ladder(rng, int(rng.integers(0, 18))) for _ in range(n)
-    ]
-    models = Models(tolerance=FakeTolerance(), adherence=FakeAdherence())
-    cfg = PolicyConfig(
-        tolerance_threshold=float(rng.uniform(0.2, 0.9)),
-        adherence_threshold=float(rng.uniform(0.2, 0.9)),
-        probe_budget=budget,
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass
+class ToyScorer:
+    """Aerobic sessions get harder with minutes (longer is worse); resistance is easy."""
+
+    per_minute: float = 0.3
+    resistance_tolerance: float = 0.95
+    attendance: float = 0.9
+    calls: int = 0
+
+    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores:
+        self.calls += 1
+        tol_a = _sigmoid(3.0 - self.per_minute * (plans[:, 1] - 25.0))
+        tol = np.column_stack([tol_a, np.full(len(plans), self.resistance_tolerance)])
+        att = np.full((len(plans), 2), self.attendance)
+        tol[plans[:, 0] < 1, A] = att[plans[:, 0] < 1, A] = np.nan
+        tol[plans[:, 3] < 1, R] = att[plans[:, 3] < 1, R] = np.nan
+        return PlanScores(tol, att)
+
+
+def _context(rise: tuple[bool, bool], cfg: PolicyConfig = PolicyConfig(), **facts) -> Context:
+    merged = HEALTHY | CURRENT_RX | facts
+    res = gk.evaluate(merged)
+    assert res.decision == "allowed"
+    return Context(res.envelope, reference_of(merged, cfg), rise)
+
+
+def _points(n: int = 1) -> Points:
+    return Points(np.zeros((n, len(COLS))), np.array([f"p{i}" for i in range(n)]), pd.Timestamp(0))
+
+
+def _row(**values: float) -> np.ndarray:
+    row = np.full(len(COLS), np.nan)
+    for k, v in values.items():
+        row[COLS.index(k)] = v
+    return row
+
+
+# ---- options -------------------------------------------------------------------------------
+@pytest.mark.parametrize("rise", [True, False])
+def test_sessions_rise_by_at_most_one_and_only_after_a_tolerated_week(rise: bool) -> None:
+    ctx = _context((rise, rise))
+    cfg = PolicyConfig()
+    a = aerobic_options(ctx.env, ctx.ref, rise, cfg)
+    r = resistance_options(ctx.env, ctx.ref, rise, cfg)
+    assert a[:, 0].max() == CURRENT_RX["rx_aerobic_sessions"] + int(rise)
+    assert r[:, 0].max() == CURRENT_RX["rx_resistance_sessions"] + int(rise)
+    if not rise:  # no intensity rise either
+        assert a[:, 2].max() <= 66.0  # the middle of the current 64-68% HRmax band
+        assert r[:, 2].max() <= 47.0  # the middle of the current 45-50% 1RM band (floored)
+
+
+def test_options_respect_the_weekly_volume_cap_so_a_session_is_added_by_shortening_them() -> None:
+    ctx = _context((True, True))
+    a = aerobic_options(ctx.env, ctx.ref, True, PolicyConfig())
+    assert (a[:, 0] * a[:, 1] <= ctx.env.aerobic_weekly_volume_max + 1e-9).all()
+    four = a[a[:, 0] == 4]
+    assert len(four) and four[:, 1].max() == np.floor(ctx.env.aerobic_weekly_volume_max / 4)
+
+
+def test_three_resistance_sessions_are_reachable() -> None:
+    ctx = _context((True, True), rx_resistance_sessions=2)
+    r = resistance_options(ctx.env, ctx.ref, True, PolicyConfig())
+    assert 3 in r[:, 0]
+
+
+# ---- objective -----------------------------------------------------------------------------
+def test_benefit_grows_with_expected_attended_sessions_and_ignores_light_minutes() -> None:
+    cfg = PolicyConfig()
+    plans = np.array(
+        [
+            [3, 30, 70, 0, 0, 0, 0],
+            [4, 30, 70, 0, 0, 0, 0],
+            [4, 30, 60, 0, 0, 0, 0],  # light: no benefit
+        ],
+        dtype=float,
     )
-    got = search_ladders(point_matrix, ladders, models, cfg)
-    want = _brute_force(point_matrix, ladders, models, cfg)
-    assert set(got) == set(want)
-    for i, (r, t, a, row) in want.items():
-        assert got[i][0] == r, f"patient {i}: rung {got[i][0]}, brute force {r}"
-        assert got[i][1] == pytest.approx(t, abs=1e-12)
-        assert got[i][2] == pytest.approx(a, abs=1e-12)
-        np.testing.assert_array_equal(got[i][3], row)
-    rungs = [v[0] for v in got.values()]
-    assert max(rungs) > 0 and min(rungs) == 0  # both ends of the ladders were reached
+    scores = PlanScores(np.array([[0.9, np.nan]] * 3), np.array([[0.8, np.nan]] * 3))
+    b = expected_benefit(plans, scores, cfg)
+    assert b[1] > b[0] > 0 and b[2] == 0
+    fewer = PlanScores(scores.tolerance, np.array([[0.5, np.nan]] * 3))
+    assert expected_benefit(plans, fewer, cfg)[1] < b[1]  # fewer attended, less benefit
+    assert aerobic_session_dose(np.array(30.0), np.array(76.0)) > aerobic_session_dose(
+        np.array(30.0), np.array(64.0)
+    )
 
 
-def test_no_ladder_no_search() -> None:
-    models = Models(tolerance=FakeTolerance(), adherence=FakeAdherence())
-    empty = Ladder(np.zeros((0, 7)), -1)
-    assert search_ladders(np.zeros((2, N_FEAT)), [None, empty], models, PolicyConfig()) == {}
+# ---- behaviour of the search ---------------------------------------------------------------
+def test_frequency_rises_after_a_tolerated_week() -> None:
+    """Longer sessions are poorly tolerated: after a tolerated week the search adds a (shorter)
+    session; without one it may not."""
+    up = search(_points(), [_context((True, True))], ToyScorer(), PolicyConfig())[0]
+    same = search(_points(), [_context((False, False))], ToyScorer(), PolicyConfig())[0]
+    assert up.plan[0] == CURRENT_RX["rx_aerobic_sessions"] + 1
+    assert same.plan[0] <= CURRENT_RX["rx_aerobic_sessions"]
+    assert not up.deload and not same.deload
+
+
+def test_intolerance_in_one_modality_blocks_only_that_modalitys_progression() -> None:
+    ok = dict(
+        resistance_intolerant_streak=0.0,
+        resistance_moderate_ae_7d=0.0,
+        resistance_tolerated_rate_14d=1.0,
+        aerobic_moderate_ae_7d=0.0,
+        aerobic_tolerated_rate_14d=1.0,
+        tolerated_rate_14d=1.0,
+        intolerant_streak=0.0,  # the last session (resistance) was tolerated
+        moderate_ae_7d=0.0,
+    )
+    cfg = PolicyConfig(generic_risk_ratio=3.0)  # risk is not what this test is about
+    bad_aerobic = _row(**ok, aerobic_intolerant_streak=2.0)
+    assert not tolerated_week(bad_aerobic, "aerobic", cfg)
+    assert tolerated_week(bad_aerobic, "resistance", cfg)
+    good = _row(**ok, aerobic_intolerant_streak=0.0)
+    assert tolerated_week(good, "aerobic", cfg)
+    ctx = _context((tolerated_week(bad_aerobic, "aerobic", cfg), True))
+    easy = ToyScorer(per_minute=0.0)
+    choice = search(_points(), [ctx], easy, cfg)[0]
+    assert choice.plan[0] <= CURRENT_RX["rx_aerobic_sessions"]
+    assert choice.plan[2] <= 66.0
+    assert choice.plan[3] == CURRENT_RX["rx_resistance_sessions"] + 1
+
+
+def test_deload_keeps_frequency_and_the_progression_reference() -> None:
+    ctx = _context((True, True))
+    hard = ToyScorer(per_minute=0.0, resistance_tolerance=0.1)
+    hard_aerobic = ToyScorer(per_minute=2.0, resistance_tolerance=0.1)
+    for scorer in (hard, hard_aerobic):
+        choice = search(_points(), [ctx], scorer, PolicyConfig(tolerance_threshold=0.99))[0]
+        assert choice.deload
+        assert choice.plan[3] == CURRENT_RX["rx_resistance_sessions"]  # frequency kept
+        assert choice.plan[6] < 47.0  # a lighter load
+        ref = ctx.ref.resistance
+        assert tuple(choice.reference[[3, 4, 6]]) == ref  # climbs back to the pre-deload dose
+
+
+def test_recommend_with_a_deload_regresses_inside_the_envelope_and_returns_the_reference() -> None:
+    req = RecommendRequest.model_validate(json.loads(FIXTURE.read_text()))
+    patients, sessions = requests_to_columns([req])
+    models = fake_models(constant=0.05)
+    [resp] = recommend(patients, sessions, req.as_of, models, PolicyConfig())
+    assert resp["decision"] == "regress"
+    cur = req.current_prescription
+    assert cur is not None and cur.aerobic is not None and cur.resistance is not None
+    ref = resp["reference_plan"]
+    assert ref["aerobic_sessions"] == cur.aerobic.sessions_per_week
+    assert ref["aerobic_minutes"] == cur.aerobic.minutes_per_session
+    assert ref["resistance_sessions"] == cur.resistance.sessions_per_week
+    rx = resp["prescription"]
+    assert rx.aerobic.minutes_per_session < cur.aerobic.minutes_per_session
+    assert rx.aerobic.sessions_per_week == cur.aerobic.sessions_per_week
+
+
+def test_search_scores_all_patients_in_two_calls() -> None:
+    scorer = ToyScorer()
+    ctxs = [_context((True, True)), None, _context((False, True))]
+    out = search(_points(3), ctxs, scorer, PolicyConfig())
+    assert sorted(out) == [0, 2] and scorer.calls == 2
+
+
+# ---- pluggable scoring: the oracle ---------------------------------------------------------
+def test_oracle_scorer_reads_the_truth_for_each_patient_and_plan() -> None:
+    seen: list[pd.DataFrame] = []
+
+    def truth(plans: pd.DataFrame) -> pd.DataFrame:
+        seen.append(plans)
+        m = plans["aerobic_minutes"].to_numpy(float)
+        return pd.DataFrame(
+            {
+                "p_tolerate_aerobic": 1 - m / 100,
+                "p_tolerate_resistance": np.full(len(m), 0.9),
+                "p_attend_aerobic": np.full(len(m), 0.8),
+                "p_attend_resistance": np.full(len(m), 0.7),
+            }
+        )
+
+    plans = np.array([[3, 30, 70, 2, 2, 12, 60], [2, 20, 66, 0, 0, 0, 0]], dtype=float)
+    s = OracleScorer(truth).score(_points(2), np.array([1, 0]), plans)
+    assert list(seen[0]["patient_id"]) == ["p1", "p0"]
+    np.testing.assert_allclose(s.tolerance[:, A], [0.7, 0.8])
+    np.testing.assert_allclose(s.attendance[:, R], [0.7, 0.7])
+
+
+def test_recommend_uses_the_scorer_it_is_given() -> None:
+    req = RecommendRequest.model_validate(json.loads(FIXTURE.read_text()))
+    patients, sessions = requests_to_columns([req])
+    models = fake_models()
+    scorer = ToyScorer(per_minute=0.0, resistance_tolerance=0.01)
+    [resp] = recommend(patients, sessions, req.as_of, models, PolicyConfig(), scorer=scorer)
+    assert scorer.calls == 2
+    assert resp["predictions"]["tolerance"] == pytest.approx(0.01, abs=1e-4)
+    assert isinstance(FakeTolerance(), object) and isinstance(FakeAdherence(), object)

@@ -42,3 +42,23 @@ def test_patient_split_is_disjoint_complete_and_deterministic() -> None:
     assert not (a["train"] & a["test"]) and not (a["train"] & a["calibration"])
     assert a["train"] | a["test"] | a["calibration"] == set(ids)
     assert split_patients(ids, 8)["test"] != a["test"]
+
+
+def test_adherence_examples_are_planned_sessions_predicted_at_the_week_start() -> None:
+    """One example per planned session (attended or not), label = attended, oracle = p_attend,
+    the prediction point = the week start, the candidate = that week's plan and modality."""
+    from training.examples import assign_weeks, build_adherence_examples
+    from training.simulator import simulate_cohort
+
+    patients, sessions = simulate_cohort(n_patients=40, weeks=3, seed=4)
+    ex = build_adherence_examples(patients, sessions)
+    weeks = assign_weeks(patients, sessions)
+    s = sessions[weeks.notna()]
+    assert len(ex.frame) == len(s)
+    assert ex.y.mean() == pytest.approx(s["attended"].mean())
+    np.testing.assert_allclose(np.sort(ex.oracle), np.sort(s["p_attend"].to_numpy(float)))
+    assert set(ex.frame["as_of"]) <= set(patients["as_of"])
+    aer = (s["modality"] == "aerobic").mean()
+    assert ex.frame["is_aerobic"].mean() == pytest.approx(aer)
+    # frequency is not in the label: a week of 5 sessions all attended gives 5 positives
+    assert set(ex.y) == {0, 1}

@@ -200,3 +200,31 @@ def test_serving_predictor_reproduces_the_registered_model(trained) -> None:
         np.testing.assert_allclose(contrib.sum(axis=1), raw, atol=1e-6)
     with pytest.raises(ValueError, match="feature columns"):
         models.tolerance.predict(np.zeros((2, 3)))
+
+
+def test_attendance_is_a_per_session_label_with_its_oracle(trained) -> None:
+    """The adherence model predicts attendance of one planned session (DESIGN.md section 3),
+    so its held-out rows are sessions of both modalities, labelled 0/1, with p_attend."""
+    settings, summary = trained
+    test = _heldout(settings, summary, "adherence")
+    assert set(test["is_aerobic"].dropna().unique()) == {0.0, 1.0}
+    assert set(test["label"].unique()) <= {0, 1}
+    assert test["oracle"].between(0, 1).all()
+    # calibrated in the large: mean prediction close to the attendance rate
+    model = _load(settings, settings.adherence_model_name)
+    p = model.predict_proba(test[list(FEATURE_SET.columns)])[:, 1]
+    assert abs(p.mean() - test["label"].mean()) < 0.03
+
+
+def test_one_more_session_raises_expected_attended_sessions(trained) -> None:
+    """Frequency is not punished by the label: sessions x P(attend) grows with a session."""
+    settings, summary = trained
+    model = _load(settings, settings.adherence_model_name)
+    test = _heldout(settings, summary, "adherence")
+    test = test[test["is_aerobic"] == 1.0].head(2000)
+    X = test[list(FEATURE_SET.columns)]
+    s = X["aerobic_sessions"].to_numpy(float)
+    more = _bump(_bump(X, "aerobic_sessions", 1), "total_sessions", 1)
+    before = s * model.predict_proba(X)[:, 1]
+    after = (s + 1) * model.predict_proba(more)[:, 1]
+    assert np.mean(after > before) >= 0.99
