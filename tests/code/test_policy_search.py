@@ -22,11 +22,11 @@ from serving.api import requests_to_columns
 from serving.guidelines import kernel as gk
 from serving.policy import (
     A,
-    R,
     Context,
     PlanScores,
     Points,
     PolicyConfig,
+    R,
     aerobic_options,
     aerobic_session_dose,
     expected_benefit,
@@ -36,7 +36,7 @@ from serving.policy import (
     search,
     tolerated_week,
 )
-from tests.fakes import FakeAdherence, FakeTolerance, fake_models
+from tests.fakes import fake_models
 from tests.safety.conftest import CURRENT_RX, HEALTHY
 
 COLS = list(FEATURE_SET.columns)
@@ -66,11 +66,11 @@ class ToyScorer:
         return PlanScores(tol, att)
 
 
-def _context(rise: tuple[bool, bool], cfg: PolicyConfig = PolicyConfig(), **facts) -> Context:
+def _context(rise: tuple[bool, bool], **facts) -> Context:
     merged = HEALTHY | CURRENT_RX | facts
     res = gk.evaluate(merged)
     assert res.decision == "allowed"
-    return Context(res.envelope, reference_of(merged, cfg), rise)
+    return Context(res.envelope, reference_of(merged, PolicyConfig()), rise)
 
 
 def _points(n: int = 1) -> Points:
@@ -237,4 +237,3 @@ def test_recommend_uses_the_scorer_it_is_given() -> None:
     [resp] = recommend(patients, sessions, req.as_of, models, PolicyConfig(), scorer=scorer)
     assert scorer.calls == 2
     assert resp["predictions"]["tolerance"] == pytest.approx(0.01, abs=1e-4)
-    assert isinstance(FakeTolerance(), object) and isinstance(FakeAdherence(), object)
