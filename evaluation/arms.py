@@ -273,7 +273,9 @@ class OracleScorer:
 
     truth: TruthFn
 
-    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores:
+    def score(
+        self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
+    ) -> PlanScores:
         frame = pd.DataFrame(plans, columns=list(PLAN_COLUMNS))
         frame.insert(0, "patient_id", np.asarray(points.patient_ids, dtype=object)[point])
         t = self.truth(frame)

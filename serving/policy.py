@@ -146,30 +146,46 @@ class PlanScores:
 
 
 class Scorer(Protocol):
-    """Anything that scores week plans: the models (`ModelScorer`) or the simulator's truth."""
+    """Anything that scores week plans: the models (`ModelScorer`) or the simulator's truth.
 
-    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores: ...
+    `need` (plans x 2, optional) marks the modalities whose scores the caller will read; a scorer
+    may leave the others NaN (the models then skip those rows) or fill them anyway.
+    """
+
+    def score(
+        self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
+    ) -> PlanScores: ...
 
 
 @dataclass(frozen=True)
 class ModelScorer:
-    """The two registered models as a Scorer: one feature row per plan and modality."""
+    """The two registered models as a Scorer: one feature row per plan and modality needed."""
 
     models: Models
 
-    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores:
+    def score(
+        self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
+    ) -> PlanScores:
         n = len(plans)
-        stacked = np.vstack([plans, plans])
+        has = np.column_stack([plans[:, 0] >= 1, plans[:, 3] >= 1])
+        need = has if need is None else (need & has)
+        rows = [np.flatnonzero(need[:, A]), np.flatnonzero(need[:, R])]
+        stacked = plans[np.concatenate(rows)]
         cands = {c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)}
-        cands["modality"] = np.repeat(np.array(["aerobic", "resistance"], dtype=object), n)
-        feats = candidate_matrix(points.matrix, np.tile(point, 2), Table(cands))
-        tol = _probability(self.models.tolerance.predict(feats))
-        att = _probability(self.models.adherence.predict(feats))
-        return PlanScores(
-            tolerance=_mask_absent(np.column_stack([tol[:n], tol[n:]]), plans),
-            attendance=_mask_absent(np.column_stack([att[:n], att[n:]]), plans),
-            features=feats,
+        cands["modality"] = np.repeat(
+            np.array(["aerobic", "resistance"], dtype=object), [len(r) for r in rows]
         )
+        feats = candidate_matrix(points.matrix, point[np.concatenate(rows)], Table(cands))
+        tol_rows = _probability(self.models.tolerance.predict(feats))
+        att_rows = _probability(self.models.adherence.predict(feats))
+        tol, att = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
+        full = np.full((2 * n, feats.shape[1]), np.nan)
+        k = len(rows[A])
+        for m, idx, part in ((A, rows[A], slice(0, k)), (R, rows[R], slice(k, None))):
+            tol[idx, m] = tol_rows[part]
+            att[idx, m] = att_rows[part]
+            full[idx + m * n] = feats[part]
+        return PlanScores(tolerance=tol, attendance=att, features=full)
 
 
 def _probability(values: Any) -> np.ndarray:
@@ -177,14 +193,6 @@ def _probability(values: Any) -> np.ndarray:
     tolerated, not attended), so a broken prediction never loosens a dose."""
     p = np.asarray(values, dtype=float)
     return np.clip(np.nan_to_num(p, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-
-
-def _mask_absent(values: np.ndarray, plans: np.ndarray) -> np.ndarray:
-    """NaN where the plan has no session of the modality."""
-    out = values.astype(float, copy=True)
-    out[plans[:, 0] < 1, A] = np.nan
-    out[plans[:, 3] < 1, R] = np.nan
-    return out
 
 
 @dataclass(frozen=True)
@@ -614,7 +622,7 @@ def search(
     # ---- stage 1: each modality on its own --------------------------------------------------
     stage1: dict[int, tuple[np.ndarray, np.ndarray, slice, slice, float]] = {}
     generic_row: dict[int, int] = {}
-    blocks, owners = [], []
+    blocks, owners, needs = [], [], []
     pos = 0
     for i in live:
         ctx = contexts[i]
@@ -627,13 +635,22 @@ def search(
         rows.append(generic_week(ctx.env, cfg))
         blocks.append(np.array(rows))
         owners.append(np.full(len(rows), i))
+        needs.append(
+            np.vstack(
+                [
+                    np.tile([True, False], (len(ao), 1)),
+                    np.tile([False, True], (len(ro), 1)),
+                    [[True, True]],
+                ]
+            )
+        )
         n_opts = len(ao) + len(ro)
         stage1[i] = (ao, ro, slice(pos, pos + len(ao)), slice(pos + len(ao), pos + n_opts), reps)
         generic_row[i] = pos + n_opts
         pos += len(rows)
     shortlists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     plans1 = np.vstack(blocks)
-    sc1 = scorer.score(points, np.concatenate(owners), plans1)
+    sc1 = scorer.score(points, np.concatenate(owners), plans1, np.vstack(needs))
     generic_risk = weekly_intolerant(plans1, sc1)
     bound: dict[int, float] = {}
     for i in live:

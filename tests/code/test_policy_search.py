@@ -56,7 +56,9 @@ class ToyScorer:
     attendance: float = 0.9
     calls: int = 0
 
-    def score(self, points: Points, point: np.ndarray, plans: np.ndarray) -> PlanScores:
+    def score(
+        self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
+    ) -> PlanScores:
         self.calls += 1
         tol_a = _sigmoid(3.0 - self.per_minute * (plans[:, 1] - 25.0))
         tol = np.column_stack([tol_a, np.full(len(plans), self.resistance_tolerance)])
