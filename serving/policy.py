@@ -73,16 +73,20 @@ def vo2_reserve_fraction(pct_hrmax: np.ndarray) -> np.ndarray:
     return np.clip(0.40 + (np.asarray(pct_hrmax, dtype=float) - 64.0) * (20.0 / 13.0) / 100, 0, 1)
 
 
-def aerobic_session_dose(minutes: np.ndarray, pct_hrmax: np.ndarray) -> np.ndarray:
-    """Net MET-minutes of one session per MET of the patient's reserve, at or above moderate.
+def aerobic_session_dose(
+    minutes: np.ndarray, pct_hrmax: np.ndarray, light_credit: float = 0.0
+) -> np.ndarray:
+    """Net MET-minutes of one session per MET of the patient's reserve.
 
     MET-minutes above rest = minutes x VO2R fraction x (peak METs - 1); the patient's peak METs
-    scale every option alike, so they drop out of the comparison. Light minutes (< 64% HRmax)
-    count 0: the guideline dose is moderate-to-vigorous (Garber 2011; Campbell 2019).
+    scale every option alike, so they drop out of the comparison. The guideline dose is moderate
+    to vigorous (Garber 2011; Campbell 2019): minutes below 64% HRmax count only `light_credit`
+    of their MET-minutes (light exercise still helps the deconditioned, Garber 2011; and when the
+    envelope allows nothing above light, the best light dose must still win).
     """
     pct = np.asarray(pct_hrmax, dtype=float)
     dose = np.asarray(minutes, dtype=float) * vo2_reserve_fraction(pct)
-    return np.where(pct >= MODERATE_PCT_HRMAX, dose, 0.0)
+    return np.where(pct >= MODERATE_PCT_HRMAX, dose, light_credit * dose)
 
 
 def resistance_session_dose(sets: np.ndarray, reps: np.ndarray, pct_1rm: np.ndarray) -> np.ndarray:
@@ -212,6 +216,7 @@ class PolicyConfig:
     max_weekly_intolerant: float = 1.5
     # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
     aerobic_weight: float = 1.0
+    light_credit: float = 0.5  # share of MET-minutes a light (< 64% HRmax) minute counts
     resistance_weight: float = 1.0
     # Benefit of a modality saturates at this many reference weeks: 2 aerobic reference weeks
     # ~ 150-180 min moderate (Garber 2011 >= 150 min; PAG 2018 150-300 min); resistance 2 x the
@@ -501,7 +506,7 @@ def expected_benefit(plans: np.ndarray, scores: PlanScores, cfg: PolicyConfig) -
     tol = np.nan_to_num(scores.tolerance, nan=0.0)
     att = np.nan_to_num(scores.attendance, nan=0.0)
     done = tol + (1.0 - tol) * cfg.intolerant_completion
-    a_dose = aerobic_session_dose(plans[:, 1], plans[:, 2]) / AEROBIC_REFERENCE
+    a_dose = aerobic_session_dose(plans[:, 1], plans[:, 2], cfg.light_credit) / AEROBIC_REFERENCE
     r_dose = resistance_session_dose(plans[:, 4], plans[:, 5], plans[:, 6]) / RESISTANCE_REFERENCE
     a = plans[:, 0] * att[:, A] * done[:, A] * a_dose
     r = plans[:, 3] * att[:, R] * done[:, R] * r_dose

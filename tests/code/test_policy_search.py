@@ -116,7 +116,7 @@ def test_three_resistance_sessions_are_reachable() -> None:
 
 # ---- objective -----------------------------------------------------------------------------
 def test_benefit_grows_with_expected_attended_sessions_and_ignores_light_minutes() -> None:
-    cfg = PolicyConfig()
+    cfg = PolicyConfig(light_credit=0.0)
     plans = np.array(
         [
             [3, 30, 70, 0, 0, 0, 0],
@@ -128,6 +128,8 @@ def test_benefit_grows_with_expected_attended_sessions_and_ignores_light_minutes
     scores = PlanScores(np.array([[0.9, np.nan]] * 3), np.array([[0.8, np.nan]] * 3))
     b = expected_benefit(plans, scores, cfg)
     assert b[1] > b[0] > 0 and b[2] == 0
+    light = expected_benefit(plans, scores, PolicyConfig(light_credit=0.5))
+    assert 0 < light[2] < light[1]  # light counts, at a discount
     fewer = PlanScores(scores.tolerance, np.array([[0.5, np.nan]] * 3))
     assert expected_benefit(plans, fewer, cfg)[1] < b[1]  # fewer attended, less benefit
     assert aerobic_session_dose(np.array(30.0), np.array(76.0)) > aerobic_session_dose(

@@ -498,20 +498,31 @@ def test_openapi_document(client: TestClient) -> None:
 JSON = "application/json"
 
 
-def test_predict_agrees_with_recommend(client: TestClient, request_body: dict) -> None:
-    """/predict of the recommended plan gives the predictions /recommend reported for it."""
+def _recommended_plan(client: TestClient, request_body: dict) -> tuple[dict, dict]:
+    """The /recommend response and its prescription as a /predict plan (band middles: the
+    policy centres each intensity band on the dose it chose)."""
     rec = post(client, "/recommend", request_body).json()
     rx = rec["prescription"]
     aer, res = rx["aerobic"], rx["resistance"]
+
+    def mid(band: dict) -> float:
+        return (band["low"] + band["high"]) / 2
+
     plan = {
         "aerobic_sessions": aer["sessions_per_week"] if aer else 0,
         "aerobic_minutes": aer["minutes_per_session"] if aer else 0,
-        "aerobic_pct_hrmax": aer["intensity_pct_hrmax"]["high"] if aer else 0,
+        "aerobic_pct_hrmax": mid(aer["intensity_pct_hrmax"]) if aer else 0,
         "resistance_sessions": res["sessions_per_week"] if res else 0,
         "resistance_sets": res["sets"] if res else 0,
-        "resistance_reps": 12 if res else 0,  # the policy's ladder plans 12 reps
-        "resistance_pct_1rm": res["intensity_pct_1rm"]["high"] if res else 0,
+        "resistance_reps": 12 if res else 0,  # the policy's options plan 12 reps
+        "resistance_pct_1rm": mid(res["intensity_pct_1rm"]) if res else 0,
     }
+    return rec, plan
+
+
+def test_predict_agrees_with_recommend(client: TestClient, request_body: dict) -> None:
+    """/predict of the recommended plan gives the predictions /recommend reported for it."""
+    rec, plan = _recommended_plan(client, request_body)
     req = {k: request_body[k] for k in ("patient", "sessions", "current_prescription", "as_of")}
     pred = post(client, "/predict", {**req, "candidates": [plan]}).json()["predictions"][0]
     assert pred["tolerance"] == pytest.approx(rec["predictions"]["tolerance"], abs=1e-3)
