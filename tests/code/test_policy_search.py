@@ -241,3 +241,22 @@ def test_recommend_uses_the_scorer_it_is_given() -> None:
     [resp] = recommend(patients, sessions, req.as_of, models, PolicyConfig(), scorer=scorer)
     assert scorer.calls == 2
     assert resp["predictions"]["tolerance"] == pytest.approx(0.01, abs=1e-4)
+
+
+def test_weekly_risk_never_exceeds_the_bound_relative_to_the_generic_dose() -> None:
+    """Expected intolerant sessions of the chosen week <= ratio x those of the generic dose."""
+    from serving.policy import generic_week, weekly_intolerant
+
+    scorer = ToyScorer(per_minute=0.1, resistance_tolerance=0.7)
+    for ratio in (1.0, 1.5, 3.0):
+        cfg = PolicyConfig(generic_risk_ratio=ratio, tolerance_threshold=0.5)
+        ctx = _context((True, True))
+        choice = search(_points(), [ctx], scorer, cfg)[0]
+        both = np.vstack([choice.plan, generic_week(ctx.env, cfg)])
+        risk = weekly_intolerant(both, scorer.score(_points(), np.zeros(2, int), both))
+        assert not choice.deload
+        assert risk[0] <= ratio * risk[1] + 1e-9
+    lenient = dict(tolerance_threshold=0.5)
+    tight = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=1.0, **lenient))[0]
+    loose = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=3.0, **lenient))[0]
+    assert loose.benefit > tight.benefit  # the bound binds: more risk allowed, more dose
