@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     # serving
     api_keys: str = ""  # comma-separated; stored hashed in memory by the service
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    tolerance_threshold: float = Field(0.75, ge=0, le=1)
+    # Policy risk bound and progression gate (serving.policy.PolicyConfig documents and tunes them):
+    # minimum P(tolerate) of a prescribed session; minimum P(attend) for one more session a week.
+    tolerance_threshold: float = Field(0.5, ge=0, le=1)
     adherence_threshold: float = Field(0.60, ge=0, le=1)
 
     @model_validator(mode="before")

@@ -139,13 +139,19 @@ def test_benefit_grows_with_expected_attended_sessions_and_ignores_light_minutes
 
 # ---- behaviour of the search ---------------------------------------------------------------
 def test_frequency_rises_after_a_tolerated_week() -> None:
-    """Longer sessions are poorly tolerated: after a tolerated week the search adds a (shorter)
-    session; without one it may not."""
-    up = search(_points(), [_context((True, True))], ToyScorer(), PolicyConfig())[0]
+    """Longer sessions are poorly tolerated: after a tolerated aerobic week the search adds a
+    (shorter) aerobic session; without one it may not. Both tolerated: the week gains sessions,
+    at most one per modality, within the 6-session cap."""
+    cur_a, cur_r = CURRENT_RX["rx_aerobic_sessions"], CURRENT_RX["rx_resistance_sessions"]
+    up = search(_points(), [_context((True, False))], ToyScorer(), PolicyConfig())[0]
     same = search(_points(), [_context((False, False))], ToyScorer(), PolicyConfig())[0]
-    assert up.plan[0] == CURRENT_RX["rx_aerobic_sessions"] + 1
-    assert same.plan[0] <= CURRENT_RX["rx_aerobic_sessions"]
-    assert not up.deload and not same.deload
+    both = search(_points(), [_context((True, True))], ToyScorer(), PolicyConfig())[0]
+    assert up.plan[0] == cur_a + 1 and up.plan[3] <= cur_r
+    assert same.plan[0] <= cur_a and same.plan[3] <= cur_r
+    assert both.plan[0] + both.plan[3] > cur_a + cur_r
+    assert both.plan[0] <= cur_a + 1 and both.plan[3] <= cur_r + 1
+    assert both.plan[0] + both.plan[3] <= 6
+    assert not (up.deload or same.deload or both.deload)
 
 
 def test_intolerance_in_one_modality_blocks_only_that_modalitys_progression() -> None:
