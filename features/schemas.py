@@ -43,6 +43,7 @@ Comorbidity = Literal[
     "ostomy",
 ]
 ResistanceExperience = Literal["none", "novice", "experienced"]
+BoneFractureRisk = Literal["low", "moderate", "high"]  # clinician's skeletal-event assessment
 Modality = Literal["aerobic", "resistance"]
 AdverseEvent = Literal["none", "mild", "moderate", "serious"]
 Decision = Literal["progress", "maintain", "regress", "hold", "refer"]
@@ -59,6 +60,10 @@ Restriction = Literal[
     "no_chlorinated_pools",
     "no_vigorous",
     "no_resistance",
+    # added with guideline 2026.12.0 (README "Restriction vocabulary")
+    "no_aerobic",
+    "check_temperature",
+    "no_high_intra_abdominal_pressure",
 ]
 
 SEXES: tuple[str, ...] = get_args(Sex)
@@ -68,6 +73,7 @@ METASTATIC_SITES: tuple[str, ...] = get_args(MetastaticSite)
 TREATMENT_PHASES: tuple[str, ...] = get_args(TreatmentPhase)
 COMORBIDITIES: tuple[str, ...] = get_args(Comorbidity)
 RESISTANCE_EXPERIENCE: tuple[str, ...] = get_args(ResistanceExperience)
+BONE_FRACTURE_RISKS: tuple[str, ...] = get_args(BoneFractureRisk)
 MODALITIES: tuple[str, ...] = get_args(Modality)
 ADVERSE_EVENTS: tuple[str, ...] = get_args(AdverseEvent)
 DECISIONS: tuple[str, ...] = get_args(Decision)
@@ -102,6 +108,7 @@ class Labs(_Strict):
     hemoglobin_g_dl: float | None = Field(None, ge=2, le=25)
     platelets_10e9_l: float | None = Field(None, ge=0, le=2000)
     anc_10e9_l: float | None = Field(None, ge=0, le=100)
+    glucose_mg_dl: float | None = Field(None, ge=20, le=800)  # additive, optional (2026-11-30)
 
 
 class Symptoms(_Strict):
@@ -132,6 +139,13 @@ class Patient(_Strict):
     medical_clearance: bool = False
     resistance_experience: ResistanceExperience = "none"
     sarcopenia: bool | None = None
+    # additive optional fields (contract 2026-11-30; old requests stay valid)
+    next_infusion_in_days: int | None = Field(None, ge=0)
+    recent_surgery_days: int | None = Field(None, ge=0)  # days since major surgery
+    cardiotoxic_therapy: bool | None = None  # anthracyclines, HER2 therapy, chest radiotherapy
+    lvef_pct: float | None = Field(None, ge=10, le=80)
+    neurological_symptoms: bool | None = None  # new weakness, numbness, bowel/bladder change
+    bone_fracture_risk: BoneFractureRisk | None = None
     vitals: Vitals = Field(default_factory=Vitals)
     labs: Labs = Field(default_factory=Labs)
     symptoms: Symptoms = Field(default_factory=Symptoms)
@@ -253,10 +267,14 @@ class RecommendResponse(BaseModel):
     explanation: list[Contribution]
     model: ModelRefs
     guideline_version: str
+    # additive: facts the kernel treated as unknown-and-possibly-bad (patients-table field names)
+    unknown_facts: list[str] = Field(default_factory=list)
 
 
 # --- tables -------------------------------------------------------------------------------------
-# Flat column names of the patients table, in order, each mapped to its REST path.
+# Flat column names of the patients table, in order, each mapped to its REST path. These are also
+# model features (features.profile); the additive optional `labs.glucose_mg_dl` is flattened the
+# same way (patient_to_row) but is an OPTIONAL_PATIENT_COLUMNS entry, read by the kernel only.
 PATIENT_NESTED = {
     "vitals": ("resting_hr", "systolic_bp", "diastolic_bp", "spo2", "temperature_c"),
     "labs": ("hemoglobin_g_dl", "platelets_10e9_l", "anc_10e9_l"),
@@ -309,6 +327,24 @@ def _cat(vocab: tuple[str, ...], nullable: bool = False) -> pa.Column:
     return pa.Column(str, pa.Check.isin(vocab), nullable=nullable, coerce=True)
 
 
+def _optional(col: pa.Column) -> pa.Column:
+    """The same column, which a table may lack altogether."""
+    return pa.Column(**{**col.properties, "required": False})
+
+
+_OPTIONAL_PATIENT_COLUMNS = {
+    name: _optional(col)
+    for name, col in {
+        "next_infusion_in_days": _num(0, None),
+        "recent_surgery_days": _num(0, None),
+        "cardiotoxic_therapy": pa.Column("boolean", coerce=True, nullable=True),
+        "lvef_pct": _num(10, 80),
+        "neurological_symptoms": pa.Column("boolean", coerce=True, nullable=True),
+        "bone_fracture_risk": _cat(BONE_FRACTURE_RISKS, nullable=True),
+        "glucose_mg_dl": _num(20, 800),
+    }.items()
+}
+
 PATIENTS_SCHEMA = pa.DataFrameSchema(
     {
         "patient_id": pa.Column(str, pa.Check.str_matches(r"^[A-Za-z0-9_.-]{1,64}$"), coerce=True),
@@ -343,6 +379,8 @@ PATIENTS_SCHEMA = pa.DataFrameSchema(
         "vo2peak_ml_kg_min": _num(3, 90),
         "six_minute_walk_m": _num(0, 1000),
         "grip_strength_kg": _num(0, 100),
+        # additive optional columns (contract 2026-11-30): a table without them stays valid
+        **_OPTIONAL_PATIENT_COLUMNS,
     },
     strict=False,  # extra columns (rx_*, simulator truth columns true_*) are allowed
     name="patients",
@@ -371,7 +409,13 @@ SESSIONS_SCHEMA = pa.DataFrameSchema(
     name="sessions",
 )
 
-PATIENT_COLUMNS: tuple[str, ...] = tuple(PATIENTS_SCHEMA.columns)
+# Columns every patients table has (the simulator writes exactly these first) ...
+PATIENT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in PATIENTS_SCHEMA.columns if c not in _OPTIONAL_PATIENT_COLUMNS
+)
+# ... and the additive optional ones, which a table may lack (then: unknown for every patient).
+OPTIONAL_PATIENT_COLUMNS: tuple[str, ...] = tuple(_OPTIONAL_PATIENT_COLUMNS)
+PATIENT_ROW_COLUMNS: tuple[str, ...] = PATIENT_COLUMNS + OPTIONAL_PATIENT_COLUMNS
 SESSION_COLUMNS: tuple[str, ...] = tuple(SESSIONS_SCHEMA.columns)
 
 
@@ -398,7 +442,7 @@ def patient_to_row(patient: Patient, as_of: dt.date) -> dict[str, Any]:
         else:
             row[key] = value
     row["as_of"] = pd.Timestamp(as_of)
-    return {c: row.get(c) for c in PATIENT_COLUMNS}
+    return {c: row.get(c) for c in PATIENT_ROW_COLUMNS}
 
 
 def prescription_to_row(rx: Prescription | None) -> dict[str, Any]:
@@ -502,7 +546,7 @@ def requests_to_columns(
         row |= prescription_to_row(r.current_prescription)
         row["patient_id"] = pid
         rows.append(row)
-    names = list(PATIENT_COLUMNS) + [c for c in RX_COLUMNS if c not in PATIENT_COLUMNS]
+    names = list(PATIENT_ROW_COLUMNS) + [c for c in RX_COLUMNS if c not in PATIENT_ROW_COLUMNS]
     patients = {c: _objects([row[c] for row in rows]) for c in names}
     patients["as_of"] = np.array(
         [pd.Timestamp(row["as_of"]).to_datetime64() for row in rows], dtype="datetime64[ns]"

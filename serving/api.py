@@ -1035,7 +1035,7 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
             "reps": {"low": 10, "high": 12},
             "intensity_pct_1rm": {"low": 45, "high": 50},
         },
-        "restrictions": ["supervised_resistance"],
+        "restrictions": ["no_vigorous", "supervised_resistance"],
     },
     "predictions": {"tolerance": 0.86, "adherence": 0.74},
     "rules": [
@@ -1063,6 +1063,7 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
         "adherence": {"name": "dosewise-adherence", "version": "3"},
     },
     "guideline_version": "2026.11.0",
+    "unknown_facts": [],
 }
 EXAMPLE_PREDICT_REQUEST: dict[str, Any] = {
     "patient": EXAMPLE_REQUEST["patient"],

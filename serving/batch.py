@@ -8,8 +8,9 @@ Why it looks the way it does:
   snapshot selection and scoring are all per patient, so both engines give the same rows, and
   both go through `finalize_scored` / `write_table` so the bytes written are the same too.
 * Scoring itself is `serving.policy.recommend`, called on chunks of `chunk_size` patients with
-  exactly the columns a REST request produces (`PATIENT_COLUMNS` + `RX_COLUMNS`, `SESSION_COLUMNS`),
-  so extra columns in a cohort (e.g. simulator truth) can never influence a recommendation.
+  exactly the columns a REST request produces (`PATIENT_ROW_COLUMNS` + `RX_COLUMNS`,
+  `SESSION_COLUMNS`), so extra columns in a cohort (e.g. simulator truth) can never influence a
+  recommendation.
 * Invalid rows never stop the job: a patient whose selected snapshot or any session (before the
   scoring date) fails validation is reported in `FILE.errors` and *skipped*. Scoring without the
   bad session would be a guess: the bad row may be the serious adverse event that forces a hold.
@@ -38,7 +39,7 @@ from rich.table import Table
 from features.io import read_cohort, write_atomic
 from features.schemas import (
     LIST_SEPARATOR,
-    PATIENT_COLUMNS,
+    PATIENT_ROW_COLUMNS,
     PATIENTS_SCHEMA,
     RESTRICTIONS,
     RX_COLUMNS,
@@ -93,6 +94,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "tolerance_model_version",
     "adherence_model_version",
     "guideline_version",
+    "unknown_facts",  # additive (guideline 2026.12.0): missing facts the kernel treated as bad
 )
 STR_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS)
 # Carried next to the output rows for the summary and the report; never written to FILE.
@@ -420,7 +422,7 @@ def score_cohort(
     rest_s = good_s.iloc[order, cols].reset_index(drop=True)
     del good_s
 
-    rest_p = good_p.reindex(columns=list(PATIENT_COLUMNS) + list(RX_COLUMNS))
+    rest_p = good_p.reindex(columns=list(PATIENT_ROW_COLUMNS) + list(RX_COLUMNS))
     rows: list[dict[str, Any]] = []
     for start in range(0, len(rest_p), max(1, chunk_size)):
         stop = min(start + chunk_size, len(rest_p))
@@ -483,6 +485,7 @@ def flatten_response(resp: dict[str, Any]) -> dict[str, Any]:
         "tolerance_model_version": str(resp["model"]["tolerance"]["version"]),
         "adherence_model_version": str(resp["model"]["adherence"]["version"]),
         "guideline_version": str(resp["guideline_version"]),
+        "unknown_facts": LIST_SEPARATOR.join(resp.get("unknown_facts") or []),
     }
 
 

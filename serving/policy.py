@@ -58,7 +58,8 @@ PLAN_COLUMNS = (
     "resistance_reps",
     "resistance_pct_1rm",
 )
-HISTORY_FACTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak")
+# Every history fact the kernel reads (per-modality ones included), as FEATURE_SET columns.
+HISTORY_FACTS = gk.HISTORY_FACTS
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
 _HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
 MODERATE_PCT_HRMAX = 64.0  # ACSM GETP 10 / Garber 2011: moderate is 64-76% HRmax
@@ -927,6 +928,7 @@ def recommend(
                 "adherence": {"name": models.adherence.name, "version": models.adherence.version},
             },
             "guideline_version": res.version,
+            "unknown_facts": list(res.unknown_facts),
         }
         if i not in found:
             responses.append(

@@ -6,12 +6,14 @@ clinician can read and test it without the models or the service.
 
 from serving.guidelines.envelope import EMPTY, Envelope, is_consistent, no_looser
 from serving.guidelines.kernel import (
+    CLOSURE_LABELS,
     FiredRule,
     KernelResult,
     RuleFileError,
     RuleSet,
     check_prescription,
     clamp_prescription,
+    closure_labels,
     default_rules,
     evaluate,
     facts_from_request,
@@ -19,6 +21,7 @@ from serving.guidelines.kernel import (
 )
 
 __all__ = [
+    "CLOSURE_LABELS",
     "EMPTY",
     "Envelope",
     "FiredRule",
@@ -27,6 +30,7 @@ __all__ = [
     "RuleSet",
     "check_prescription",
     "clamp_prescription",
+    "closure_labels",
     "default_rules",
     "evaluate",
     "facts_from_request",

@@ -24,6 +24,9 @@ import math
 from dataclasses import dataclass, fields
 
 VIGOROUS_PCT_HRMAX = 77.0  # ACSM GETP 10 / Garber 2011: vigorous is 77-95% HRmax
+# Resistance at 70% 1RM or more counts as vigorous (project choice, see rules.yaml
+# restriction.no_vigorous; ACSM 2009: novice-intermediate 60-70% 1RM).
+VIGOROUS_PCT_1RM = 70.0
 RPE_SCALE_MIN = 6  # Borg 6-20 scale
 
 AEROBIC_FIELDS = (

@@ -16,7 +16,16 @@ Why it looks like this:
 Missing facts (None, NaN, pandas NA) are "not known": a comparison with an unknown value is false,
 so an unknown value never triggers a hold or a cap by itself. Rules that grant something (vigorous
 intensity, heavier loads) are written as "cap unless <all the favourable facts are known>", so an
-unknown value never loosens anything either.
+unknown value never loosens anything either. Where an unknown value could hide a reason to hold or
+cap (a lab during chemotherapy), the rule file says so explicitly with a `{missing: fact}` rule
+that applies the most restrictive band that still allows exercise; such a rule lists the fact
+under `unknown:` and the result names it in `unknown_facts` (so the clinician sees why the dose is
+conservative).
+
+Closed-modality labels (`no_aerobic`, `no_resistance`, `no_vigorous`) are a function of the FINAL
+envelope: they are present exactly when the envelope closes that modality or every vigorous dose,
+whichever rule closed it (`closure_labels`), and their meaning rules then apply too (see
+`evaluate`). So the response, the audit trail and the envelope never disagree.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from typing import Any
 import yaml
 
 from features.schemas import (
+    BONE_FRACTURE_RISKS,
     CANCER_TYPES,
     COMORBIDITIES,
     LIST_SEPARATOR,
@@ -59,6 +69,7 @@ from serving.guidelines.envelope import (
     INTEGER_FIELDS,
     RESISTANCE_FIELDS,
     RPE_SCALE_MIN,
+    VIGOROUS_PCT_1RM,
     VIGOROUS_PCT_HRMAX,
     Envelope,
 )
@@ -66,7 +77,22 @@ from serving.guidelines.envelope import (
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 KINDS = ("hold", "refer", "cap", "restriction", "progression")
 DECISIONS = ("allowed", "refer", "hold")  # from least to most restrictive
-HISTORY_FACTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak")
+# History facts the rules read: `features.history` column names (the policy takes them from the
+# feature rows). The all-session ones are kept for callers that only know those; the rules use a
+# per-modality fact when it is known and fall back to the all-session one when it is not.
+HISTORY_FACTS = (
+    "serious_ae_7d",
+    "moderate_ae_7d",
+    "intolerant_streak",
+    "aerobic_intolerant_streak",
+    "resistance_intolerant_streak",
+    "aerobic_moderate_ae_7d",
+    "resistance_moderate_ae_7d",
+    "aerobic_completion_rate_14d",
+    "resistance_completion_rate_14d",
+)
+# Labels derived from the final envelope (see the module docstring).
+CLOSURE_LABELS = ("no_aerobic", "no_resistance", "no_vigorous")
 # Relative tolerance of check_prescription, so float noise (1.1 x 30 = 33.000000000000004) is not
 # reported as a violation. Far below any clinically meaningful difference.
 TOLERANCE = 1e-9
@@ -104,18 +130,31 @@ _NUMBER_FIELDS = frozenset(
         "vo2peak_ml_kg_min",
         "six_minute_walk_m",
         "grip_strength_kg",
+        "next_infusion_in_days",
+        "recent_surgery_days",
+        "lvef_pct",
+        "glucose_mg_dl",
         *HISTORY_FACTS,
         *(c for c in RX_COLUMNS if c != "rx_restrictions"),
         "rx_aerobic_volume",  # derived: current aerobic minutes x sessions
     }
 )
-_BOOL_FIELDS = frozenset({"medical_clearance", "sarcopenia", "vomiting_24h"})
+_BOOL_FIELDS = frozenset(
+    {
+        "medical_clearance",
+        "sarcopenia",
+        "vomiting_24h",
+        "cardiotoxic_therapy",
+        "neurological_symptoms",
+    }
+)
 _TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "sex": SEXES,
     "cancer_type": CANCER_TYPES,
     "stage": STAGES,
     "treatment_phase": TREATMENT_PHASES,
     "resistance_experience": RESISTANCE_EXPERIENCE,
+    "bone_fracture_risk": BONE_FRACTURE_RISKS,
 }
 _LIST_FIELDS: dict[str, tuple[str, ...]] = {
     "metastatic_sites": METASTATIC_SITES,
@@ -416,6 +455,7 @@ class Rule:
     # (envelope field, value function, is a maximum, is a whole number)
     limits: tuple[tuple[str, Value, bool, bool], ...]
     source: Mapping[str, Any]
+    unknown: tuple[str, ...] = ()  # facts this rule acts on because they are not known
 
     @property
     def id(self) -> str:
@@ -455,7 +495,9 @@ class RuleSet:
 
 
 _LIMIT_FIELDS = frozenset(ENVELOPE_FIELDS)
-_RULE_KEYS = frozenset({"id", "kind", "condition", "effect", "citation", "limits", "restrictions"})
+_RULE_KEYS = frozenset(
+    {"id", "kind", "condition", "effect", "citation", "limits", "restrictions", "unknown"}
+)
 # Every bound the always-on global rules must set (the progression bounds may stay unlimited).
 _GLOBAL_REQUIRED = _LIMIT_FIELDS - {
     "aerobic_weekly_volume_max",
@@ -501,6 +543,8 @@ def compile_rules(data: Mapping[str, Any], path: str = "") -> RuleSet:
         kind = raw.get("kind")
         if kind not in KINDS:
             raise RuleFileError(f"{where}: kind must be one of {KINDS}, not {kind!r}")
+        if raw.get("unknown") and kind in ("hold", "refer"):
+            raise RuleFileError(f"{where}: a {kind} rule has no unknown list")
         rank = order.get(kind, 2)
         if rank < last_order:
             raise RuleFileError(f"{where}: hold rules come first, then refer, then the others")
@@ -529,10 +573,26 @@ def compile_rules(data: Mapping[str, Any], path: str = "") -> RuleSet:
             compiled_limits.append(
                 (name, comp.value(node, name, where), is_max, name in INTEGER_FIELDS)
             )
+        unknown = raw.get("unknown") or []
+        if not isinstance(unknown, list) or any(not isinstance(x, str) for x in unknown):
+            raise RuleFileError(f"{where}: unknown must be a list of fact names")
+        for name in unknown:
+            comp.known(name, where)
+            if name in _LIST_FIELDS or name in _DERIVED:
+                raise RuleFileError(f"{where}: unknown: {name!r} is not a single fact")
         fired = FiredRule(
             rid, kind, " ".join(raw["effect"].split()), " ".join(raw["citation"].split())
         )
-        rules.append(Rule(fired, check, tuple(restrictions), tuple(compiled_limits), dict(raw)))
+        rules.append(
+            Rule(
+                fired,
+                check,
+                tuple(restrictions),
+                tuple(compiled_limits),
+                dict(raw),
+                tuple(unknown),
+            )
+        )
     covered = {
         name
         for r in rules
@@ -576,6 +636,8 @@ class KernelResult:
     fired: tuple[FiredRule, ...]
     version: str
     limited_by: Mapping[str, str] = field(default_factory=dict)
+    # facts whose absence made the envelope tighter (rules with an `unknown:` list that fired)
+    unknown_facts: tuple[str, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -603,17 +665,40 @@ _INITIAL: Limits = {
 }
 
 
+def closure_labels(env: Envelope) -> frozenset[str]:
+    """The closed-modality labels of an envelope: `no_aerobic` / `no_resistance` when the modality
+    is closed, `no_vigorous` when no vigorous dose of either modality fits (aerobic below 77% HRmax,
+    resistance below 70% 1RM, or closed)."""
+    out = set()
+    if not env.aerobic_allowed:
+        out.add("no_aerobic")
+    if not env.resistance_allowed:
+        out.add("no_resistance")
+    vigorous_aerobic = env.aerobic_allowed and env.aerobic_pct_hrmax_max >= VIGOROUS_PCT_HRMAX
+    vigorous_resistance = env.resistance_allowed and env.resistance_pct_1rm_max >= VIGOROUS_PCT_1RM
+    if not (vigorous_aerobic or vigorous_resistance):
+        out.add("no_vigorous")
+    return frozenset(out)
+
+
 def evaluate(facts: Mapping[str, Any], rules: RuleSet | None = None) -> KernelResult:
     """Apply the rule file to one patient's facts (patients-table columns, rx_*, history facts).
 
     Hold rules first (any -> "hold"), then refer rules (any -> "refer"); both list every hold and
     refer rule that fired and give the empty envelope. Otherwise every other rule is applied top to
     bottom and the envelope is what remains.
+
+    Closed-modality labels: when the envelope closes a modality (or every vigorous dose) without
+    the label having been imposed by a rule, the label is added and the rules are applied again
+    with it already imposed, so the label's meaning rules (`restriction.no_vigorous`, ...) and
+    every rule reading `restrictions` see it. Labels only tighten the envelope, so this reaches a
+    fixed point within len(CLOSURE_LABELS) extra passes; the result's labels are then exactly the
+    closure of its envelope plus the other restrictions the rules imposed.
     """
     rs = rules or default_rules()
     f = normalize_facts(facts, rs)
     imposed: set[str] = set()
-    lim: Limits = dict(_INITIAL)
+    lim: Limits = dict(_INITIAL)  # what hold / refer conditions see (nothing is limited yet)
     stops: list[FiredRule] = []
     n_hold = 0
     i = 0
@@ -628,13 +713,41 @@ def evaluate(facts: Mapping[str, Any], rules: RuleSet | None = None) -> KernelRe
     if stops:
         decision = "hold" if n_hold else "refer"
         return KernelResult(decision, EMPTY, (), tuple(stops), rs.version)
+    shaping = rule_list[i:]
+    derived: frozenset[str] = frozenset()
+    for _ in range(len(CLOSURE_LABELS) + 1):
+        imposed, lim, fired, limited_by, unknown = _shape(shaping, f, derived)
+        env = _envelope(lim)
+        closed = closure_labels(env)
+        if closed <= imposed:
+            break
+        derived = derived | closed
+    return KernelResult(
+        "allowed",
+        env,
+        tuple(sorted(imposed | closed)),
+        tuple(fired),
+        rs.version,
+        limited_by,
+        tuple(sorted(unknown)),
+    )
+
+
+def _shape(
+    shaping: tuple[Rule, ...], f: Facts, derived: frozenset[str]
+) -> tuple[set[str], Limits, list[FiredRule], dict[str, str], set[str]]:
+    """One pass of the envelope-shaping rules, top to bottom, with `derived` labels imposed."""
+    imposed: set[str] = set(derived)
+    lim: Limits = dict(_INITIAL)
     fired: list[FiredRule] = []
     limited_by: dict[str, str] = {}
-    for rule in rule_list[i:]:
+    unknown: set[str] = set()
+    for rule in shaping:
         if not rule.check(f, imposed, lim):
             continue
         fired.append(rule.fired)
         imposed.update(rule.restrictions)
+        unknown.update(rule.unknown)
         for name, value_fn, is_max, whole in rule.limits:
             value = value_fn(f)
             if value is None:
@@ -644,9 +757,7 @@ def evaluate(facts: Mapping[str, Any], rules: RuleSet | None = None) -> KernelRe
             if (value < lim[name]) if is_max else (value > lim[name]):
                 lim[name] = value
                 limited_by[name] = rule.fired.id
-    return KernelResult(
-        "allowed", _envelope(lim), tuple(sorted(imposed)), tuple(fired), rs.version, limited_by
-    )
+    return imposed, lim, fired, limited_by, unknown
 
 
 _AEROBIC_ZERO = dict.fromkeys(AEROBIC_FIELDS, 0)
@@ -687,7 +798,7 @@ def facts_from_request(
 ) -> dict[str, Any]:
     """The kernel's facts for one REST patient: the patients-table row (same flattening as the
     feature pipeline), the current prescription as rx_* columns, and the history facts
-    (serious_ae_7d, moderate_ae_7d, intolerant_streak; missing ones are unknown)."""
+    (`HISTORY_FACTS`, `features.history` names; missing ones are unknown)."""
     facts = patient_to_row(patient, dt.date.today())
     facts.update(prescription_to_row(current))
     history = history or {}

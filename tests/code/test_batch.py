@@ -320,7 +320,7 @@ def row_to_request(prow: pd.Series, sessions: pd.DataFrame, as_of: dt.date) -> R
         else:
             patient[key] = _opt(value)
     for group, keys in PATIENT_NESTED.items():
-        patient[group] = {k: _opt(prow[k]) for k in keys}
+        patient[group] = {k: _opt(prow.get(k)) for k in keys}  # optional ones may be absent
     patient["symptoms"]["vomiting_24h"] = bool(prow["vomiting_24h"])
     rows = []
     for _, r in sessions.iterrows():

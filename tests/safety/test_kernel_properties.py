@@ -12,6 +12,14 @@ rules.yaml, so a wrong rule file fails here.
 - B keeps every restriction of A (it may add more).
 
 Each property runs max(2000, active profile) examples; the `thorough` profile gives 100,000.
+
+Properties added with guideline 2026.12.0 (issue #11):
+- (f) unknown is never looser than known-bad: on chemotherapy or within 21 days of an infusion, a
+  missing platelet count, ANC, hemoglobin, temperature, SpO2 or infusion date gives an envelope no
+  looser than ANY in-range value of it that still allows exercise, and is named in unknown_facts;
+- (g) adding a risk fact (a metastatic site, a comorbidity, a symptom, cardiotoxic therapy, a recent
+  surgery, an infusion coming up, a lower LVEF, a higher fracture risk) never loosens anything;
+- (h) a closed modality (or no vigorous dose at all) <=> its label in the restrictions.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from features.schemas import (
+    BONE_FRACTURE_RISKS,
     COMORBIDITIES,
     LIST_SEPARATOR,
     METASTATIC_SITES,
@@ -37,7 +46,13 @@ from features.schemas import (
     prescription_to_row,
 )
 from serving.guidelines import kernel as gk
-from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
+from serving.guidelines.envelope import (
+    EMPTY,
+    VIGOROUS_PCT_1RM,
+    VIGOROUS_PCT_HRMAX,
+    is_consistent,
+    no_looser,
+)
 
 PROPERTY = settings(
     max_examples=max(2000, settings().max_examples),
@@ -138,6 +153,8 @@ def prescriptions(wild: bool = True) -> st.SearchStrategy[Prescription]:
     return st.one_of(WILD_RX, TAME_RX) if wild else TAME_RX
 
 
+STREAK = st.one_of(st.integers(0, 6), st.none())
+AE_COUNT = st.one_of(st.just(0), st.integers(0, 3), st.none())
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "age": st.integers(18, 110),
     "ecog": st.one_of(st.integers(0, 4), st.integers(0, 4), st.none()),
@@ -147,24 +164,53 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "resistance_experience": st.one_of(st.sampled_from(RESISTANCE_EXPERIENCE), st.none()),
     "sarcopenia": st.one_of(st.booleans(), st.none()),
     "treatment_phase": st.one_of(st.sampled_from(TREATMENT_PHASES), st.none()),
-    "days_since_infusion": unknown_or(near(0, 60, 5)),
+    "days_since_infusion": unknown_or(near(0, 60, 0, 1, 5, 21)),
+    "next_infusion_in_days": unknown_or(near(0, 60, 0, 1, 2, 21)),
+    "recent_surgery_days": unknown_or(near(0, 400, 42, 84)),
+    "cardiotoxic_therapy": st.one_of(st.booleans(), st.none()),
+    "lvef_pct": unknown_or(near(10, 80, 40)),
+    "neurological_symptoms": st.one_of(st.just(False), st.booleans(), st.none()),
+    "bone_fracture_risk": st.one_of(st.sampled_from(BONE_FRACTURE_RISKS), st.none()),
+    "glucose_mg_dl": unknown_or(near(20, 800, 70, 300)),
     "resting_hr": unknown_or(near(25, 250, 100, 120)),
     "systolic_bp": unknown_or(near(50, 300, 200)),
     "diastolic_bp": unknown_or(near(20, 200, 110)),
-    "spo2": unknown_or(near(50, 100, 88)),
+    "spo2": unknown_or(near(50, 100, 88, 95)),
     "temperature_c": unknown_or(near(30, 45, 38)),
-    "hemoglobin_g_dl": unknown_or(near(2, 25, 8, 10)),
+    "hemoglobin_g_dl": unknown_or(near(2, 25, 8, 9, 10)),
     "platelets_10e9_l": unknown_or(st.one_of(near(0, 2000, 20, 50), st.floats(0, 80))),
     "anc_10e9_l": unknown_or(st.one_of(near(0, 100, 0.5, 1.5), st.floats(0, 3))),
-    "fatigue": unknown_or(st.floats(0, 10)),
-    "pain": unknown_or(st.floats(0, 10)),
+    "fatigue": unknown_or(near(0, 10, 8)),
+    "pain": unknown_or(near(0, 10, 7)),
     "vomiting_24h": st.one_of(st.booleans(), st.booleans(), st.none()),
     "serious_ae_7d": st.one_of(st.just(0), st.just(0), st.integers(0, 3), st.none()),
     "moderate_ae_7d": st.one_of(st.just(0), st.integers(0, 4), st.none()),
-    "intolerant_streak": st.one_of(st.integers(0, 6), st.none()),
+    "intolerant_streak": STREAK,
+    "aerobic_intolerant_streak": STREAK,
+    "resistance_intolerant_streak": STREAK,
+    "aerobic_moderate_ae_7d": AE_COUNT,
+    "resistance_moderate_ae_7d": AE_COUNT,
+    "aerobic_completion_rate_14d": unknown_or(near(0, 1.5, 0.9)),
+    "resistance_completion_rate_14d": unknown_or(near(0, 1.5, 0.9)),
+}
+# Facts added with guideline 2026.12.0, as the older archetypes hold them (unknown / none).
+NEW_FACTS_UNKNOWN: dict[str, Any] = {
+    "next_infusion_in_days": None,
+    "recent_surgery_days": None,
+    "cardiotoxic_therapy": None,
+    "lvef_pct": None,
+    "neurological_symptoms": None,
+    "bone_fracture_risk": None,
+    "glucose_mg_dl": None,
+    "aerobic_intolerant_streak": None,
+    "resistance_intolerant_streak": None,
+    "aerobic_moderate_ae_7d": None,
+    "resistance_moderate_ae_7d": None,
+    "aerobic_completion_rate_14d": None,
+    "resistance_completion_rate_14d": None,
 }
 # Starting points that are themselves valid patients; examples change up to 12 facts of one.
-ARCHETYPES: tuple[dict[str, Any], ...] = (
+_ARCHETYPES: tuple[dict[str, Any], ...] = (
     {  # well survivor after treatment
         "age": 50,
         "ecog": 0,
@@ -240,7 +286,46 @@ ARCHETYPES: tuple[dict[str, Any], ...] = (
         "moderate_ae_7d": 1,
         "intolerant_streak": 0,
     },
+    {  # on chemotherapy, next infusion in 3 days, labs partly unknown, cardiotoxic, bone mets
+        "age": 58,
+        "ecog": 1,
+        "metastatic_sites": "bone",
+        "comorbidities": "osteoporosis",
+        "medical_clearance": True,
+        "resistance_experience": "experienced",
+        "sarcopenia": False,
+        "treatment_phase": "chemotherapy",
+        "days_since_infusion": 18.0,
+        "next_infusion_in_days": 3.0,
+        "recent_surgery_days": 70.0,
+        "cardiotoxic_therapy": True,
+        "lvef_pct": 52.0,
+        "neurological_symptoms": False,
+        "bone_fracture_risk": "low",
+        "glucose_mg_dl": 110.0,
+        "resting_hr": 84.0,
+        "systolic_bp": 128.0,
+        "diastolic_bp": 82.0,
+        "spo2": None,
+        "temperature_c": None,
+        "hemoglobin_g_dl": 10.9,
+        "platelets_10e9_l": None,
+        "anc_10e9_l": 1.7,
+        "fatigue": 4.0,
+        "pain": 3.0,
+        "vomiting_24h": False,
+        "serious_ae_7d": 0,
+        "moderate_ae_7d": 1,
+        "intolerant_streak": 2,
+        "aerobic_intolerant_streak": 0,
+        "resistance_intolerant_streak": 2,
+        "aerobic_moderate_ae_7d": 1,
+        "resistance_moderate_ae_7d": 0,
+        "aerobic_completion_rate_14d": 0.95,
+        "resistance_completion_rate_14d": 0.8,
+    },
 )
+ARCHETYPES = tuple(NEW_FACTS_UNKNOWN | a for a in _ARCHETYPES)
 ARCHETYPE = st.sampled_from(ARCHETYPES)
 FIELDS_TO_CHANGE = st.lists(st.sampled_from(sorted(FIELD_VALUES)), unique=True, max_size=12)
 CURRENT = st.one_of(st.none(), WILD_RX, TAME_RX)
@@ -283,9 +368,12 @@ def _ceil_at(v: Any, hi: float) -> float | None:
 def calm(f: dict[str, Any]) -> dict[str, Any]:
     """The same facts without any hold condition (to reach the other rules more often);
     unknown values stay unknown."""
+    cardiac = "cardiovascular_disease" in _items(f.get("comorbidities"))
+    glucose = _n(f.get("glucose_mg_dl"))
     return f | {
         "platelets_10e9_l": _floor_at(f["platelets_10e9_l"], 20),
-        "hemoglobin_g_dl": _floor_at(f["hemoglobin_g_dl"], 8),
+        "hemoglobin_g_dl": _floor_at(f["hemoglobin_g_dl"], 9 if cardiac else 8),
+        "glucose_mg_dl": None if glucose is None else min(max(glucose, 70), 300),
         "anc_10e9_l": _floor_at(f["anc_10e9_l"], 0.5),
         "temperature_c": _ceil_at(f["temperature_c"], 37.9),
         "resting_hr": _ceil_at(f["resting_hr"], 119),
@@ -342,15 +430,73 @@ def expected_hold(f: dict[str, Any]) -> bool:
         or lt("spo2", 88)
         or f.get("vomiting_24h") is True
         or ge("serious_ae_7d", 1)
+        or (lt("hemoglobin_g_dl", 9) and "cardiovascular_disease" in _items(f.get("comorbidities")))
+        or lt("glucose_mg_dl", 70)
+        or gt("glucose_mg_dl", 300)
     )
 
 
 def expected_refer(f: dict[str, Any]) -> bool:
-    """DESIGN.md section 5.2, written again (clearance unknown = not cleared)."""
+    """DESIGN.md section 5.2 and issue #11, written again (clearance unknown = not cleared)."""
     sites = _items(f.get("metastatic_sites"))
     cleared = f.get("medical_clearance") is True
-    ecog = _n(f.get("ecog"))
-    return (ecog is not None and ecog >= 3) or (not cleared and bool(sites & {"bone", "brain"}))
+    ecog, pain = _n(f.get("ecog")), _n(f.get("pain"))
+    lvef, surgery = _n(f.get("lvef_pct")), _n(f.get("recent_surgery_days"))
+    bone_alarm = (pain is not None and pain >= 7) or f.get("neurological_symptoms") is True
+    return (
+        (ecog is not None and ecog >= 3)
+        or (not cleared and bool(sites & {"bone", "brain"}))
+        or ("bone" in sites and (bone_alarm or f.get("bone_fracture_risk") == "high"))
+        or (not cleared and lvef is not None and lvef < 40)
+        or (not cleared and surgery is not None and surgery < 42)
+    )
+
+
+def in_chemo_window(f: dict[str, Any]) -> bool:
+    """On chemotherapy, or within 21 days of an infusion (the last or the next one)."""
+    days, nxt = _n(f.get("days_since_infusion")), _n(f.get("next_infusion_in_days"))
+    return (
+        f.get("treatment_phase") == "chemotherapy"
+        or (days is not None and days <= 21)
+        or (nxt is not None and nxt <= 21)
+    )
+
+
+WINDOW_FACTS = (
+    "platelets_10e9_l",
+    "anc_10e9_l",
+    "hemoglobin_g_dl",
+    "temperature_c",
+    "spo2",
+    "days_since_infusion",
+)
+
+
+def expected_unknown(f: dict[str, Any]) -> set[str]:
+    """The facts `unknown_facts` must name (issue #11 item 1), written again."""
+    if not in_chemo_window(f):
+        return set()
+    out = {k for k in WINDOW_FACTS if _n(f.get(k)) is None}
+    anc = _n(f.get("anc_10e9_l"))
+    if anc is not None and anc >= 1.5:
+        out.discard("temperature_c")
+    return out
+
+
+def _modality_stalled(f: dict[str, Any], m: str) -> bool:
+    """Per-modality "not tolerated lately" (issue #10 item 3); the all-session fact stands in
+    for a per-modality one that is not known."""
+
+    def value(name: str, overall: str) -> float:
+        v = _n(f.get(f"{m}_{name}"))
+        return (_n(f.get(overall)) or 0) if v is None else v
+
+    comp = _n(f.get(f"{m}_completion_rate_14d"))
+    return (
+        value("intolerant_streak", "intolerant_streak") >= 2
+        or value("moderate_ae_7d", "moderate_ae_7d") >= 1
+        or (comp is not None and comp < 0.9)
+    )
 
 
 def global_bounds_hold(res: gk.KernelResult) -> None:
@@ -384,20 +530,55 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     )
     ecog = _n(f.get("ecog"))
     sites, comorb = _items(f.get("metastatic_sites")), _items(f.get("comorbidities"))
+    spo2, fatigue = _n(f.get("spo2")), _n(f.get("fatigue"))
+    days, nxt = _n(f.get("days_since_infusion")), _n(f.get("next_infusion_in_days"))
+    surgery = _n(f.get("recent_surgery_days"))
+    cleared = f.get("medical_clearance") is True
+    cardiac = ("cardiovascular_disease" in comorb or f.get("cardiotoxic_therapy") is True) and (
+        not cleared
+    )
+    window = in_chemo_window(f)
+    unknown = expected_unknown(f)
+    infusion_day = (days is not None and days < 1) or (nxt is not None and nxt < 1)
     no_vig = (
         (anc is not None and anc < 1.5)
         or (hb is not None and hb < 10)
         or (hr is not None and hr >= 100)
         or (ecog is not None and ecog >= 2)
         or bool(sites & {"lung", "brain", "gi"})
+        or (spo2 is not None and spo2 < 95)
+        or (fatigue is not None and fatigue >= 8)
+        or (days is not None and days <= 5)
+        or (nxt is not None and nxt <= 2)
+        or cardiac
+        or bool(unknown - {"platelets_10e9_l"})
     )
     if no_vig:
         assert "no_vigorous" in restr
     if "no_vigorous" in restr:
         assert env.aerobic_pct_hrmax_max <= 76 and env.resistance_pct_1rm_max <= 69
-    if plt is not None and plt <= 50:
+    if (plt is not None and plt <= 50) or "platelets_10e9_l" in unknown:
         assert not env.resistance_allowed and "no_resistance" in restr
         assert env.aerobic_pct_hrmax_max <= 63
+    assert set(res.unknown_facts) == unknown
+    if "temperature_c" in unknown:
+        assert {"check_temperature", "avoid_public_facilities"} <= restr
+    if infusion_day or "days_since_infusion" in unknown:
+        assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_rpe_max <= 11
+        assert env.resistance_pct_1rm_max <= 50
+    if fatigue is not None and fatigue >= 8:
+        assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_minutes_max <= 10
+        assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
+    if cardiac:
+        assert env.resistance_pct_1rm_max <= 60
+    if surgery is not None and surgery < 84:
+        assert env.resistance_pct_1rm_max <= 50
+    if "osteoporosis" in comorb or f.get("treatment_phase") == "hormone_therapy":
+        assert {"no_high_impact", "no_spinal_loading"} <= restr
+    if "ostomy" in comorb:
+        assert {"supervised_resistance", "no_high_intra_abdominal_pressure"} <= restr
+        if not cleared:
+            assert not env.resistance_allowed
     if "liver" in sites:
         assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_minutes_max <= 30
     if ecog is not None and ecog >= 2:
@@ -405,10 +586,13 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     if "bone" in sites:
         assert {"no_high_impact", "no_spinal_loading", "supervised_resistance"} <= restr
         assert env.resistance_pct_1rm_max <= 60
+        if f.get("bone_fracture_risk") != "low":
+            assert "supervised_only" in restr and env.resistance_pct_1rm_max <= 50
     if "gi" in sites:
         assert env.resistance_pct_1rm_max <= 50
     if "brain" in sites:
-        assert {"balance_focus", "supervised_only"} <= restr
+        assert {"balance_focus", "supervised_only", "stationary_modes_only"} <= restr
+        assert env.aerobic_pct_hrmax_max <= 63 and env.resistance_pct_1rm_max <= 50
     if sites & {"lymph_node"} or "lymphedema" in comorb:
         assert "supervised_resistance" in restr
     if "peripheral_neuropathy" in comorb:
@@ -418,18 +602,18 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     if f.get("treatment_phase") == "radiotherapy":
         assert "no_chlorinated_pools" in restr
     if env.aerobic_pct_hrmax_max > 76:  # vigorous only for the eligible
-        assert ecog == 0 and not sites
-        assert not ("cardiovascular_disease" in comorb and f.get("medical_clearance") is not True)
-        days = _n(f.get("days_since_infusion"))
-        assert days is None or days >= 5
-        assert not (days is None and f.get("treatment_phase") == "chemotherapy")
+        assert ecog == 0 and not sites and not cardiac
+        assert days is None or days > 5
+        assert nxt is None or nxt > 2
+        assert not (days is None and window)
     if env.resistance_pct_1rm_max > 70:
-        assert f.get("resistance_experience") == "experienced" and not restr
+        assert f.get("resistance_experience") == "experienced" and not (restr - {"no_aerobic"})
     # progression over the current prescription
     a_s, a_m = _n(f.get("rx_aerobic_sessions")), _n(f.get("rx_aerobic_minutes"))
     if env.aerobic_allowed and a_s is not None and a_m is not None and a_s >= 1 and a_m > 0:
         assert env.aerobic_weekly_volume_max <= 1.1 * a_s * a_m + 1e-6
     r_s, r_hi = _n(f.get("rx_resistance_sessions")), _n(f.get("rx_resistance_pct_1rm_high"))
+    r_sets = _n(f.get("rx_resistance_sets"))
     has_r = r_s is not None and r_hi is not None and r_s >= 1 and r_hi > 0
     if env.resistance_allowed and has_r:
         assert env.resistance_pct_1rm_max <= 1.1 * r_hi + 1e-6
@@ -437,15 +621,38 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
             assert env.resistance_pct_1rm_max <= 1.05 * r_hi + 1e-6
     elif env.resistance_allowed:  # starting dose
         novice = f.get("resistance_experience") != "experienced"
-        if novice or f.get("sarcopenia") is not False:
+        lymphatic = "lymph_node" in sites or "lymphedema" in comorb
+        if novice or f.get("sarcopenia") is not False or lymphatic:
             assert env.resistance_pct_1rm_max <= 50
-    stalled = (_n(f.get("moderate_ae_7d")) or 0) >= 1 or (_n(f.get("intolerant_streak")) or 0) >= 2
+    # per-modality progression (issue #10 item 3)
+    a_hi = _n(f.get("rx_aerobic_pct_hrmax_high"))
     has_a = a_s is not None and a_m is not None and a_s >= 1 and a_m > 0
-    if stalled and (has_a or has_r):
+    a_stalled, r_stalled = _modality_stalled(f, "aerobic"), _modality_stalled(f, "resistance")
+    if has_a and a_stalled and env.aerobic_allowed:
+        assert env.aerobic_weekly_volume_max <= a_s * a_m + 1e-6
+        assert env.aerobic_sessions_max <= a_s and env.aerobic_pct_hrmax_max <= (a_hi or 0) + 1e-6
+    if has_r and r_stalled and env.resistance_allowed:
+        assert env.resistance_pct_1rm_max <= r_hi + 1e-6 and env.resistance_sessions_max <= r_s
+        assert env.resistance_sets_max <= (r_sets or 0)
+    if (a_stalled or r_stalled) and (has_a or has_r):  # no new modality while stalled
         if env.aerobic_allowed:
-            assert has_a and env.aerobic_weekly_volume_max <= a_s * a_m + 1e-6
+            assert has_a
         if env.resistance_allowed:
-            assert has_r and env.resistance_pct_1rm_max <= r_hi + 1e-6
+            assert has_r
+    labels_follow_the_envelope(res)
+
+
+def labels_follow_the_envelope(res: gk.KernelResult) -> None:
+    """(h) A closed modality, or no vigorous dose at all, <=> its label (written again)."""
+    env, restr = res.envelope, set(res.restrictions)
+    assert (not env.aerobic_allowed) == ("no_aerobic" in restr)
+    assert (not env.resistance_allowed) == ("no_resistance" in restr)
+    vigorous_open = (env.aerobic_allowed and env.aerobic_pct_hrmax_max >= VIGOROUS_PCT_HRMAX) or (
+        env.resistance_allowed and env.resistance_pct_1rm_max >= VIGOROUS_PCT_1RM
+    )
+    assert vigorous_open == ("no_vigorous" not in restr)
+    if "no_vigorous" in restr:
+        assert env.aerobic_rpe_max <= 13
 
 
 # ------------------------------------------------------------------------------- (a) decisions
@@ -491,6 +698,8 @@ def _any_aerobic() -> AerobicDose:
             ("spo2", 87.99),
             ("vomiting_24h", True),
             ("serious_ae_7d", 1),
+            ("glucose_mg_dl", 69.99),
+            ("glucose_mg_dl", 300.01),
         ]
     ),
 )
@@ -510,6 +719,15 @@ def test_a_every_hold_condition_holds(f: dict[str, Any], condition: tuple[str, A
             {"ecog": 4},
             {"metastatic_sites": "bone", "medical_clearance": False},
             {"metastatic_sites": "brain;liver", "medical_clearance": None},
+            {"metastatic_sites": "bone", "medical_clearance": True, "pain": 7},
+            {"metastatic_sites": "bone", "medical_clearance": True, "neurological_symptoms": True},
+            {
+                "metastatic_sites": "bone;lung",
+                "medical_clearance": True,
+                "bone_fracture_risk": "high",
+            },
+            {"lvef_pct": 39.9, "medical_clearance": False},
+            {"recent_surgery_days": 41, "medical_clearance": None},
         ]
     ),
 )
@@ -541,43 +759,116 @@ def _higher(v: Any, hi: float) -> st.SearchStrategy[Any]:
     return st.floats(x, hi) if x is not None and x <= hi else st.floats(hi - 100, hi)
 
 
-LOWER_IS_WORSE = {"platelets_10e9_l": 0, "hemoglobin_g_dl": 2, "anc_10e9_l": 0, "spo2": 50}
-HIGHER_IS_WORSE = {"temperature_c": 45, "resting_hr": 250, "systolic_bp": 300, "diastolic_bp": 200}
-WORSENING_STEPS = st.sampled_from(
-    [
-        *LOWER_IS_WORSE,
-        *HIGHER_IS_WORSE,
-        "vomiting_24h",
-        "ecog",
-        "metastatic_sites",
-        "comorbidities",
-        "medical_clearance",
-        "serious_ae_7d",
-        "moderate_ae_7d",
-        "intolerant_streak",
-        "resistance_experience",
-        "sarcopenia",
-        "days_since_infusion",
-    ]
+LOWER_IS_WORSE = {
+    "platelets_10e9_l": 0,
+    "hemoglobin_g_dl": 2,
+    "anc_10e9_l": 0,
+    "spo2": 50,
+    "lvef_pct": 10,
+    "next_infusion_in_days": 0,
+    "recent_surgery_days": 0,
+    "aerobic_completion_rate_14d": 0,
+    "resistance_completion_rate_14d": 0,
+}
+HIGHER_IS_WORSE = {
+    "temperature_c": 45,
+    "resting_hr": 250,
+    "systolic_bp": 300,
+    "diastolic_bp": 200,
+    "pain": 10,
+    "fatigue": 10,
+}
+# Unknown is already as bad as the worst band that allows exercise (in the chemo window), so from
+# unknown only a value that holds is worse: (lowest, highest) value that holds.
+HOLD_RANGE = {
+    "platelets_10e9_l": (0, 19.99),
+    "hemoglobin_g_dl": (2, 7.99),
+    "anc_10e9_l": (0, 0.49),
+    "spo2": (50, 87.99),
+    "temperature_c": (38, 45),
+}
+COUNTS = ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak")
+PER_MODALITY_COUNTS = {
+    f"{m}_{name}": name for m in ("aerobic", "resistance") for name in COUNTS[1:]
+}
+RISK_STEPS = (  # (g): adding a risk fact
+    "metastatic_sites",
+    "comorbidities",
+    "neurological_symptoms",
+    "cardiotoxic_therapy",
+    "pain",
+    "fatigue",
+    "vomiting_24h",
+    "recent_surgery_days",
+    "next_infusion_in_days",
+    "lvef_pct",
+    "bone_fracture_risk",
 )
+WORSENING_STEPS = st.sampled_from(
+    sorted(
+        {
+            *LOWER_IS_WORSE,
+            *HIGHER_IS_WORSE,
+            *RISK_STEPS,
+            *COUNTS,
+            *PER_MODALITY_COUNTS,
+            "ecog",
+            "medical_clearance",
+            "resistance_experience",
+            "sarcopenia",
+            "days_since_infusion",
+            "glucose_mg_dl",
+        }
+    )
+)
+RISK_FACT_STEPS = st.sampled_from(RISK_STEPS)
+RISK_ORDER = {"low": 0, "moderate": 1, None: 1, "high": 2}  # unknown risk is read as moderate
 STEPS_1_3 = st.integers(1, 3)
 NEW_SITE = st.sampled_from(METASTATIC_SITES)
 NEW_COMORBIDITY = st.sampled_from(COMORBIDITIES)
 
 
+def _glucose_worse(v: Any) -> st.SearchStrategy[Any]:
+    """Farther from the 70-300 mg/dL range (anything, from inside it or from unknown)."""
+    x = _n(v)
+    if x is None or 70 <= x <= 300:
+        return st.floats(20, 800)
+    return st.floats(20, x) if x < 70 else st.floats(x, 800)
+
+
 @st.composite
-def worsened(draw: st.DrawFn, f: dict[str, Any]) -> dict[str, Any]:
+def worsened(
+    draw: st.DrawFn, f: dict[str, Any], steps: st.SearchStrategy[str] = WORSENING_STEPS
+) -> dict[str, Any]:
     """The same patient, 1-3 steps worse: a lab lower, a vital worse, a symptom, a higher ECOG, a
-    new metastatic site or comorbidity, clearance withdrawn, more AEs or intolerance, less
-    resistance experience, sarcopenia found, or closer to an infusion."""
+    new metastatic site or comorbidity, clearance withdrawn, more AEs or intolerance (overall or in
+    one modality), lower completion, less resistance experience, sarcopenia found, closer to an
+    infusion, a recent surgery, cardiotoxic therapy, a lower LVEF, a higher fracture risk, or a
+    glucose further out of range."""
     g = dict(f)
     for _ in range(draw(STEPS_1_3)):
-        step = draw(WORSENING_STEPS)
+        step = draw(steps)
         v = g.get(step)
-        if step in LOWER_IS_WORSE:
+        if step in HOLD_RANGE and _n(v) is None:
+            g[step] = draw(st.floats(*HOLD_RANGE[step]))
+        elif step in LOWER_IS_WORSE:
             g[step] = draw(_lower(v, LOWER_IS_WORSE[step]))
         elif step in HIGHER_IS_WORSE:
             g[step] = draw(_higher(v, HIGHER_IS_WORSE[step]))
+        elif step in PER_MODALITY_COUNTS:
+            # unknown reads as the all-session count, so worse is more than that
+            base = _n(v) if _n(v) is not None else _n(g.get(PER_MODALITY_COUNTS[step]))
+            g[step] = int(base or 0) + draw(st.integers(1, 3))
+        elif step in ("neurological_symptoms", "cardiotoxic_therapy"):
+            g[step] = True
+        elif step == "bone_fracture_risk":
+            g[step] = draw(
+                st.sampled_from(
+                    [r for r in (*BONE_FRACTURE_RISKS, None) if RISK_ORDER[r] >= RISK_ORDER[v]]
+                )
+            )
+        elif step == "glucose_mg_dl":
+            g[step] = draw(_glucose_worse(v))
         elif step == "vomiting_24h":
             g[step] = True
         elif step == "ecog":
@@ -588,7 +879,7 @@ def worsened(draw: st.DrawFn, f: dict[str, Any]) -> dict[str, Any]:
             g[step] = LIST_SEPARATOR.join(sorted(_items(v) | {new}))
         elif step == "medical_clearance":
             g[step] = draw(st.sampled_from([False, None]))
-        elif step in ("serious_ae_7d", "moderate_ae_7d", "intolerant_streak"):
+        elif step in COUNTS:
             g[step] = int(_n(v) or 0) + draw(st.integers(1, 3))
         elif step == "resistance_experience":
             if v == "experienced":
@@ -607,13 +898,116 @@ def assert_no_looser(after: gk.KernelResult, before: gk.KernelResult) -> None:
         assert set(after.restrictions) >= set(before.restrictions)
 
 
+def _counterexample_stop_8() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The counterexample found at stop 8 (issue #11): lymphedema, experienced, post-treatment,
+    a current aerobic dose and a resistance dose of 0 sessions at 20-25% 1RM. Before: the lymphedema
+    5% step left no room above the 30% floor -> conflict.resistance_infeasible -> no_resistance.
+    After a moderate AE: no progression closed resistance (0 sessions) first, the conflict rule
+    stayed quiet and the response lost `no_resistance` although the envelope was closed."""
+    rx = Prescription(
+        aerobic=AerobicDose(
+            sessions_per_week=3,
+            minutes_per_session=30,
+            intensity_pct_hrmax=Range(low=64, high=68),
+            rpe=IntRange(low=12, high=13),
+        ),
+        resistance=ResistanceDose(
+            sessions_per_week=0,
+            sets=2,
+            reps=IntRange(low=10, high=12),
+            intensity_pct_1rm=Range(low=20, high=25),
+        ),
+    )
+    f = {"patient_id": "pt-prop"} | ARCHETYPES[0] | {"comorbidities": "lymphedema"}
+    f |= prescription_to_row(rx)
+    return f, f | {"moderate_ae_7d": 1}
+
+
+WORSENED_PAIRS = patients_facts().flatmap(lambda f: worsened(f).map(lambda g: (f, g)))
+
+
 @PROPERTY
-@given(st.data())
-def test_c_worsening_never_loosens(data: st.DataObject) -> None:
+@given(WORSENED_PAIRS)
+@example(_counterexample_stop_8())
+def test_c_worsening_never_loosens(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
     """Monotonicity: see the module docstring for the precise meaning of "tighter"."""
-    f = data.draw(patients_facts())
-    g = data.draw(worsened(f))
+    f, g = pair
     assert_no_looser(gk.evaluate(g), gk.evaluate(f))
+
+
+RISK_PAIRS = patients_facts().flatmap(lambda f: worsened(f, RISK_FACT_STEPS).map(lambda g: (f, g)))
+
+
+@PROPERTY
+@given(RISK_PAIRS)
+def test_g_adding_a_risk_fact_never_loosens(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """(g) Issue #11: a new metastatic site, comorbidity or symptom (pain, fatigue, neurological
+    signs, vomiting), cardiotoxic therapy, a recent surgery, an infusion coming up, a lower LVEF or
+    a higher fracture risk never loosens the decision, the envelope or the restrictions."""
+    f, g = pair
+    before, after = gk.evaluate(f), gk.evaluate(g)
+    assert_no_looser(after, before)
+    if after.decision == before.decision == "allowed":
+        assert set(after.unknown_facts) >= set(before.unknown_facts)
+
+
+@PROPERTY
+@given(patients_facts())
+def test_h_closed_modality_iff_label(f: dict[str, Any]) -> None:
+    """(h) Issue #11 item 4: `no_aerobic` / `no_resistance` exactly when the final envelope closes
+    the modality, `no_vigorous` exactly when no vigorous dose of either modality fits, whichever
+    rule closed it; a labelled patient's envelope obeys the label's meaning."""
+    res = gk.evaluate(f)
+    if res.decision != "allowed":
+        assert res.restrictions == () and res.envelope == EMPTY
+        return
+    labels_follow_the_envelope(res)
+    assert gk.closure_labels(res.envelope) == set(res.restrictions) & set(gk.CLOSURE_LABELS)
+
+
+# ------------------------------------------------------------------------------- (f) unknown
+WINDOW_VALUES: dict[str, st.SearchStrategy[float]] = {  # mostly values that allow exercise
+    "platelets_10e9_l": st.one_of(near(0, 2000, 20, 50), st.floats(20, 80), st.floats(20, 80)),
+    "anc_10e9_l": st.one_of(near(0, 100, 0.5, 1.5), st.floats(0.5, 3), st.floats(0.5, 3)),
+    "hemoglobin_g_dl": st.one_of(near(2, 25, 8, 9, 10), st.floats(8, 12)),
+    "temperature_c": st.one_of(near(30, 45, 38), st.floats(35, 37.99)),
+    "spo2": st.one_of(near(50, 100, 88, 95), st.floats(88, 100)),
+    "days_since_infusion": st.one_of(near(0, 60, 0, 1, 5, 21), st.integers(0, 30).map(float)),
+}
+WINDOW_HOW = st.sampled_from(["chemotherapy", "days", "next"])
+MISSING = st.sampled_from([None, NAN])
+
+
+def in_window(f: dict[str, Any], fact: str, how: str, data: st.DataObject) -> dict[str, Any]:
+    """`f` placed in the chemotherapy window, by a way that does not depend on `fact`."""
+    if how == "days" and fact == "days_since_infusion":
+        how = "next"
+    if how == "chemotherapy":
+        return f | {"treatment_phase": "chemotherapy"}
+    if how == "days":
+        return f | {"days_since_infusion": data.draw(near(0, 21, 0, 1, 5, 21))}
+    return f | {"next_infusion_in_days": data.draw(near(0, 21, 0, 1, 2, 21))}
+
+
+@PROPERTY
+@given(patients_facts(), st.sampled_from(WINDOW_FACTS), WINDOW_HOW, MISSING, st.data())
+def test_f_unknown_is_never_looser_than_known_bad_in_the_chemo_window(
+    f: dict[str, Any], fact: str, how: str, missing: Any, data: st.DataObject
+) -> None:
+    """(f) Issue #11 item 1: in the chemotherapy window, with one of platelets, ANC, hemoglobin,
+    temperature, SpO2 or the infusion date missing, the result is no looser than with ANY in-range
+    value of it that still allows exercise (decision, envelope and restrictions), and the missing
+    fact is named in `unknown_facts` (temperature: when ANC is low or unknown)."""
+    f = in_window(f, fact, how, data)
+    value = data.draw(WINDOW_VALUES[fact])
+    unknown, known = gk.evaluate(f | {fact: missing}), gk.evaluate(f | {fact: value})
+    if known.decision == "allowed":
+        assert_no_looser(unknown, known)
+    if unknown.decision == "allowed":
+        anc = _n(f.get("anc_10e9_l"))
+        if fact != "temperature_c" or anc is None or anc < 1.5:
+            assert fact in unknown.unknown_facts
+        assert fact not in known.unknown_facts
 
 
 FAVOURABLE = {
@@ -636,6 +1030,19 @@ FAVOURABLE = {
     "metastatic_sites": "",
     "comorbidities": "",
     "days_since_infusion": 60.0,
+    "next_infusion_in_days": 60.0,
+    "recent_surgery_days": 400.0,
+    "cardiotoxic_therapy": False,
+    "lvef_pct": 65.0,
+    "neurological_symptoms": False,
+    "bone_fracture_risk": "low",
+    "glucose_mg_dl": 100.0,
+    "aerobic_intolerant_streak": 0,
+    "resistance_intolerant_streak": 0,
+    "aerobic_moderate_ae_7d": 0,
+    "resistance_moderate_ae_7d": 0,
+    "aerobic_completion_rate_14d": 1.0,
+    "resistance_completion_rate_14d": 1.0,
 }
 
 
@@ -812,6 +1219,12 @@ STOP_CONDITIONS = st.sampled_from(
         {"ecog": 4},
         {"metastatic_sites": "bone", "medical_clearance": False},
         {"metastatic_sites": "brain", "medical_clearance": None},
+        {"hemoglobin_g_dl": 8.9, "comorbidities": "cardiovascular_disease"},
+        {"glucose_mg_dl": 45.0},
+        {"metastatic_sites": "bone", "medical_clearance": True, "neurological_symptoms": True},
+        {"metastatic_sites": "bone", "medical_clearance": True, "bone_fracture_risk": "high"},
+        {"lvef_pct": 30.0, "medical_clearance": False},
+        {"recent_surgery_days": 7, "medical_clearance": False},
     ]
 )
 

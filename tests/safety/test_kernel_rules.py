@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 from serving.guidelines import kernel as gk
-from serving.guidelines.envelope import EMPTY, is_consistent
+from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
+VERSION = "2026.12.0"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Case:
     decision: str = "allowed"
     restrictions: frozenset[str] = frozenset()
     env: dict[str, Any] = field(default_factory=dict)
+    unknown: tuple[str, ...] = ()  # unknown_facts of the first `fires` case, exactly
 
 
 def R(*names: str) -> frozenset[str]:
@@ -39,14 +41,37 @@ def R(*names: str) -> frozenset[str]:
 
 
 CUR = {"rx": "current"}
-NO_PROGRESSION_ENV = {
+NO_AEROBIC_PROGRESSION_ENV = {
+    "aerobic_sessions_max": 3,
     "aerobic_weekly_volume_max": 90,
     "aerobic_pct_hrmax_max": 68,
+    "resistance_pct_1rm_max": 55,  # resistance still progresses (+10%)
+}
+NO_RESISTANCE_PROGRESSION_ENV = {
     "resistance_pct_1rm_max": 50,
     "resistance_pct_1rm_progression_max": 50,
     "resistance_sessions_max": 2,
     "resistance_sets_max": 2,
+    "aerobic_weekly_volume_max": 99,  # aerobic still progresses (+10%)
 }
+NO_AEROBIC_RX = {
+    "rx_aerobic_sessions": None,
+    "rx_aerobic_minutes": None,
+    "rx_aerobic_pct_hrmax_low": None,
+    "rx_aerobic_pct_hrmax_high": None,
+    "rx_aerobic_rpe_low": None,
+    "rx_aerobic_rpe_high": None,
+}
+NO_RESISTANCE_RX = {
+    "rx_resistance_sessions": None,
+    "rx_resistance_sets": None,
+    "rx_resistance_reps_low": None,
+    "rx_resistance_reps_high": None,
+    "rx_resistance_pct_1rm_low": None,
+    "rx_resistance_pct_1rm_high": None,
+}
+CHEMO = {"treatment_phase": "chemotherapy", "days_since_infusion": 10}
+CLEARED_BONE = {"metastatic_sites": "bone", "medical_clearance": True}
 
 CASES: dict[str, Case] = {
     # ---------------------------------------------------------------- hold
@@ -102,6 +127,23 @@ CASES: dict[str, Case] = {
         quiet=({"serious_ae_7d": 0}, {"serious_ae_7d": None}),
         decision="hold",
     ),
+    "hold.hemoglobin_below_9_cardiovascular": Case(
+        fires=(
+            {"hemoglobin_g_dl": 8.99, "comorbidities": "cardiovascular_disease"},
+            {"hemoglobin_g_dl": 8, "comorbidities": "diabetes;cardiovascular_disease"},
+        ),
+        quiet=(
+            {"hemoglobin_g_dl": 9, "comorbidities": "cardiovascular_disease"},
+            {"hemoglobin_g_dl": 8.5},
+            {"hemoglobin_g_dl": None, "comorbidities": "cardiovascular_disease"},
+        ),
+        decision="hold",
+    ),
+    "hold.glucose": Case(
+        fires=({"glucose_mg_dl": 69.9}, {"glucose_mg_dl": 300.5}, {"glucose_mg_dl": 20}),
+        quiet=({"glucose_mg_dl": 70}, {"glucose_mg_dl": 300}, {"glucose_mg_dl": None}),
+        decision="hold",
+    ),
     # ---------------------------------------------------------------- refer
     "refer.ecog_3_plus": Case(
         fires=({"ecog": 3}, {"ecog": 4}),
@@ -119,6 +161,28 @@ CASES: dict[str, Case] = {
         ),
         decision="refer",
     ),
+    "refer.bone_metastases_pain_or_neurological": Case(
+        fires=(
+            CLEARED_BONE | {"pain": 7},
+            CLEARED_BONE | {"neurological_symptoms": True},
+            CLEARED_BONE | {"metastatic_sites": "liver;bone", "pain": 9},
+        ),
+        quiet=(
+            CLEARED_BONE | {"pain": 6.9},
+            CLEARED_BONE | {"neurological_symptoms": None, "pain": None},
+            {"metastatic_sites": "lung", "pain": 9, "neurological_symptoms": True},
+        ),
+        decision="refer",
+    ),
+    "refer.bone_metastases_high_fracture_risk": Case(
+        fires=(CLEARED_BONE | {"bone_fracture_risk": "high"},),
+        quiet=(
+            CLEARED_BONE | {"bone_fracture_risk": "moderate"},
+            CLEARED_BONE | {"bone_fracture_risk": None},
+            {"metastatic_sites": "liver", "bone_fracture_risk": "high"},
+        ),
+        decision="refer",
+    ),
     "refer.brain_metastases_no_clearance": Case(
         fires=(
             {"metastatic_sites": "brain", "medical_clearance": False},
@@ -127,6 +191,20 @@ CASES: dict[str, Case] = {
         quiet=(
             {"metastatic_sites": "brain", "medical_clearance": True},
             {"metastatic_sites": "lung", "medical_clearance": False},
+        ),
+        decision="refer",
+    ),
+    "refer.lvef_below_40": Case(
+        fires=({"lvef_pct": 39.9}, {"lvef_pct": 20, "medical_clearance": None}),
+        quiet=({"lvef_pct": 40}, {"lvef_pct": 35, "medical_clearance": True}, {"lvef_pct": None}),
+        decision="refer",
+    ),
+    "refer.recent_surgery_6_weeks": Case(
+        fires=({"recent_surgery_days": 0}, {"recent_surgery_days": 41}),
+        quiet=(
+            {"recent_surgery_days": 42},
+            {"recent_surgery_days": 10, "medical_clearance": True},
+            {"recent_surgery_days": None},
         ),
         decision="refer",
     ),
@@ -161,17 +239,82 @@ CASES: dict[str, Case] = {
         fires=(
             {"ecog": 1},
             {"metastatic_sites": "skin"},
-            {"treatment_phase": "chemotherapy", "days_since_infusion": 4},
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 5},
             {"treatment_phase": "chemotherapy", "days_since_infusion": None},
+            {"next_infusion_in_days": 2},
             {"comorbidities": "cardiovascular_disease"},
+            {"cardiotoxic_therapy": True},
             {"ecog": None},
         ),
         quiet=(
-            {"treatment_phase": "chemotherapy", "days_since_infusion": 5},
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 6},
+            {"next_infusion_in_days": 3, "days_since_infusion": 18},
             {"comorbidities": "cardiovascular_disease", "medical_clearance": True},
+            {"cardiotoxic_therapy": True, "medical_clearance": True},
             {"comorbidities": "diabetes"},
         ),
         env={"aerobic_pct_hrmax_max": 76, "aerobic_rpe_max": 13},
+    ),
+    # ---------------------------------------------------------------- unknown in chemo window
+    "unknown.platelets": Case(
+        fires=(
+            CHEMO | {"platelets_10e9_l": None},
+            {"days_since_infusion": 21, "platelets_10e9_l": NAN},
+            {"next_infusion_in_days": 7, "platelets_10e9_l": None},
+        ),
+        quiet=(
+            CHEMO,
+            {"platelets_10e9_l": None},  # after treatment: an unknown count is just unknown
+            {"days_since_infusion": 22, "platelets_10e9_l": None},
+        ),
+        restrictions=R("no_resistance"),
+        env={"aerobic_pct_hrmax_max": 63, "resistance_allowed": False},
+        unknown=("platelets_10e9_l",),
+    ),
+    "unknown.anc": Case(
+        fires=(CHEMO | {"anc_10e9_l": None}, {"next_infusion_in_days": 21, "anc_10e9_l": None}),
+        quiet=(CHEMO, {"anc_10e9_l": None}, {"next_infusion_in_days": 22, "anc_10e9_l": None}),
+        restrictions=R("avoid_public_facilities", "no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76, "resistance_pct_1rm_max": 69},
+        unknown=("anc_10e9_l",),
+    ),
+    "unknown.hemoglobin": Case(
+        fires=(CHEMO | {"hemoglobin_g_dl": None},),
+        quiet=(CHEMO, {"hemoglobin_g_dl": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+        unknown=("hemoglobin_g_dl",),
+    ),
+    "unknown.temperature_with_low_anc": Case(
+        fires=(
+            CHEMO | {"temperature_c": None, "anc_10e9_l": 1.0},
+            CHEMO | {"temperature_c": NAN, "anc_10e9_l": None},
+        ),
+        quiet=(
+            CHEMO | {"temperature_c": None, "anc_10e9_l": 1.5},
+            {"temperature_c": None, "anc_10e9_l": 1.0},
+            CHEMO | {"anc_10e9_l": 1.0},
+        ),
+        restrictions=R("check_temperature", "avoid_public_facilities", "no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+        unknown=("temperature_c",),
+    ),
+    "unknown.spo2": Case(
+        fires=(CHEMO | {"spo2": None},),
+        quiet=(CHEMO, {"spo2": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+        unknown=("spo2",),
+    ),
+    "unknown.days_since_infusion": Case(
+        fires=(
+            {"treatment_phase": "chemotherapy", "days_since_infusion": None},
+            {"next_infusion_in_days": 9, "days_since_infusion": None},
+        ),
+        quiet=(CHEMO, {"days_since_infusion": None}, {"next_infusion_in_days": 22}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 63, "aerobic_rpe_max": 11, "resistance_pct_1rm_max": 50},
+        unknown=("days_since_infusion",),
     ),
     # ---------------------------------------------------------------- labs, vitals, ECOG
     "labs.platelets_20_50": Case(
@@ -202,18 +345,88 @@ CASES: dict[str, Case] = {
         restrictions=R("no_vigorous"),
         env={"aerobic_pct_hrmax_max": 76},
     ),
+    "vitals.spo2_88_to_94": Case(
+        fires=({"spo2": 88}, {"spo2": 94.9}, {"spo2": 91}),
+        quiet=({"spo2": 95}, {"spo2": 87.9}, {"spo2": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76, "resistance_pct_1rm_max": 69},
+    ),
+    "symptoms.severe_fatigue": Case(
+        fires=({"fatigue": 8}, {"fatigue": 10}),
+        quiet=({"fatigue": 7.9}, {"fatigue": None}),
+        restrictions=R("no_vigorous"),
+        env={
+            "aerobic_pct_hrmax_max": 63,
+            "aerobic_rpe_max": 11,
+            "aerobic_minutes_max": 10,
+            "resistance_pct_1rm_max": 50,
+            "resistance_sets_max": 2,
+        },
+    ),
     "ecog.2_light_moderate": Case(
         fires=({"ecog": 2},),
         quiet=({"ecog": 1}, {"ecog": None}),
         restrictions=R("no_vigorous"),
         env={"aerobic_minutes_max": 30, "aerobic_pct_hrmax_max": 76},
     ),
+    # ---------------------------------------------------------------- infusion, cardiac
+    "infusion.window_no_vigorous": Case(
+        fires=(
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 5},
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 1},
+            {"next_infusion_in_days": 2},
+            {"treatment_phase": "immunotherapy", "days_since_infusion": 3},
+        ),
+        quiet=(
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 6},
+            {"next_infusion_in_days": 3},
+            {"days_since_infusion": None},
+        ),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76, "resistance_pct_1rm_max": 69},
+    ),
+    "infusion.day_light_only": Case(
+        fires=(
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 0},
+            {"next_infusion_in_days": 0},
+        ),
+        quiet=({"days_since_infusion": 1}, {"next_infusion_in_days": 1}, {}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 63, "aerobic_rpe_max": 11, "resistance_pct_1rm_max": 50},
+    ),
+    "cardiac.no_clearance": Case(
+        fires=(
+            {"comorbidities": "cardiovascular_disease"},
+            {"cardiotoxic_therapy": True},
+            {"comorbidities": "cardiovascular_disease", "medical_clearance": None},
+        ),
+        quiet=(
+            {"comorbidities": "cardiovascular_disease", "medical_clearance": True},
+            {"cardiotoxic_therapy": True, "medical_clearance": True},
+            {"cardiotoxic_therapy": None},
+            {"comorbidities": "diabetes"},
+        ),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76, "resistance_pct_1rm_max": 60},
+    ),
     # ---------------------------------------------------------------- metastases (cleared)
     "metastasis.bone": Case(
-        fires=({"metastatic_sites": "bone", "medical_clearance": True},),
+        fires=(CLEARED_BONE | {"bone_fracture_risk": "low"}, CLEARED_BONE),
         quiet=({"metastatic_sites": "liver", "medical_clearance": True},),
         restrictions=R("no_high_impact", "no_spinal_loading", "supervised_resistance"),
         env={"resistance_pct_1rm_max": 60},
+    ),
+    "metastasis.bone_fracture_risk_not_low": Case(
+        fires=(
+            CLEARED_BONE | {"bone_fracture_risk": "moderate"},
+            CLEARED_BONE | {"bone_fracture_risk": None},
+        ),
+        quiet=(
+            CLEARED_BONE | {"bone_fracture_risk": "low"},
+            {"metastatic_sites": "liver", "bone_fracture_risk": "moderate"},
+        ),
+        restrictions=R("supervised_only", "no_spinal_loading", "no_high_impact"),
+        env={"resistance_pct_1rm_max": 50},
     ),
     "metastasis.lung": Case(
         fires=({"metastatic_sites": "lung"},),
@@ -229,8 +442,8 @@ CASES: dict[str, Case] = {
     "metastasis.brain": Case(
         fires=({"metastatic_sites": "brain", "medical_clearance": True},),
         quiet=({"metastatic_sites": "skin"},),
-        restrictions=R("no_vigorous", "balance_focus", "supervised_only"),
-        env={"aerobic_pct_hrmax_max": 76},
+        restrictions=R("no_vigorous", "balance_focus", "supervised_only", "stationary_modes_only"),
+        env={"aerobic_pct_hrmax_max": 63, "aerobic_rpe_max": 11, "resistance_pct_1rm_max": 50},
     ),
     "metastasis.skin": Case(
         fires=({"metastatic_sites": "skin"},),
@@ -253,11 +466,42 @@ CASES: dict[str, Case] = {
         restrictions=R("supervised_resistance"),
         env={"resistance_pct_1rm_max": 52.5, "resistance_pct_1rm_progression_max": 52.5},
     ),
+    "lymphedema.start_ceiling_50": Case(
+        fires=({"comorbidities": "lymphedema"}, {"metastatic_sites": "lymph_node"}),
+        quiet=(CUR | {"comorbidities": "lymphedema"}, {"comorbidities": "diabetes"}),
+        env={"resistance_pct_1rm_max": 50},
+    ),
     # ---------------------------------------------------------------- comorbidity, treatment
     "comorbidity.peripheral_neuropathy": Case(
         fires=({"comorbidities": "peripheral_neuropathy"},),
         quiet=({"comorbidities": "osteoporosis"},),
         restrictions=R("stationary_modes_only", "balance_focus"),
+    ),
+    "comorbidity.osteoporosis_or_hormone_therapy": Case(
+        fires=({"comorbidities": "osteoporosis"}, {"treatment_phase": "hormone_therapy"}),
+        quiet=({"comorbidities": "arthritis"}, {"treatment_phase": None}),
+        restrictions=R("no_high_impact", "no_spinal_loading"),
+    ),
+    "ostomy.resistance_needs_clearance": Case(
+        fires=({"comorbidities": "ostomy"}, {"comorbidities": "ostomy", "medical_clearance": None}),
+        quiet=({"comorbidities": "ostomy", "medical_clearance": True}, {"comorbidities": "copd"}),
+        restrictions=R("no_resistance", "supervised_resistance"),
+        env={"resistance_allowed": False, "resistance_sessions_max": 0},
+    ),
+    "ostomy.precautions": Case(
+        fires=({"comorbidities": "ostomy", "medical_clearance": True},),
+        quiet=({"comorbidities": "copd"},),
+        restrictions=R("supervised_resistance", "no_high_intra_abdominal_pressure"),
+        env={"resistance_allowed": True, "resistance_pct_1rm_max": 70},
+    ),
+    "surgery.within_12_weeks": Case(
+        fires=(
+            {"recent_surgery_days": 42},
+            {"recent_surgery_days": 83},
+            {"recent_surgery_days": 10, "medical_clearance": True},
+        ),
+        quiet=({"recent_surgery_days": 84}, {"recent_surgery_days": None}),
+        env={"resistance_pct_1rm_max": 50},
     ),
     "treatment.radiotherapy": Case(
         fires=({"treatment_phase": "radiotherapy"},),
@@ -275,15 +519,86 @@ CASES: dict[str, Case] = {
         quiet=({}, CUR | {"rx_resistance_sessions": None}),
         env={"resistance_pct_1rm_max": 55, "resistance_pct_1rm_progression_max": 55},
     ),
-    "progression.none_after_moderate_ae": Case(
-        fires=(CUR | {"moderate_ae_7d": 1},),
-        quiet=({"moderate_ae_7d": 1}, CUR | {"moderate_ae_7d": 0}, CUR | {"moderate_ae_7d": None}),
-        env=NO_PROGRESSION_ENV,
+    "progression.aerobic_none_after_moderate_ae": Case(
+        fires=(
+            CUR | {"aerobic_moderate_ae_7d": 1, "moderate_ae_7d": 1},
+            CUR | {"aerobic_moderate_ae_7d": None, "moderate_ae_7d": 1},
+        ),
+        quiet=(
+            {"aerobic_moderate_ae_7d": 1, "moderate_ae_7d": 1},
+            CUR | {"resistance_moderate_ae_7d": 1, "moderate_ae_7d": 1},
+            CUR | {"aerobic_moderate_ae_7d": None, "moderate_ae_7d": None},
+        ),
+        env=NO_AEROBIC_PROGRESSION_ENV,
     ),
-    "progression.none_after_intolerance": Case(
-        fires=(CUR | {"intolerant_streak": 2}, CUR | {"intolerant_streak": 5}),
-        quiet=(CUR | {"intolerant_streak": 1}, {"intolerant_streak": 5}),
-        env=NO_PROGRESSION_ENV,
+    "progression.aerobic_none_after_intolerance": Case(
+        fires=(
+            CUR | {"aerobic_intolerant_streak": 2, "intolerant_streak": 0},
+            CUR | {"aerobic_intolerant_streak": None, "intolerant_streak": 2},
+        ),
+        quiet=(
+            CUR | {"aerobic_intolerant_streak": 1, "intolerant_streak": 5},
+            {"aerobic_intolerant_streak": 5},
+        ),
+        env=NO_AEROBIC_PROGRESSION_ENV,
+    ),
+    "progression.aerobic_none_when_incomplete": Case(
+        fires=(CUR | {"aerobic_completion_rate_14d": 0.85},),
+        quiet=(
+            CUR | {"aerobic_completion_rate_14d": 0.9},
+            CUR | {"aerobic_completion_rate_14d": None},
+            {"aerobic_completion_rate_14d": 0.5},
+        ),
+        env=NO_AEROBIC_PROGRESSION_ENV,
+    ),
+    "progression.resistance_none_after_moderate_ae": Case(
+        fires=(
+            CUR | {"resistance_moderate_ae_7d": 1, "moderate_ae_7d": 1},
+            CUR | {"resistance_moderate_ae_7d": None, "moderate_ae_7d": 2},
+        ),
+        quiet=(
+            CUR | {"aerobic_moderate_ae_7d": 1, "moderate_ae_7d": 1},
+            {"resistance_moderate_ae_7d": 1},
+        ),
+        env=NO_RESISTANCE_PROGRESSION_ENV,
+    ),
+    "progression.resistance_none_after_intolerance": Case(
+        fires=(
+            CUR | {"resistance_intolerant_streak": 2},
+            CUR | {"resistance_intolerant_streak": None, "intolerant_streak": 3},
+        ),
+        quiet=(
+            CUR | {"resistance_intolerant_streak": 1, "intolerant_streak": 4},
+            CUR | {"aerobic_intolerant_streak": 4, "intolerant_streak": 4},
+        ),
+        env=NO_RESISTANCE_PROGRESSION_ENV,
+    ),
+    "progression.resistance_none_when_incomplete": Case(
+        fires=(CUR | {"resistance_completion_rate_14d": 0.5},),
+        quiet=(
+            CUR | {"resistance_completion_rate_14d": 0.95},
+            CUR | {"resistance_completion_rate_14d": None},
+        ),
+        env=NO_RESISTANCE_PROGRESSION_ENV,
+    ),
+    "progression.no_new_aerobic_while_stalled": Case(
+        fires=(
+            CUR | NO_AEROBIC_RX | {"resistance_intolerant_streak": 2},
+            CUR | NO_AEROBIC_RX | {"aerobic_moderate_ae_7d": 1},
+        ),
+        quiet=(CUR | NO_AEROBIC_RX, CUR | {"resistance_intolerant_streak": 2}),
+        restrictions=R("no_aerobic"),
+        env={"aerobic_sessions_max": 0, "resistance_allowed": True},
+    ),
+    "progression.no_new_resistance_while_stalled": Case(
+        fires=(
+            CUR | NO_RESISTANCE_RX | {"aerobic_intolerant_streak": 2},
+            CUR | NO_RESISTANCE_RX | {"resistance_completion_rate_14d": 0.2},
+            CUR | NO_RESISTANCE_RX | {"aerobic_intolerant_streak": None, "intolerant_streak": 2},
+        ),
+        quiet=(CUR | NO_RESISTANCE_RX, CUR | {"aerobic_intolerant_streak": 2}),
+        restrictions=R("no_resistance"),
+        env={"resistance_allowed": False, "aerobic_sessions_max": 3},
     ),
     "resistance.start_ceiling_50": Case(
         fires=(
@@ -357,7 +672,7 @@ def test_rule(rule_id: str, healthy, current_rx) -> None:
         fired = res.fired[res.rule_ids.index(rule_id)]
         assert fired.kind == rule.kind and fired.effect and fired.citation
         assert case.restrictions <= set(res.restrictions), change
-        assert res.version == "2026.11.0"
+        assert res.version == VERSION
         if res.decision == "allowed":
             assert is_consistent(res.envelope)
         else:
@@ -368,6 +683,9 @@ def test_rule(rule_id: str, healthy, current_rx) -> None:
     first = gk.evaluate(_facts(base, current_rx, case.fires[0]))
     for name, value in case.env.items():
         assert getattr(first.envelope, name) == pytest.approx(value), name
+    assert first.unknown_facts == case.unknown
+    if first.decision == "allowed":  # closed-modality labels come from the final envelope
+        assert gk.closure_labels(first.envelope) == set(first.restrictions) & set(gk.CLOSURE_LABELS)
 
 
 def test_healthy_patient_fires_only_the_global_caps(healthy) -> None:
@@ -382,7 +700,7 @@ def test_healthy_patient_fires_only_the_global_caps(healthy) -> None:
 # -------------------------------------------------------------------------------------------
 def test_rule_file_metadata() -> None:
     raw = yaml.safe_load(gk.RULES_FILE.read_text())
-    assert raw["version"] == "2026.11.0" == RULES.version
+    assert raw["version"] == VERSION == RULES.version
     ids = [r["id"] for r in raw["rules"]]
     assert len(ids) == len(set(ids))
     for r in raw["rules"]:
@@ -454,6 +772,10 @@ GOOD = {
         ({"unexpected": 1}, "unknown keys"),
         ({"id": "hold.fever"}, "duplicate"),
         ({"restrictions": [], "limits": {}}, "needs limits"),
+        ({"unknown": "platelets_10e9_l"}, "list of fact names"),
+        ({"unknown": ["platelets"]}, "unknown fact"),
+        ({"unknown": ["metastatic_sites"]}, "not a single fact"),
+        ({"kind": "hold", "restrictions": [], "unknown": ["spo2"]}, "no unknown list"),
     ],
 )
 def test_malformed_rules_are_rejected(change: dict[str, Any], message: str) -> None:
@@ -483,6 +805,37 @@ def test_a_missing_lab_never_triggers_anything(healthy, missing) -> None:
     assert gk.evaluate(facts).rule_ids == gk.evaluate(healthy()).rule_ids
 
 
+@pytest.mark.parametrize("missing", [None, NAN, pd.NA, ""])
+def test_in_the_chemo_window_a_missing_lab_is_named_and_never_looser(healthy, missing) -> None:
+    """Issue #11: on chemotherapy (or within 21 days of an infusion) a missing platelet count,
+    ANC, hemoglobin, temperature (ANC low or unknown), SpO2 or infusion date gets the most
+    restrictive band that still allows exercise, and `unknown_facts` names it."""
+    names = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl", "temperature_c", "spo2")
+    facts = healthy(treatment_phase="chemotherapy", days_since_infusion=missing)
+    facts |= dict.fromkeys(names, missing)
+    res = gk.evaluate(facts)
+    assert res.decision == "allowed"
+    assert set(res.unknown_facts) == {*names, "days_since_infusion"}
+    assert {"no_resistance", "no_vigorous", "avoid_public_facilities", "check_temperature"} <= set(
+        res.restrictions
+    )
+    assert res.envelope.aerobic_pct_hrmax_max == 63 and not res.envelope.resistance_allowed
+    assert res.envelope.aerobic_rpe_max == 11
+    worst_allowed = healthy(
+        treatment_phase="chemotherapy",
+        days_since_infusion=0,
+        platelets_10e9_l=20,
+        anc_10e9_l=0.5,
+        hemoglobin_g_dl=8,
+        temperature_c=37.9,
+        spo2=88,
+    )
+    known = gk.evaluate(worst_allowed)
+    assert known.decision == "allowed" and known.unknown_facts == ()
+    assert no_looser(res.envelope, known.envelope)
+    assert set(res.restrictions) >= set(known.restrictions)
+
+
 def test_lists_may_be_joined_text_or_python_lists(healthy) -> None:
     a = gk.evaluate(healthy(metastatic_sites="liver;skin", comorbidities=["lymphedema"]))
     b = gk.evaluate(healthy(metastatic_sites=["skin", "liver"], comorbidities="lymphedema"))
@@ -504,6 +857,29 @@ def test_limited_by_names_the_binding_rule(healthy) -> None:
     assert res.envelope.aerobic_pct_hrmax_max == 63
     assert res.limited_by["aerobic_pct_hrmax_max"] in ("labs.platelets_20_50", "metastasis.liver")
     assert res.limited_by["aerobic_minutes_max"] == "metastasis.liver"
+
+
+def test_closed_modality_labels_follow_the_final_envelope(healthy, current_rx) -> None:
+    """Issue #11 item 4: `no_resistance` / `no_aerobic` / `no_vigorous` are present exactly when the
+    final envelope closes the modality or every vigorous dose, whichever rule closed it."""
+    # the counterexample of test_c_worsening_never_loosens (stop 8): lymphedema, experienced,
+    # post-treatment, a current dose; no progression (moderate AE) closes resistance before the
+    # conflict rule could, which then stayed quiet and the label went missing.
+    rx = current_rx | {"rx_resistance_pct_1rm_low": 20.0, "rx_resistance_pct_1rm_high": 25.0}
+    before = gk.evaluate(healthy(comorbidities="lymphedema") | rx)
+    after = gk.evaluate(
+        healthy(comorbidities="lymphedema", moderate_ae_7d=1, resistance_moderate_ae_7d=1) | rx
+    )
+    for res in (before, after):
+        assert not res.envelope.resistance_allowed and "no_resistance" in res.restrictions
+    # a closure nobody labelled: the label is derived, and its meaning rule then applies
+    res = gk.evaluate(healthy(aerobic_moderate_ae_7d=1, moderate_ae_7d=1) | current_rx)
+    assert res.envelope.aerobic_pct_hrmax_max == 68 and res.envelope.resistance_pct_1rm_max == 55
+    assert "no_vigorous" in res.restrictions and "restriction.no_vigorous" in res.rule_ids
+    assert res.envelope.aerobic_rpe_max == 13
+    # vigorous stays open for the eligible: no label
+    res = gk.evaluate(healthy())
+    assert not set(res.restrictions) & set(gk.CLOSURE_LABELS)
 
 
 def test_hold_lists_refer_rules_too(healthy) -> None:

@@ -26,6 +26,7 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+VERSION = "2026.12.0"
 
 
 def patient(**kw: Any) -> Patient:
@@ -39,7 +40,12 @@ def patient(**kw: Any) -> Patient:
             "spo2": 98,
             "temperature_c": 36.7,
         },
-        "labs": {"hemoglobin_g_dl": 12.8, "platelets_10e9_l": 240, "anc_10e9_l": 3.9},
+        "labs": {
+            "hemoglobin_g_dl": 12.8,
+            "platelets_10e9_l": 240,
+            "anc_10e9_l": 3.9,
+            "glucose_mg_dl": None,
+        },
         "symptoms": {"fatigue": 3, "pain": 1, "vomiting_24h": False},
     }
     base: dict[str, Any] = {
@@ -299,14 +305,15 @@ def test_v23_ecog_2__ecog_2_light_moderate() -> None:
 
 # ---------------------------------------------------------------------------- metastases
 def test_v24_cleared_bone_mets__metastasis_bone() -> None:
-    """66-y breast cancer, cleared pelvic bone metastases -> no impact or spinal loading,
-    supervised resistance at most 60% 1RM (Campbell 2019 / 2022)."""
+    """66-y breast cancer, cleared pelvic bone metastases assessed at low fracture risk -> no
+    impact or spinal loading, supervised resistance at most 60% 1RM (Campbell 2019 / 2022)."""
     res = kernel(
         patient(
             age=66,
             stage="IV",
             metastatic_sites=["bone"],
             medical_clearance=True,
+            bone_fracture_risk="low",
             ecog=1,
             resistance_experience="experienced",
         ),
@@ -375,14 +382,16 @@ def test_v30_contract_example_lymphedema__lymphedema_resistance_progression() ->
         res.rule_ids
     )
     assert "supervised_resistance" in res.restrictions
+    assert "no_vigorous" in res.restrictions  # ECOG 1 and 52.5% 1RM: no vigorous dose fits
     assert res.envelope.resistance_pct_1rm_max == pytest.approx(52.5)
     assert res.envelope.aerobic_weekly_volume_max == pytest.approx(99)
-    assert res.version == "2026.11.0"
+    assert res.version == VERSION
+    assert res.unknown_facts == ()  # on chemotherapy, but every lab, vital and date is given
     # the example response's prescription is inside the envelope; the old one lacks a restriction
     response = json.loads((FIXTURES / "recommend-response.json").read_text())
     assert gk.check_prescription(Prescription.model_validate(response["prescription"]), res) == []
     problems = gk.check_prescription(req.current_prescription, res)
-    assert problems == ["missing required restrictions: supervised_resistance"]
+    assert problems == ["missing required restrictions: no_vigorous, supervised_resistance"]
     fixed = gk.clamp_prescription(req.current_prescription, res)
     assert fixed is not None and gk.check_prescription(fixed, res) == []
 
@@ -438,21 +447,37 @@ def test_v37_tolerating_well__progression_weekly_volume_10pct() -> None:
     assert gk.check_prescription(rx(a_minutes=40), res)
 
 
-def test_v38_moderate_ae_last_week__progression_none_after_moderate_ae() -> None:
-    """Same patient, a moderate AE (knee pain) 3 days ago -> no progression of anything."""
+def test_v38_knee_pain_walking__progression_aerobic_none_after_moderate_ae() -> None:
+    """Same patient, a moderate AE (knee pain) in a walking session 3 days ago -> the aerobic dose
+    stays where it is; resistance, tolerated, may still progress (+10%)."""
+    history = dict(moderate_ae_7d=1, aerobic_moderate_ae_7d=1, resistance_moderate_ae_7d=0)
+    res = kernel(patient(), rx(), **history)
+    assert "progression.aerobic_none_after_moderate_ae" in res.rule_ids
+    assert "progression.resistance_none_after_moderate_ae" not in res.rule_ids
+    assert res.envelope.aerobic_weekly_volume_max == 90
+    assert res.envelope.aerobic_sessions_max == 3
+    assert res.envelope.resistance_pct_1rm_max == 55
+    # aerobic <= 68% HRmax and resistance <= 55% 1RM: no vigorous dose fits, so the label is due
+    assert "no_vigorous" in res.restrictions
+    assert gk.check_prescription(rx(restrictions=("no_vigorous",)), res) == []
+    assert gk.check_prescription(rx(a_minutes=31, restrictions=("no_vigorous",)), res)
+    # a caller that only knows the all-session count: both modalities held (the safer reading)
     res = kernel(patient(), rx(), moderate_ae_7d=1)
-    assert "progression.none_after_moderate_ae" in res.rule_ids
     assert res.envelope.aerobic_weekly_volume_max == 90
     assert res.envelope.resistance_pct_1rm_max == 50
-    assert gk.check_prescription(rx(), res) == []
-    assert gk.check_prescription(rx(a_minutes=31), res)
 
 
-def test_v39_two_intolerant_sessions__progression_none_after_intolerance() -> None:
-    """Two sessions in a row not tolerated (RPE too high) -> at most the current dose."""
-    res = kernel(patient(), rx(r_sessions=None), intolerant_streak=2)
-    assert "progression.none_after_intolerance" in res.rule_ids
+def test_v39_two_intolerant_walks__progression_aerobic_none_after_intolerance() -> None:
+    """Two walks in a row not tolerated (RPE too high), a tolerated resistance session in between
+    (the all-session streak is 1) -> aerobic at most the current dose; no new modality."""
+    history = dict(intolerant_streak=1, aerobic_intolerant_streak=2, resistance_intolerant_streak=0)
+    res = kernel(patient(), rx(r_sessions=None), **history)
+    assert "progression.aerobic_none_after_intolerance" in res.rule_ids
+    assert res.envelope.aerobic_weekly_volume_max == 90
+    assert res.envelope.aerobic_pct_hrmax_max == 68
     assert not res.envelope.resistance_allowed  # no new modality while not tolerating
+    assert "progression.no_new_resistance_while_stalled" in res.rule_ids
+    assert "no_resistance" in res.restrictions
 
 
 def test_v40_frail_start_20pct__conflict_resistance_infeasible() -> None:
@@ -521,3 +546,386 @@ def test_v44_seven_sessions__global_weekly_sessions() -> None:
     fixed = gk.clamp_prescription(week, res)
     assert fixed is not None and fixed.aerobic is not None and fixed.resistance is not None
     assert fixed.aerobic.sessions_per_week + fixed.resistance.sessions_per_week <= 6
+
+
+# ---------------------------------------------------------------------------- guideline 2026.12.0
+# The cases of issue #11 (each measured on main before the fix) and one vignette per new rule.
+CHEMO_DAY_10 = dict(treatment_phase="chemotherapy", days_since_infusion=10)
+
+
+def test_v45_cad_hb_8_6__hold_hemoglobin_below_9_cardiovascular() -> None:
+    """Issue #11: 68-y man with coronary disease on chemotherapy, Hb 8.6 g/dL -> hold (Medical
+    Algorithms: Hb < 9 g/dL with coronary disease is a contraindication); was allowed."""
+    p = patient(
+        sex="male",
+        age=68,
+        cancer_type="colorectal",
+        comorbidities=["cardiovascular_disease"],
+        hemoglobin_g_dl=8.6,
+        **CHEMO_DAY_10,
+    )
+    assert_no_dose(kernel(p), "hold", "hold.hemoglobin_below_9_cardiovascular")
+
+
+def test_v46_hypoglycaemia_62__hold_glucose() -> None:
+    """59-y man with diabetes, glucose 62 mg/dL before the session -> hold for today; 340 too."""
+    kw = dict(sex="male", age=59, cancer_type="prostate", comorbidities=["diabetes"])
+    assert_no_dose(kernel(patient(**kw, glucose_mg_dl=62)), "hold", "hold.glucose")
+    assert_no_dose(kernel(patient(**kw, glucose_mg_dl=340)), "hold", "hold.glucose")
+    assert kernel(patient(**kw, glucose_mg_dl=140)).decision == "allowed"
+
+
+def test_v47_bone_mets_pain_9__refer_bone_metastases_pain_or_neurological() -> None:
+    """Issue #11: 64-y prostate cancer, cleared spinal bone metastases, bone pain 9/10 -> refer
+    (possible fracture or cord compression); was 76% HRmax and 60-minute sessions."""
+    p = patient(
+        sex="male",
+        age=64,
+        cancer_type="prostate",
+        stage="IV",
+        metastatic_sites=["bone"],
+        medical_clearance=True,
+        bone_fracture_risk="low",
+        pain=9,
+    )
+    assert_no_dose(kernel(p), "refer", "refer.bone_metastases_pain_or_neurological")
+
+
+def test_v48_bone_mets_new_leg_weakness__refer_bone_metastases_pain_or_neurological() -> None:
+    """60-y breast cancer, cleared thoracic bone metastases, new leg numbness -> refer."""
+    p = patient(
+        age=60,
+        stage="IV",
+        metastatic_sites=["bone"],
+        medical_clearance=True,
+        bone_fracture_risk="low",
+        neurological_symptoms=True,
+    )
+    assert_no_dose(kernel(p), "refer", "refer.bone_metastases_pain_or_neurological")
+
+
+def test_v49_lytic_femur_lesion__refer_bone_metastases_high_fracture_risk() -> None:
+    """70-y myeloma, lytic femoral lesion (Mirels 9) assessed high risk, cleared -> refer."""
+    p = patient(
+        age=70,
+        cancer_type="hematologic",
+        metastatic_sites=["bone"],
+        medical_clearance=True,
+        bone_fracture_risk="high",
+    )
+    assert_no_dose(kernel(p), "refer", "refer.bone_metastases_high_fracture_risk")
+
+
+def test_v50_bone_mets_risk_not_assessed__metastasis_bone_fracture_risk_not_low() -> None:
+    """Issue #11 (one generic clearance flag satisfied every site): 66-y breast cancer, cleared
+    bone metastases, fracture risk not assessed -> supervised sessions only, no spinal loading,
+    no high impact, resistance at most 50% 1RM; assessed moderate -> the same."""
+    kw = dict(age=66, stage="IV", metastatic_sites=["bone"], medical_clearance=True)
+    for risk in (None, "moderate"):
+        res = kernel(patient(**kw, bone_fracture_risk=risk, resistance_experience="experienced"))
+        assert "metastasis.bone_fracture_risk_not_low" in res.rule_ids
+        assert {"supervised_only", "no_spinal_loading", "no_high_impact"} <= set(res.restrictions)
+        assert res.envelope.resistance_pct_1rm_max == 50
+
+
+def test_v51_lvef_35__refer_lvef_below_40() -> None:
+    """55-y breast cancer after anthracyclines, LVEF 35%, no cardiology clearance -> refer."""
+    p = patient(age=55, cardiotoxic_therapy=True, lvef_pct=35)
+    assert_no_dose(kernel(p), "refer", "refer.lvef_below_40")
+    cleared = kernel(patient(age=55, cardiotoxic_therapy=True, lvef_pct=35, medical_clearance=True))
+    assert cleared.decision == "allowed"
+
+
+def test_v52_colectomy_3_weeks_ago__refer_recent_surgery_6_weeks() -> None:
+    """63-y colorectal cancer, colectomy 21 days ago, surgeon has not cleared -> refer."""
+    p = patient(age=63, cancer_type="colorectal", recent_surgery_days=21)
+    assert_no_dose(kernel(p), "refer", "refer.recent_surgery_6_weeks")
+
+
+def test_v53_mastectomy_8_weeks_ago__surgery_within_12_weeks() -> None:
+    """52-y breast cancer, mastectomy 56 days ago, experienced lifter -> resistance <= 50% 1RM;
+    the same patient cleared 3 weeks after surgery gets the same cap."""
+    for days, cleared in ((56, False), (21, True)):
+        res = kernel(
+            patient(
+                age=52,
+                recent_surgery_days=days,
+                medical_clearance=cleared,
+                resistance_experience="experienced",
+            )
+        )
+        assert res.decision == "allowed" and "surgery.within_12_weeks" in res.rule_ids
+        assert res.envelope.resistance_pct_1rm_max == 50
+
+
+def test_v54_chemo_day_10_no_labs__unknown_platelets() -> None:
+    """Issue #11: on chemotherapy, day 10 after an infusion, platelets, ANC and hemoglobin not
+    given -> not the open envelope it was (85% HRmax, 80% 1RM) but the most restrictive band that
+    still allows exercise: no resistance, light aerobic (<= 63%), no public facilities; the
+    response names the missing labs."""
+    p = patient(
+        resistance_experience="experienced",
+        platelets_10e9_l=None,
+        anc_10e9_l=None,
+        hemoglobin_g_dl=None,
+        **CHEMO_DAY_10,
+    )
+    res = kernel(p)
+    assert res.decision == "allowed"
+    assert {"unknown.platelets", "unknown.anc", "unknown.hemoglobin"} <= set(res.rule_ids)
+    assert set(res.unknown_facts) == {"platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl"}
+    assert not res.envelope.resistance_allowed and res.envelope.aerobic_pct_hrmax_max == 63
+    assert {"no_resistance", "no_vigorous", "avoid_public_facilities"} <= set(res.restrictions)
+    # once the counts are given (and normal), the envelope opens again
+    assert kernel(patient(resistance_experience="experienced", **CHEMO_DAY_10)).unknown_facts == ()
+
+
+def test_v55_chemo_anc_not_given__unknown_anc() -> None:
+    """47-y lymphoma on chemotherapy, day 12, ANC not given -> treated as 0.5-1.5 x10^9/L."""
+    res = kernel(patient(age=47, cancer_type="hematologic", anc_10e9_l=None, **CHEMO_DAY_10))
+    assert res.unknown_facts == ("anc_10e9_l",)
+    assert {"avoid_public_facilities", "no_vigorous"} <= set(res.restrictions)
+
+
+def test_v56_chemo_hb_not_given__unknown_hemoglobin() -> None:
+    """58-y colorectal cancer on chemotherapy, hemoglobin not given -> no vigorous exercise."""
+    res = kernel(patient(cancer_type="colorectal", hemoglobin_g_dl=None, **CHEMO_DAY_10))
+    assert res.unknown_facts == ("hemoglobin_g_dl",) and "no_vigorous" in res.restrictions
+    assert res.envelope.aerobic_pct_hrmax_max <= 76
+
+
+def test_v57_neutropenic_no_temperature__unknown_temperature_with_low_anc() -> None:
+    """50-y breast cancer on chemotherapy, ANC 0.9, temperature not taken -> check the temperature
+    before every session; with ANC 2.5 an untaken temperature changes nothing."""
+    res = kernel(patient(age=50, anc_10e9_l=0.9, temperature_c=None, **CHEMO_DAY_10))
+    assert "temperature_c" in res.unknown_facts and "check_temperature" in res.restrictions
+    res = kernel(patient(age=50, anc_10e9_l=2.5, temperature_c=None, **CHEMO_DAY_10))
+    assert res.unknown_facts == () and "check_temperature" not in res.restrictions
+
+
+def test_v58_chemo_spo2_not_measured__unknown_spo2() -> None:
+    """66-y lung cancer on chemotherapy, SpO2 not measured -> treated as 88-94% (no vigorous)."""
+    res = kernel(patient(age=66, cancer_type="lung", spo2=None, **CHEMO_DAY_10))
+    assert res.unknown_facts == ("spo2",) and "no_vigorous" in res.restrictions
+
+
+def test_v59_chemo_infusion_date_not_given__unknown_days_since_infusion() -> None:
+    """45-y breast cancer on chemotherapy, date of the last infusion not given -> treated as the
+    infusion day: light only (aerobic <= 63% HRmax, RPE <= 11, resistance <= 50% 1RM)."""
+    res = kernel(patient(age=45, treatment_phase="chemotherapy", days_since_infusion=None))
+    assert res.unknown_facts == ("days_since_infusion",)
+    env = res.envelope
+    assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_rpe_max == 11
+    assert env.resistance_pct_1rm_max <= 50
+
+
+def test_v60_day_5_after_infusion__infusion_window_no_vigorous() -> None:
+    """Issue #11: 45-y breast cancer, ECOG 0, day 5 after an infusion -> no vigorous (was 85%)."""
+    res = kernel(patient(age=45, treatment_phase="chemotherapy", days_since_infusion=5))
+    assert "infusion.window_no_vigorous" in res.rule_ids and "no_vigorous" in res.restrictions
+    assert res.envelope.aerobic_pct_hrmax_max == 76
+    day6 = kernel(patient(age=45, treatment_phase="chemotherapy", days_since_infusion=6))
+    assert day6.envelope.aerobic_pct_hrmax_max == 85
+
+
+def test_v61_next_infusion_in_2_days__infusion_window_no_vigorous() -> None:
+    """Issue #11 (an infusion due in the coming week was unknown to the kernel): day 19 of a
+    21-day cycle, next infusion in 2 days -> no vigorous; in 3 days -> vigorous allowed."""
+    kw = dict(age=45, treatment_phase="chemotherapy", days_since_infusion=19)
+    res = kernel(patient(**kw, next_infusion_in_days=2))
+    assert "infusion.window_no_vigorous" in res.rule_ids
+    assert res.envelope.aerobic_pct_hrmax_max == 76
+    assert kernel(patient(**kw, next_infusion_in_days=3)).envelope.aerobic_pct_hrmax_max == 85
+
+
+def test_v62_infusion_today__infusion_day_light_only() -> None:
+    """51-y breast cancer, infusion this morning -> light only; the same when it is due today."""
+    for kw in (dict(days_since_infusion=0), dict(days_since_infusion=20, next_infusion_in_days=0)):
+        res = kernel(patient(age=51, treatment_phase="chemotherapy", **kw))
+        assert "infusion.day_light_only" in res.rule_ids
+        assert res.envelope.aerobic_pct_hrmax_max == 63 and res.envelope.aerobic_rpe_max == 11
+        assert res.envelope.resistance_pct_1rm_max <= 50
+
+
+def test_v63_heart_disease_without_clearance__cardiac_no_clearance() -> None:
+    """Issue #11: 60-y prostate cancer with coronary disease, experienced lifter, no clearance ->
+    no vigorous, resistance at most 60% 1RM (was moderate aerobic and 80% 1RM)."""
+    res = kernel(
+        patient(
+            sex="male",
+            age=60,
+            cancer_type="prostate",
+            comorbidities=["cardiovascular_disease"],
+            resistance_experience="experienced",
+        )
+    )
+    assert "cardiac.no_clearance" in res.rule_ids and "no_vigorous" in res.restrictions
+    assert res.envelope.resistance_pct_1rm_max == 60
+    assert res.envelope.aerobic_pct_hrmax_max == 76
+
+
+def test_v64_after_anthracyclines__cardiac_no_clearance() -> None:
+    """48-y breast cancer after doxorubicin and trastuzumab (cardiotoxic), not yet cleared ->
+    no vigorous, resistance <= 60% 1RM; cleared by cardiology -> vigorous allowed again."""
+    kw = dict(age=48, cardiotoxic_therapy=True, resistance_experience="experienced")
+    res = kernel(patient(**kw))
+    assert "cardiac.no_clearance" in res.rule_ids and res.envelope.resistance_pct_1rm_max == 60
+    cleared = kernel(patient(**kw, medical_clearance=True))
+    assert "cardiac.no_clearance" not in cleared.rule_ids
+    assert cleared.envelope.aerobic_pct_hrmax_max == 85
+
+
+def test_v65_osteoporosis__comorbidity_osteoporosis_or_hormone_therapy() -> None:
+    """Issue #11: 69-y breast cancer on an aromatase inhibitor with osteoporosis -> no high impact,
+    no spinal loading (osteoporosis was read by no rule)."""
+    res = kernel(patient(age=69, treatment_phase="hormone_therapy", comorbidities=["osteoporosis"]))
+    assert "comorbidity.osteoporosis_or_hormone_therapy" in res.rule_ids
+    assert {"no_high_impact", "no_spinal_loading"} <= set(res.restrictions)
+
+
+def test_v66_androgen_deprivation__comorbidity_osteoporosis_or_hormone_therapy() -> None:
+    """Issue #11: 72-y prostate cancer on androgen-deprivation therapy -> no high impact, no
+    spinal loading (fracture risk; ACSM 2010)."""
+    res = kernel(
+        patient(sex="male", age=72, cancer_type="prostate", treatment_phase="hormone_therapy")
+    )
+    assert {"no_high_impact", "no_spinal_loading"} <= set(res.restrictions)
+
+
+def test_v67_ostomy_without_clearance__ostomy_resistance_needs_clearance() -> None:
+    """Issue #11: 61-y colorectal cancer with a colostomy, no clearance -> no resistance training
+    (was 80% 1RM allowed)."""
+    res = kernel(patient(age=61, cancer_type="colorectal", comorbidities=["ostomy"]))
+    assert "ostomy.resistance_needs_clearance" in res.rule_ids
+    assert not res.envelope.resistance_allowed and "no_resistance" in res.restrictions
+    assert res.envelope.aerobic_allowed
+
+
+def test_v68_ostomy_cleared__ostomy_precautions() -> None:
+    """Same patient cleared by the surgeon -> supervised resistance, no high intra-abdominal
+    pressure."""
+    res = kernel(
+        patient(age=61, cancer_type="colorectal", comorbidities=["ostomy"], medical_clearance=True)
+    )
+    assert res.envelope.resistance_allowed
+    assert {"supervised_resistance", "no_high_intra_abdominal_pressure"} <= set(res.restrictions)
+
+
+def test_v69_lymphedema_experienced_first_dose__lymphedema_start_ceiling_50() -> None:
+    """Issue #11: 53-y breast cancer with arm lymphedema, an experienced lifter starting
+    resistance -> at most 50% 1RM (PAL: start minimal), not 70%."""
+    res = kernel(patient(age=53, comorbidities=["lymphedema"], resistance_experience="experienced"))
+    assert "lymphedema.start_ceiling_50" in res.rule_ids
+    assert res.envelope.resistance_pct_1rm_max == 50
+    assert "supervised_resistance" in res.restrictions
+
+
+def test_v70_spo2_92__vitals_spo2_88_to_94() -> None:
+    """70-y lung cancer, SpO2 92% -> exercise as tolerated, no vigorous (TREK)."""
+    res = kernel(patient(age=70, cancer_type="lung", spo2=92))
+    assert "vitals.spo2_88_to_94" in res.rule_ids and "no_vigorous" in res.restrictions
+    assert res.envelope.aerobic_pct_hrmax_max <= 76
+
+
+def test_v71_fatigue_9__symptoms_severe_fatigue() -> None:
+    """57-y breast cancer, fatigue 9/10 -> light, short sessions only (~10 min, ACS)."""
+    res = kernel(patient(fatigue=9), rx())
+    env = res.envelope
+    assert "symptoms.severe_fatigue" in res.rule_ids
+    assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_minutes_max == 10
+    assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
+    clamped = gk.clamp_prescription(rx(), res)
+    assert clamped is not None and clamped.aerobic is not None
+    assert clamped.aerobic.minutes_per_session == 10
+
+
+def test_v72_walks_cut_short__progression_aerobic_none_when_incomplete() -> None:
+    """Walks of the last 2 weeks completed 75% on average -> aerobic dose not raised."""
+    res = kernel(patient(), rx(), aerobic_completion_rate_14d=0.75)
+    assert "progression.aerobic_none_when_incomplete" in res.rule_ids
+    assert res.envelope.aerobic_weekly_volume_max == 90
+    assert res.envelope.resistance_pct_1rm_max == 55
+
+
+def test_v73_sets_left_undone__progression_resistance_none_when_incomplete() -> None:
+    """Resistance sessions of the last 2 weeks: 1 of 2 sets done on average -> load held."""
+    res = kernel(patient(), rx(), resistance_completion_rate_14d=0.5)
+    assert "progression.resistance_none_when_incomplete" in res.rule_ids
+    assert res.envelope.resistance_pct_1rm_max == 50
+    assert res.envelope.aerobic_weekly_volume_max == 99
+
+
+def test_v74_two_hard_lifting_sessions__progression_resistance_none_after_intolerance() -> None:
+    """Issue #10 item 3: two resistance sessions in a row not tolerated, a tolerated walk in
+    between (all-session streak 0) -> resistance load held; aerobic may still progress."""
+    history = dict(intolerant_streak=0, aerobic_intolerant_streak=0, resistance_intolerant_streak=2)
+    res = kernel(patient(), rx(), **history)
+    assert "progression.resistance_none_after_intolerance" in res.rule_ids
+    assert "progression.aerobic_none_after_intolerance" not in res.rule_ids
+    assert res.envelope.resistance_pct_1rm_max == 50 and res.envelope.resistance_sessions_max == 2
+    assert res.envelope.aerobic_weekly_volume_max == 99
+
+
+def test_v75_shoulder_strain_lifting__progression_resistance_none_after_moderate_ae() -> None:
+    """A moderate shoulder strain in a resistance session 2 days ago -> resistance dose held."""
+    history = dict(moderate_ae_7d=1, aerobic_moderate_ae_7d=0, resistance_moderate_ae_7d=1)
+    res = kernel(patient(), rx(), **history)
+    assert "progression.resistance_none_after_moderate_ae" in res.rule_ids
+    assert res.envelope.resistance_pct_1rm_max == 50
+    assert res.envelope.aerobic_weekly_volume_max == 99
+
+
+def test_v76_lifting_not_tolerated_no_walks__progression_no_new_aerobic_while_stalled() -> None:
+    """On resistance only, two sessions not tolerated -> no aerobic exercise added this week."""
+    current = Prescription(resistance=rx().resistance)
+    res = kernel(patient(), current, resistance_intolerant_streak=2, intolerant_streak=2)
+    assert "progression.no_new_aerobic_while_stalled" in res.rule_ids
+    assert not res.envelope.aerobic_allowed and "no_aerobic" in res.restrictions
+
+
+def test_v77_walks_not_tolerated_no_lifting__progression_no_new_resistance_while_stalled() -> None:
+    """On aerobic only, walks not tolerated -> no resistance added (whatever the experience)."""
+    res = kernel(
+        patient(resistance_experience="experienced"),
+        rx(r_sessions=None),
+        aerobic_intolerant_streak=3,
+    )
+    assert "progression.no_new_resistance_while_stalled" in res.rule_ids
+    assert not res.envelope.resistance_allowed and "no_resistance" in res.restrictions
+
+
+def test_v78_closed_resistance_keeps_its_label__conflict_resistance_infeasible() -> None:
+    """Issue #11 item 4 (stop 8): lymphedema, experienced, post-treatment, a resistance dose of 0
+    sessions at 20-25% 1RM -> resistance closed; after a moderate AE it stays closed AND labelled
+    (the label used to vanish when another rule closed resistance first)."""
+    current = Prescription(
+        aerobic=rx().aerobic,
+        resistance=ResistanceDose(
+            sessions_per_week=0,
+            sets=2,
+            reps=IntRange(low=10, high=12),
+            intensity_pct_1rm=Range(low=20, high=25),
+        ),
+    )
+    p = patient(comorbidities=["lymphedema"], resistance_experience="experienced")
+    for history in ({}, {"moderate_ae_7d": 1}):
+        res = kernel(p, current, **history)
+        assert not res.envelope.resistance_allowed and "no_resistance" in res.restrictions
+
+
+def test_v79_brain_mets_cleared__metastasis_brain() -> None:
+    """Issue #11: 55-y lung cancer, treated brain metastases, cleared, experienced lifter ->
+    light aerobic (<= 63% HRmax) on stationary equipment, balance and gait, supervised; light
+    resistance (<= 50% 1RM); was 76% HRmax and 69% 1RM."""
+    res = kernel(
+        patient(
+            age=55,
+            cancer_type="lung",
+            stage="IV",
+            metastatic_sites=["brain"],
+            medical_clearance=True,
+            resistance_experience="experienced",
+        )
+    )
+    assert {"stationary_modes_only", "balance_focus", "supervised_only"} <= set(res.restrictions)
+    assert res.envelope.aerobic_pct_hrmax_max == 63 and res.envelope.resistance_pct_1rm_max == 50
