@@ -91,7 +91,7 @@ def plot_trajectories(result: dict[str, Any]) -> str:
         ax.set_xlabel("week")
         ax.set_title(label, fontsize=9)
     axes[0].legend(fontsize=7)
-    fig.suptitle("Prescribed dose per arm")
+    fig.suptitle("Prescribed dose per arm (patients allowed to exercise)", y=1.04)
     return _png(fig)
 
 
