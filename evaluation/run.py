@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from functools import lru_cache
@@ -42,11 +43,12 @@ def run_command(
     from training.simulator.scenarios import scenario_params
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="dosewise-retrain-") as tmp:
+    with contextlib.ExitStack() as stack:
         model_settings = settings
         if retrain:
             from evaluation.retrain import retrain_on_scenario
 
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dosewise-retrain-"))
             model_settings = retrain_on_scenario(
                 settings, scenario, Path(tmp), settings.default_seed, console
             )
