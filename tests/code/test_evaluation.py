@@ -323,3 +323,23 @@ def test_temporary_settings_move_every_path(tmp_path: Path) -> None:
     s = temporary_settings(Settings(), tmp_path)
     for value in (s.data_dir, s.mlruns_dir, s.mlflow_tracking_uri, s.audit_db_url):
         assert str(tmp_path.resolve()) in str(value)
+
+
+def _imports(package: str) -> set[str]:
+    """Top-level names of every module imported anywhere under `package` (static)."""
+    import ast
+
+    found: set[str] = set()
+    for path in (Path(__file__).resolve().parents[2] / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_evaluation_is_the_only_place_where_simulator_and_policy_meet() -> None:
+    assert {"training", "serving"} <= _imports("evaluation")
+    assert not {"training", "evaluation"} & _imports("serving")
+    assert not {"serving", "evaluation"} & _imports("training")
