@@ -78,7 +78,9 @@ def log_evaluation(
         "arms": ",".join(result["arms"]),
     }
     params |= {k: str(v) for k, v in (extra_params or {}).items()}
-    run = client.create_run(exp_id, run_name=f"{result['scenario']}-seed{result['seed']}")
+    retrained = str(result.get("models", "")).startswith("retrained")
+    name = f"{result['scenario']}-seed{result['seed']}" + ("-retrain" if retrained else "")
+    run = client.create_run(exp_id, run_name=name)
     run_id = run.info.run_id
     from mlflow.entities import Metric, Param
 
