@@ -88,19 +88,44 @@ def promote_cmd() -> None:
 def evaluate_policy(
     patients: Annotated[int, typer.Option(min=10)] = 1000,
     weeks: Annotated[int, typer.Option(min=2, max=52)] = 12,
-    seed: Annotated[int, typer.Option()] = 5,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: Annotated[int, typer.Option(help="Simulation seed (same seed, same patients)")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    scenario: Annotated[
+        str, typer.Option(help="Stress scenario of the simulator (training/SIMULATOR.md)")
+    ] = "base",
+    retrain: Annotated[
+        bool,
+        typer.Option(help="Train on the scenario's cohort first (temporary registry)"),
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report here")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap replicates")] = 1000,
+    track: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow")
+    ] = True,
 ) -> None:
     """Closed-loop comparison on the same simulated patients: fixed guideline dose, rule-based
-    progression, and the Dosewise policy with the champion models."""
+    progression, the Dosewise policy with the champion models (and any registered arm, e.g. the
+    oracle), with paired bootstrap intervals, subgroups and stress scenarios."""
     settings = _settings()
-    from serving.arms import build_arms
-    from training.closed_loop import print_evaluation, run_evaluation
+    from evaluation.run import run_command
+    from training.simulator.scenarios import SCENARIOS
 
-    result = run_evaluation(build_arms(settings), patients, weeks, seed, console=err)
+    if scenario not in SCENARIOS:
+        err.print(f"unknown --scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+        raise typer.Exit(2)
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        err.print(f"--report must name an .html file (got {report.name!r})")
+        raise typer.Exit(2)
+    result = run_command(
+        settings, patients, weeks, seed, scenario, retrain, report, bootstrap, track, err
+    )
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=float))
     else:
+        from evaluation.tables import print_evaluation
+
         print_evaluation(result, Console())
 
 

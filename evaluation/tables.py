@@ -1,0 +1,106 @@
+"""The closed-loop result as rich tables in the terminal: arms, differences, subgroups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Metrics shown in the terminal, with their labels and number format (the JSON has them all).
+SHOWN = {
+    "vo2peak_change": ("VO2peak change (mL/kg/min)", "{:+.2f}"),
+    "strength_change_pct": ("strength change (%)", "{:+.2f}"),
+    "at_target": ("at target, last week (prescribed)", "{:.1%}"),
+    "at_target_delivered": ("at target, last week (delivered)", "{:.1%}"),
+    "ae_moderate_or_serious_per_1000": ("moderate/serious AE per 1,000 sessions", "{:.2f}"),
+    "ae_moderate_or_serious_per_100_patients": ("moderate/serious AE per 100 patients", "{:.2f}"),
+    "dropout": ("dropout", "{:.1%}"),
+    "attendance": ("attendance", "{:.1%}"),
+    "tolerated_share": ("tolerated (of attended)", "{:.1%}"),
+    "aerobic_met_min_per_week": ("aerobic MET-min / patient-week", "{:.0f}"),
+    "moderate_minutes_per_week": ("minutes >= 64% HRmax / patient-week", "{:.1f}"),
+    "resistance_volume_load_per_week": ("resistance volume-load / patient-week", "{:.1f}"),
+    "zero_stimulus_weeks": ("booked weeks with no fitness stimulus", "{:.1%}"),
+    "guideline_violations": ("guideline violations", "{:.0f}"),
+    "patients": ("patients", "{:.0f}"),
+}
+SUBGROUP_LABELS = {
+    "vo2peak_change": "VO2peak",
+    "strength_change_pct": "strength %",
+    "ae_moderate_or_serious_per_100_patients": "AE/100 pts",
+}
+SUBGROUP_METRICS = tuple(SUBGROUP_LABELS)
+
+
+def _fmt(metric: str, value: float) -> str:
+    return SHOWN[metric][1].format(value) if value == value else "-"
+
+
+def _ci(metric: str, d: dict[str, float]) -> str:
+    f = SHOWN[metric][1]
+    return f"{f.format(d['estimate'])} [{f.format(d['low'])}, {f.format(d['high'])}]"
+
+
+def arms_table(result: dict[str, Any]) -> Table:
+    arms = list(result["arms"])
+    table = Table(
+        title=f"Closed loop, scenario {result['scenario']}: {result['patients']} patients x "
+        f"{result['weeks']} weeks, seed {result['seed']}"
+    )
+    table.add_column("metric")
+    for a in arms:
+        table.add_column(a, justify="right")
+    for metric, (label, _) in SHOWN.items():
+        table.add_row(label, *[_fmt(metric, result["arms"][a][metric]) for a in arms])
+    return table
+
+
+def differences_table(result: dict[str, Any]) -> Table:
+    diffs = result["differences"]
+    table = Table(title="Paired differences vs fixed, 95% bootstrap interval over patients")
+    table.add_column("metric")
+    for key in diffs:
+        table.add_column(key, justify="right")
+    for metric, (label, _) in SHOWN.items():
+        if metric == "patients":
+            continue
+        table.add_row(label, *[_ci(metric, diffs[k][metric]) for k in diffs])
+    return table
+
+
+def subgroups_table(result: dict[str, Any]) -> Table:
+    arms = list(result["arms"])
+    table = Table(title="Subgroups (n = patients in the subgroup)")
+    table.add_column("subgroup")
+    table.add_column("n", justify="right")
+    table.add_column("metric")
+    for a in arms:
+        table.add_column(a, justify="right")
+    first = next(iter(result["subgroup_differences"].values()), {})
+    shown = [k for k in first if not k.startswith("progression")]
+    for key in shown:
+        table.add_column(key, justify="right")
+    for g, by_arm in result["subgroups"].items():
+        n = f"{by_arm[arms[0]]['patients']:.0f}"
+        for i, metric in enumerate(SUBGROUP_METRICS):
+            diffs = result["subgroup_differences"].get(g, {})
+            table.add_row(
+                g if i == 0 else "",
+                n if i == 0 else "",
+                SUBGROUP_LABELS[metric],
+                *[_fmt(metric, by_arm[a][metric]) for a in arms],
+                *[_ci(metric, diffs[k][metric]) for k in shown],
+            )
+    return table
+
+
+def print_evaluation(result: dict[str, Any], console: Console) -> None:
+    """Arms, differences and subgroups; violation examples if any."""
+    console.print(arms_table(result))
+    if result["differences"]:
+        console.print(differences_table(result))
+    console.print(subgroups_table(result))
+    for arm, examples in result.get("violation_examples", {}).items():
+        for ex in examples:
+            console.print(f"[red]violation ({arm})[/]: {ex}")
