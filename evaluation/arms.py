@@ -35,13 +35,13 @@ from features.settings import Settings
 from serving.guidelines import kernel as gk
 from serving.policy import (
     PLAN_COLUMNS,
+    REFERENCE_COLUMNS,
     Models,
     PlanScores,
     Points,
     PolicyConfig,
     Scorer,
     kernel_facts,
-    plan_to_prescription,
     recommend,
 )
 
@@ -236,35 +236,45 @@ class DosewiseArm(Arm):
     """The Dosewise policy (`serving.policy.recommend`) with the champion models: a thin adapter
     (the response's prescription is used as it is; the policy enforces the envelope itself).
 
-    After a deload the policy names a progression reference (the dose deloaded from); it becomes
-    next week's current prescription so the patient climbs back to it (issue 10), and the
-    kernel's progression rules apply to it as to any current prescription.
+    The prescription is carried forward exactly (rx_*). After a deload the policy also names a
+    progression reference (the dose deloaded from); it is handed back next week as the `ref_*`
+    columns (`serving.policy.REFERENCE_COLUMNS`), so the policy searches around it and the
+    patient climbs back to it within the kernel's progression limits of the deload (issue 10).
     """
+
+    def __init__(self, env: ArmEnv) -> None:
+        super().__init__(env)
+        self.references: dict[str, dict[str, float]] = {}
 
     def scorer(self) -> Scorer | None:
         """The models (None: `recommend`'s default); the oracle arm swaps in the truth."""
         return None
 
     def prescribe(self, snapshot, history, week, results):
-        responses = recommend(
-            snapshot, history, week, self.env.models(), self.env.cfg, scorer=self.scorer()
-        )
-        self._references = {}
-        for resp, res in zip(responses, results, strict=True):
-            ref = resp.get("reference_plan")
-            if resp["decision"] == "regress" and ref is not None and res.decision == "allowed":
-                plan = np.array([ref[c] for c in PLAN_COLUMNS], dtype=float)
-                self._references[str(resp["patient_id"])] = plan_to_prescription(
-                    plan, res, self.env.cfg
-                )
+        snap = with_references(snapshot, self.references)
+        scorer = self.scorer()
+        if scorer is None:
+            responses = recommend(snap, history, week, self.env.models(), self.env.cfg)
+        else:
+            responses = recommend(snap, history, week, self.env.models(), self.env.cfg, scorer)
+        for resp in responses:
+            pid, ref = str(resp["patient_id"]), resp.get("reference_plan")
+            if resp["decision"] == "regress" and ref is not None:
+                self.references[pid] = ref  # a deload: keep the dose it was deloaded from
+            elif resp["prescription"] is not None:
+                self.references.pop(pid, None)  # the prescription is the reference again
         return [resp["prescription"] for resp in responses]
 
-    def __call__(self, snapshot, history, week):
-        out = super().__call__(snapshot, history, week)
-        for pid, ref in getattr(self, "_references", {}).items():
-            if pid in self.current:
-                self.current[pid] = ref  # a deload keeps the reference it was deloaded from
-        return out
+
+def with_references(snapshot: pd.DataFrame, refs: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """The snapshot with each deloaded patient's progression reference as `ref_*` columns."""
+    if not refs:
+        return snapshot
+    pids = snapshot["patient_id"].astype(str)
+    out = snapshot.copy()
+    for col, ref_col in zip(PLAN_COLUMNS, REFERENCE_COLUMNS, strict=True):
+        out[ref_col] = [refs[p][col] if p in refs else np.nan for p in pids]
+    return out
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,9 @@ PLAN_COLUMNS = (
     "resistance_reps",
     "resistance_pct_1rm",
 )
+# Optional patients-table columns: a progression reference other than the current prescription
+# (after a deload, the dose deloaded from; see `recommend`'s `reference_plan`).
+REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in PLAN_COLUMNS)
 # Every history fact the kernel reads (per-modality ones included), as FEATURE_SET columns.
 HISTORY_FACTS = gk.HISTORY_FACTS
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
@@ -310,7 +313,8 @@ class Reference:
 
 
 def reference_of(facts: dict[str, Any], cfg: PolicyConfig) -> Reference:
-    """The current prescription per modality, else the Campbell 2019 generic dose."""
+    """Per modality: the kept reference of a deload (`ref_*`), else the current prescription,
+    else the Campbell 2019 generic dose."""
     a = (
         _f(facts.get("rx_aerobic_sessions"), 0.0),
         _f(facts.get("rx_aerobic_minutes"), 0.0),
@@ -321,8 +325,15 @@ def reference_of(facts: dict[str, Any], cfg: PolicyConfig) -> Reference:
         _f(facts.get("rx_resistance_sets"), 0.0),
         _band_middle(facts, "rx_resistance_pct_1rm"),
     )
+    ref = {c: _f(facts.get(f"ref_{c}"), 0.0) for c in PLAN_COLUMNS}
+    a_kept = (ref["aerobic_sessions"], ref["aerobic_minutes"], ref["aerobic_pct_hrmax"])
+    r_kept = (ref["resistance_sessions"], ref["resistance_sets"], ref["resistance_pct_1rm"])
     a_cur = a[0] >= 1 and a[1] > 0 and a[2] > 0
     r_cur = r[0] >= 1 and r[1] >= 1 and r[2] > 0
+    if a_cur and a_kept[0] >= 1 and a_kept[1] > 0 and a_kept[2] > 0:
+        a = a_kept
+    if r_cur and r_kept[0] >= 1 and r_kept[1] >= 1 and r_kept[2] > 0:
+        r = r_kept
     return Reference(
         aerobic=a if a_cur else cfg.start_aerobic,
         resistance=r if r_cur else cfg.start_resistance,
@@ -884,8 +895,10 @@ def recommend(
     Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
     `scorer` defaults to the models (`ModelScorer`); the oracle arm passes the simulator's truth.
     Returns one dict per patient in input order, shaped like the contract's response, plus
-    `reference_plan` (the progression reference for next week, PLAN_COLUMNS -> value, or None)
-    which callers that carry prescriptions forward pass back as the current prescription.
+    `reference_plan` (the progression reference for next week, PLAN_COLUMNS -> value, or None):
+    after a deload (decision "regress" from a deload) it is the dose deloaded from, and a caller
+    that hands it back as the `ref_*` columns (REFERENCE_COLUMNS) lets the patient climb back
+    to it; the current prescription (rx_*) stays what was prescribed.
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
     if isinstance(patients, pd.DataFrame):

@@ -239,6 +239,7 @@ def test_result_has_every_key_the_issue_names(small_result: dict) -> None:
     assert set(small_result["subgroup_differences"]["sarcopenic"]) == {
         "progression-fixed",
         "dosewise-fixed",
+        "oracle-fixed",  # the oracle arm: the same search on the simulator's truth
     }
     assert len(small_result["trajectories"]["dosewise"]["met_min"]) == 3
     json.dumps(small_result, default=float)  # JSON-able

@@ -21,6 +21,7 @@ from features.schemas import RecommendRequest
 from serving.api import requests_to_columns
 from serving.guidelines import kernel as gk
 from serving.policy import (
+    PLAN_COLUMNS,
     A,
     Context,
     PlanScores,
@@ -266,3 +267,25 @@ def test_weekly_risk_never_exceeds_the_bound_relative_to_the_generic_dose() -> N
     tight = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=1.0, **lenient))[0]
     loose = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=3.0, **lenient))[0]
     assert loose.benefit > tight.benefit  # the bound binds: more risk allowed, more dose
+
+
+def test_after_a_deload_the_kept_reference_leads_the_climb_back() -> None:
+    """rx_* is the deload (what was prescribed); ref_* the dose deloaded from: the search works
+    around the reference, the kernel still bounds the climb by the deload (+10% volume)."""
+    deload = CURRENT_RX | {
+        "rx_aerobic_minutes": 20.0,
+        "rx_aerobic_pct_hrmax_low": 62.0,
+        "rx_aerobic_pct_hrmax_high": 66.0,
+    }
+    kept = {"ref_" + k: v for k, v in zip(PLAN_COLUMNS, (3, 30, 70, 2, 2, 12, 47.5), strict=True)}
+    facts = HEALTHY | deload | kept
+    ref = reference_of(facts, PolicyConfig())
+    assert ref.aerobic == (3, 30, 70) and ref.aerobic_current
+    res = gk.evaluate(facts)
+    choice = search(
+        _points(), [Context(res.envelope, ref, (False, False))], ToyScorer(), PolicyConfig()
+    )[0]
+    assert choice.plan[0] * choice.plan[1] <= res.envelope.aerobic_weekly_volume_max
+    assert choice.plan[1] > 20.0 and choice.plan[2] > 64.0  # climbing back, within the kernel
+    no_ref = reference_of(HEALTHY | deload, PolicyConfig())
+    assert no_ref.aerobic == (3, 20, 64)
