@@ -28,7 +28,7 @@ from features.schemas import (
     requests_to_columns,
 )
 from serving.guidelines import kernel as gk
-from serving.policy import HISTORY_FACTS, Models, PolicyConfig, recommend
+from serving.policy import HISTORY_FACTS, REFERENCE_COLUMNS, Models, PolicyConfig, recommend
 
 AS_OF = dt.date(2026, 11, 20)
 EXAMPLES = max(2000, settings().max_examples)
@@ -303,3 +303,43 @@ def test_hold_or_refer_whatever_the_models_say(patient, cur, rest_path) -> None:
         assert resp["prescription"] is None
         assert resp["decision"] in ("hold", "refer")
         assert resp["predictions"] is None
+
+
+REFERENCE = st.one_of(
+    st.none(),
+    st.tuples(num(0, 8), num(0, 120), num(0, 100), num(0, 5), num(0, 6), num(0, 25), num(0, 100)),
+)
+
+
+@settings(SETTINGS, max_examples=max(300, settings().max_examples // 4))
+@given(
+    patient=patients(),
+    history=sessions(),
+    cur=current(),
+    ref=REFERENCE,
+    tol=st.lists(WILD, min_size=1, max_size=6),
+    adh=st.lists(WILD, min_size=1, max_size=6),
+    ratio=num(0, 5),
+)
+def test_a_kept_reference_and_any_risk_bound_never_loosen_the_envelope(
+    patient, history, cur, ref, tol, adh, ratio
+) -> None:
+    """The new search's inputs: a deload's kept reference (ref_*, any values, even absurd) and
+    any weekly risk ratio only steer the search; the kernel's envelope still bounds the dose."""
+    req = RecommendRequest.model_validate(
+        {"patient": patient, "sessions": history, "current_prescription": cur, "as_of": str(AS_OF)}
+    )
+    p_df, s_df = request_to_frames(req)
+    if ref is not None:
+        for col, value in zip(REFERENCE_COLUMNS, ref, strict=True):
+            p_df[col] = value
+    models = Models(tolerance=Adversary(tol), adherence=Adversary(adh))
+    [resp] = recommend(p_df, s_df, AS_OF, models, PolicyConfig(generic_risk_ratio=ratio))
+    facts = _history(p_df, s_df)
+    result = gk.evaluate(gk.facts_from_request(req.patient, req.current_prescription, facts))
+    rx = resp["prescription"]
+    if rx is None:
+        assert resp["decision"] in ("hold", "refer") or result.envelope.is_empty
+        return
+    assert gk.check_prescription(rx, result) == []
+    assert within_global_bounds(rx) == []
