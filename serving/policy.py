@@ -608,6 +608,18 @@ def _week(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
     return np.array([*a, r[0], r[1], reps, r[2]])
 
 
+def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
+    """`_week` for rows of aerobic parts x rows of resistance parts (one side a single row)."""
+    n = max(len(a), len(r))
+    a = np.broadcast_to(a, (n, 3)) if len(a) else np.zeros((0, 3))
+    r = np.broadcast_to(r, (n, 3)) if len(r) else np.zeros((0, 3))
+    if not len(a) or not len(r):
+        return np.zeros((0, 7))
+    has_r = r[:, 0:1] >= 1
+    res = np.where(has_r, np.column_stack([r[:, 0], r[:, 1], np.full(n, reps), r[:, 2]]), 0.0)
+    return np.column_stack([a, res])
+
+
 def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray:
     """The option closest to the reference (the other modality's context while scoring)."""
     if not len(opts):
@@ -681,9 +693,11 @@ def search(
         ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg)
         ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg)
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
-        rows = [_week(a, r_ctx, reps) for a in ao] + [_week(a_ctx, r, reps) for r in ro]
-        rows.append(generic_week(ctx.env, cfg))
-        blocks.append(np.array(rows))
+        generic = generic_week(ctx.env, cfg)[None, :]
+        rows = np.vstack(
+            [_weeks(ao, r_ctx[None, :], reps), _weeks(a_ctx[None, :], ro, reps), generic]
+        )
+        blocks.append(rows)
         owners.append(np.full(len(rows), i))
         needs.append(
             np.vstack(

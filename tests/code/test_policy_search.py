@@ -289,3 +289,17 @@ def test_after_a_deload_the_kept_reference_leads_the_climb_back() -> None:
     assert choice.plan[1] > 20.0 and choice.plan[2] > 64.0  # climbing back, within the kernel
     no_ref = reference_of(HEALTHY | deload, PolicyConfig())
     assert no_ref.aerobic == (3, 20, 64)
+
+
+def test_vectorised_week_rows_equal_the_one_at_a_time_rows() -> None:
+    from serving.policy import _week, _weeks
+
+    rng = np.random.default_rng(0)
+    a = np.column_stack(
+        [rng.integers(0, 5, 20), rng.integers(10, 60, 20), rng.integers(40, 85, 20)]
+    )
+    r = np.column_stack([rng.integers(0, 4, 20), rng.integers(1, 4, 20), rng.integers(30, 80, 20)])
+    a, r = a.astype(float), r.astype(float)
+    np.testing.assert_array_equal(_weeks(a, r[:1], 12.0), [_week(x, r[0], 12.0) for x in a])
+    np.testing.assert_array_equal(_weeks(a[:1], r, 12.0), [_week(a[0], y, 12.0) for y in r])
+    assert _weeks(a[:0], r[:1], 12.0).shape == (0, 7)
