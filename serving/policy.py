@@ -620,6 +620,30 @@ def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
     return np.column_stack([a, res])
 
 
+def _combinations(
+    a_short: np.ndarray,
+    r_short: np.ndarray,
+    a_allowed: bool,
+    r_allowed: bool,
+    deload: np.ndarray,
+    reps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole weeks from every shortlisted aerobic x resistance part (aerobic-major order), and
+    per week which modality is the deload (a modality with an empty shortlist is deloaded when
+    allowed, absent when not)."""
+    a_parts = a_short if len(a_short) else (deload[None, 0:3] if a_allowed else np.zeros((1, 3)))
+    r_parts = (
+        r_short if len(r_short) else (deload[None, [3, 4, 6]] if r_allowed else np.zeros((1, 3)))
+    )
+    fa, fr = not len(a_short) and a_allowed, not len(r_short) and r_allowed
+    na, nr = len(a_parts), len(r_parts)
+    weeks = _weeks(
+        np.repeat(a_parts, nr, axis=0), np.tile(r_parts, (na, 1)), deload[5] if fr else reps
+    )
+    flags = np.tile([fa, fr], (na * nr, 1))
+    return weeks, flags
+
+
 def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray:
     """The option closest to the reference (the other modality's context while scoring)."""
     if not len(opts):
@@ -740,27 +764,17 @@ def search(
         assert ctx is not None
         ao, ro, _, _, reps = stage1[i]
         a_short, r_short = shortlists[i]
-        a_items = [(a, False) for a in a_short] or ([(None, True)] if len(ao) else [(None, False)])
-        r_items = [(r, False) for r in r_short] or ([(None, True)] if len(ro) else [(None, False)])
         full_deload = deload_plan(ctx.env, ctx.ref, (True, True), cfg)
-        mine = []
-        for a, fa in a_items:
-            for r, fr in r_items:
-                a_part = full_deload[0:3] if fa else (a if a is not None else np.zeros(3))
-                r_part = full_deload[[3, 4, 6]] if fr else (r if r is not None else np.zeros(3))
-                week = _week(a_part, r_part, full_deload[5] if fr else reps)
-                if week[0] + week[3] > ctx.env.total_sessions_max:
-                    continue
-                mine.append((week, (fa, fr)))
-        mine.append((full_deload, (True, True)))
-        for w, f in mine:
-            weeks.append(w)
-            forced.append(f)
+        combos, flags = _combinations(a_short, r_short, len(ao) > 0, len(ro) > 0, full_deload, reps)
+        keep = combos[:, 0] + combos[:, 3] <= ctx.env.total_sessions_max
+        mine = np.vstack([combos[keep], full_deload[None, :]])
+        weeks.append(mine)
+        forced.append(np.vstack([flags[keep], [[True, True]]]))
         owners2.append(np.full(len(mine), i))
         spans[i] = slice(pos, pos + len(mine))
         pos += len(mine)
     plans2 = np.vstack(weeks)
-    forced_arr = np.array(forced, dtype=bool).reshape(-1, 2)
+    forced_arr = np.vstack(forced).astype(bool)
     sc2 = scorer.score(points, np.concatenate(owners2), plans2)
     benefit2 = expected_benefit(plans2, sc2, cfg)
     tol2 = sc2.tolerance
