@@ -536,8 +536,8 @@ def _reps(env: gk.Envelope) -> float:
 def expected_benefit(plans: np.ndarray, scores: PlanScores, cfg: PolicyConfig) -> np.ndarray:
     """Expected attended sessions x effective dose per session, per modality normalised to the
     generic dose, capped, weighted and summed (module docstring, PolicyConfig)."""
-    tol = np.nan_to_num(scores.tolerance, nan=0.0)
-    att = np.nan_to_num(scores.attendance, nan=0.0)
+    tol = _fill(scores.tolerance, 0.0)
+    att = _fill(scores.attendance, 0.0)
     done = tol + (1.0 - tol) * cfg.intolerant_completion
     a_dose = aerobic_session_dose(plans[:, 1], plans[:, 2], cfg.light_credit) / AEROBIC_REFERENCE
     r_dose = resistance_session_dose(plans[:, 4], plans[:, 5], plans[:, 6]) / RESISTANCE_REFERENCE
@@ -560,11 +560,16 @@ def at_guideline_target(plans: np.ndarray) -> np.ndarray:
     ).astype(float)
 
 
+def _fill(x: np.ndarray, value: float) -> np.ndarray:
+    """NaN (a modality the plan lacks) replaced by `value`."""
+    return np.where(np.isnan(x), value, x)
+
+
 def weekly_intolerant(plans: np.ndarray, scores: PlanScores) -> np.ndarray:
     """Expected intolerant attended sessions per week (an upper bound on expected moderate or
     serious adverse events: such an event makes its session intolerant)."""
-    tol = np.nan_to_num(scores.tolerance, nan=1.0)
-    att = np.nan_to_num(scores.attendance, nan=0.0)
+    tol = _fill(scores.tolerance, 1.0)
+    att = _fill(scores.attendance, 0.0)
     return plans[:, 0] * att[:, A] * (1 - tol[:, A]) + plans[:, 3] * att[:, R] * (1 - tol[:, R])
 
 
