@@ -262,6 +262,12 @@ class PolicyConfig:
     top_k: int = 5  # options per modality combined into whole weeks
     # A modality progresses (one more session, higher intensity) only after a tolerated spell.
     rise_tolerated_rate: float = 0.8
+    # Longer sessions too only after a tolerated spell (ACSM 2009 "2-for-2"): the models never
+    # saw how long sessions go in a world where length costs more than in the training data.
+    minutes_need_tolerated_week: bool = False
+    # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
+    recalibration_prior_sessions: float = 0.0
+    recalibration_cap: float = 3.0
     # Reference for a patient without a current prescription: the Campbell 2019 generic dose.
     start_aerobic: tuple[float, float, float] = (3.0, 30.0, 70.0)
     start_resistance: tuple[float, float, float] = (2.0, 2.0, 60.0)
@@ -423,7 +429,8 @@ def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyCon
     p_vals = [p0 + d for d in cfg.aerobic_intensity_grid] + [p_top]
     p_lo, p_hi = _centres(env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max, cfg.hrmax_band)
     p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
-    m_hi = m0 + (cfg.minutes_span if cur else 0.0)
+    grow = cur and (rise or not cfg.minutes_need_tolerated_week)
+    m_hi = m0 + (cfg.minutes_span if grow else 0.0)
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
@@ -625,6 +632,38 @@ def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
     return np.column_stack([a, res])
 
 
+def recalibration(row: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
+    """Per modality, how much more often this patient's recent sessions were intolerant than
+    the scorer predicts at the reference dose (>= 1; 1 = no evidence of more).
+
+    The observed 14-day intolerant share is shrunk toward the prediction by
+    `recalibration_prior_sessions` pseudo-sessions. Intolerance (1 - P(tolerate)) of every option
+    is multiplied by it in the risk bounds and the objective: when the world is harder than the
+    models learnt (say, long sessions cost more than in the training data), the patient's own
+    record tightens the bounds instead of the search trusting the models' dose-response.
+    """
+    out = np.ones(2)
+    if cfg.recalibration_prior_sessions <= 0:
+        return out
+    k = cfg.recalibration_prior_sessions
+    for m, name in ((A, "aerobic"), (R, "resistance")):
+        pred = 1.0 - float(ref_tol[m])
+        rate = _feature(row, (f"{name}_tolerated_rate_14d",))
+        n = _feature(row, (f"{name}_n_planned_14d",)) * _feature(
+            row, (f"{name}_attendance_rate_14d",)
+        )
+        if not (math.isfinite(pred) and math.isfinite(rate) and math.isfinite(n)) or n <= 0:
+            continue
+        obs = (n * (1.0 - rate) + k * pred) / (n + k)
+        out[m] = min(max(1.0, obs / max(pred, 1e-3)), cfg.recalibration_cap)
+    return out
+
+
+def _recalibrated(tol: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """P(tolerate) with the intolerance scaled by the patient's recalibration factor."""
+    return 1.0 - np.minimum(1.0, (1.0 - tol) * factor)
+
+
 def _combinations(
     a_short: np.ndarray,
     r_short: np.ndarray,
@@ -723,8 +762,9 @@ def search(
         ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg)
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         generic = generic_week(ctx.env, cfg)[None, :]
+        here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration
         rows = np.vstack(
-            [_weeks(ao, r_ctx[None, :], reps), _weeks(a_ctx[None, :], ro, reps), generic]
+            [_weeks(ao, r_ctx[None, :], reps), _weeks(a_ctx[None, :], ro, reps), generic, here]
         )
         blocks.append(rows)
         owners.append(np.full(len(rows), i))
@@ -733,7 +773,7 @@ def search(
                 [
                     np.tile([True, False], (len(ao), 1)),
                     np.tile([False, True], (len(ro), 1)),
-                    [[True, True]],
+                    [[True, True], [True, True]],
                 ]
             )
         )
@@ -746,9 +786,11 @@ def search(
     sc1 = scorer.score(points, np.concatenate(owners), plans1, np.vstack(needs))
     generic_risk = weekly_intolerant(plans1, sc1)
     bound: dict[int, float] = {}
+    factor: dict[int, np.ndarray] = {}
     for i in live:
         g = float(generic_risk[generic_row[i]])
         bound[i] = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * g)
+        factor[i] = recalibration(points.matrix[i], sc1.tolerance[generic_row[i] + 1], cfg)
         ao, ro, sa, sr, _ = stage1[i]
         ctx = contexts[i]
         assert ctx is not None
@@ -757,7 +799,7 @@ def search(
             if not len(opts):
                 lists.append(opts)
                 continue
-            sub = PlanScores(sc1.tolerance[sl], sc1.attendance[sl])
+            sub = PlanScores(_recalibrated(sc1.tolerance[sl], factor[i]), sc1.attendance[sl])
             benefit, ok, exposure = _modality_stage(plans1[sl], sub, m, ctx.ref, cfg, bound[i])
             lists.append(_shortlist(opts, benefit, ok, exposure, cfg.top_k))
         shortlists[i] = (lists[0], lists[1])
@@ -781,8 +823,9 @@ def search(
     plans2 = np.vstack(weeks)
     forced_arr = np.vstack(forced).astype(bool)
     sc2 = scorer.score(points, np.concatenate(owners2), plans2)
-    benefit2 = expected_benefit(plans2, sc2, cfg)
-    tol2 = sc2.tolerance
+    factors2 = np.vstack([np.tile(factor[i], (spans[i].stop - spans[i].start, 1)) for i in live])
+    tol2 = _recalibrated(sc2.tolerance, factors2)
+    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg)
     free = ~forced_arr
     session_ok = (np.isnan(tol2) | (tol2 >= cfg.tolerance_threshold) | ~free).all(axis=1)
     unforced = PlanScores(np.where(free, tol2, np.nan), np.where(free, sc2.attendance, np.nan))
