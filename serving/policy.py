@@ -268,6 +268,7 @@ class PolicyConfig:
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
+    recalibration_floor: float = 1.0  # below 1: a better record than predicted loosens, too
     # Reference for a patient without a current prescription: the Campbell 2019 generic dose.
     start_aerobic: tuple[float, float, float] = (3.0, 30.0, 70.0)
     start_resistance: tuple[float, float, float] = (2.0, 2.0, 60.0)
@@ -633,8 +634,8 @@ def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
 
 
 def recalibration(row: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
-    """Per modality, how much more often this patient's recent sessions were intolerant than
-    the scorer predicts at the reference dose (>= 1; 1 = no evidence of more).
+    """Per modality, how much more (or less) often this patient's recent sessions were
+    intolerant than the scorer predicts at the reference dose, within [floor, cap].
 
     The observed 14-day intolerant share is shrunk toward the prediction by
     `recalibration_prior_sessions` pseudo-sessions. Intolerance (1 - P(tolerate)) of every option
@@ -655,7 +656,7 @@ def recalibration(row: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np
         if not (math.isfinite(pred) and math.isfinite(rate) and math.isfinite(n)) or n <= 0:
             continue
         obs = (n * (1.0 - rate) + k * pred) / (n + k)
-        out[m] = min(max(1.0, obs / max(pred, 1e-3)), cfg.recalibration_cap)
+        out[m] = min(max(cfg.recalibration_floor, obs / max(pred, 1e-3)), cfg.recalibration_cap)
     return out
 
 
