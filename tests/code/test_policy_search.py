@@ -303,3 +303,24 @@ def test_vectorised_week_rows_equal_the_one_at_a_time_rows() -> None:
     np.testing.assert_array_equal(_weeks(a, r[:1], 12.0), [_week(x, r[0], 12.0) for x in a])
     np.testing.assert_array_equal(_weeks(a[:1], r, 12.0), [_week(a[0], y, 12.0) for y in r])
     assert _weeks(a[:0], r[:1], 12.0).shape == (0, 7)
+
+
+def test_recalibration_tightens_only_on_a_worse_record_than_predicted() -> None:
+    from serving.policy import _recalibrated, recalibration
+
+    cfg = PolicyConfig(recalibration_prior_sessions=5.0)
+    ref_tol = np.array([0.9, 0.9])  # predicted intolerance 0.1 for both modalities
+    worse = _row(
+        aerobic_tolerated_rate_14d=0.5,
+        aerobic_n_planned_14d=10.0,
+        aerobic_attendance_rate_14d=1.0,
+        resistance_tolerated_rate_14d=1.0,
+        resistance_n_planned_14d=4.0,
+        resistance_attendance_rate_14d=1.0,
+    )
+    f = recalibration(worse, ref_tol, cfg)
+    assert f[A] > 2.0 and f[R] == 1.0  # per modality; a good record never loosens by default
+    assert recalibration(worse, ref_tol, PolicyConfig())[A] == 1.0  # off by default
+    assert (recalibration(_row(), ref_tol, cfg) == 1.0).all()  # no record, no change
+    tol = _recalibrated(np.array([[0.9, 0.95]]), f)
+    assert tol[0, A] < 0.9 and tol[0, R] == pytest.approx(0.95)
