@@ -251,6 +251,44 @@ def test_errors_file_names_field_and_reason(scored_300: Path) -> None:
     assert "number" in by_patient[BAD["ecog"]]["reason"].iloc[0]
 
 
+def test_optional_columns_reach_the_kernel_and_unknown_facts_are_written(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Guideline 2026.12.0 in batch: the additive optional patient columns (here glucose and
+    bone_fracture_risk) are validated and read by the kernel; unknown_facts is an output column."""
+    p, s = make_cohort(12, seed=9)
+    ids = sorted(p["patient_id"].unique())
+    low_glucose, no_platelets, bad_risk = ids[0], ids[1], ids[2]
+    p["glucose_mg_dl"] = np.where(p["patient_id"] == low_glucose, 50.0, np.nan)
+    p["bone_fracture_risk"] = np.where(p["patient_id"] == bad_risk, "severe", None)
+    mine = p["patient_id"] == no_platelets
+    p.loc[mine, ["treatment_phase", "days_since_infusion", "ecog", "metastatic_sites"]] = [
+        "chemotherapy",
+        10.0,
+        1,
+        "",
+    ]
+    p.loc[mine, ["platelets_10e9_l", "resting_hr", "temperature_c", "vomiting_24h"]] = [
+        np.nan,
+        70.0,
+        36.6,
+        False,
+    ]
+    folder = write_cohort(tmp_path / "c", p, s, "parquet")
+    out = tmp_path / "scores.csv"
+    assert run_score(settings, folder, out, models=fake_models()) == 0
+    rows = pd.read_csv(out, keep_default_na=False).set_index("patient_id")
+    assert list(rows.reset_index().columns) == list(OUTPUT_COLUMNS)
+    assert rows.loc[low_glucose, "decision"] == "hold"
+    assert "hold.glucose" in json.loads(rows.loc[low_glucose, "rules"])
+    assert rows.loc[no_platelets, "decision"] not in ("hold", "refer")
+    assert "platelets_10e9_l" in rows.loc[no_platelets, "unknown_facts"].split(";")
+    assert "no_resistance" in rows.loc[no_platelets, "restrictions"].split(";")
+    assert bad_risk not in rows.index
+    errors = pd.read_csv(errors_path(out), keep_default_na=False)
+    assert "bone_fracture_risk" in set(errors.loc[errors["patient_id"] == bad_risk, "field"])
+
+
 def test_snapshot_point_in_time() -> None:
     p = pd.DataFrame(
         {

@@ -90,6 +90,10 @@ def test_feature_set_contract() -> None:
     assert "patient_id" not in fs.columns and "as_of" not in fs.columns
     for fact in KERNEL_FACTS:
         assert fact in fs.history
+    # the additive optional patient fields are read by the kernel only, not by the models
+    from features.schemas import OPTIONAL_PATIENT_COLUMNS
+
+    assert not set(OPTIONAL_PATIENT_COLUMNS) & set(fs.columns)
     required = {
         "aerobic_minutes",
         "aerobic_pct_hrmax",

@@ -12,12 +12,15 @@ import pytest
 from pydantic import ValidationError
 
 from features.schemas import (
+    OPTIONAL_PATIENT_COLUMNS,
     PATIENT_COLUMNS,
+    PATIENT_ROW_COLUMNS,
     RX_COLUMNS,
     SESSION_COLUMNS,
     RecommendRequest,
     RecommendResponse,
     request_to_frames,
+    requests_to_columns,
     validate_patients,
     validate_sessions,
 )
@@ -91,6 +94,18 @@ INVALID = [
     (("current_prescription", "aerobic", "sessions_per_week"), -1, "sessions_per_week"),
     (("current_prescription", "restrictions"), ["no_running"], "restrictions"),
     (("as_of",), "yesterday", "as_of"),
+    # additive optional fields (contract 2026-11-30)
+    (("patient", "next_infusion_in_days"), -1, "next_infusion_in_days"),
+    (("patient", "recent_surgery_days"), -3, "recent_surgery_days"),
+    (("patient", "recent_surgery_days"), 2.5, "recent_surgery_days"),
+    (("patient", "cardiotoxic_therapy"), "maybe", "cardiotoxic_therapy"),
+    (("patient", "lvef_pct"), 9, "lvef_pct"),
+    (("patient", "lvef_pct"), 81, "lvef_pct"),
+    (("patient", "neurological_symptoms"), "numb", "neurological_symptoms"),
+    (("patient", "bone_fracture_risk"), "severe", "bone_fracture_risk"),
+    (("patient", "labs", "glucose_mg_dl"), 19, "glucose_mg_dl"),
+    (("patient", "labs", "glucose_mg_dl"), 801, "glucose_mg_dl"),
+    (("current_prescription", "restrictions"), ["no_aerobics"], "restrictions"),
 ]
 
 
@@ -157,3 +172,54 @@ def test_dates_outside_the_clinical_window_are_rejected(request_body: dict) -> N
     with pytest.raises(ValidationError) as info:
         RecommendRequest.model_validate(_set(request_body, ("sessions", 0, "date"), "1800-01-01"))
     assert "date" in [str(x) for x in info.value.errors()[0]["loc"]]
+
+
+NEW_FIELDS = {
+    "next_infusion_in_days": 4,
+    "recent_surgery_days": 60,
+    "cardiotoxic_therapy": True,
+    "lvef_pct": 48.5,
+    "neurological_symptoms": False,
+    "bone_fracture_risk": "moderate",
+}
+
+
+def test_new_optional_fields_are_additive(request_body: dict) -> None:
+    """Old requests stay valid (every new field unknown); new ones validate and flatten into the
+    optional patients-table columns, the same way on both request paths."""
+    old = RecommendRequest.model_validate(request_body)
+    assert all(getattr(old.patient, k) is None for k in NEW_FIELDS)
+    assert old.patient.labs.glucose_mg_dl is None
+    body = copy.deepcopy(request_body)
+    body["patient"] |= NEW_FIELDS
+    body["patient"]["labs"]["glucose_mg_dl"] = 112
+    body["current_prescription"]["restrictions"] = ["no_aerobic", "check_temperature"]
+    req = RecommendRequest.model_validate(body)
+    patients, _ = request_to_frames(req)
+    assert list(patients.columns[: len(PATIENT_ROW_COLUMNS)]) == list(PATIENT_ROW_COLUMNS)
+    assert set(OPTIONAL_PATIENT_COLUMNS) == {*NEW_FIELDS, "glucose_mg_dl"}
+    row = validate_patients(patients).iloc[0]
+    for k, v in (NEW_FIELDS | {"glucose_mg_dl": 112}).items():
+        assert row[k] == v, k
+    columns, _ = requests_to_columns([req])
+    for k, v in (NEW_FIELDS | {"glucose_mg_dl": 112}).items():
+        assert columns[k][0] == v, k
+    # a patients table written before these fields existed is still valid
+    assert not set(OPTIONAL_PATIENT_COLUMNS) & set(PATIENT_COLUMNS)
+    validate_patients(patients.drop(columns=list(OPTIONAL_PATIENT_COLUMNS)))
+
+
+def test_optional_columns_are_range_checked_when_present(request_body: dict) -> None:
+    patients, _ = request_to_frames(RecommendRequest.model_validate(request_body))
+    bad = patients.assign(lvef_pct=95.0, bone_fracture_risk="severe", glucose_mg_dl=5.0)
+    with pytest.raises(pandera.errors.SchemaErrors) as info:
+        validate_patients(bad)
+    failed = set(info.value.failure_cases["column"].astype(str))
+    assert {"lvef_pct", "bone_fracture_risk", "glucose_mg_dl"} <= failed
+
+
+def test_response_unknown_facts_is_additive() -> None:
+    resp = json.loads((FIXTURES / "recommend-response.json").read_text())
+    assert RecommendResponse.model_validate(resp).unknown_facts == []
+    resp.pop("unknown_facts")
+    assert RecommendResponse.model_validate(resp).unknown_facts == []  # older responses too

@@ -72,6 +72,13 @@ def patients(draw: st.DrawFn) -> dict:
         "medical_clearance": draw(st.booleans()),
         "resistance_experience": draw(st.sampled_from(["none", "novice", "experienced"])),
         "sarcopenia": draw(maybe(st.booleans())),
+        # additive optional fields (guideline 2026.12.0)
+        "next_infusion_in_days": draw(maybe(st.integers(0, 30))),
+        "recent_surgery_days": draw(maybe(st.integers(0, 200))),
+        "cardiotoxic_therapy": draw(maybe(st.booleans())),
+        "lvef_pct": draw(maybe(usual((45, 70), 10, 80))),
+        "neurological_symptoms": draw(st.sampled_from([None, False, False, True])),
+        "bone_fracture_risk": draw(st.sampled_from([None, "low", "moderate", "high"])),
         "vitals": {
             "resting_hr": draw(maybe(usual((50, 110), 25, 250))),
             "systolic_bp": draw(maybe(usual((95, 170), 50, 300))),
@@ -83,6 +90,7 @@ def patients(draw: st.DrawFn) -> dict:
             "hemoglobin_g_dl": draw(maybe(usual((8.5, 16), 2, 25))),
             "platelets_10e9_l": draw(maybe(usual((25, 450), 0, 2000))),
             "anc_10e9_l": draw(maybe(usual((0.6, 8), 0, 100))),
+            "glucose_mg_dl": draw(maybe(usual((75, 250), 20, 800))),
         },
         "symptoms": {
             "fatigue": draw(maybe(num(0, 10))),
@@ -201,11 +209,19 @@ def expected_no_dose(req: RecommendRequest, history: dict) -> bool:
         or lt(v.spo2, 88)
         or bool(sym.vomiting_24h)
         or (history.get("serious_ae_7d") or 0) >= 1
+        or (lt(lab.hemoglobin_g_dl, 9) and "cardiovascular_disease" in p.comorbidities)
+        or lt(lab.glucose_mg_dl, 70)
+        or (lab.glucose_mg_dl is not None and lab.glucose_mg_dl > 300)
     )
+    bone = "bone" in p.metastatic_sites
     refer = (
         p.ecog >= 3
-        or ("bone" in p.metastatic_sites and not p.medical_clearance)
+        or (bone and not p.medical_clearance)
         or ("brain" in p.metastatic_sites and not p.medical_clearance)
+        or (bone and (ge(sym.pain, 7) or p.neurological_symptoms is True))
+        or (bone and p.bone_fracture_risk == "high")
+        or (lt(p.lvef_pct, 40) and not p.medical_clearance)
+        or (lt(p.recent_surgery_days, 42) and not p.medical_clearance)
     )
     return hold or refer
 
@@ -343,3 +359,89 @@ def test_a_kept_reference_and_any_risk_bound_never_loosen_the_envelope(
         return
     assert gk.check_prescription(rx, result) == []
     assert within_global_bounds(rx) == []
+
+
+def _chemo_request(sessions: list[dict], labs: dict) -> RecommendRequest:
+    return RecommendRequest.model_validate(
+        {
+            "patient": {
+                "patient_id": "pt-chemo",
+                "age": 54,
+                "sex": "female",
+                "height_cm": 165,
+                "weight_kg": 68,
+                "cancer_type": "breast",
+                "stage": "II",
+                "treatment_phase": "chemotherapy",
+                "days_since_infusion": 10,
+                "ecog": 0,
+                "resistance_experience": "experienced",
+                "sarcopenia": False,
+                "vitals": {"resting_hr": 70, "spo2": 98, "temperature_c": 36.6},
+                "labs": labs,
+            },
+            "sessions": sessions,
+            "current_prescription": {
+                "aerobic": {
+                    "sessions_per_week": 3,
+                    "minutes_per_session": 30,
+                    "intensity_pct_hrmax": {"low": 64, "high": 68},
+                    "rpe": {"low": 12, "high": 13},
+                },
+                "resistance": {
+                    "sessions_per_week": 2,
+                    "sets": 2,
+                    "reps": {"low": 10, "high": 12},
+                    "intensity_pct_1rm": {"low": 45, "high": 50},
+                },
+                "restrictions": [],
+            },
+            "as_of": str(AS_OF),
+        }
+    )
+
+
+def _session(days_ago: int, modality: str, tolerated: bool) -> dict:
+    s = {
+        "date": str(AS_OF - dt.timedelta(days=days_ago)),
+        "modality": modality,
+        "planned_minutes": 30,
+        "attended": True,
+        "rpe": 12 if tolerated else 18,
+    }
+    if modality == "aerobic":
+        return s | {"planned_pct_hrmax": 66, "completed_minutes": 30}
+    return s | {"planned_pct_1rm": 50, "planned_sets": 2, "planned_reps": 12, "completed_sets": 2}
+
+
+def test_unknown_facts_and_per_modality_history_reach_the_response() -> None:
+    """Issue #11 item 1 and issue #10 item 3 through `recommend` (both input forms): missing labs
+    on chemotherapy are named in `unknown_facts` and the dose obeys the conservative band; two
+    intolerant walks with a tolerated resistance session between them hold the aerobic dose."""
+    generous = Models(tolerance=Adversary([1.0]), adherence=Adversary([1.0]))
+    normal = {"hemoglobin_g_dl": 12.5, "platelets_10e9_l": 220, "anc_10e9_l": 3.1}
+    for rest_path in (True, False):
+        req = _chemo_request([], {})
+        p_in, s_in = requests_to_columns([req]) if rest_path else request_to_frames(req)
+        [resp] = recommend(p_in, s_in, AS_OF, generous, PolicyConfig())
+        assert set(resp["unknown_facts"]) == {"platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl"}
+        rx = resp["prescription"]
+        assert rx.resistance is None and rx.aerobic.intensity_pct_hrmax.high <= 63
+        assert {"no_resistance", "avoid_public_facilities", "no_vigorous"} <= set(rx.restrictions)
+
+        history = [
+            _session(6, "aerobic", tolerated=False),
+            _session(5, "resistance", tolerated=True),
+            _session(3, "aerobic", tolerated=False),
+            _session(2, "resistance", tolerated=True),
+        ]
+        req = _chemo_request(history, normal)
+        p_in, s_in = requests_to_columns([req]) if rest_path else request_to_frames(req)
+        [resp] = recommend(p_in, s_in, AS_OF, generous, PolicyConfig())
+        assert resp["unknown_facts"] == []
+        ids = {r["id"] for r in resp["rules"]}
+        assert "progression.aerobic_none_after_intolerance" in ids
+        assert "progression.resistance_none_after_intolerance" not in ids
+        a = resp["prescription"].aerobic
+        assert a.sessions_per_week * a.minutes_per_session <= 90  # not above the current dose
+        assert a.intensity_pct_hrmax.high <= 68
