@@ -178,6 +178,7 @@ class ModelScorer:
     ) -> PlanScores:
         n = len(plans)
         has = np.column_stack([plans[:, 0] >= 1, plans[:, 3] >= 1])
+        partial = need is not None
         need = has if need is None else (need & has)
         rows = [np.flatnonzero(need[:, A]), np.flatnonzero(need[:, R])]
         stacked = plans[np.concatenate(rows)]
@@ -189,12 +190,15 @@ class ModelScorer:
         tol_rows = _probability(self.models.tolerance.predict(feats))
         att_rows = _probability(self.models.adherence.predict(feats))
         tol, att = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
-        full = np.full((2 * n, feats.shape[1]), np.nan)
+        # feature rows are kept for explanations only when every row was asked for (the final
+        # stage); a partial request (`need`) is a screening stage
+        full = None if partial else np.full((2 * n, feats.shape[1]), np.nan)
         k = len(rows[A])
         for m, idx, part in ((A, rows[A], slice(0, k)), (R, rows[R], slice(k, None))):
             tol[idx, m] = tol_rows[part]
             att[idx, m] = att_rows[part]
-            full[idx + m * n] = feats[part]
+            if full is not None:
+                full[idx + m * n] = feats[part]
         return PlanScores(tolerance=tol, attendance=att, features=full)
 
 
