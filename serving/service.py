@@ -33,6 +33,7 @@ log = logging.getLogger("dosewise.serving")
     name="dosewise",
     workers=int(os.environ.get("DOSEWISE_SERVE_WORKERS", DEFAULT_WORKERS)),
     traffic={"timeout": 60},
+    metrics={"enabled": False, "namespace": "bentoml_service"},
 )
 @bentoml.asgi_app(app, path="/")
 class Dosewise:
