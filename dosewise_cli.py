@@ -160,10 +160,10 @@ def audit_verify(
 ) -> None:
     """Recompute the audit trail's hash chains; exit 1 on any gap, edited or forged row."""
     settings = _settings()
+    from sqlalchemy.engine import make_url
+
     from serving.audit import make_engine
     from serving.audit_verify import verify
-
-    from sqlalchemy.engine import make_url
 
     url = db_url or settings.audit_db_url
     assert url is not None
