@@ -295,12 +295,15 @@ def _default_loader(settings: Settings) -> Any:
 
 
 def _default_probe(settings: Settings) -> tuple[str, str] | None:
-    """Versions behind the champion aliases (a cheap registry query), None when missing."""
-    from mlflow import MlflowClient
+    """Versions behind the champion aliases (a cheap read-only registry query), None when the
+    registry or an alias is missing (never creates anything: serving/models.py)."""
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
 
-    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    from serving.models import ModelUnavailableError, registry_client
+
     try:
+        client = registry_client(settings)
         return (
             str(
                 client.get_model_version_by_alias(
@@ -313,7 +316,7 @@ def _default_probe(settings: Settings) -> tuple[str, str] | None:
                 ).version
             ),
         )
-    except MlflowException:
+    except (MlflowException, ModelUnavailableError, SQLAlchemyError, OSError):
         return None
 
 
@@ -474,8 +477,9 @@ class Runtime:
             self.audit = None
 
     def _refresh_loop(self) -> None:
-        """Every `reload_interval_s`: reopen a missing audit trail, load models when missing,
-        reload them when a champion alias moved."""
+        """Every `reload_interval_s`: reopen a missing audit trail, check it takes writes (a
+        heartbeat unless a row was committed meanwhile), load models when missing (a missing
+        registry is retried here, never created), reload them when a champion alias moved."""
         interval = max(self.options.reload_interval_s, 0.05)
         while not self._stop.wait(interval):
             try:
@@ -483,6 +487,9 @@ class Runtime:
                     with self._lock:
                         if self.audit is None and self.started:
                             self._open_audit()
+                audit = self.audit
+                if audit is not None:  # readiness tells whether a row can be written now
+                    audit.heartbeat(timeout=5.0, idle_s=interval)
                 if self.models is None:
                     self._try_load_models()
                     continue
@@ -501,7 +508,8 @@ class Runtime:
         return {
             "models": self.models is not None,
             "guidelines": self.guideline_version is not None,
-            "audit": self.audit is not None,
+            # the trail exists and its last write (a request's or a heartbeat's) committed
+            "audit": self.audit is not None and self.audit.healthy,
         }
 
     def ready(self) -> bool:

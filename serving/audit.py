@@ -166,7 +166,8 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite: parent folder created, WAL, busy timeout, append-only."""
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:":
+    is_file_uri = (parsed.database or "").startswith("file:")  # `?uri=true`: opened as given
+    if is_sqlite and parsed.database and parsed.database != ":memory:" and not is_file_uri:
         _private_file(Path(parsed.database).expanduser())
     kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite}
     if is_sqlite:
