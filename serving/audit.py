@@ -394,6 +394,8 @@ class AuditWriter:
                 break
             except SQLAlchemyError as exc:  # locked beyond the busy timeout, disk full, gone
                 error = exc
+                # a connection that hit SQLITE_FULL / IOERR can stay broken: reconnect
+                self.engine.dispose()
                 time.sleep(0.1 * (attempt + 1))
         if error is None:
             self.seq, self.head = seq, head  # the chain advances only with a commit
@@ -405,6 +407,9 @@ class AuditWriter:
             return
         self.failures += 1
         self.healthy = False
-        log.error("audit write failed (%s); %d rows not written", type(error).__name__, len(rows))
+        code = getattr(getattr(error, "orig", None), "sqlite_errorname", "")  # e.g. SQLITE_FULL
+        log.error(
+            "audit write failed (%s %s); %d rows not written", type(error).__name__, code, len(rows)
+        )
         for _, fut in batch:
             fut.set_exception(AuditUnavailableError("audit trail unavailable"))
