@@ -1314,11 +1314,14 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "operationId": "readyz",
                 "summary": "Readiness (public): both champion models and the guideline rules "
-                "are loaded",
+                "are loaded and the audit trail takes writes",
                 "security": [],
                 "responses": {
                     "200": {"description": "ready"},
-                    "503": {"description": "not ready (no champion model or no rules)"},
+                    "503": {
+                        "description": "not ready (no champion model, no rules, or the audit "
+                        "trail cannot take a row)"
+                    },
                 },
             }
         },
