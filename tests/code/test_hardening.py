@@ -55,6 +55,19 @@ def test_unknown_paths_share_one_metric_label(client: TestClient) -> None:
     assert len(after.splitlines()) == len(before.splitlines())
 
 
+def test_junk_requests_leave_no_tracing_state(client: TestClient) -> None:
+    """The worker memory half of finding 1: OpenTelemetry's ASGI middleware (BentoML's) kept a
+    span, and metric attributes with the raw path, per request; tracing is off for every URL."""
+    import gc
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    for n in range(200):
+        client.get(f"/junk-{n}")
+    gc.collect()
+    assert sum(isinstance(o, ReadableSpan) for o in gc.get_objects()) == 0
+
+
 def test_metrics_is_get_only(client: TestClient) -> None:
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert client.request(method, "/metrics").status_code == 405
