@@ -197,8 +197,8 @@ class Session(_Strict):
 
 # --- REST: prescription -------------------------------------------------------------------------
 class Range(_Strict):
-    low: float = Field(ge=0, le=100)  # % HRmax or % 1RM
-    high: float = Field(ge=0, le=100)
+    low: float
+    high: float
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -208,8 +208,8 @@ class Range(_Strict):
 
 
 class IntRange(_Strict):
-    low: int = Field(ge=0, le=100)  # RPE (6-20) or reps
-    high: int = Field(ge=0, le=100)
+    low: int
+    high: int
 
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:

@@ -7,7 +7,10 @@ Why not `model_validate_json` straight on the bytes (issue #17):
 * duplicate keys: JSON parsers keep the last one, so `"adverse_event": "none", "adverse_event":
   "serious"` read as serious, in the other order as none. `object_pairs_hook` refuses them;
 * `NaN`, `Infinity` are not JSON (Python's parser accepts them) and the body must be UTF-8
-  (RFC 8259), lone surrogates included.
+  (RFC 8259), lone surrogates included;
+* integers: an integer literal is bounded (MAX_INT_DIGITS) before it becomes a Python int, so no
+  huge integer can reach a float conversion (10^309 days, 10^400 sets were 500s). No field of the
+  contract takes a number with that many digits; the fields' own bounds name the field below it.
 The caller then validates the Python object with pydantic (python mode), so every field error
 still names its field.
 """
@@ -27,6 +30,8 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _OPEN = np.frombuffer(b"[{", dtype=np.uint8)
 _CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# 15 digits: every integer below 10^15 is exact as a float; the contract's largest bound is 2,000.
+MAX_INT_DIGITS = 15
 
 
 class JsonBodyError(ValueError):
@@ -44,6 +49,12 @@ def nesting_depth(body: bytes) -> int:
 
 def _reject_constant(name: str) -> Any:
     raise JsonBodyError("NaN and Infinity are not JSON numbers")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise JsonBodyError(f"an integer has more than {MAX_INT_DIGITS} digits")
+    return int(text)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -65,7 +76,12 @@ def read_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
     if nesting_depth(body) > max_depth:
         raise JsonBodyError(f"nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_reject_constant,
+            parse_int=_bounded_int,
+        )
     except JsonBodyError:
         raise
     except json.JSONDecodeError as exc:

@@ -109,21 +109,27 @@ def test_brackets_inside_strings_do_not_count() -> None:
     assert read_json(b'{"a": "' + b"[" * 5000 + b'"}') == {"a": "[" * 5000}
 
 
+P, S0, S1 = ("patient",), ("sessions", 0), ("sessions", 1)
+
+
 @pytest.mark.parametrize(
-    ("field", "value", "loc"),
+    ("where", "field", "value", "loc"),
     [
-        ("days_since_infusion", "1" + "0" * 309, ["patient", "days_since_infusion"]),
-        ("days_since_infusion", "366", ["patient", "days_since_infusion"]),
-        ("completed_sets", "1" + "0" * 400, ["sessions", 1, "completed_sets"]),
-        ("completed_minutes", "1e308", ["sessions", 0, "completed_minutes"]),
-        ("completed_minutes", "1" + "0" * 400, ["sessions", 0, "completed_minutes"]),
-        ("age", "1" + "0" * 4000, ["patient", "age"]),
+        (P, "days_since_infusion", "1" + "0" * 309, ["body"]),
+        (P, "days_since_infusion", "366", ["patient", "days_since_infusion"]),
+        (P, "days_since_infusion", "1" + "0" * 14, ["patient", "days_since_infusion"]),
+        (S1, "completed_sets", "1" + "0" * 400, ["body"]),
+        (S1, "completed_sets", "31", ["sessions", 1, "completed_sets"]),
+        (S0, "completed_minutes", "1e308", ["sessions", 0, "completed_minutes"]),
+        (S0, "completed_minutes", "1e400", ["sessions", 0, "completed_minutes"]),
+        (S0, "completed_minutes", "1" + "0" * 400, ["body"]),
+        (P, "age", "1" + "0" * 4000, ["body"]),
     ],
 )
-def test_huge_numbers_are_422_naming_the_field(
-    client: TestClient, body: dict, field: str, value: str, loc: list
+def test_huge_numbers_are_422(
+    client: TestClient, body: dict, where: tuple, field: str, value: str, loc: list
 ) -> None:
-    target = body["patient"] if loc[0] == "patient" else body["sessions"][loc[1]]
+    target = body["patient"] if where == P else body["sessions"][where[1]]
     target[field] = "__X__"
     data = json.dumps(body).replace('"__X__"', value).encode()
     assert_validation_error(raw_post(client, "/recommend", data), loc)
@@ -215,10 +221,14 @@ def test_not_attended_with_zero_completed_is_fine(client: TestClient, body: dict
     assert post(client, "/recommend", body).status_code == 200
 
 
-def test_prescription_ranges_are_bounded(client: TestClient, body: dict) -> None:
-    body["current_prescription"]["resistance"]["reps"]["high"] = 10**400
-    resp = post(client, "/recommend", body)
-    assert_validation_error(resp, ["current_prescription", "resistance", "reps", "high"])
+def test_huge_integers_in_prescription_ranges_are_422(client: TestClient, body: dict) -> None:
+    for path in (("resistance", "reps", "high"), ("aerobic", "intensity_pct_hrmax", "high")):
+        doc = json.loads(json.dumps(body))
+        doc["current_prescription"][path[0]][path[1]][path[2]] = "__X__"
+        data = json.dumps(doc).replace('"__X__"', "1" + "0" * 400).encode()
+        resp = raw_post(client, "/recommend", data)
+        assert_validation_error(resp, ["body"])
+        assert "more than 15 digits" in resp.text
 
 
 # --- 9: no submitted dates in 422 messages -------------------------------------------------------
