@@ -201,12 +201,14 @@ def registry_problem(settings: Settings) -> str | None:
 
 def read_only_registry_uri(settings: Settings) -> str:
     """The registry URI the service uses: a SQLite file opened read-only (`mode=ro`), so no
-    MLflow code path can create tables in it or create it; other stores unchanged."""
+    MLflow code path can create tables in it or create it; other stores unchanged. The
+    `sqlite+pysqlite://` spelling keeps MLflow from "creating the parent folder" of `file:...`
+    (a relative folder named `file:` in the working directory)."""
     assert settings.mlflow_tracking_uri is not None
     path = sqlite_registry_path(settings.mlflow_tracking_uri)
     if path is None:
         return settings.mlflow_tracking_uri
-    return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+    return f"sqlite+pysqlite:///file:{quote(str(path))}?mode=ro&uri=true"
 
 
 def registry_client(settings: Settings):

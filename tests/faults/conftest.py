@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from features.settings import Settings, apply_offline_environment
+from features.settings import PROJECT_ROOT, Settings, apply_offline_environment
 from serving.audit import audit_log, make_engine
 from serving.audit_verify import verify
 from serving.launch import free_port, spawn_server, stop_server, wait_for
@@ -193,6 +193,8 @@ def finish(server: Server, exact: bool = True) -> None:
         assert ok <= rows <= ok + server.tally["cut"], (rows, dict(server.tally))
     assert server.verify_audit() == []
     assert "Traceback" not in server.tail()
+    # the server runs in the project folder: MLflow made no folder there (a `file:` URI once did)
+    assert not (PROJECT_ROOT / "file:").exists()
 
 
 def kill_worker(server: Server) -> int:
