@@ -173,6 +173,44 @@ def score(
     )
 
 
+audit_app = typer.Typer(help="The audit trail of the REST service.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    db_url: Annotated[
+        str | None, typer.Option(help="Audit database URL (default: settings.audit_db_url)")
+    ] = None,
+) -> None:
+    """Recompute the audit trail's hash chains; exit 1 on any gap, edited or forged row."""
+    settings = _settings()
+    from sqlalchemy.engine import make_url
+
+    from serving.audit import make_engine
+    from serving.audit_verify import verify
+
+    url = db_url or settings.audit_db_url
+    assert url is not None
+    database = make_url(url).database
+    if make_url(url).get_backend_name() == "sqlite" and database and not Path(database).exists():
+        typer.echo(f"audit verify: no audit database at {database}")
+        raise typer.Exit(2)
+    engine = make_engine(url)
+    try:
+        report = verify(engine)
+    finally:
+        engine.dispose()
+    for problem in report.problems:
+        typer.echo(problem)
+    verdict = "OK" if report.ok else f"{len(report.problems)} PROBLEM(S)"
+    typer.echo(
+        f"audit verify: {report.rows} rows, {report.writers} chains, "
+        f"{report.unchained} unchained (older) rows: {verdict}"
+    )
+    raise typer.Exit(0 if report.ok else 1)
+
+
 @app.command()
 def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

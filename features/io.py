@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 TABLES = ("patients", "sessions")
 
@@ -21,12 +23,67 @@ def find_table(folder: Path, name: str) -> Path:
     raise FileNotFoundError(f"{folder} has no {name}.parquet or {name}.csv")
 
 
+class TableReadError(ValueError):
+    """A table file that cannot be read whole (truncated, malformed): named by table and file."""
+
+    def __init__(self, table: str, path: Path, reason: str) -> None:
+        super().__init__(f"{table} table ({path}): {reason}")
+        self.table = table
+        self.path = path
+        self.reason = reason
+
+
+def check_csv_complete(path: Path, table: str) -> None:
+    """Refuse a CSV that ends mid-record: every record must have the header's field count and
+    end with a line break (pandas would read a cut last line as a short row, or drop it)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise TableReadError(table, path, "the file is empty")
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise TableReadError(
+                        table,
+                        path,
+                        f"record at line {reader.line_num} has {len(row)} fields, the header "
+                        f"{len(header)}: the file ends mid-record or is malformed",
+                    )
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise TableReadError(
+            table,
+            path,
+            f"not readable as UTF-8 CSV ({type(exc).__name__}): "
+            "the file ends mid-record or is malformed",
+        ) from None
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            raise TableReadError(
+                table, path, "the last record has no line break: the file ends mid-record"
+            )
+
+
 def read_table(folder: Path, name: str) -> pd.DataFrame:
+    """One cohort table; TableReadError (naming table and file) when it cannot be read whole."""
     path = find_table(Path(folder), name)
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise TableReadError(
+                name,
+                path,
+                f"not readable as parquet ({type(exc).__name__}): the file ends mid-record "
+                "(truncated?) or is not parquet",
+            ) from None
+    check_csv_complete(path, name)
     date_cols = ["as_of"] if name == "patients" else ["date"]
-    df = pd.read_csv(path, keep_default_na=True)
+    try:
+        df = pd.read_csv(path, keep_default_na=True, on_bad_lines="error")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise TableReadError(name, path, f"not readable as CSV ({type(exc).__name__})") from None
     for col in date_cols:
         if col in df:
             df[col] = pd.to_datetime(df[col], errors="coerce")

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal, get_args
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # --- vocabularies -------------------------------------------------------------------------------
 Sex = Literal["female", "male", "unknown"]
@@ -87,6 +95,10 @@ LIST_SEPARATOR = ";"
 MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 ClinicalDate = Annotated[dt.date, Field(ge=MIN_DATE, le=MAX_DATE)]
 MAX_SESSIONS_PER_REQUEST = 500
+# Plausibility bounds of the contract (issue #17): beyond them a value is a typo, and it could move
+# a decision (500 minutes "completed" of 30 planned reads as excellent tolerance).
+MAX_DAYS_SINCE_INFUSION = 365  # "in the last year"; older infusions are simply not recent
+MAX_COMPLETED_RATIO = 3  # completed minutes / sets at most 3 x planned
 
 
 class _Strict(BaseModel):
@@ -133,7 +145,7 @@ class Patient(_Strict):
     stage: Stage
     metastatic_sites: list[MetastaticSite] = Field(default_factory=list)
     treatment_phase: TreatmentPhase
-    days_since_infusion: int | None = Field(None, ge=0)
+    days_since_infusion: int | None = Field(None, ge=0, le=MAX_DAYS_SINCE_INFUSION)
     ecog: int = Field(ge=0, le=4)
     comorbidities: list[Comorbidity] = Field(default_factory=list)
     medical_clearance: bool = False
@@ -162,13 +174,39 @@ class Session(_Strict):
     planned_sets: int | None = Field(None, ge=1, le=10)
     planned_reps: int | None = Field(None, ge=1, le=30)
     attended: bool
-    completed_minutes: float | None = Field(None, ge=0)
-    completed_sets: int | None = Field(None, ge=0)
+    completed_minutes: float | None = Field(None, ge=0, le=MAX_COMPLETED_RATIO * 180)
+    completed_sets: int | None = Field(None, ge=0, le=MAX_COMPLETED_RATIO * 10)
     rpe: int | None = Field(None, ge=6, le=20)
     avg_hr: int | None = Field(None, ge=30, le=250)
     adverse_event: AdverseEvent = "none"
     pain: int | None = Field(None, ge=0, le=10)
     fatigue: int | None = Field(None, ge=0, le=10)
+
+    # Cross-field rules as field validators (fields are validated in declaration order, so
+    # `attended` and the planned dose are known here), so a 422 names the offending field.
+    @field_validator("completed_minutes", "completed_sets", mode="after")
+    @classmethod
+    def _completed_plausible(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """Nothing completed when not attended; at most MAX_COMPLETED_RATIO x planned."""
+        if value is None:
+            return value
+        if info.data.get("attended") is False and value > 0:
+            raise ValueError("must be empty or 0 when attended is false")
+        planned_name = (
+            "planned_minutes" if info.field_name == "completed_minutes" else "planned_sets"
+        )
+        planned = info.data.get(planned_name)
+        if planned is not None and value > MAX_COMPLETED_RATIO * planned:
+            raise ValueError(f"must be at most {MAX_COMPLETED_RATIO} x {planned_name}")
+        return value
+
+    @field_validator("rpe", "avg_hr", "pain", "fatigue", mode="after")
+    @classmethod
+    def _measured_only_when_attended(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """In-session measures exist only for a session that took place."""
+        if value is not None and info.data.get("attended") is False:
+            raise ValueError("must be empty when attended is false")
+        return value
 
 
 # --- REST: prescription -------------------------------------------------------------------------
@@ -226,7 +264,7 @@ class RecommendRequest(_Strict):
         as_of = self.as_of or dt.date.today()
         for i, s in enumerate(self.sessions):
             if s.date >= as_of:
-                raise ValueError(f"sessions[{i}].date {s.date} is not before as_of {as_of}")
+                raise ValueError(f"sessions[{i}].date is not before as_of")  # no dates echoed
         return self
 
 
@@ -359,7 +397,7 @@ PATIENTS_SCHEMA = pa.DataFrameSchema(
             str, _in_list_vocab(METASTATIC_SITES), coerce=True, nullable=True
         ),
         "treatment_phase": _cat(TREATMENT_PHASES),
-        "days_since_infusion": _num(0, None),
+        "days_since_infusion": _num(0, MAX_DAYS_SINCE_INFUSION),
         "ecog": _num(0, 4, nullable=False),
         "comorbidities": pa.Column(str, _in_list_vocab(COMORBIDITIES), coerce=True, nullable=True),
         "medical_clearance": pa.Column(bool, coerce=True),
@@ -397,8 +435,8 @@ SESSIONS_SCHEMA = pa.DataFrameSchema(
         "planned_sets": _num(1, 10),
         "planned_reps": _num(1, 30),
         "attended": pa.Column(bool, coerce=True),
-        "completed_minutes": _num(0, None),
-        "completed_sets": _num(0, None),
+        "completed_minutes": _num(0, MAX_COMPLETED_RATIO * 180),
+        "completed_sets": _num(0, MAX_COMPLETED_RATIO * 10),
         "rpe": _num(6, 20),
         "avg_hr": _num(30, 250),
         "adverse_event": _cat(ADVERSE_EVENTS),

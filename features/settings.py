@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # serving
     api_keys: str = ""  # comma-separated; stored hashed in memory by the service
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # request headers: more than this many, or more bytes in all (names + values), is a 431
+    max_headers: int = Field(64, ge=8, le=1024)
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    # `/metrics` is public when empty; otherwise it needs `Authorization: Bearer <metrics_key>`
+    metrics_key: str = ""
     # Policy risk bound and progression gate (serving.policy.PolicyConfig documents and tunes them):
     # minimum P(tolerate) of a prescribed session; minimum P(attend) for one more session a week.
     tolerance_threshold: float = Field(0.5, ge=0, le=1)

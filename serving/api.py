@@ -67,6 +67,7 @@ from features.schemas import (
 from features.settings import Settings, get_settings
 from serving.audit import AuditUnavailableError, AuditWriter, make_record, request_hash
 from serving.auth import PUBLIC_PATHS, ApiKeys
+from serving.jsonbody import JsonBodyError, read_json
 from serving.metrics import get_metrics, render
 
 log = logging.getLogger("dosewise.serving")
@@ -193,8 +194,7 @@ def _session_date_errors(raw: Any, prefix: list[str | int]) -> list[dict[str, An
             out.append(
                 {
                     "loc": [*prefix, "sessions", i, "date"],
-                    "msg": f"session date {day.isoformat()} must be before as_of "
-                    f"{as_of.isoformat()}",
+                    "msg": "session date must be before as_of",  # dates not echoed (PHI)
                 }
             )
     return out
@@ -243,10 +243,6 @@ MIN_DATE = dt.date(1900, 1, 1)
 MAX_DATE = dt.date(2199, 12, 31)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
 def _date_range_errors(req: Any, prefix: list[str | int]) -> list[dict[str, Any]]:
     """Name every date of a validated request outside [MIN_DATE, MAX_DATE]."""
     msg = f"date must be between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}"
@@ -259,22 +255,16 @@ def _date_range_errors(req: Any, prefix: list[str | int]) -> list[dict[str, Any]
     return out
 
 
-def _parse(body: bytes, adapter: Callable[[bytes], Any], item_prefix: bool = False) -> Any:
-    """Validate a JSON body with `adapter`; every problem becomes a 422 naming the field."""
-    if b"NaN" in body or b"Infinity" in body:  # legal for Python's json, not for JSON
-        try:
-            json.loads(body, parse_constant=_reject_constant)
-        except ValueError:
-            raise _validation_error(
-                [{"loc": ["body"], "msg": "malformed JSON: NaN and Infinity are not JSON numbers"}]
-            ) from None
+def _parse(body: bytes, adapter: Callable[[Any], Any], item_prefix: bool = False) -> Any:
+    """Read the body as strict JSON (serving/jsonbody.py), then validate it with `adapter`
+    (pydantic, python mode); every problem becomes a 422 naming the field."""
     try:
-        parsed = adapter(body)
+        raw = read_json(body)
+    except JsonBodyError as exc:
+        raise _validation_error([{"loc": ["body"], "msg": f"malformed JSON: {exc}"}]) from None
+    try:
+        parsed = adapter(raw)
     except ValidationError as exc:
-        try:
-            raw = json.loads(body)
-        except ValueError:
-            raw = None
         raise _validation_error(validation_details(exc, raw, item_prefix)) from None
     items = list(enumerate(parsed)) if item_prefix else [(None, parsed)]
     errors = [e for i, req in items for e in _date_range_errors(req, [] if i is None else [i])]
@@ -305,12 +295,15 @@ def _default_loader(settings: Settings) -> Any:
 
 
 def _default_probe(settings: Settings) -> tuple[str, str] | None:
-    """Versions behind the champion aliases (a cheap registry query), None when missing."""
-    from mlflow import MlflowClient
+    """Versions behind the champion aliases (a cheap read-only registry query), None when the
+    registry or an alias is missing (never creates anything: serving/models.py)."""
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
 
-    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    from serving.models import ModelUnavailableError, registry_client
+
     try:
+        client = registry_client(settings)
         return (
             str(
                 client.get_model_version_by_alias(
@@ -323,7 +316,7 @@ def _default_probe(settings: Settings) -> tuple[str, str] | None:
                 ).version
             ),
         )
-    except MlflowException:
+    except (MlflowException, ModelUnavailableError, SQLAlchemyError, OSError):
         return None
 
 
@@ -360,6 +353,9 @@ class Runtime:
         self.settings: Settings | None = None
         self.keys = ApiKeys(())
         self.max_body_bytes = 1_048_576
+        self.max_headers = 64
+        self.max_header_bytes = 16_384
+        self.metrics_keys = ApiKeys(())
         self.models: Any = None
         self.model_versions: tuple[str, str] | None = None
         self.guideline_version: str | None = None
@@ -390,6 +386,9 @@ class Runtime:
                     "with 401"
                 )
             self.max_body_bytes = settings.max_body_bytes
+            self.max_headers = settings.max_headers
+            self.max_header_bytes = settings.max_header_bytes
+            self.metrics_keys = ApiKeys([settings.metrics_key] if settings.metrics_key else [])
             self.policy_cfg = PolicyConfig(
                 tolerance_threshold=settings.tolerance_threshold,
                 adherence_threshold=settings.adherence_threshold,
@@ -478,8 +477,9 @@ class Runtime:
             self.audit = None
 
     def _refresh_loop(self) -> None:
-        """Every `reload_interval_s`: reopen a missing audit trail, load models when missing,
-        reload them when a champion alias moved."""
+        """Every `reload_interval_s`: reopen a missing audit trail, check it takes writes (a
+        heartbeat unless a row was committed meanwhile), load models when missing (a missing
+        registry is retried here, never created), reload them when a champion alias moved."""
         interval = max(self.options.reload_interval_s, 0.05)
         while not self._stop.wait(interval):
             try:
@@ -487,6 +487,9 @@ class Runtime:
                     with self._lock:
                         if self.audit is None and self.started:
                             self._open_audit()
+                audit = self.audit
+                if audit is not None:  # readiness tells whether a row can be written now
+                    audit.heartbeat(timeout=5.0, idle_s=interval)
                 if self.models is None:
                     self._try_load_models()
                     continue
@@ -505,7 +508,8 @@ class Runtime:
         return {
             "models": self.models is not None,
             "guidelines": self.guideline_version is not None,
-            "audit": self.audit is not None,
+            # the trail exists and its last write (a request's or a heartbeat's) committed
+            "audit": self.audit is not None and self.audit.healthy,
         }
 
     def ready(self) -> bool:
@@ -652,7 +656,8 @@ def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
 # ================================================================================================
 def _json(body: Any, status: int = 200) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
+        # ASCII: a `loc` may quote a submitted key, and no string can then fail to encode
+        json.dumps(body, separators=(",", ":"), ensure_ascii=True, allow_nan=False),
         status_code=status,
         media_type=JSON_MEDIA,
     )
@@ -704,7 +709,7 @@ async def recommend_endpoint(request: Request) -> Response:
     body = await request.body()
 
     def work() -> tuple[dict[str, Any], str]:
-        req = _parse(body, RecommendRequest.model_validate_json)
+        req = _parse(body, RecommendRequest.model_validate)
         models = RUNTIME.require_models()
         return recommend_many([req], models, RUNTIME.policy_cfg)[0], hash_request(req)
 
@@ -723,7 +728,7 @@ async def recommend_batch_endpoint(request: Request) -> Response:
     body = await request.body()
 
     def work() -> tuple[list[dict[str, Any]], list[str]]:
-        reqs = _parse(body, _BATCH.validate_json, item_prefix=True)
+        reqs = _parse(body, _BATCH.validate_python, item_prefix=True)
         if not reqs:
             return [], []
         models = RUNTIME.require_models()
@@ -749,7 +754,7 @@ async def predict_endpoint(request: Request) -> Response:
     body = await request.body()
 
     def work() -> dict[str, Any]:
-        req = _parse(body, PredictRequest.model_validate_json)
+        req = _parse(body, PredictRequest.model_validate)
         return predict_plans(req, RUNTIME.require_models())
 
     return _json(await RUNTIME.run(work))
@@ -795,16 +800,38 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+# Bounded label values of the request metrics: the routes that exist, everything else "other"
+# (an unknown path is attacker-chosen text: as a label it would grow /metrics without bound).
+METRIC_ENDPOINTS = {p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS)}
+METRIC_STATUSES = frozenset({200, 400, 401, 404, 405, 413, 422, 431, 500, 503})
+
+
+def metric_labels(path: str, status: int) -> tuple[str, str]:
+    """(endpoint, status) labels from a bounded set, whatever the request was."""
+    endpoint = METRIC_ENDPOINTS.get(path, "other")
+    return endpoint, str(status) if status in METRIC_STATUSES else "other"
+
+
+def header_problem(headers: list[tuple[bytes, bytes]], max_count: int, max_bytes: int) -> bool:
+    """True when the request has more headers, or more header bytes, than allowed."""
+    if len(headers) > max_count:
+        return True
+    return sum(len(k) + len(v) for k, v in headers) > max_bytes
+
+
 class GatewayMiddleware:
     """Cross-cutting HTTP rules for the whole service, BentoML's own routes included.
 
+    * Headers first: more than `max_headers` or `max_header_bytes` in all is 431, before auth.
     * `/livez`, `/readyz`, `/metrics`, `/docs.json` are public; everything else needs a key
-      (401 `{"error": "unauthorized"}`), checked before any byte of the body is read.
+      (401 `{"error": "unauthorized"}`, also for two `Authorization` headers), checked before any
+      byte of the body is read.
     * Body limit: a declared Content-Length over the limit is refused at once (413); otherwise
       the body is read here, counting bytes as they stream, and refused as soon as it passes the
       limit; the app then gets the buffered body.
-    * `/metrics` is answered here (see serving/metrics.py for why).
-    * Latency and status of the API endpoints go to Prometheus.
+    * `/metrics` is answered here (GET only; behind `metrics_key` when set; serving/metrics.py).
+    * Latency and status of every request go to Prometheus with bounded labels; BentoML's own
+      HTTP metrics (a label per raw path) are switched off in serving/service.py.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -814,23 +841,8 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        if path == "/metrics":
-            body, ctype = await anyio.to_thread.run_sync(render)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", ctype.encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        if path in PUBLIC_PATHS:
-            await self.app(scope, receive, send)
-            return
         t0 = time.perf_counter()
-        endpoint = path.lstrip("/") if path in API_PATHS else "other"
+        path: str = scope.get("path", "")
         status_box = [0]
 
         async def send_recorded(message: Message) -> None:
@@ -839,20 +851,62 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            await self._guard(scope, receive, send_recorded)
+            await self._route(scope, receive, send_recorded, path)
         finally:
-            if endpoint != "other":
+            if path != "/metrics":  # a scrape does not count itself
+                endpoint, status = metric_labels(path, status_box[0] or 500)
                 m = get_metrics()
-                status = str(status_box[0] or 500)
                 m.latency.labels(endpoint=endpoint, status=status).observe(time.perf_counter() - t0)
                 m.requests.labels(endpoint=endpoint, status=status).inc()
 
-    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers") or [])
-        auth = headers.get(b"authorization")
-        if not RUNTIME.keys.check(auth.decode("latin-1") if auth is not None else None):
+    async def _route(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+        if header_problem(headers, RUNTIME.max_headers, RUNTIME.max_header_bytes):
+            await _send_json(send, 431, {"error": "request_header_fields_too_large"})
+            return
+        auths = [v for k, v in headers if k.lower() == b"authorization"]
+        if path == "/metrics":
+            await self._metrics(scope, send, auths)
+            return
+        if path in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await self._guard(scope, receive, send, headers, auths)
+
+    async def _metrics(self, scope: Scope, send: Send, auths: list[bytes]) -> None:
+        if scope.get("method") not in ("GET", "HEAD"):
+            await _send_json(send, 405, {"error": "method_not_allowed"})
+            return
+        if RUNTIME.metrics_keys.configured and not (
+            len(auths) == 1 and RUNTIME.metrics_keys.check(auths[0].decode("latin-1"))
+        ):
             await _send_json(send, 401, {"error": "unauthorized"})
             return
+        body, ctype = await anyio.to_thread.run_sync(render)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", ctype.encode())],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": body if scope.get("method") == "GET" else b""}
+        )
+
+    async def _guard(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        header_list: list[tuple[bytes, bytes]],
+        auths: list[bytes],
+    ) -> None:
+        # exactly one Authorization header: with two, which one a proxy checked is anyone's guess
+        if len(auths) != 1 or not RUNTIME.keys.check(auths[0].decode("latin-1")):
+            await _send_json(send, 401, {"error": "unauthorized"})
+            return
+        headers = dict(header_list)
         limit = RUNTIME.max_body_bytes
         too_large = {"error": "payload_too_large", "max_bytes": limit}
         declared = headers.get(b"content-length")
@@ -1261,11 +1315,14 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "operationId": "readyz",
                 "summary": "Readiness (public): both champion models and the guideline rules "
-                "are loaded",
+                "are loaded and the audit trail takes writes",
                 "security": [],
                 "responses": {
                     "200": {"description": "ready"},
-                    "503": {"description": "not ready (no champion model or no rules)"},
+                    "503": {
+                        "description": "not ready (no champion model, no rules, or the audit "
+                        "trail cannot take a row)"
+                    },
                 },
             }
         },

@@ -13,18 +13,31 @@ Why it looks like this:
   commit of the batch their record is in. Under load many requests share one transaction (cheap);
   a request is answered only after its row is committed (nothing is lost, even on a crash after
   the answer). `close()` drains the queue before stopping.
+* Tamper-evident (issue #17): every row carries `row_hash` = SHA-256 of the previous row's hash
+  and the row's own canonical JSON, chained per writer (`writer_id`, one per process, `seq` 1, 2,
+  ...). Each commit also appends the writer's chain head (seq, hash) to `audit_chain_head`, and
+  `close()` logs it. `verify()` (`dosewise audit verify`) recomputes every chain and reports gaps,
+  edited and forged rows, a cut tail and missing triggers. Not tamper-proof: whoever can write the
+  file can recompute a chain; keep the logged heads (or a copy) elsewhere to anchor it.
+* Health: a failed commit marks the writer unhealthy (the service's /readyz turns 503); a
+  heartbeat (a chain-head row, written only when no commit succeeded recently) marks it healthy
+  again once the database takes writes.
+* Files: a SQLite audit file is created 0600 (its WAL and SHM files inherit the mode).
 * No PHI leaves this module through logs: errors are logged by exception type only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -71,13 +84,33 @@ audit_log = Table(
     Column("adherence_version", String(32), nullable=False),
     Column("guideline_version", String(32), nullable=False),
     Column("latency_ms", Float, nullable=False),
+    # the hash chain (nullable only for rows written before it existed)
+    Column("writer_id", String(36), nullable=True, index=True),
+    Column("seq", Integer, nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("row_hash", String(64), nullable=True),
 )
 
-_SQLITE_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+# Append-only record of each writer's chain head after each commit (and heartbeat).
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("writer_id", String(36), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+)
+CHAIN_COLUMNS = ("writer_id", "seq", "prev_hash", "row_hash")
+
+_SQLITE_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in ("audit_log", "audit_chain_head")
+    for op in ("UPDATE", "DELETE")
+)
+TRIGGER_NAMES = tuple(
+    f"{table}_no_{op}" for table in ("audit_log", "audit_chain_head") for op in ("update", "delete")
 )
 
 
@@ -133,8 +166,9 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite: parent folder created, WAL, busy timeout, append-only."""
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    is_file_uri = (parsed.database or "").startswith("file:")  # `?uri=true`: opened as given
+    if is_sqlite and parsed.database and parsed.database != ":memory:" and not is_file_uri:
+        _private_file(Path(parsed.database).expanduser())
     kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite}
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -152,12 +186,37 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite does (its WAL/SHM files copy the mode); an
+    existing file is narrowed to 0600 too: audit rows are pseudonymous but clinical."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        target = path.with_name(path.name + suffix)
+        if target.exists():
+            os.chmod(target, 0o600)
+
+
+def _add_chain_columns(engine: Engine) -> None:
+    """Add the chain columns to an audit table made before they existed (rows stay unchained)."""
+    from sqlalchemy import inspect as sa_inspect
+
+    have = {c["name"] for c in sa_inspect(engine).get_columns("audit_log")}
+    with engine.begin() as conn:
+        for name in CHAIN_COLUMNS:
+            if name not in have:
+                kind = "INTEGER" if name == "seq" else "VARCHAR(64)"
+                conn.execute(text(f"ALTER TABLE audit_log ADD COLUMN {name} {kind}"))
+
+
 def create_schema(engine: Engine, attempts: int = 5) -> None:
     """Create the table (and SQLite's append-only triggers) if missing; safe when several
     workers start at once (a lost creation race is retried and then finds the table)."""
     for attempt in range(attempts):
         try:
             metadata.create_all(engine, checkfirst=True)
+            _add_chain_columns(engine)
             if engine.dialect.name == "sqlite":
                 with engine.begin() as conn:
                     for ddl in _SQLITE_TRIGGERS:
@@ -169,11 +228,52 @@ def create_schema(engine: Engine, attempts: int = 5) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def insert_records(engine: Engine, records: Sequence[Mapping[str, Any]]) -> None:
-    """The only write path: one INSERT (executemany) in one transaction."""
-    if records:
-        with engine.begin() as conn:
+def genesis_hash(writer_id: str) -> str:
+    """The `prev_hash` of a writer's first row."""
+    return hashlib.sha256(f"dosewise-audit-genesis:{writer_id}".encode()).hexdigest()
+
+
+def row_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """SHA-256 over the previous hash and the row's canonical JSON (all columns but id/row_hash;
+    `ts` as ISO text in UTC, so a value read back from the database hashes the same)."""
+    fields = {k: v for k, v in row.items() if k not in ("id", "row_hash", "prev_hash")}
+    ts = fields.get("ts")
+    if isinstance(ts, dt.datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=dt.UTC)
+        fields["ts"] = ts.astimezone(dt.UTC).isoformat()
+    if fields.get("latency_ms") is not None:
+        fields["latency_ms"] = float(fields["latency_ms"])
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()
+
+
+def chain_records(
+    records: Sequence[Mapping[str, Any]], writer_id: str, seq: int, head: str
+) -> tuple[list[dict[str, Any]], int, str]:
+    """Records with their chain columns, continuing after (`seq`, `head`); the new (seq, head)."""
+    out = []
+    for record in records:
+        seq += 1
+        row = {**record, "writer_id": writer_id, "seq": seq, "prev_hash": head}
+        head = row_digest(head, row)
+        row["row_hash"] = head
+        out.append(row)
+    return out, seq, head
+
+
+def insert_records(
+    engine: Engine,
+    records: Sequence[Mapping[str, Any]],
+    head: Mapping[str, Any] | None = None,
+) -> None:
+    """The only write path: one INSERT (executemany) and the chain head, in one transaction."""
+    if not records and head is None:
+        return
+    with engine.begin() as conn:
+        if records:
             conn.execute(insert(audit_log), [dict(r) for r in records])
+        if head is not None:
+            conn.execute(insert(audit_chain_head), [dict(head)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +296,11 @@ class AuditWriter:
         self.rows_written = 0
         self.batches_written = 0
         self.failures = 0
+        self.writer_id = str(uuid.uuid4())
+        self.seq = 0
+        self.head = genesis_hash(self.writer_id)
+        self.healthy = True
+        self.last_ok = time.monotonic()
 
     def start(self) -> AuditWriter:
         """Create the schema and start the writer thread (idempotent)."""
@@ -219,6 +324,17 @@ class AuditWriter:
             self._queue.put((rows, fut))
         return fut
 
+    def heartbeat(self, timeout: float = 10.0, idle_s: float = 0.0) -> bool:
+        """Can the database take a write now? Unless a commit succeeded in the last `idle_s`
+        seconds, a chain-head row is committed to find out. Updates (and returns) `healthy`."""
+        if time.monotonic() - self.last_ok < idle_s and self.healthy:
+            return True
+        try:
+            self.submit([]).result(timeout=timeout)
+        except Exception:
+            self.healthy = False
+        return self.healthy
+
     def write(self, records: Iterable[Mapping[str, Any]], timeout: float = 60.0) -> int:
         """Synchronous convenience: submit and wait for the commit."""
         return self.submit(records).result(timeout=timeout)
@@ -236,6 +352,8 @@ class AuditWriter:
             thread.join(timeout)
             if thread.is_alive():  # pragma: no cover - only with a hung database
                 log.error("audit writer did not finish within %.0f s", timeout)
+        # an anchor for `dosewise audit verify` outside the database (no PHI: ids and a hash)
+        log.info("audit chain %s closed at seq %d head %s", self.writer_id, self.seq, self.head)
         self.engine.dispose()
 
     # -- thread ------------------------------------------------------------------------------
@@ -260,23 +378,38 @@ class AuditWriter:
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[tuple[list[dict[str, Any]], Future[int]]]) -> None:
-        rows = [r for records, _ in batch for r in records]
+        records = [r for recs, _ in batch for r in recs]
+        rows, seq, head = chain_records(records, self.writer_id, self.seq, self.head)
+        head_row = {
+            "writer_id": self.writer_id,
+            "seq": seq,
+            "head_hash": head,
+            "ts": dt.datetime.now(dt.UTC),
+        }
         error: BaseException | None = None
         for attempt in range(3):
             try:
-                insert_records(self.engine, rows)
+                insert_records(self.engine, rows, head_row)
                 error = None
                 break
-            except SQLAlchemyError as exc:  # locked beyond the busy timeout, connection lost
+            except SQLAlchemyError as exc:  # locked beyond the busy timeout, disk full, gone
                 error = exc
+                # a connection that hit SQLITE_FULL / IOERR can stay broken: reconnect
+                self.engine.dispose()
                 time.sleep(0.1 * (attempt + 1))
         if error is None:
+            self.seq, self.head = seq, head  # the chain advances only with a commit
+            self.healthy, self.last_ok = True, time.monotonic()
             self.rows_written += len(rows)
             self.batches_written += 1
-            for records, fut in batch:
-                fut.set_result(len(records))
+            for recs, fut in batch:
+                fut.set_result(len(recs))
             return
         self.failures += 1
-        log.error("audit write failed (%s); %d rows not written", type(error).__name__, len(rows))
+        self.healthy = False
+        code = getattr(getattr(error, "orig", None), "sqlite_errorname", "")  # e.g. SQLITE_FULL
+        log.error(
+            "audit write failed (%s %s); %d rows not written", type(error).__name__, code, len(rows)
+        )
         for _, fut in batch:
             fut.set_exception(AuditUnavailableError("audit trail unavailable"))

@@ -19,8 +19,10 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,7 +38,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.io import read_cohort, write_atomic
+from features.io import TableReadError, read_cohort, write_atomic
 from features.schemas import (
     LIST_SEPARATOR,
     PATIENT_ROW_COLUMNS,
@@ -154,11 +156,33 @@ SESSION_ROW_SCHEMA = SESSIONS_SCHEMA.remove_columns(["patient_id"])
 
 
 class BatchError(RuntimeError):
-    """A problem with the job as a whole (not a row): reported and mapped to an exit code."""
+    """A problem with the job as a whole (not a row): reported and mapped to an exit code;
+    `errors` (ERROR_COLUMNS rows naming table and field) go to FILE.errors."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    def __init__(
+        self, message: str, exit_code: int = 2, errors: pd.DataFrame | None = None
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.errors = errors
+
+
+def table_error(table: str, field_: str, reason: str) -> pd.DataFrame:
+    """A FILE.errors row about a whole table (no patient)."""
+    return pd.DataFrame([{"patient_id": "", "table": table, "field": field_, "reason": reason}])
+
+
+def check_output_writable(out: Path) -> None:
+    """Fail before any scoring when FILE cannot be written (issue #17: a read-only folder used
+    to fail with a traceback after the whole run)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise BatchError(
+            f"output folder {out.parent} is not writable ({type(exc).__name__})", exit_code=2
+        ) from None
 
 
 @dataclass
@@ -367,7 +391,10 @@ def check_columns(patients: pd.DataFrame, sessions: pd.DataFrame) -> None:
     ):
         missing = [c for c, col in schema.columns.items() if not col.nullable and c not in df]
         if missing:
-            raise BatchError(f"{name} table lacks required columns: {missing}", exit_code=1)
+            rows = pd.concat([table_error(name, c, "required column missing") for c in missing])
+            raise BatchError(
+                f"{name} table lacks required columns: {missing}", exit_code=1, errors=rows
+            )
 
 
 # --- the pure scoring function ------------------------------------------------------------------
@@ -612,6 +639,17 @@ def score_pandas(
     return result
 
 
+def fail_cleanly(out: Path, exc: BatchError | None) -> None:
+    """After a failed run: FILE.errors holds this run's table/row errors (when there are any),
+    and no FILE from an earlier run is left to be mistaken for this run's output."""
+    with contextlib.suppress(OSError):
+        if exc is not None and exc.errors is not None:
+            errors = finalize_errors(exc.errors)
+            write_atomic(errors_path(out), lambda tmp: errors.to_csv(tmp, index=False))
+        if out.suffix.lower() in OUTPUT_SUFFIXES:
+            out.unlink(missing_ok=True)
+
+
 def run_score(
     settings: Settings,
     cohort: Path,
@@ -625,7 +663,10 @@ def run_score(
     models: Any = None,
     cfg: Any = None,
 ) -> int:
-    """`dosewise score`: 0 = written (maybe with row errors), 1 = nothing scorable, 2 = job error.
+    """`dosewise score`: 0 = written (maybe with row errors), 1 = nothing scorable (every patient
+    invalid, a required column missing, a table unreadable or ending mid-record; FILE.errors names
+    the table), 2 = job error (arguments, no champion, output folder not writable: checked before
+    scoring, Spark). After 1 or 2 no FILE is left behind, not even one from an earlier run.
 
     `models` injects ready models (tests, benchmarks); by default the `@champion` models are loaded
     from the registry and a missing champion is exit code 2, never a guess.
@@ -640,6 +681,7 @@ def run_score(
             raise BatchError(f"--out must end in .parquet or .csv, not {out.name!r}")
         if chunk_size < 1:
             raise BatchError("--chunk-size must be at least 1")
+        check_output_writable(out)
         cfg = cfg if cfg is not None else policy_config(settings)
         if models is None:
             from serving.models import ModelUnavailableError, load_champions
@@ -655,6 +697,10 @@ def run_score(
             patients, sessions = read_cohort(Path(cohort))
         except FileNotFoundError as exc:
             raise BatchError(str(exc)) from exc
+        except TableReadError as exc:
+            raise BatchError(
+                str(exc), exit_code=1, errors=table_error(exc.table, "", exc.reason)
+            ) from None
         check_columns(patients, sessions)
         day = parse_as_of(as_of, sessions)
         if engine == "pandas":
@@ -681,6 +727,7 @@ def run_score(
             write_table(scored[list(OUTPUT_COLUMNS)], out)
     except BatchError as exc:
         console.print(f"[red]error:[/] {exc}")
+        fail_cleanly(out, exc)
         return exc.exit_code
     seconds = time.perf_counter() - t0
     summary = summarize(scored, errors)
@@ -700,6 +747,7 @@ def run_score(
             f"[red]Nothing could be scored[/]: {len(errors):,} invalid rows, see "
             f"{errors_path(out)}; {out} not written."
         )
+        fail_cleanly(out, None)
         return 1
     print_summary(summary, meta, console)
     console.print(f"[green]wrote[/] {out}")

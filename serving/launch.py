@@ -74,16 +74,6 @@ def server_environment(
     return env
 
 
-def prepare_registry(settings) -> None:
-    """Create the MLflow store once, here, before workers (or a trainer) race to create it."""
-    from mlflow import MlflowClient
-
-    assert settings.mlruns_dir is not None
-    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
-    client.search_registered_models(max_results=1)
-
-
 def serve_forever(
     host: str,
     port: int,
@@ -116,7 +106,8 @@ def serve_forever(
                 file=sys.stderr,
                 flush=True,
             )
-    prepare_registry(settings)
+    # no registry preparation: serving never creates or migrates the registry (issue #17); a
+    # missing one is `model_unavailable` until training makes it
     child = subprocess.Popen(server_command(host, port), env=env, cwd=str(PROJECT_ROOT))
 
     def forward(signum: int, _frame: FrameType | None) -> None:

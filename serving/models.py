@@ -15,7 +15,11 @@ they add up exactly to the log-odds; unlike TreeSHAP they cost one leaf lookup p
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -160,16 +164,79 @@ class RegistryPredictor:
         return self._explainer.explain(np.asarray(leaves, dtype=int).reshape(len(X), -1))
 
 
+# Tables every MLflow registry has; a file without them is not a registry (an empty file, a
+# half-written copy, something else).
+REGISTRY_TABLES = ("alembic_version", "registered_models", "model_versions", "experiments")
+
+
+def sqlite_registry_path(uri: str) -> Path | None:
+    """The file behind a `sqlite:///` registry URI (None for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :].split("?", 1)[0])
+
+
+def registry_problem(settings: Settings) -> str | None:
+    """Why the registry cannot be read now (None when it can). Opens the file read-only: the
+    service never creates or migrates a registry (issue #17: a respawned worker used to create
+    an empty `mlflow.db` while the real one was away, and then served from it)."""
+    assert settings.mlflow_tracking_uri is not None
+    path = sqlite_registry_path(settings.mlflow_tracking_uri)
+    if path is None:
+        return None  # a server store: MLflow's client never creates it
+    if not path.is_file():
+        return "registry file missing"
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return "registry file unreadable"
+    if not set(REGISTRY_TABLES) <= {r[0] for r in rows}:
+        return "registry file is not an MLflow registry"
+    return None
+
+
+def read_only_registry_uri(settings: Settings) -> str:
+    """The registry URI the service uses: a SQLite file opened read-only (`mode=ro`), so no
+    MLflow code path can create tables in it or create it; other stores unchanged. The
+    `sqlite+pysqlite://` spelling keeps MLflow from "creating the parent folder" of `file:...`
+    (a relative folder named `file:` in the working directory)."""
+    assert settings.mlflow_tracking_uri is not None
+    path = sqlite_registry_path(settings.mlflow_tracking_uri)
+    if path is None:
+        return settings.mlflow_tracking_uri
+    return f"sqlite+pysqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+
+
+def registry_client(settings: Settings):
+    """An MlflowClient on the read-only registry; ModelUnavailableError when it is not there.
+
+    No connection pool (`NullPool`): each query opens the file at its path, so a registry moved
+    away and back (or replaced) is seen as it is now, never through a stale pooled handle."""
+    problem = registry_problem(settings)
+    if problem is not None:
+        raise ModelUnavailableError(problem)
+    os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = read_only_registry_uri(settings)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, uri)
+
+
 def load_champions(settings: Settings) -> Models:
     """Load both `@champion` models; raises ModelUnavailableError when either is missing."""
     apply_offline_environment()
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    client = registry_client(settings)
     loaded = {}
     for kind, name in (
         ("tolerance", settings.tolerance_model_name),
@@ -180,7 +247,7 @@ def load_champions(settings: Settings) -> Models:
             uri = f"models:/{name}@{settings.champion_alias}"
             model = mlflow.sklearn.load_model(uri)
             info = mlflow.models.get_model_info(uri)
-        except (MlflowException, OSError) as exc:
+        except (MlflowException, OSError, SQLAlchemyError) as exc:
             raise ModelUnavailableError(f"{name}@{settings.champion_alias}: not available") from exc
         columns = [c.name for c in info.signature.inputs.inputs]
         predictor = RegistryPredictor(name, str(mv.version), model, columns)

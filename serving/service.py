@@ -29,10 +29,17 @@ from serving.launch import DEFAULT_WORKERS  # noqa: E402
 log = logging.getLogger("dosewise.serving")
 
 
+# Unauthenticated traffic must not grow anything (issue #17, finding 1): BentoML's HTTP metrics
+# label every raw path (`/metrics` grew to 72 MB after 20,000 junk requests) and its
+# OpenTelemetry middleware keeps per-path state (worker memory +40-127%). Both are off; the
+# gateway records every request with bounded labels (serving/api.py). Tracing (sample rate 0
+# by default anyway) can be turned back on for chosen URLs by a deployer via BentoML's config.
 @bentoml.service(
     name="dosewise",
     workers=int(os.environ.get("DOSEWISE_SERVE_WORKERS", DEFAULT_WORKERS)),
     traffic={"timeout": 60},
+    metrics={"enabled": False, "namespace": "bentoml_service"},
+    tracing={"excluded_urls": ".*"},
 )
 @bentoml.asgi_app(app, path="/")
 class Dosewise:

@@ -84,6 +84,7 @@ def test_serves_over_http(server: Server, request_body: dict) -> None:
     # --- before any champion: alive, not ready, 503 (never a guess) ---------------------------
     assert httpx.get(base + "/livez").status_code == 200
     assert httpx.get(base + "/readyz").status_code == 503
+    assert not (server.root / "mlruns" / "mlflow.db").exists()  # serving never creates it
     resp = httpx.post(base + "/recommend", json=request_body, headers=AUTH)
     assert resp.status_code == 503 and resp.json() == {"error": "model_unavailable"}
     assert httpx.post(base + "/recommend", json=request_body).status_code == 401
@@ -131,9 +132,14 @@ def test_serves_over_http(server: Server, request_body: dict) -> None:
 
     doc = httpx.get(base + "/docs.json").json()
     assert "/recommend" in doc["paths"]
+    # issue #17 over real HTTP: unknown paths add no series, /metrics GET only, header limits
+    assert httpx.get(base + "/junk-12345").status_code == 401
+    assert httpx.post(base + "/metrics").status_code == 405
+    assert httpx.get(base + "/livez", headers={"X-Junk": "a" * 20_000}).status_code == 431
     metrics = httpx.get(base + "/metrics").text
     assert "dosewise_recommendations_total" in metrics
     assert "dosewise_request_duration_seconds_bucket" in metrics
+    assert "junk" not in metrics
 
     # --- graceful stop: every recommendation is in the audit trail -----------------------------
     assert stop_server(server.proc) == 0, server.tail()

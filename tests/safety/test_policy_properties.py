@@ -126,7 +126,8 @@ def sessions(draw: st.DrawFn) -> list[dict]:
             }
         if attended:
             s |= {
-                "completed_minutes": draw(num(0, 200)),
+                # the contract allows at most 3 x planned (issue #17)
+                "completed_minutes": draw(num(0, min(200, 3 * s["planned_minutes"]))),
                 "rpe": draw(maybe(st.integers(6, 20))),
             }
         out.append(s)
