@@ -73,6 +73,25 @@ def feature_rows(patients: Any, sessions: Any, as_of: dt.date) -> list[dict[str,
     return out
 
 
+def request_inputs(reqs: Sequence[Any]) -> list[dict[str, float | None]]:
+    """The model input row of each validated request (`RecommendRequest`), in order: features
+    built the way `recommend_many` builds them (one call per `as_of`, surrogate ids so two items
+    of one patient never mix)."""
+    from features.schemas import requests_to_columns
+
+    today = dt.date.today()
+    groups: dict[dt.date, list[int]] = {}
+    for i, r in enumerate(reqs):
+        groups.setdefault(r.as_of or today, []).append(i)
+    out: list[dict[str, float | None]] = [{} for _ in reqs]
+    for as_of, idx in groups.items():
+        ids = [f"r{i}" for i in idx]
+        patients, sessions = requests_to_columns([reqs[i] for i in idx], ids, as_of)
+        for i, row in zip(idx, feature_rows(patients, sessions, as_of), strict=True):
+            out[i] = row
+    return out
+
+
 def _number(value: Any) -> float | None:
     v = float(value)
     return None if math.isnan(v) or math.isinf(v) else v
