@@ -50,3 +50,11 @@ def pg_url(pg_server: PgServer) -> str:
     if not pg_server.running():  # a test that stopped it and failed before restarting it
         pg_server.start()
     return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The audit suite runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    return request.getfixturevalue("pg_url")
