@@ -254,3 +254,29 @@ def test_no_answer_without_audit(service: tuple[TestClient, str], request_body: 
     resp = client.post("/recommend", json=request_body, headers=AUTH)
     assert resp.status_code == 503
     assert resp.json() == {"error": "audit_unavailable"}
+
+
+def test_monitoring_row_matches_the_answer(
+    service: tuple[TestClient, str], request_body: dict
+) -> None:
+    """Issue #15: each recommendation's model input row and predictions, beside its audit row."""
+    from features import FEATURE_SET
+    from serving.monitoring import monitoring_log
+
+    client, url = service
+    answer = client.post("/recommend", json=request_body, headers=AUTH).json()
+    batch = client.post("/recommend_batch", json=[request_body] * 2, headers=AUTH).json()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(monitoring_log).order_by(monitoring_log.c.id)).mappings().all()
+        audit = conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings().all()
+    engine.dispose()
+    assert [r["endpoint"] for r in rows] == ["recommend", "recommend_batch", "recommend_batch"]
+    assert [(r["writer_id"], r["seq"]) for r in rows] == [(a["writer_id"], a["seq"]) for a in audit]
+    row = rows[0]
+    assert row["patient_id"] == answer["patient_id"] and row["decision"] == answer["decision"]
+    assert row["predictions"] == answer["predictions"] == batch[0]["predictions"]
+    assert set(row["inputs"]) == set(FEATURE_SET.columns)
+    assert all(v is None or isinstance(v, float) for v in row["inputs"].values())
+    assert rows[1]["inputs"] == row["inputs"]  # same request, same features
+    assert any(v is not None for v in row["inputs"].values())
