@@ -168,3 +168,21 @@ def test_writer_health_follows_the_database(tmp_path: Path, response_json: dict)
     finally:
         writer.close()
     assert report_for(url).ok
+
+
+def test_cli_migrate_then_verify(audit_url: str) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["audit", "migrate", "--db-url", audit_url])
+    assert first.exit_code == 0 and "empty -> 0002" in first.output, first.output
+    again = runner.invoke(app, ["audit", "migrate", "--db-url", audit_url])
+    assert again.exit_code == 0 and "0002 -> 0002" in again.output, again.output
+    clean = runner.invoke(app, ["audit", "verify", "--db-url", audit_url])
+    assert clean.exit_code == 0 and "0 rows" in clean.output, clean.output
+
+
+def test_cli_verify_unreachable_database_exits_2() -> None:
+    from tests.pg import free_port
+
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"  # nothing listens there
+    result = CliRunner().invoke(app, ["audit", "verify", "--db-url", url])
+    assert result.exit_code == 2 and "cannot read" in result.output, result.output
