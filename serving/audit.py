@@ -12,8 +12,8 @@ Why it looks like this:
   INSERT and SELECT only.
 * Schema by versioned Alembic migrations shipped in `serving/migrations` (`migrate`), run by the
   writer at start-up (service and CLI), for the audit database only, never the MLflow registry.
-  On PostgreSQL concurrent workers serialise on an advisory lock; on SQLite the migrations are
-  idempotent and a lost race is retried.
+  Concurrent workers serialise on a lock (PostgreSQL: an advisory lock; SQLite: an flock on the
+  file), so the version table gets one row; the migrations are also idempotent.
 * Monitoring (issue #15): a record may carry its `monitoring_log` row (serving/monitoring.py);
   it is inserted in the same transaction as the audit row, linked by (writer_id, seq).
 * Group commit: request handlers hand records to one writer thread per process and wait for the
@@ -46,7 +46,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -232,11 +232,34 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes (server workers start together):
+    an flock on the database file, independent of SQLite's own fcntl locks. PostgreSQL uses an
+    advisory lock instead; an in-memory or `file:` URI database needs none."""
+    database = engine.url.database or ""
+    if (
+        engine.dialect.name != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        yield
+        return
+    import fcntl
+
+    fd = os.open(Path(database).expanduser(), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def migrate(engine: Engine) -> None:
     """Bring the audit database to the newest migration (a no-op when it is there)."""
     from alembic import command
 
-    with engine.begin() as conn:
+    with _sqlite_file_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         command.upgrade(_alembic_config(conn), "head")

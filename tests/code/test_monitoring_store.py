@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from serving.audit import (
     AuditUnavailableError,
     AuditWriter,
     audit_log,
+    create_schema,
     current_revision,
     head_revision,
     make_engine,
@@ -53,6 +55,27 @@ def test_migrations_are_versioned(audit_url: str) -> None:
         assert current_revision(engine) == head_revision() == "0002"
     tables = set(inspect(engine).get_table_names())
     assert {"audit_log", "audit_chain_head", "monitoring_log", "alembic_version"} <= tables
+    engine.dispose()
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    create_schema(engine)
+    engine.dispose()
+
+
+def test_workers_starting_together_migrate_once(audit_url: str) -> None:
+    """Server workers start at the same time: one version row, every worker up (no error)."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_migrate, args=(audit_url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    engine = make_engine(audit_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
     engine.dispose()
 
 
