@@ -177,6 +177,28 @@ audit_app = typer.Typer(help="The audit trail of the REST service.", no_args_is_
 app.add_typer(audit_app, name="audit")
 
 
+@audit_app.command("migrate")
+def audit_migrate(
+    db_url: Annotated[
+        str | None, typer.Option(help="Audit database URL (default: settings.audit_db_url)")
+    ] = None,
+) -> None:
+    """Bring the audit database to the newest schema migration (the service also does this at
+    start-up; run it ahead with a privileged role when the service role may only INSERT/SELECT)."""
+    settings = _settings()
+    from serving.audit import create_schema, current_revision, make_engine
+
+    url = db_url or settings.audit_db_url
+    assert url is not None
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        create_schema(engine)
+        typer.echo(f"audit migrate: {before or 'empty'} -> {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
 @audit_app.command("verify")
 def audit_verify(
     db_url: Annotated[
@@ -186,6 +208,7 @@ def audit_verify(
     """Recompute the audit trail's hash chains; exit 1 on any gap, edited or forged row."""
     settings = _settings()
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from serving.audit import make_engine
     from serving.audit_verify import verify
@@ -199,6 +222,9 @@ def audit_verify(
     engine = make_engine(url)
     try:
         report = verify(engine)
+    except (OperationalError, ProgrammingError) as exc:  # unreachable, or no audit tables there
+        typer.echo(f"audit verify: cannot read the audit database ({type(exc).__name__})")
+        raise typer.Exit(2) from None
     finally:
         engine.dispose()
     for problem in report.problems:

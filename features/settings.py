@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     tolerance_threshold: float = Field(0.5, ge=0, le=1)
     adherence_threshold: float = Field(0.60, ge=0, le=1)
 
+    # monitoring (issue #15): days a `monitoring_log` row (model inputs and predictions of a
+    # recommendation) is kept; older rows are purged at start-up and hourly. The audit trail is
+    # never purged.
+    monitoring_retention_days: int = Field(180, ge=1, le=3650)
+
     @model_validator(mode="before")
     @classmethod
     def _anchor(cls, values: dict) -> dict:

@@ -65,6 +65,7 @@ from features.schemas import (
     requests_to_columns,
 )
 from features.settings import Settings, get_settings
+from serving import monitoring
 from serving.audit import AuditUnavailableError, AuditWriter, make_record, request_hash
 from serving.auth import PUBLIC_PATHS, ApiKeys
 from serving.jsonbody import JsonBodyError, read_json
@@ -471,7 +472,8 @@ class Runtime:
         """Open the audit trail; when the database is unreachable stay up, not ready (503)."""
         assert self.settings is not None and self.settings.audit_db_url is not None
         try:
-            self.audit = AuditWriter(self.settings.audit_db_url).start()
+            retention = self.settings.monitoring_retention_days
+            self.audit = AuditWriter(self.settings.audit_db_url, retention_days=retention).start()
         except Exception as exc:
             log.error("audit trail unavailable (%s): not ready until it is", type(exc).__name__)
             self.audit = None
@@ -708,14 +710,16 @@ async def recommend_endpoint(request: Request) -> Response:
     _check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[dict[str, Any], str]:
+    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
         req = _parse(body, RecommendRequest.model_validate)
         models = RUNTIME.require_models()
-        return recommend_many([req], models, RUNTIME.policy_cfg)[0], hash_request(req)
+        resp = recommend_many([req], models, RUNTIME.policy_cfg)[0]
+        return resp, hash_request(req), monitoring.request_inputs([req])
 
-    resp, req_hash = await RUNTIME.run(work)
+    resp, req_hash, inputs = await RUNTIME.run(work)
     latency_ms = (time.perf_counter() - t0) * 1000
-    await RUNTIME.audit_records([make_record(resp, req_hash, latency_ms, "recommend")])
+    record = make_record(resp, req_hash, latency_ms, "recommend")
+    await RUNTIME.audit_records(monitoring.attach([record], inputs))
     _count("recommend", [resp])
     return _json(resp)
 
@@ -727,22 +731,22 @@ async def recommend_batch_endpoint(request: Request) -> Response:
     _check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[list[dict[str, Any]], list[str]]:
+    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
         reqs = _parse(body, _BATCH.validate_python, item_prefix=True)
         if not reqs:
-            return [], []
+            return [], [], []
         models = RUNTIME.require_models()
-        return recommend_many(reqs, models, RUNTIME.policy_cfg), [hash_request(r) for r in reqs]
+        resps = recommend_many(reqs, models, RUNTIME.policy_cfg)
+        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs)
 
-    resps, hashes = await RUNTIME.run(work)
+    resps, hashes, inputs = await RUNTIME.run(work)
     if resps:
         latency_ms = (time.perf_counter() - t0) * 1000
-        await RUNTIME.audit_records(
-            [
-                make_record(r, h, latency_ms, "recommend_batch")
-                for r, h in zip(resps, hashes, strict=True)
-            ]
-        )
+        records = [
+            make_record(r, h, latency_ms, "recommend_batch")
+            for r, h in zip(resps, hashes, strict=True)
+        ]
+        await RUNTIME.audit_records(monitoring.attach(records, inputs))
         _count("recommend_batch", resps)
     return _json(resps)
 

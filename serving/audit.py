@@ -7,8 +7,15 @@ Why it looks like this:
   several server workers can share one file, ``synchronous=FULL`` (a committed row survives a
   crash and a power loss; measured at ~0.25 ms per sequential commit, ~0.07 ms with group commit).
 * Append-only from the service's side: this module has an INSERT path and nothing else (no
-  update, no delete). On SQLite two triggers additionally refuse UPDATE and DELETE on the table;
-  on PostgreSQL grant the service role INSERT and SELECT only.
+  update, no delete). In the database, triggers refuse UPDATE and DELETE on both audit tables
+  (SQLite and PostgreSQL; on PostgreSQL TRUNCATE too); on PostgreSQL also grant the service role
+  INSERT and SELECT only.
+* Schema by versioned Alembic migrations shipped in `serving/migrations` (`migrate`), run by the
+  writer at start-up (service and CLI), for the audit database only, never the MLflow registry.
+  Concurrent workers serialise on a lock (PostgreSQL: an advisory lock; SQLite: an flock on the
+  file), so the version table gets one row; the migrations are also idempotent.
+* Monitoring (issue #15): a record may carry its `monitoring_log` row (serving/monitoring.py);
+  it is inserted in the same transaction as the audit row, linked by (writer_id, seq).
 * Group commit: request handlers hand records to one writer thread per process and wait for the
   commit of the batch their record is in. Under load many requests share one transaction (cheap);
   a request is answered only after its row is committed (nothing is lost, even on a crash after
@@ -33,12 +40,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -58,8 +66,10 @@ from sqlalchemy import (
     insert,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from serving.monitoring import MONITORING_KEY, monitoring_log, purge
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +113,6 @@ audit_chain_head = Table(
 )
 CHAIN_COLUMNS = ("writer_id", "seq", "prev_hash", "row_hash")
 
-_SQLITE_TRIGGERS = tuple(
-    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-    for table in ("audit_log", "audit_chain_head")
-    for op in ("UPDATE", "DELETE")
-)
 TRIGGER_NAMES = tuple(
     f"{table}_no_{op}" for table in ("audit_log", "audit_chain_head") for op in ("update", "delete")
 )
@@ -198,29 +202,75 @@ def _private_file(path: Path) -> None:
             os.chmod(target, 0o600)
 
 
-def _add_chain_columns(engine: Engine) -> None:
-    """Add the chain columns to an audit table made before they existed (rows stay unchained)."""
-    from sqlalchemy import inspect as sa_inspect
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# any constant: the advisory lock PostgreSQL workers take while migrating
+_PG_MIGRATION_LOCK = 0x0D05E715
 
-    have = {c["name"] for c in sa_inspect(engine).get_columns("audit_log")}
-    with engine.begin() as conn:
-        for name in CHAIN_COLUMNS:
-            if name not in have:
-                kind = "INTEGER" if name == "seq" else "VARCHAR(64)"
-                conn.execute(text(f"ALTER TABLE audit_log ADD COLUMN {name} {kind}"))
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(None)  # type: ignore[arg-type]
+    return str(ScriptDirectory.from_config(cfg).get_current_head())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None before the first one)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes (server workers start together):
+    an flock on the database file, independent of SQLite's own fcntl locks. PostgreSQL uses an
+    advisory lock instead; an in-memory or `file:` URI database needs none."""
+    database = engine.url.database or ""
+    if (
+        engine.dialect.name != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        yield
+        return
+    import fcntl
+
+    fd = os.open(Path(database).expanduser(), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the audit database to the newest migration (a no-op when it is there)."""
+    from alembic import command
+
+    with _sqlite_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        command.upgrade(_alembic_config(conn), "head")
 
 
 def create_schema(engine: Engine, attempts: int = 5) -> None:
-    """Create the table (and SQLite's append-only triggers) if missing; safe when several
-    workers start at once (a lost creation race is retried and then finds the table)."""
+    """Run the migrations; safe when several workers start at once (a lost SQLite race is
+    retried and then finds the tables)."""
     for attempt in range(attempts):
         try:
-            metadata.create_all(engine, checkfirst=True)
-            _add_chain_columns(engine)
-            if engine.dialect.name == "sqlite":
-                with engine.begin() as conn:
-                    for ddl in _SQLITE_TRIGGERS:
-                        conn.execute(text(ddl))
+            migrate(engine)
             return
         except OperationalError:
             if attempt == attempts - 1:
@@ -255,7 +305,7 @@ def chain_records(
     for record in records:
         seq += 1
         row = {**record, "writer_id": writer_id, "seq": seq, "prev_hash": head}
-        head = row_digest(head, row)
+        head = row_digest(head, {k: v for k, v in row.items() if k != MONITORING_KEY})
         row["row_hash"] = head
         out.append(row)
     return out, seq, head
@@ -265,15 +315,33 @@ def insert_records(
     engine: Engine,
     records: Sequence[Mapping[str, Any]],
     head: Mapping[str, Any] | None = None,
+    monitoring: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """The only write path: one INSERT (executemany) and the chain head, in one transaction."""
+    """The only write path: one INSERT (executemany), the monitoring rows and the chain head,
+    in one transaction."""
     if not records and head is None:
         return
     with engine.begin() as conn:
         if records:
             conn.execute(insert(audit_log), [dict(r) for r in records])
+        if monitoring:
+            conn.execute(insert(monitoring_log), [dict(m) for m in monitoring])
         if head is not None:
             conn.execute(insert(audit_chain_head), [dict(head)])
+
+
+def split_monitoring(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Audit rows without their monitoring rows, and the monitoring rows linked to them."""
+    audit_rows, monitoring = [], []
+    for row in rows:
+        clean = {k: v for k, v in row.items() if k != MONITORING_KEY}
+        audit_rows.append(clean)
+        if row.get(MONITORING_KEY) is not None:
+            link = {"writer_id": clean["writer_id"], "seq": clean["seq"]}
+            monitoring.append({**row[MONITORING_KEY], **link})
+    return audit_rows, monitoring
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,8 +353,17 @@ _STOP = object()
 class AuditWriter:
     """One background writer thread per process; `submit` returns a future set at commit."""
 
-    def __init__(self, url: str, *, max_batch: int = 512, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_batch: int = 512,
+        engine: Engine | None = None,
+        retention_days: int | None = None,
+    ) -> None:
         self.url = url
+        self.retention_days = retention_days  # monitoring rows; None keeps them
+        self._last_purge = -math.inf
         self.engine = engine or make_engine(url)
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -307,6 +384,7 @@ class AuditWriter:
         with self._lock:
             if self._thread is None:
                 create_schema(self.engine)
+                self.purge_monitoring()
                 self._thread = threading.Thread(
                     target=self._run, name="dosewise-audit-writer", daemon=True
                 )
@@ -324,9 +402,26 @@ class AuditWriter:
             self._queue.put((rows, fut))
         return fut
 
+    def purge_monitoring(self, every_s: float = 0.0) -> int:
+        """Drop monitoring rows past the retention period (at most once per `every_s`); never
+        touches the audit tables. A failure is logged and left to the next call."""
+        if self.retention_days is None or time.monotonic() - self._last_purge < every_s:
+            return 0
+        try:
+            deleted = purge(self.engine, self.retention_days)
+        except SQLAlchemyError as exc:
+            log.warning("monitoring purge failed (%s)", type(exc).__name__)
+            return 0
+        self._last_purge = time.monotonic()
+        if deleted:
+            log.info("monitoring: %d rows past %d days purged", deleted, self.retention_days)
+        return deleted
+
     def heartbeat(self, timeout: float = 10.0, idle_s: float = 0.0) -> bool:
         """Can the database take a write now? Unless a commit succeeded in the last `idle_s`
-        seconds, a chain-head row is committed to find out. Updates (and returns) `healthy`."""
+        seconds, a chain-head row is committed to find out. Updates (and returns) `healthy`.
+        Also runs the periodic monitoring purge (hourly)."""
+        self.purge_monitoring(every_s=3600.0)
         if time.monotonic() - self.last_ok < idle_s and self.healthy:
             return True
         try:
@@ -379,7 +474,8 @@ class AuditWriter:
 
     def _write_batch(self, batch: list[tuple[list[dict[str, Any]], Future[int]]]) -> None:
         records = [r for recs, _ in batch for r in recs]
-        rows, seq, head = chain_records(records, self.writer_id, self.seq, self.head)
+        chained, seq, head = chain_records(records, self.writer_id, self.seq, self.head)
+        rows, monitoring = split_monitoring(chained)
         head_row = {
             "writer_id": self.writer_id,
             "seq": seq,
@@ -389,7 +485,7 @@ class AuditWriter:
         error: BaseException | None = None
         for attempt in range(3):
             try:
-                insert_records(self.engine, rows, head_row)
+                insert_records(self.engine, rows, head_row, monitoring)
                 error = None
                 break
             except SQLAlchemyError as exc:  # locked beyond the busy timeout, disk full, gone

@@ -6,7 +6,7 @@ What each finding means (serving/audit.py explains the chain):
   recorded chain head (a row inserted by hand, e.g. after dropping the triggers);
 * `gap`: a `seq` missing in a writer's chain (a row deleted), or a duplicate `seq`;
 * `truncated`: the last recorded chain head is beyond the last row (the tail was cut);
-* `triggers`: an append-only trigger is missing (SQLite);
+* `triggers`: an append-only trigger is missing (SQLite and PostgreSQL);
 * rows written before the chain existed are counted as `unchained`, not as a problem.
 Reads only; never writes.
 """
@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from serving.audit import TRIGGER_NAMES, audit_chain_head, audit_log, genesis_hash, row_digest
 
@@ -75,8 +75,19 @@ def _check_chain(
     return problems
 
 
+def _trigger_names(conn: Connection) -> set[str] | None:
+    """The triggers defined in the database (None on a backend we do not know how to ask)."""
+    if conn.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    elif conn.dialect.name == "postgresql":
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
+    else:
+        return None
+    return set(conn.execute(text(query)).scalars().all())
+
+
 def verify(engine: Engine) -> VerifyReport:
-    """Check every writer's chain, the recorded heads and (SQLite) the append-only triggers."""
+    """Check every writer's chain, the recorded heads and the append-only triggers."""
     report = VerifyReport()
     heads = _heads(engine)
     chains: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -88,12 +99,8 @@ def verify(engine: Engine) -> VerifyReport:
                 report.unchained += 1
             else:
                 chains[row["writer_id"]].append(dict(row))
-        if engine.dialect.name == "sqlite":
-            names = set(
-                conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
-                .scalars()
-                .all()
-            )
+        names = _trigger_names(conn)
+        if names is not None:
             missing = [t for t in TRIGGER_NAMES if t not in names]
             if missing:
                 report.problems.append(f"triggers: missing {', '.join(missing)}")

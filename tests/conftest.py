@@ -22,3 +22,39 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=100_000, deadline=None, derandomize=False)
 settings.load_profile("ci")
+
+
+# --- a real PostgreSQL server (tests/pg.py), started once per session when a test asks ---------
+import pytest  # noqa: E402
+
+from tests.pg import MISSING, PgServer, server_bindir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server; a clear failure (never a skip) when it is not installed."""
+    bindir = server_bindir()
+    if bindir is None:
+        pytest.fail(MISSING, pytrace=False)
+    server = PgServer(bindir).init()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture()
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh database on the session's PostgreSQL server (left running)."""
+    if not pg_server.running():  # a test that stopped it and failed before restarting it
+        pg_server.start()
+    return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The audit suite runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    return request.getfixturevalue("pg_url")

@@ -1,10 +1,17 @@
-"""Thin wrapper around the MLflow registry: configuration, registration, aliases, promotion."""
+"""Thin wrapper around the MLflow registry: configuration, registration, aliases, promotion, and
+the champion's reference distributions that production monitoring compares against."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -74,3 +81,80 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None) -> t
         f"(margin {AUROC_MARGIN}),"
         f" ECE {challenger['ece']:.4f} vs {champion['ece']:.4f} (margin {ECE_MARGIN})"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# reference distributions of a champion (issue #15): what production monitoring compares with
+# --------------------------------------------------------------------------------------------
+REFERENCE_DIR = "reference"
+REFERENCE_TAG = "reference_artifacts"
+PREDICTION_BINS = 20
+FEATURE_BINS = 10
+
+
+def feature_histogram(values: np.ndarray, bins: int = FEATURE_BINS) -> dict[str, Any]:
+    """Counts of one feature on held-out rows: quantile bin edges (so each bin holds data, as
+    PSI needs), plus the missing count (a feature that goes missing in production is drift)."""
+    x = np.asarray(values, dtype=float)
+    present = x[np.isfinite(x)]
+    if present.size == 0:
+        return {"edges": [], "counts": [], "missing": int(x.size)}
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)))
+    if edges.size == 1:  # a constant feature: one bin
+        edges = np.array([edges[0], edges[0]])
+    counts, _ = np.histogram(present, bins=edges)
+    return {
+        "edges": [float(e) for e in edges],
+        "counts": [int(c) for c in counts],
+        "missing": int(x.size - present.size),
+    }
+
+
+def reference_distributions(features: pd.DataFrame, predictions: np.ndarray) -> dict[str, Any]:
+    """The held-out prediction histogram and one histogram per feature (JSON-able)."""
+    p = np.asarray(predictions, dtype=float)
+    counts, edges = np.histogram(p, bins=PREDICTION_BINS, range=(0.0, 1.0))
+    return {
+        "n": len(p),
+        "predictions": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        "features": {
+            c: feature_histogram(pd.to_numeric(features[c], errors="coerce").to_numpy(float))
+            for c in features.columns
+        },
+    }
+
+
+def store_reference(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    features: pd.DataFrame,
+    predictions: np.ndarray,
+) -> str:
+    """Log a champion's reference distributions (held-out predictions, per-feature histograms)
+    as artifacts of the model version's run under `reference/`, and tag the version with where
+    they are. Only model inputs and scores: no patient ids."""
+    mv = client.get_model_version(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        pd.DataFrame({"prediction": np.asarray(predictions, dtype=float)}).to_parquet(
+            folder / "predictions.parquet", index=False
+        )
+        hist = reference_distributions(features, predictions)
+        (folder / "histograms.json").write_text(json.dumps(hist, indent=1))
+        for file in ("predictions.parquet", "histograms.json"):
+            client.log_artifact(mv.run_id, str(folder / file), artifact_path=REFERENCE_DIR)
+    uri = f"runs:/{mv.run_id}/{REFERENCE_DIR}"
+    client.set_model_version_tag(name, version, REFERENCE_TAG, uri)
+    return uri
+
+
+def load_reference(client: MlflowClient, name: str, version: str) -> dict[str, Any]:
+    """A model version's reference distributions (what `store_reference` logged)."""
+    uri = client.get_model_version(name, version).tags[REFERENCE_TAG]
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    hist = json.loads((local / "histograms.json").read_text())
+    hist["heldout_predictions"] = pd.read_parquet(local / "predictions.parquet")[
+        "prediction"
+    ].to_numpy()
+    return hist

@@ -227,8 +227,11 @@ def promote(settings: Settings) -> list[registry.PromotionDecision]:
             m = mlflow.sklearn.load_model(f"models:/{name}/{ver}")
             p = m.predict_proba(test[list(cols)])[:, 1]
             scores[role] = core_metrics(y, p, baseline=p, heuristic=p, oracle=p)
+            if role == "challenger":
+                reference = (test[list(cols)], p)
         ok, reason = registry.decide(scores["challenger"], scores.get("champion"))
         if ok:
+            registry.store_reference(client, name, chall, *reference)
             client.set_registered_model_alias(name, settings.champion_alias, chall)
         decisions.append(registry.PromotionDecision(name, ok, reason + reason_extra, chall, champ))
     return decisions

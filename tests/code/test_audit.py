@@ -1,5 +1,6 @@
-"""The audit trail: every recommendation is one committed row, nothing is lost under concurrency
-or at shutdown, the table refuses updates and deletes, and equal requests hash equally."""
+"""The audit trail, on SQLite and on a real PostgreSQL server (`audit_url`): every recommendation
+is one committed row, nothing is lost under concurrency or at shutdown, the table refuses updates
+and deletes, and equal requests hash equally."""
 
 from __future__ import annotations
 
@@ -99,13 +100,17 @@ def test_writes_and_creates_parent_dir(tmp_path: Path, response_json: dict) -> N
     assert row["prescription"]["resistance"]["sets"] == 2
 
 
-def test_append_only(tmp_path: Path, response_json: dict) -> None:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+def test_append_only(audit_url: str, response_json: dict) -> None:
+    url = audit_url
     writer = AuditWriter(url).start()
     writer.write([make_record(response_json, "0" * 64, 1.0)])
     writer.close()
     engine = make_engine(url)
-    for stmt in ("UPDATE audit_log SET decision = 'hold'", "DELETE FROM audit_log"):
+    statements = ["UPDATE audit_log SET decision = 'hold'", "DELETE FROM audit_log"]
+    statements += ["UPDATE audit_chain_head SET seq = 0", "DELETE FROM audit_chain_head"]
+    if engine.dialect.name == "postgresql":
+        statements += ["TRUNCATE audit_log", "TRUNCATE audit_chain_head"]
+    for stmt in statements:
         with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
             conn.execute(text(stmt))
     engine.dispose()
@@ -115,8 +120,8 @@ def test_append_only(tmp_path: Path, response_json: dict) -> None:
     assert "update(" not in source and "delete(" not in source
 
 
-def test_concurrent_submits_lose_nothing(tmp_path: Path, response_json: dict) -> None:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+def test_concurrent_submits_lose_nothing(audit_url: str, response_json: dict) -> None:
+    url = audit_url
     writer = AuditWriter(url).start()
     recs = [make_record(response_json, f"{i:064d}", 1.0) for i in range(400)]
     with ThreadPoolExecutor(32) as pool:
@@ -127,8 +132,8 @@ def test_concurrent_submits_lose_nothing(tmp_path: Path, response_json: dict) ->
     assert writer.batches_written < 400  # group commit did share transactions
 
 
-def test_close_flushes_the_queue(tmp_path: Path, response_json: dict) -> None:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+def test_close_flushes_the_queue(audit_url: str, response_json: dict) -> None:
+    url = audit_url
     writer = AuditWriter(url).start()
     futures = [writer.submit([make_record(response_json, "1" * 64, 1.0)]) for _ in range(300)]
     writer.close()  # right away: everything queued must still be written
@@ -138,9 +143,9 @@ def test_close_flushes_the_queue(tmp_path: Path, response_json: dict) -> None:
         writer.submit([make_record(response_json, "1" * 64, 1.0)]).result(timeout=5)
 
 
-def test_two_writers_share_one_file(tmp_path: Path, response_json: dict) -> None:
-    """Two server workers = two writers on one SQLite file (WAL + busy timeout)."""
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+def test_two_writers_share_one_file(audit_url: str, response_json: dict) -> None:
+    """Two server workers = two writers on one database (SQLite: WAL + busy timeout)."""
+    url = audit_url
     writers = [AuditWriter(url).start(), AuditWriter(url).start()]
     rec = make_record(response_json, "2" * 64, 1.0)
 
@@ -160,8 +165,8 @@ def test_two_writers_share_one_file(tmp_path: Path, response_json: dict) -> None
 
 # --- through the service -------------------------------------------------------------------------
 @pytest.fixture()
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    settings = Settings(root=tmp_path, api_keys=KEY)
+def service(tmp_path: Path, audit_url: str) -> Iterator[tuple[TestClient, str]]:
+    settings = Settings(root=tmp_path, api_keys=KEY, audit_db_url=audit_url)
     api.configure(settings=settings, model_loader=lambda s: fake_models())
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
@@ -249,3 +254,29 @@ def test_no_answer_without_audit(service: tuple[TestClient, str], request_body: 
     resp = client.post("/recommend", json=request_body, headers=AUTH)
     assert resp.status_code == 503
     assert resp.json() == {"error": "audit_unavailable"}
+
+
+def test_monitoring_row_matches_the_answer(
+    service: tuple[TestClient, str], request_body: dict
+) -> None:
+    """Issue #15: each recommendation's model input row and predictions, beside its audit row."""
+    from features import FEATURE_SET
+    from serving.monitoring import monitoring_log
+
+    client, url = service
+    answer = client.post("/recommend", json=request_body, headers=AUTH).json()
+    batch = client.post("/recommend_batch", json=[request_body] * 2, headers=AUTH).json()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(monitoring_log).order_by(monitoring_log.c.id)).mappings().all()
+        audit = conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings().all()
+    engine.dispose()
+    assert [r["endpoint"] for r in rows] == ["recommend", "recommend_batch", "recommend_batch"]
+    assert [(r["writer_id"], r["seq"]) for r in rows] == [(a["writer_id"], a["seq"]) for a in audit]
+    row = rows[0]
+    assert row["patient_id"] == answer["patient_id"] and row["decision"] == answer["decision"]
+    assert row["predictions"] == answer["predictions"] == batch[0]["predictions"]
+    assert set(row["inputs"]) == set(FEATURE_SET.columns)
+    assert all(v is None or isinstance(v, float) for v in row["inputs"].values())
+    assert rows[1]["inputs"] == row["inputs"]  # same request, same features
+    assert any(v is not None for v in row["inputs"].values())

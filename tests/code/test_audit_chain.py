@@ -1,5 +1,6 @@
-"""Issue #17: the tamper-evident audit trail (hash chain per writer, recorded chain heads,
-`dosewise audit verify`), its file mode, and the writer's health (what /readyz reports)."""
+"""Issue #17, on SQLite and on a real PostgreSQL server (`audit_url`): the tamper-evident audit
+trail (hash chain per writer, recorded chain heads, `dosewise audit verify`), its file mode, and
+the writer's health (what /readyz reports)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,8 @@ def response_json() -> dict[str, Any]:
     return json.loads((FIXTURES / "recommend-response.json").read_text())
 
 
-def filled(tmp_path: Path, response_json: dict, writers: int = 2, rows: int = 5) -> str:
-    """An audit file with `writers` chains of `rows` rows each (written in a few batches)."""
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+def filled(url: str, response_json: dict, writers: int = 2, rows: int = 5) -> str:
+    """An audit database with `writers` chains of `rows` rows each (written in a few batches)."""
     for w in range(writers):
         writer = AuditWriter(url).start()
         try:
@@ -42,8 +42,9 @@ def tamper(url: str, *statements: str) -> None:
     """What an attacker with write access does: drop the triggers, then change the table."""
     engine = make_engine(url)
     with engine.begin() as conn:
+        on = " ON audit_log" if conn.dialect.name == "postgresql" else ""
         for name in ("audit_log_no_update", "audit_log_no_delete"):
-            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}{on}"))
         for stmt in statements:
             conn.execute(text(stmt))
     engine.dispose()
@@ -57,23 +58,23 @@ def report_for(url: str):
         engine.dispose()
 
 
-def test_clean_trail_verifies(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json)
+def test_clean_trail_verifies(audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json)
     report = report_for(url)
     assert report.ok, report.problems
     assert (report.rows, report.writers) == (10, 2)
 
 
-def test_edited_row_is_found(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json)
+def test_edited_row_is_found(audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json)
     tamper(url, "UPDATE audit_log SET decision = 'hold' WHERE id = 3")
     problems = report_for(url).problems
     assert any(p.startswith("edited") and "(id 3)" in p for p in problems), problems
     assert any(p.startswith("triggers") for p in problems), problems
 
 
-def test_forged_row_is_found(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json)
+def test_forged_row_is_found(audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json)
     forged = (
         "INSERT INTO audit_log (ts, patient_id, as_of, request_hash, endpoint, decision, rules, "
         "tolerance_model, tolerance_version, adherence_model, adherence_version, "
@@ -89,8 +90,8 @@ def test_forged_row_is_found(tmp_path: Path, response_json: dict) -> None:
     assert any(p.startswith("edited") for p in problems), problems
 
 
-def test_row_from_an_unknown_writer_is_forged(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json, writers=1)
+def test_row_from_an_unknown_writer_is_forged(audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json, writers=1)
     tamper(
         url,
         "INSERT INTO audit_log (ts, patient_id, as_of, request_hash, endpoint, decision, rules, "
@@ -105,23 +106,23 @@ def test_row_from_an_unknown_writer_is_forged(tmp_path: Path, response_json: dic
     assert any(p.startswith("forged") and "intruder"[:8] in p for p in problems), problems
 
 
-def test_deleted_middle_row_is_a_gap(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json)
+def test_deleted_middle_row_is_a_gap(audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json)
     tamper(url, "DELETE FROM audit_log WHERE id = 2")
     problems = report_for(url).problems
     assert any(p.startswith("gap") for p in problems), problems
     assert any(p.startswith("forged") for p in problems), problems  # the chain link breaks too
 
 
-def test_cut_tail_is_found(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json, writers=1)
+def test_cut_tail_is_found(audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json, writers=1)
     tamper(url, "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)")
     problems = report_for(url).problems
     assert any(p.startswith("truncated") for p in problems), problems
 
 
 def test_audit_files_are_private(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json, writers=1)
+    url = filled(f"sqlite:///{tmp_path / 'audit.db'}", response_json, writers=1)
     writer = AuditWriter(url).start()  # open: the WAL and SHM files exist now
     try:
         writer.write([make_record(response_json, "9" * 64, 1.0)])
@@ -133,8 +134,8 @@ def test_audit_files_are_private(tmp_path: Path, response_json: dict) -> None:
         writer.close()
 
 
-def test_cli_verify_exit_codes(tmp_path: Path, response_json: dict) -> None:
-    url = filled(tmp_path, response_json)
+def test_cli_verify_exit_codes(tmp_path: Path, audit_url: str, response_json: dict) -> None:
+    url = filled(audit_url, response_json)
     runner = CliRunner()
     ok = runner.invoke(app, ["audit", "verify", "--db-url", url])
     assert ok.exit_code == 0, ok.output
@@ -167,3 +168,21 @@ def test_writer_health_follows_the_database(tmp_path: Path, response_json: dict)
     finally:
         writer.close()
     assert report_for(url).ok
+
+
+def test_cli_migrate_then_verify(audit_url: str) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["audit", "migrate", "--db-url", audit_url])
+    assert first.exit_code == 0 and "empty -> 0002" in first.output, first.output
+    again = runner.invoke(app, ["audit", "migrate", "--db-url", audit_url])
+    assert again.exit_code == 0 and "0002 -> 0002" in again.output, again.output
+    clean = runner.invoke(app, ["audit", "verify", "--db-url", audit_url])
+    assert clean.exit_code == 0 and "0 rows" in clean.output, clean.output
+
+
+def test_cli_verify_unreachable_database_exits_2() -> None:
+    from tests.pg import free_port
+
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"  # nothing listens there
+    result = CliRunner().invoke(app, ["audit", "verify", "--db-url", url])
+    assert result.exit_code == 2 and "cannot read" in result.output, result.output
