@@ -945,23 +945,30 @@ def plan_to_prescription(
 
 
 def decide(plan: np.ndarray, facts: dict[str, Any]) -> str:
-    """progress / maintain / regress relative to the current prescription (none: progress)."""
+    """progress / maintain / regress relative to the current prescription (none: progress).
+
+    Intensities compare like with like: the plan's point dose is the middle of the band it is
+    prescribed as, so it is compared with the middle of the current band (not its top, which
+    would call an unchanged band a regression)."""
     cur = np.array(
         [
             _f(facts.get("rx_aerobic_sessions"), 0.0),
             _f(facts.get("rx_aerobic_minutes"), 0.0),
-            _f(facts.get("rx_aerobic_pct_hrmax_high"), 0.0),
+            _band_middle(facts, "rx_aerobic_pct_hrmax"),
             _f(facts.get("rx_resistance_sessions"), 0.0),
             _f(facts.get("rx_resistance_sets"), 0.0),
-            _f(facts.get("rx_resistance_pct_1rm_high"), 0.0),
+            _band_middle(facts, "rx_resistance_pct_1rm"),
         ]
     )
     if not cur.any():
         return "progress"
-    new = np.array([plan[0], round(plan[1]), round(plan[2]), plan[3], plan[4], round(plan[6])])
-    if np.all(np.abs(new - cur) < 0.5):
+    new = np.asarray(plan, dtype=float)[[0, 1, 2, 3, 4, 6]]
+    # same dose within rounding: whole sessions and sets, minutes to 0.5, intensities to one
+    # percentage point (band middles are whole or half percents)
+    same = np.array([0.0, 0.5, 1.0, 0.0, 0.0, 1.0]) + 1e-9
+    if np.all(np.abs(new - cur) <= same):
         return "maintain"
-    if np.all(new >= cur - 0.5):
+    if np.all(new >= cur - same):
         return "progress"
     return "regress"
 
