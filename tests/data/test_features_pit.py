@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -231,9 +229,6 @@ def test_renaming_patients_and_shuffling_rows_change_no_feature() -> None:
     _same(base.drop(columns="patient_id"), other.drop(columns="patient_id"))
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("training.simulator") is None, reason="simulator not written yet"
-)
 def test_simulated_cohort_single_equals_cohort_and_no_leakage() -> None:
     from training.simulator import simulate_cohort
 
