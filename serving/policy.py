@@ -60,7 +60,7 @@ PLAN_COLUMNS = (
 )
 # Optional patients-table columns: a progression reference other than the current prescription
 # (after a deload, the dose deloaded from; see `recommend`'s `reference_plan`).
-REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in PLAN_COLUMNS)
+REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in PLAN_COLUMNS)  # == features.schemas' (a test checks)
 # Every history fact the kernel reads (per-modality ones included), as FEATURE_SET columns.
 HISTORY_FACTS = gk.HISTORY_FACTS
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
@@ -269,6 +269,15 @@ class PolicyConfig:
     # Longer sessions too only after a tolerated spell (ACSM 2009 "2-for-2"): the models never
     # saw how long sessions go in a world where length costs more than in the training data.
     minutes_need_tolerated_week: bool = False
+    # Exposure guard (model-free, from the patient's own record): a modality goes above the
+    # generic dose's sessions per week or session length (`start_*`) only on a clean record -
+    # at least `clean_min_sessions` attended sessions of it in 14 days, every one tolerated, no
+    # moderate or serious adverse event in 7 days - and after any intolerant session it steps
+    # back (sessions to the generic count, minutes one step down, not below the generic). A dose
+    # the models never saw often is treated as uncertain, not as safe (see the docstring).
+    exposure_guard: bool = True
+    clean_min_sessions: float = 2.0
+    clean_tolerated_rate: float = 1.0  # share of those sessions tolerated
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
@@ -391,6 +400,33 @@ def tolerated_week(row: np.ndarray, modality: str, cfg: PolicyConfig) -> bool:
     return rate >= cfg.rise_tolerated_rate and streak == 0 and ae == 0
 
 
+def clean_record(row: np.ndarray, modality: str, cfg: PolicyConfig) -> bool:
+    """The exposure guard's gate: at least `clean_min_sessions` attended sessions of the
+    modality in 14 days, all tolerated, none intolerant since, no moderate or serious AE in 7
+    days. Without the guard every record counts as clean."""
+    if not cfg.exposure_guard:
+        return True
+    streak = _feature(row, (f"{modality}_intolerant_streak", "intolerant_streak"))
+    ae = _feature(row, (f"{modality}_moderate_ae_7d", "moderate_ae_7d"))
+    rate = _feature(row, (f"{modality}_tolerated_rate_14d", "tolerated_rate_14d"))
+    planned = _feature(row, (f"{modality}_n_planned_14d", "n_planned_14d"))
+    attended = planned * _feature(row, (f"{modality}_attendance_rate_14d", "attendance_rate_14d"))
+    return bool(
+        attended >= cfg.clean_min_sessions
+        and rate >= cfg.clean_tolerated_rate
+        and streak == 0
+        and ae == 0
+    )
+
+
+def _guarded_sessions(s_lo: float, s_hi: float, generic: float, clean: bool) -> np.ndarray:
+    """Sessions per week from s_lo to s_hi; above the generic count only on a clean record."""
+    if not clean:
+        s_hi = min(s_hi, generic)
+        s_lo = min(s_lo, s_hi)
+    return np.arange(max(1, s_lo), max(s_hi, 1) + 1)
+
+
 # --------------------------------------------------------------------------------------------
 # per-modality options
 # --------------------------------------------------------------------------------------------
@@ -414,7 +450,9 @@ def resistance_allowed(env: gk.Envelope) -> bool:
     return bool(env.resistance_allowed) and env.resistance_sessions_max >= 1
 
 
-def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig) -> np.ndarray:
+def aerobic_options(
+    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig, ref_clean: bool = True
+) -> np.ndarray:
     """(sessions, minutes, %HRmax) options inside the envelope, around the reference.
 
     Sessions: one fewer .. the reference, plus one after a tolerated week; minutes on a grid
@@ -429,13 +467,16 @@ def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyCon
     cur = ref.aerobic_current
     up = 1 if (cur and rise) else 0
     s_hi = min(s0 + up, env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max)
-    s_vals = np.arange(max(1, s0 - (1 if cur else 2)), max(s_hi, 1) + 1)
+    s_vals = _guarded_sessions(s0 - (1 if cur else 2), s_hi, cfg.start_aerobic[0], ref_clean)
     p_top = p0 + (cfg.aerobic_intensity_step if (cur and rise) else 0.0)
     p_vals = [p0 + d for d in cfg.aerobic_intensity_grid] + [p_top]
     p_lo, p_hi = _centres(env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max, cfg.hrmax_band)
     p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
     grow = cur and (rise or not cfg.minutes_need_tolerated_week)
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
+    m_generic = cfg.start_aerobic[1]
+    if not ref_clean and m_hi > m_generic:
+        m_hi = max(m_generic, m0 - cfg.minutes_step)  # step back, not below the generic length
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
@@ -462,7 +503,7 @@ def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyCon
 
 
 def resistance_options(
-    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig
+    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig, ref_clean: bool = True
 ) -> np.ndarray:
     """(sessions, sets, %1RM) options inside the envelope, around the reference; one more
     session and set and the kernel's load step (at most +10%) only after a tolerated week."""
@@ -472,7 +513,7 @@ def resistance_options(
     cur = ref.resistance_current
     up = 1 if (cur and rise) else 0
     s_hi = min(s0 + up, env.resistance_sessions_max, cfg.max_resistance_sessions)
-    s_vals = np.arange(max(1, s0 - 1), max(s_hi, 1) + 1)
+    s_vals = _guarded_sessions(s0 - 1, s_hi, cfg.start_resistance[0], ref_clean)
     k_vals = np.unique(
         [_clip(k, env.resistance_sets_min, env.resistance_sets_max) for k in (k0 - 1, k0, k0 + up)]
     )
@@ -602,6 +643,7 @@ class Context:
     env: gk.Envelope
     ref: Reference
     rise: tuple[bool, bool]  # per modality: a tolerated week, so sessions/intensity may rise
+    clean: tuple[bool, bool] = (True, True)  # per modality: a clean record (exposure guard)
 
 
 @dataclass(frozen=True)
@@ -763,8 +805,8 @@ def search(
         ctx = contexts[i]
         assert ctx is not None
         reps = _reps(ctx.env)
-        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg)
-        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg)
+        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A])
+        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         generic = generic_week(ctx.env, cfg)[None, :]
         here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration
@@ -979,7 +1021,8 @@ def _contexts(
             continue
         row = point_matrix[i]
         rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
-        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise))
+        clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
+        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean))
     return out
 
 
@@ -1053,6 +1096,7 @@ def recommend(
                     "predictions": None,
                     "explanation": [],
                     "reference_plan": None,
+                    "progression_reference": None,
                 }
             )
             continue
@@ -1074,9 +1118,24 @@ def recommend(
                 "reference_plan": dict(
                     zip(PLAN_COLUMNS, map(float, choice.reference), strict=True)
                 ),
+                "progression_reference": progression_reference(choice.reference),
             }
         )
     return responses
+
+
+_REFERENCE_BOUNDS = (14, 180, 100, 14, 10, 30, 100)  # features.schemas.ProgressionReference
+_REFERENCE_INTS = (0, 3, 4, 5)
+
+
+def progression_reference(reference: np.ndarray) -> dict[str, float | int]:
+    """The reference as the contract's `progression_reference` (whole sessions, sets and reps;
+    inside the field bounds)."""
+    out: dict[str, float | int] = {}
+    for j, (col, hi) in enumerate(zip(PLAN_COLUMNS, _REFERENCE_BOUNDS, strict=True)):
+        v = _clip(_f(reference[j], 0.0), 0.0, hi)
+        out[col] = round(v) if j in _REFERENCE_INTS else round(v, 2)
+    return out
 
 
 def _explanations(

@@ -495,6 +495,32 @@ def test_predict_scores_attendance_per_session_and_modality(tmp_path: Path) -> N
     assert preds[2]["adherence"] == pytest.approx(0.5)
 
 
+def test_progression_reference_is_returned_and_accepted_back(
+    client: TestClient, request_body: dict
+) -> None:
+    """Additive contract field: the response carries `progression_reference` (whole sessions,
+    sets, reps), a request may hand it back, and it is validated like any other field."""
+    first = post(client, "/recommend", request_body).json()
+    ref = first["progression_reference"]
+    assert ref is not None and set(ref) == {
+        "aerobic_sessions",
+        "aerobic_minutes",
+        "aerobic_pct_hrmax",
+        "resistance_sessions",
+        "resistance_sets",
+        "resistance_reps",
+        "resistance_pct_1rm",
+    }
+    assert isinstance(ref["aerobic_sessions"], int) and isinstance(ref["resistance_reps"], int)
+    again = post(client, "/recommend", {**request_body, "progression_reference": ref})
+    assert again.status_code == 200, again.text
+    RecommendResponse.model_validate(again.json())
+    bad = {**request_body, "progression_reference": {**ref, "aerobic_sessions": 40}}
+    assert_validation_error(
+        post(client, "/recommend", bad), ["progression_reference", "aerobic_sessions"]
+    )
+
+
 def test_predict_validation(client: TestClient) -> None:
     req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
     req["candidates"][0]["aerobic_pct_hrmax"] = 130
