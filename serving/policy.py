@@ -278,6 +278,9 @@ class PolicyConfig:
     exposure_guard: bool = True
     clean_min_sessions: float = 2.0
     clean_tolerated_rate: float = 1.0  # share of those sessions tolerated
+    # Without a clean record: True cuts back to the generic sessions and one minutes step down;
+    # False holds (no more sessions or minutes than the reference, or the generic if higher).
+    guard_step_back: bool = True
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
@@ -419,10 +422,12 @@ def clean_record(row: np.ndarray, modality: str, cfg: PolicyConfig) -> bool:
     )
 
 
-def _guarded_sessions(s_lo: float, s_hi: float, generic: float, clean: bool) -> np.ndarray:
-    """Sessions per week from s_lo to s_hi; above the generic count only on a clean record."""
+def _guarded_sessions(
+    s_lo: float, s_hi: float, generic: float, clean: bool, hold: float = 0.0
+) -> np.ndarray:
+    """Sessions per week from s_lo to s_hi; above max(generic, hold) only on a clean record."""
     if not clean:
-        s_hi = min(s_hi, generic)
+        s_hi = min(s_hi, max(generic, hold))
         s_lo = min(s_lo, s_hi)
     return np.arange(max(1, s_lo), max(s_hi, 1) + 1)
 
@@ -467,7 +472,8 @@ def aerobic_options(
     cur = ref.aerobic_current
     up = 1 if (cur and rise) else 0
     s_hi = min(s0 + up, env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max)
-    s_vals = _guarded_sessions(s0 - (1 if cur else 2), s_hi, cfg.start_aerobic[0], ref_clean)
+    hold = 0.0 if cfg.guard_step_back else s0
+    s_vals = _guarded_sessions(s0 - (1 if cur else 2), s_hi, cfg.start_aerobic[0], ref_clean, hold)
     p_top = p0 + (cfg.aerobic_intensity_step if (cur and rise) else 0.0)
     p_vals = [p0 + d for d in cfg.aerobic_intensity_grid] + [p_top]
     p_lo, p_hi = _centres(env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max, cfg.hrmax_band)
@@ -476,7 +482,8 @@ def aerobic_options(
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
     m_generic = cfg.start_aerobic[1]
     if not ref_clean and m_hi > m_generic:
-        m_hi = max(m_generic, m0 - cfg.minutes_step)  # step back, not below the generic length
+        back = m0 - cfg.minutes_step if cfg.guard_step_back else m0  # step back or hold
+        m_hi = max(m_generic, back)  # never below the generic length
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
@@ -513,7 +520,8 @@ def resistance_options(
     cur = ref.resistance_current
     up = 1 if (cur and rise) else 0
     s_hi = min(s0 + up, env.resistance_sessions_max, cfg.max_resistance_sessions)
-    s_vals = _guarded_sessions(s0 - 1, s_hi, cfg.start_resistance[0], ref_clean)
+    hold = 0.0 if cfg.guard_step_back else s0
+    s_vals = _guarded_sessions(s0 - 1, s_hi, cfg.start_resistance[0], ref_clean, hold)
     k_vals = np.unique(
         [_clip(k, env.resistance_sets_min, env.resistance_sets_max) for k in (k0 - 1, k0, k0 + up)]
     )
