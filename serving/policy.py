@@ -235,7 +235,7 @@ class PolicyConfig:
     # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs) at most
     # `generic_risk_ratio` x that of the Campbell 2019 generic dose for the same patient this
     # week (the dose a clinic gives without Dosewise), and never above `max_weekly_intolerant`.
-    generic_risk_ratio: float = 1.4
+    generic_risk_ratio: float = 1.0
     max_weekly_intolerant: float = 1.5
     # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
     # Aerobic 2: VO2peak is the outcome the guideline dose falls shortest on for these patients
@@ -277,10 +277,10 @@ class PolicyConfig:
     # the models never saw often is treated as uncertain, not as safe (see the docstring).
     exposure_guard: bool = True
     clean_min_sessions: float = 2.0
-    clean_tolerated_rate: float = 1.0  # share of those sessions tolerated
+    clean_tolerated_rate: float = 0.8  # share of those sessions tolerated
     # Without a clean record: True cuts back to the generic sessions and one minutes step down;
     # False holds (no more sessions or minutes than the reference, or the generic if higher).
-    guard_step_back: bool = True
+    guard_step_back: bool = False
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
