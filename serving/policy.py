@@ -226,6 +226,24 @@ class PolicyConfig:
     strength and AEs unchanged: 2.06 / 6.3 / 21.8 vs fixed 1.75 / 5.8 / 21.9); 1.0: 0.32.
     `tolerance_threshold` and `adherence_threshold` come from `Settings` in the service (same
     defaults).
+
+    Safety under stress (issue 10; seed 101 only, 1,000 x 12, 5,000 x 16 champions, dosewise
+    VO2peak / strength % / AEs per 100 patients / share at target; fixed on seed 101: base
+    1.75 / 5.8 / 21.9, long-sessions-harder 1.62 / 5.4 / 36.2, hidden-confounder 1.72 / 5.7 /
+    23.7, weak-dose-tolerance 1.84 / 6.2 / 12.4). The previous defaults (no guard, ratio 1.4)
+    kept base benefit but not stress safety (long-sessions-harder 44.5 vs 33.7 on seed 5).
+    Tried: A guard with a strict record (100% tolerated) and step back, ratio 1.4: base 1.89 /
+    6.8 / 20.2 / 0.03, long 1.65 / 6.7 / 37.4, weak 2.05 / 7.1 / 12.6, hidden 1.87 / 6.5 / 21.8.
+    C record 80%, step back, ratio 1.4: long 1.68 / 6.6 / 38.0, weak 2.13 / 6.6 / 12.4, hidden
+    1.93 / 6.3 / 23.0. D record 80%, step back, ratio 1.0: base 1.75 / 4.0 / 16.2 / 0.00, long
+    1.52 / 4.6 / 32.4, weak 1.84 / 4.0 / 11.2, hidden 1.73 / 3.9 / 17.4. E record 80%, step back,
+    ratio 1.2: base 1.90 / 5.4 / 19.1 / 0.03. F record 80%, hold, ratio 1.0 (the defaults): base
+    1.78 / 3.9 / 15.8 / 0.01, long 1.55 / 4.4 / 33.4, weak 1.86 / 3.9 / 11.1. G record 80%,
+    hold, ratio 1.4: base 2.02 / 6.4 / 21.0 / 0.21, long 1.73 / 6.7 / 39.2. No setting tried
+    kept both stress safety and the base benefit (>= 1.15 x fixed, >= 30% at target): the
+    defaults choose safety (every stress scenario at or under fixed on seed 101) and give up
+    the base VO2peak/strength gain; `exposure_guard=False, generic_risk_ratio=1.4` restores the
+    previous behaviour.
     """
 
     # Risk bound 1: P(tolerate) of every prescribed session type at least this.
@@ -235,6 +253,7 @@ class PolicyConfig:
     # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs) at most
     # `generic_risk_ratio` x that of the Campbell 2019 generic dose for the same patient this
     # week (the dose a clinic gives without Dosewise), and never above `max_weekly_intolerant`.
+    # 1.0: an absolute budget - no more expected intolerant sessions than the generic dose.
     generic_risk_ratio: float = 1.0
     max_weekly_intolerant: float = 1.5
     # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
