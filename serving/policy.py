@@ -10,13 +10,24 @@ How a dose is chosen (DESIGN.md section 6, issue 10):
    x %HRmax, resistance sessions x sets x %1RM. Sessions per week may rise by at most one per
    modality, and only after a tolerated week of that modality with a predicted attendance of at
    least `adherence_threshold`; intensity rises likewise only after a tolerated week.
+   Exposure guard (model-free, `clean_record`): more sessions per week or longer sessions than
+   the generic dose only for a modality with a clean record (enough attended sessions in 14
+   days, at least `clean_tolerated_rate` of them tolerated, the last one tolerated, no moderate
+   or serious adverse event in 7 days); otherwise the modality holds (or steps back). Why this
+   is a clinical guard and not a fit to the simulator: the models learnt the dose-response
+   from a cohort that rarely had doses above the generic one, so a longer or more frequent
+   session is a dose they have little evidence about and is treated as uncertain, not as safe;
+   the patient's own logged tolerance of the dose they are on is the evidence a clinician asks
+   for before adding load (ACSM 2009 "2-for-2"; Campbell 2019: progress only as tolerated).
 3. A scorer (the models, or the simulator's truth for the oracle arm: `Scorer`) gives for every
    option P(tolerate) and P(attend) of one session of each modality. The objective is the expected
    benefit: expected attended sessions x effective dose per session (aerobic: minutes x the
    fraction of VO2 reserve at that %HRmax, counted at or above moderate intensity; resistance:
    sets x reps x %1RM volume-load), each normalised to the Campbell 2019 generic dose and capped.
    Risk bounds: P(intolerant) of a session at most 1 - `tolerance_threshold` in every prescribed
-   modality, and expected intolerant attended sessions per week at most `max_weekly_intolerant`
+   modality, and expected intolerant attended sessions per week at most `generic_risk_ratio`
+   (1.0: in absolute terms) x those of the generic dose for the same patient, and at most
+   `max_weekly_intolerant`
    (a moderate or serious adverse event makes a session intolerant by the label's definition, so
    this bounds the expected moderate-or-serious adverse events per week).
 4. The best options of each modality are combined into whole weeks and scored again (the models
