@@ -14,9 +14,9 @@ How a dose is chosen (DESIGN.md section 6, issue 10):
    the generic dose only for a modality with a clean record (enough attended sessions in 14
    days, at least `clean_tolerated_rate` of them tolerated, the last one tolerated, no moderate
    or serious adverse event in 7 days); otherwise the modality holds (or steps back). Why this
-   is a clinical guard and not a fit to the simulator: the models learnt the dose-response
-   from a cohort that rarely had doses above the generic one, so a longer or more frequent
-   session is a dose they have little evidence about and is treated as uncertain, not as safe;
+   is a clinical guard and not a fit to the simulator: what the models say about doses above
+   the generic one is a learnt dose-response that no trial validated for this patient, so a
+   longer or more frequent session is treated as uncertain, not as safe;
    the patient's own logged tolerance of the dose they are on is the evidence a clinician asks
    for before adding load (ACSM 2009 "2-for-2"; Campbell 2019: progress only as tolerated).
 3. A scorer (the models, or the simulator's truth for the oracle arm: `Scorer`) gives for every
