@@ -65,8 +65,10 @@ def ensure_champions(root: Path, patients: int, weeks: int, seed: int) -> None:
 class RunningServer:
     """`dosewise serve` in a child process, ready (every worker) before use."""
 
-    def __init__(self, root: Path, workers: int | None, threads: int | None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, root: Path, workers: int | None, threads: int | None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="dosewise-bench-", suffix=".log")[1])
         env = {"DOSEWISE_ROOT": str(root), "DOSEWISE_API_KEYS": KEY}
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="policy threads per worker")
     ap.add_argument("--sequential", type=int, default=300, help="sequential requests")
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--port", type=int, default=None, help="loopback port (default: any free)")
     ap.add_argument("--seconds", type=float, default=20.0, help="duration of the load phase")
     ap.add_argument("--patients", type=int, default=300, help="cohort size when training")
     ap.add_argument("--weeks", type=int, default=8)
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         root = args.root.resolve()
     try:
         ensure_champions(root, args.patients, args.weeks, args.seed)
-        with RunningServer(root, args.workers, args.threads) as srv:
+        with RunningServer(root, args.workers, args.threads, args.port) as srv:
             n_workers = len(srv.worker_pids())
             seq = sequential(srv.base, args.sequential)
             invalid = dict(EXAMPLE, unknown_field=1)  # the HTTP + validation path, no policy

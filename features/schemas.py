@@ -252,12 +252,33 @@ class Prescription(_Strict):
     restrictions: list[Restriction] = Field(default_factory=list)
 
 
+class ProgressionReference(_Strict):
+    """Additive: the dose the next recommendation progresses from (per session; 0 sessions: no
+    dose of that modality). After a deload it is the dose deloaded from, not the deload, so a
+    client that hands the previous response's `progression_reference` back unchanged lets the
+    patient climb back to it. Omit it when the prescription was changed by hand."""
+
+    aerobic_sessions: int = Field(ge=0, le=14)
+    aerobic_minutes: float = Field(ge=0, le=180, description="minutes per aerobic session")
+    aerobic_pct_hrmax: float = Field(ge=0, le=100, description="aerobic intensity, % HRmax")
+    resistance_sessions: int = Field(ge=0, le=14)
+    resistance_sets: int = Field(ge=0, le=10)
+    resistance_reps: int = Field(ge=0, le=30)
+    resistance_pct_1rm: float = Field(ge=0, le=100, description="resistance load, % 1RM")
+
+
+# Its fields as optional patients-table columns (`ref_` + field), read by the policy.
+REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in ProgressionReference.model_fields)
+
+
 # --- REST: request / response -------------------------------------------------------------------
 class RecommendRequest(_Strict):
     patient: Patient
     sessions: list[Session] = Field(default_factory=list, max_length=MAX_SESSIONS_PER_REQUEST)
     current_prescription: Prescription | None = None
     as_of: ClinicalDate | None = None
+    # additive: the previous response's progression_reference, handed back
+    progression_reference: ProgressionReference | None = None
 
     @model_validator(mode="after")
     def _sessions_before_as_of(self) -> RecommendRequest:
@@ -307,6 +328,8 @@ class RecommendResponse(BaseModel):
     guideline_version: str
     # additive: facts the kernel treated as unknown-and-possibly-bad (patients-table field names)
     unknown_facts: list[str] = Field(default_factory=list)
+    # additive: what next week's recommendation progresses from (hand it back in the request)
+    progression_reference: ProgressionReference | None = None
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -483,6 +506,13 @@ def patient_to_row(patient: Patient, as_of: dt.date) -> dict[str, Any]:
     return {c: row.get(c) for c in PATIENT_ROW_COLUMNS}
 
 
+def reference_to_row(ref: ProgressionReference | None) -> dict[str, Any]:
+    """Flatten a progression reference into the optional ``ref_*`` columns (None without)."""
+    if ref is None:
+        return dict.fromkeys(REFERENCE_COLUMNS)
+    return {f"ref_{k}": float(v) for k, v in ref.model_dump().items()}
+
+
 def prescription_to_row(rx: Prescription | None) -> dict[str, Any]:
     """Flatten a prescription into the optional ``rx_*`` columns (all None without one)."""
     row: dict[str, Any] = dict.fromkeys(RX_COLUMNS)
@@ -582,9 +612,11 @@ def requests_to_columns(
     for r, pid in zip(reqs, ids, strict=True):
         row = patient_to_row(r.patient, as_of or r.as_of or dt.date.today())
         row |= prescription_to_row(r.current_prescription)
+        row |= reference_to_row(r.progression_reference)
         row["patient_id"] = pid
         rows.append(row)
     names = list(PATIENT_ROW_COLUMNS) + [c for c in RX_COLUMNS if c not in PATIENT_ROW_COLUMNS]
+    names += list(REFERENCE_COLUMNS)
     patients = {c: _objects([row[c] for row in rows]) for c in names}
     patients["as_of"] = np.array(
         [pd.Timestamp(row["as_of"]).to_datetime64() for row in rows], dtype="datetime64[ns]"
@@ -602,6 +634,7 @@ def request_to_frames(req: RecommendRequest) -> tuple[pd.DataFrame, pd.DataFrame
     """One REST request -> (patients table with one row incl. rx_* columns, sessions table)."""
     as_of = req.as_of or dt.date.today()
     row = patient_to_row(req.patient, as_of) | prescription_to_row(req.current_prescription)
+    row |= reference_to_row(req.progression_reference)
     patients = pd.DataFrame([row])
     sessions = sessions_to_frame(req.patient.patient_id, req.sessions)
     return patients, sessions

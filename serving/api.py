@@ -125,7 +125,16 @@ class PlanPrediction(BaseModel):
     tolerance_resistance: float | None = Field(
         description="null when the plan has no resistance dose"
     )
-    adherence: float | None = Field(description="null only if the model gives no number")
+    adherence: float | None = Field(
+        description="session-weighted mean of the per-session attendance of the modalities "
+        "present; null for a plan with no dose or if the model gives no number"
+    )
+    adherence_aerobic: float | None = Field(
+        default=None, description="P(attend) of one aerobic session; null without aerobic dose"
+    )
+    adherence_resistance: float | None = Field(
+        default=None, description="P(attend) of one resistance session; null without one"
+    )
 
 
 class PredictModelRefs(BaseModel):
@@ -591,11 +600,20 @@ def hash_request(req: RecommendRequest) -> str:
     return request_hash(data)
 
 
+def _session_weighted(parts: tuple[tuple[int, float | None], ...]) -> float | None:
+    """Mean attendance over the week's planned sessions (modalities with a number only)."""
+    known = [(n, p) for n, p in parts if n >= 1 and p is not None]
+    total = sum(n for n, _ in known)
+    return round(sum(n * p for n, p in known) / total, 4) if total else None
+
+
 def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
-    """Tolerance and adherence of each candidate plan, scored the way the policy scores a rung:
-    features from `features.build` with the plans as candidates (one row per plan and modality:
-    aerobic session, resistance session, and the whole week for adherence), then each model's
-    `predict`; a plan's tolerance is the lower of the modalities it contains."""
+    """Tolerance and attendance of each candidate plan, scored the way the policy scores a
+    week (`ModelScorer`): features from `features.build` with one row per plan and modality
+    (an aerobic session, a resistance session), then each model's `predict`. Adherence is the
+    session-weighted mean of the per-session attendance of the modalities the plan contains
+    (attendance is modelled per session, so frequency itself is not penalised); a plan's
+    tolerance is the lower of the modalities it contains."""
     from features import build
     from serving.policy import PLAN_COLUMNS
 
@@ -613,24 +631,27 @@ def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
     plans = np.array(
         [[float(getattr(c, col)) for col in PLAN_COLUMNS] for c in req.candidates], dtype=float
     )
-    cands = pd.DataFrame(np.vstack([plans, plans, plans]), columns=list(PLAN_COLUMNS))
+    cands = pd.DataFrame(np.vstack([plans, plans]), columns=list(PLAN_COLUMNS))
     cands.insert(0, "patient_id", pid)
     cands.insert(1, "as_of", ts)
-    cands["modality"] = np.repeat(np.array(["aerobic", "resistance", None], dtype=object), k)
+    cands["modality"] = np.repeat(np.array(["aerobic", "resistance"], dtype=object), k)
     point = pd.DataFrame({"patient_id": [pid], "as_of": [ts]})
     feats = build(patients, sessions, point, candidates=cands)
-    if len(feats) != 3 * k:  # build drops rows without a snapshot: never for a request
+    if len(feats) != 2 * k:  # build drops rows without a snapshot: never for a request
         raise RuntimeError("feature rows missing for candidate plans")
-    tol = np.asarray(models.tolerance.predict(feats.iloc[: 2 * k]), dtype=float)
-    adh = np.asarray(models.adherence.predict(feats.iloc[2 * k :]), dtype=float)
+    tol = np.asarray(models.tolerance.predict(feats), dtype=float)
+    att = np.asarray(models.adherence.predict(feats), dtype=float)
 
     def num(x: float) -> float | None:
         return round(float(x), 4) if np.isfinite(x) else None
 
     preds = []
     for j, plan in enumerate(req.candidates):
-        t_a = num(tol[j]) if plan.aerobic_sessions >= 1 else None
-        t_r = num(tol[k + j]) if plan.resistance_sessions >= 1 else None
+        has = (plan.aerobic_sessions >= 1, plan.resistance_sessions >= 1)
+        t_a = num(tol[j]) if has[0] else None
+        t_r = num(tol[k + j]) if has[1] else None
+        a_a = num(att[j]) if has[0] else None
+        a_r = num(att[k + j]) if has[1] else None
         present = [t for t in (t_a, t_r) if t is not None]
         preds.append(
             {
@@ -638,7 +659,11 @@ def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
                 "tolerance": min(present) if present else None,
                 "tolerance_aerobic": t_a,
                 "tolerance_resistance": t_r,
-                "adherence": num(adh[j]),
+                "adherence": _session_weighted(
+                    ((plan.aerobic_sessions, a_a), (plan.resistance_sessions, a_r))
+                ),
+                "adherence_aerobic": a_a,
+                "adherence_resistance": a_r,
             }
         )
     resp = {

@@ -43,6 +43,7 @@ from features.schemas import (
     LIST_SEPARATOR,
     PATIENT_ROW_COLUMNS,
     PATIENTS_SCHEMA,
+    REFERENCE_COLUMNS,
     RESTRICTIONS,
     RX_COLUMNS,
     SESSION_COLUMNS,
@@ -71,6 +72,7 @@ FLOAT_COLUMNS = (
     "resistance_pct_1rm_high",
     "predicted_tolerance",
     "predicted_adherence",
+    *REFERENCE_COLUMNS,
 )
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "patient_id",
@@ -97,6 +99,9 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "adherence_model_version",
     "guideline_version",
     "unknown_facts",  # additive (guideline 2026.12.0): missing facts the kernel treated as bad
+    # additive: the progression reference (REST `progression_reference`); hand these back as the
+    # patients table's optional ref_* input columns next week
+    *REFERENCE_COLUMNS,
 )
 STR_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS)
 # Carried next to the output rows for the summary and the report; never written to FILE.
@@ -136,8 +141,12 @@ def _restrictions_ok(series: pd.Series) -> pd.Series:
     )
 
 
+# ref_* (the progression reference handed back): ProgressionReference's bounds.
+_REF_BOUNDS = dict(zip(REFERENCE_COLUMNS, ((0, 14), (0, 180), (0, 100), (0, 14), (0, 10), (0, 30),
+                                           (0, 100)), strict=True))  # fmt: skip
+
 BATCH_PATIENTS_SCHEMA = PATIENTS_SCHEMA.add_columns(
-    {c: _rx_column(*b) for c, b in _RX_BOUNDS.items()}
+    {c: _rx_column(*b) for c, b in (_RX_BOUNDS | _REF_BOUNDS).items()}
     | {
         "rx_restrictions": pa.Column(
             str,
@@ -449,7 +458,9 @@ def score_cohort(
     rest_s = good_s.iloc[order, cols].reset_index(drop=True)
     del good_s
 
-    rest_p = good_p.reindex(columns=list(PATIENT_ROW_COLUMNS) + list(RX_COLUMNS))
+    rest_p = good_p.reindex(
+        columns=list(PATIENT_ROW_COLUMNS) + list(RX_COLUMNS) + list(REFERENCE_COLUMNS)
+    )
     rows: list[dict[str, Any]] = []
     for start in range(0, len(rest_p), max(1, chunk_size)):
         stop = min(start + chunk_size, len(rest_p))
@@ -482,6 +493,9 @@ def flatten_response(resp: dict[str, Any]) -> dict[str, Any]:
     aer = (rx or {}).get("aerobic") or {}
     res = (rx or {}).get("resistance") or {}
     pred = resp.get("predictions") or {}
+    ref = resp.get("progression_reference")
+    if ref is not None and not isinstance(ref, dict):
+        ref = ref.model_dump()
     as_of = resp["as_of"]
     return {
         "patient_id": str(resp["patient_id"]),
@@ -513,7 +527,7 @@ def flatten_response(resp: dict[str, Any]) -> dict[str, Any]:
         "adherence_model_version": str(resp["model"]["adherence"]["version"]),
         "guideline_version": str(resp["guideline_version"]),
         "unknown_facts": LIST_SEPARATOR.join(resp.get("unknown_facts") or []),
-    }
+    } | {c: (ref or {}).get(c[len("ref_") :]) for c in REFERENCE_COLUMNS}
 
 
 def finalize_scored(df: pd.DataFrame, keep_extra: bool = False) -> pd.DataFrame:

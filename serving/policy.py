@@ -10,13 +10,24 @@ How a dose is chosen (DESIGN.md section 6, issue 10):
    x %HRmax, resistance sessions x sets x %1RM. Sessions per week may rise by at most one per
    modality, and only after a tolerated week of that modality with a predicted attendance of at
    least `adherence_threshold`; intensity rises likewise only after a tolerated week.
+   Exposure guard (model-free, `clean_record`): more sessions per week or longer sessions than
+   the generic dose only for a modality with a clean record (enough attended sessions in 14
+   days, at least `clean_tolerated_rate` of them tolerated, the last one tolerated, no moderate
+   or serious adverse event in 7 days); otherwise the modality holds (or steps back). Why this
+   is a clinical guard and not a fit to the simulator: what the models say about doses above
+   the generic one is a learnt dose-response that no trial validated for this patient, so a
+   longer or more frequent session is treated as uncertain, not as safe;
+   the patient's own logged tolerance of the dose they are on is the evidence a clinician asks
+   for before adding load (ACSM 2009 "2-for-2"; Campbell 2019: progress only as tolerated).
 3. A scorer (the models, or the simulator's truth for the oracle arm: `Scorer`) gives for every
    option P(tolerate) and P(attend) of one session of each modality. The objective is the expected
    benefit: expected attended sessions x effective dose per session (aerobic: minutes x the
    fraction of VO2 reserve at that %HRmax, counted at or above moderate intensity; resistance:
    sets x reps x %1RM volume-load), each normalised to the Campbell 2019 generic dose and capped.
    Risk bounds: P(intolerant) of a session at most 1 - `tolerance_threshold` in every prescribed
-   modality, and expected intolerant attended sessions per week at most `max_weekly_intolerant`
+   modality, and expected intolerant attended sessions per week at most `generic_risk_ratio`
+   (1.0: in absolute terms) x those of the generic dose for the same patient, and at most
+   `max_weekly_intolerant`
    (a moderate or serious adverse event makes a session intolerant by the label's definition, so
    this bounds the expected moderate-or-serious adverse events per week).
 4. The best options of each modality are combined into whole weeks and scored again (the models
@@ -60,7 +71,7 @@ PLAN_COLUMNS = (
 )
 # Optional patients-table columns: a progression reference other than the current prescription
 # (after a deload, the dose deloaded from; see `recommend`'s `reference_plan`).
-REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in PLAN_COLUMNS)
+REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in PLAN_COLUMNS)  # == features.schemas' (a test checks)
 # Every history fact the kernel reads (per-modality ones included), as FEATURE_SET columns.
 HISTORY_FACTS = gk.HISTORY_FACTS
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
@@ -226,6 +237,24 @@ class PolicyConfig:
     strength and AEs unchanged: 2.06 / 6.3 / 21.8 vs fixed 1.75 / 5.8 / 21.9); 1.0: 0.32.
     `tolerance_threshold` and `adherence_threshold` come from `Settings` in the service (same
     defaults).
+
+    Safety under stress (issue 10; seed 101 only, 1,000 x 12, 5,000 x 16 champions, dosewise
+    VO2peak / strength % / AEs per 100 patients / share at target; fixed on seed 101: base
+    1.75 / 5.8 / 21.9, long-sessions-harder 1.62 / 5.4 / 36.2, hidden-confounder 1.72 / 5.7 /
+    23.7, weak-dose-tolerance 1.84 / 6.2 / 12.4). The previous defaults (no guard, ratio 1.4)
+    kept base benefit but not stress safety (long-sessions-harder 44.5 vs 33.7 on seed 5).
+    Tried: A guard with a strict record (100% tolerated) and step back, ratio 1.4: base 1.89 /
+    6.8 / 20.2 / 0.03, long 1.65 / 6.7 / 37.4, weak 2.05 / 7.1 / 12.6, hidden 1.87 / 6.5 / 21.8.
+    C record 80%, step back, ratio 1.4: long 1.68 / 6.6 / 38.0, weak 2.13 / 6.6 / 12.4, hidden
+    1.93 / 6.3 / 23.0. D record 80%, step back, ratio 1.0: base 1.75 / 4.0 / 16.2 / 0.00, long
+    1.52 / 4.6 / 32.4, weak 1.84 / 4.0 / 11.2, hidden 1.73 / 3.9 / 17.4. E record 80%, step back,
+    ratio 1.2: base 1.90 / 5.4 / 19.1 / 0.03. F record 80%, hold, ratio 1.0 (the defaults): base
+    1.78 / 3.9 / 15.8 / 0.01, long 1.55 / 4.4 / 33.4, weak 1.86 / 3.9 / 11.1. G record 80%,
+    hold, ratio 1.4: base 2.02 / 6.4 / 21.0 / 0.21, long 1.73 / 6.7 / 39.2. No setting tried
+    kept both stress safety and the base benefit (>= 1.15 x fixed, >= 30% at target): the
+    defaults choose safety (every stress scenario at or under fixed on seed 101) and give up
+    the base VO2peak/strength gain; `exposure_guard=False, generic_risk_ratio=1.4` restores the
+    previous behaviour.
     """
 
     # Risk bound 1: P(tolerate) of every prescribed session type at least this.
@@ -235,7 +264,8 @@ class PolicyConfig:
     # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs) at most
     # `generic_risk_ratio` x that of the Campbell 2019 generic dose for the same patient this
     # week (the dose a clinic gives without Dosewise), and never above `max_weekly_intolerant`.
-    generic_risk_ratio: float = 1.4
+    # 1.0: an absolute budget - no more expected intolerant sessions than the generic dose.
+    generic_risk_ratio: float = 1.0
     max_weekly_intolerant: float = 1.5
     # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
     # Aerobic 2: VO2peak is the outcome the guideline dose falls shortest on for these patients
@@ -269,6 +299,18 @@ class PolicyConfig:
     # Longer sessions too only after a tolerated spell (ACSM 2009 "2-for-2"): the models never
     # saw how long sessions go in a world where length costs more than in the training data.
     minutes_need_tolerated_week: bool = False
+    # Exposure guard (model-free, from the patient's own record): a modality goes above the
+    # generic dose's sessions per week or session length (`start_*`) only on a clean record -
+    # at least `clean_min_sessions` attended sessions of it in 14 days, every one tolerated, no
+    # moderate or serious adverse event in 7 days - and after any intolerant session it steps
+    # back (sessions to the generic count, minutes one step down, not below the generic). A dose
+    # the models never saw often is treated as uncertain, not as safe (see the docstring).
+    exposure_guard: bool = True
+    clean_min_sessions: float = 2.0
+    clean_tolerated_rate: float = 0.8  # share of those sessions tolerated
+    # Without a clean record: True cuts back to the generic sessions and one minutes step down;
+    # False holds (no more sessions or minutes than the reference, or the generic if higher).
+    guard_step_back: bool = False
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
@@ -391,6 +433,35 @@ def tolerated_week(row: np.ndarray, modality: str, cfg: PolicyConfig) -> bool:
     return rate >= cfg.rise_tolerated_rate and streak == 0 and ae == 0
 
 
+def clean_record(row: np.ndarray, modality: str, cfg: PolicyConfig) -> bool:
+    """The exposure guard's gate: at least `clean_min_sessions` attended sessions of the
+    modality in 14 days, all tolerated, none intolerant since, no moderate or serious AE in 7
+    days. Without the guard every record counts as clean."""
+    if not cfg.exposure_guard:
+        return True
+    streak = _feature(row, (f"{modality}_intolerant_streak", "intolerant_streak"))
+    ae = _feature(row, (f"{modality}_moderate_ae_7d", "moderate_ae_7d"))
+    rate = _feature(row, (f"{modality}_tolerated_rate_14d", "tolerated_rate_14d"))
+    planned = _feature(row, (f"{modality}_n_planned_14d", "n_planned_14d"))
+    attended = planned * _feature(row, (f"{modality}_attendance_rate_14d", "attendance_rate_14d"))
+    return bool(
+        attended >= cfg.clean_min_sessions
+        and rate >= cfg.clean_tolerated_rate
+        and streak == 0
+        and ae == 0
+    )
+
+
+def _guarded_sessions(
+    s_lo: float, s_hi: float, generic: float, clean: bool, hold: float = 0.0
+) -> np.ndarray:
+    """Sessions per week from s_lo to s_hi; above max(generic, hold) only on a clean record."""
+    if not clean:
+        s_hi = min(s_hi, max(generic, hold))
+        s_lo = min(s_lo, s_hi)
+    return np.arange(max(1, s_lo), max(s_hi, 1) + 1)
+
+
 # --------------------------------------------------------------------------------------------
 # per-modality options
 # --------------------------------------------------------------------------------------------
@@ -414,7 +485,9 @@ def resistance_allowed(env: gk.Envelope) -> bool:
     return bool(env.resistance_allowed) and env.resistance_sessions_max >= 1
 
 
-def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig) -> np.ndarray:
+def aerobic_options(
+    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig, ref_clean: bool = True
+) -> np.ndarray:
     """(sessions, minutes, %HRmax) options inside the envelope, around the reference.
 
     Sessions: one fewer .. the reference, plus one after a tolerated week; minutes on a grid
@@ -429,13 +502,18 @@ def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyCon
     cur = ref.aerobic_current
     up = 1 if (cur and rise) else 0
     s_hi = min(s0 + up, env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max)
-    s_vals = np.arange(max(1, s0 - (1 if cur else 2)), max(s_hi, 1) + 1)
+    hold = 0.0 if cfg.guard_step_back else s0
+    s_vals = _guarded_sessions(s0 - (1 if cur else 2), s_hi, cfg.start_aerobic[0], ref_clean, hold)
     p_top = p0 + (cfg.aerobic_intensity_step if (cur and rise) else 0.0)
     p_vals = [p0 + d for d in cfg.aerobic_intensity_grid] + [p_top]
     p_lo, p_hi = _centres(env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max, cfg.hrmax_band)
     p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
     grow = cur and (rise or not cfg.minutes_need_tolerated_week)
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
+    m_generic = cfg.start_aerobic[1]
+    if not ref_clean and m_hi > m_generic:
+        back = m0 - cfg.minutes_step if cfg.guard_step_back else m0  # step back or hold
+        m_hi = max(m_generic, back)  # never below the generic length
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
@@ -462,7 +540,7 @@ def aerobic_options(env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyCon
 
 
 def resistance_options(
-    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig
+    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig, ref_clean: bool = True
 ) -> np.ndarray:
     """(sessions, sets, %1RM) options inside the envelope, around the reference; one more
     session and set and the kernel's load step (at most +10%) only after a tolerated week."""
@@ -472,7 +550,8 @@ def resistance_options(
     cur = ref.resistance_current
     up = 1 if (cur and rise) else 0
     s_hi = min(s0 + up, env.resistance_sessions_max, cfg.max_resistance_sessions)
-    s_vals = np.arange(max(1, s0 - 1), max(s_hi, 1) + 1)
+    hold = 0.0 if cfg.guard_step_back else s0
+    s_vals = _guarded_sessions(s0 - 1, s_hi, cfg.start_resistance[0], ref_clean, hold)
     k_vals = np.unique(
         [_clip(k, env.resistance_sets_min, env.resistance_sets_max) for k in (k0 - 1, k0, k0 + up)]
     )
@@ -602,6 +681,7 @@ class Context:
     env: gk.Envelope
     ref: Reference
     rise: tuple[bool, bool]  # per modality: a tolerated week, so sessions/intensity may rise
+    clean: tuple[bool, bool] = (True, True)  # per modality: a clean record (exposure guard)
 
 
 @dataclass(frozen=True)
@@ -763,8 +843,8 @@ def search(
         ctx = contexts[i]
         assert ctx is not None
         reps = _reps(ctx.env)
-        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg)
-        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg)
+        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A])
+        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         generic = generic_week(ctx.env, cfg)[None, :]
         here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration
@@ -986,7 +1066,8 @@ def _contexts(
             continue
         row = point_matrix[i]
         rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
-        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise))
+        clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
+        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean))
     return out
 
 
@@ -1060,6 +1141,7 @@ def recommend(
                     "predictions": None,
                     "explanation": [],
                     "reference_plan": None,
+                    "progression_reference": None,
                 }
             )
             continue
@@ -1081,9 +1163,24 @@ def recommend(
                 "reference_plan": dict(
                     zip(PLAN_COLUMNS, map(float, choice.reference), strict=True)
                 ),
+                "progression_reference": progression_reference(choice.reference),
             }
         )
     return responses
+
+
+_REFERENCE_BOUNDS = (14, 180, 100, 14, 10, 30, 100)  # features.schemas.ProgressionReference
+_REFERENCE_INTS = (0, 3, 4, 5)
+
+
+def progression_reference(reference: np.ndarray) -> dict[str, float | int]:
+    """The reference as the contract's `progression_reference` (whole sessions, sets and reps;
+    inside the field bounds)."""
+    out: dict[str, float | int] = {}
+    for j, (col, hi) in enumerate(zip(PLAN_COLUMNS, _REFERENCE_BOUNDS, strict=True)):
+        v = _clip(_f(reference[j], 0.0), 0.0, hi)
+        out[col] = round(v) if j in _REFERENCE_INTS else round(v, 2)
+    return out
 
 
 def _explanations(

@@ -30,6 +30,7 @@ from serving.policy import (
     R,
     aerobic_options,
     aerobic_session_dose,
+    clean_record,
     expected_benefit,
     recommend,
     reference_of,
@@ -324,3 +325,106 @@ def test_recalibration_tightens_only_on_a_worse_record_than_predicted() -> None:
     assert (recalibration(_row(), ref_tol, cfg) == 1.0).all()  # no record, no change
     tol = _recalibrated(np.array([[0.9, 0.95]]), f)
     assert tol[0, A] < 0.9 and tol[0, R] == pytest.approx(0.95)
+
+
+# ---- exposure guard (model-free, from the patient's own record) -------------------------------
+CLEAN = dict(
+    aerobic_intolerant_streak=0.0,
+    aerobic_moderate_ae_7d=0.0,
+    aerobic_tolerated_rate_14d=1.0,
+    aerobic_n_planned_14d=6.0,
+    aerobic_attendance_rate_14d=1.0,
+)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"aerobic_intolerant_streak": 1.0},
+        {"aerobic_moderate_ae_7d": 1.0},
+        {"aerobic_tolerated_rate_14d": 0.75},
+        {"aerobic_n_planned_14d": 1.0},
+        {"aerobic_attendance_rate_14d": np.nan},
+    ],
+)
+def test_clean_record_needs_enough_sessions_all_tolerated_and_no_adverse_event(change) -> None:
+    row = _row(**(CLEAN | change))
+    assert clean_record(row, "aerobic", PolicyConfig()) is (not change)
+    assert clean_record(row, "aerobic", PolicyConfig(exposure_guard=False))
+
+
+@pytest.mark.parametrize("step_back", [True, False])
+def test_without_a_clean_record_no_more_or_longer_sessions(step_back: bool) -> None:
+    """A patient on 4 x 40 min who had an intolerant aerobic session: with `guard_step_back` at
+    most the generic 3 sessions and minutes one step down; without it no more sessions or
+    minutes than the reference (a hold); never below the generic dose's. With a clean record the
+    same reference may rise."""
+    cfg = PolicyConfig(guard_step_back=step_back)
+    ctx = _context((True, True), rx_aerobic_sessions=4, rx_aerobic_minutes=40.0)
+    clean = aerobic_options(ctx.env, ctx.ref, True, cfg, True)
+    unclean = aerobic_options(ctx.env, ctx.ref, True, cfg, False)
+    assert clean[:, 0].max() == 5 and clean[:, 1].max() > 40.0
+    assert unclean[:, 0].max() == (cfg.start_aerobic[0] if step_back else 4)
+    assert unclean[:, 1].max() == (40.0 - cfg.minutes_step if step_back else 40.0)
+    short = _context((True, True), rx_aerobic_minutes=20.0)
+    grown = aerobic_options(short.env, short.ref, True, cfg, False)
+    assert grown[:, 1].max() == cfg.start_aerobic[1]  # up to the generic length, not beyond
+    r_ctx = _context((True, True), rx_resistance_sessions=3)
+    r = resistance_options(r_ctx.env, r_ctx.ref, True, cfg, False)
+    assert r[:, 0].max() == (cfg.start_resistance[0] if step_back else 3)
+    r_ctx2 = _context((True, True), rx_resistance_sessions=2)
+    r2 = resistance_options(r_ctx2.env, r_ctx2.ref, True, cfg, False)
+    assert r2[:, 0].max() == cfg.start_resistance[0]  # no third session without a clean record
+
+
+def test_search_holds_after_an_intolerant_session_whatever_the_model_predicts() -> None:
+    """The models say longer and more sessions are safe (per_minute 0): a patient without a
+    clean aerobic record gets no more weekly aerobic exposure than the reference."""
+    cfg = PolicyConfig(generic_risk_ratio=3.0)
+    easy = ToyScorer(per_minute=0.0)
+    base = _context((True, True), rx_aerobic_sessions=4, rx_aerobic_minutes=40.0)
+    unclean = Context(base.env, base.ref, base.rise, (False, True))
+    trusted = search(_points(), [base], easy, cfg)[0]
+    guarded = search(_points(), [unclean], easy, cfg)[0]
+    assert trusted.plan[0] * trusted.plan[1] > 4 * 40.0
+    assert guarded.plan[0] <= 4 and guarded.plan[1] <= 40.0
+
+
+# ---- the progression reference in the contract ---------------------------------------------
+def test_the_deload_reference_travels_through_the_contract() -> None:
+    """A deload's response carries `progression_reference` (the dose deloaded from); handed back
+    with the deload as the current prescription, the policy progresses from it again."""
+    from features.schemas import REFERENCE_COLUMNS as SCHEMA_REFERENCE_COLUMNS
+    from features.schemas import RecommendResponse
+    from serving.policy import REFERENCE_COLUMNS, records
+
+    assert SCHEMA_REFERENCE_COLUMNS == REFERENCE_COLUMNS
+    body = json.loads(FIXTURE.read_text())
+    req = RecommendRequest.model_validate(body)
+    patients, sessions = requests_to_columns([req])
+    [resp] = recommend(patients, sessions, req.as_of, fake_models(constant=0.05), PolicyConfig())
+    assert resp["decision"] == "regress"
+    wire = RecommendResponse.model_validate(resp).model_dump(mode="json")
+    ref = wire["progression_reference"]
+    cur = req.current_prescription
+    assert cur is not None and cur.aerobic is not None
+    assert ref["aerobic_sessions"] == cur.aerobic.sessions_per_week
+    assert ref["aerobic_minutes"] == cur.aerobic.minutes_per_session
+    rx = wire["prescription"]
+    assert rx["aerobic"]["minutes_per_session"] < ref["aerobic_minutes"]
+    # next week: the deload is the current prescription, the reference is handed back
+    nxt = RecommendRequest.model_validate(
+        body | {"current_prescription": rx, "progression_reference": ref}
+    )
+    cols, _ = requests_to_columns([nxt])
+    facts = records(cols)[0]
+    kept = reference_of(facts, PolicyConfig())
+    assert kept.aerobic == (
+        ref["aerobic_sessions"],
+        ref["aerobic_minutes"],
+        ref["aerobic_pct_hrmax"],
+    )
+    lost = reference_of(records(requests_to_columns([nxt.model_copy(
+        update={"progression_reference": None})])[0])[0], PolicyConfig())  # fmt: skip
+    assert lost.aerobic[1] == rx["aerobic"]["minutes_per_session"]

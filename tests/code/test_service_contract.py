@@ -451,6 +451,76 @@ def test_predict_more_dose_less_tolerance(client: TestClient) -> None:
     assert tol[0] > tol[1] > tol[2]
 
 
+class ModalityAdherence:
+    """A fake attendance model that reads the modality of the row (`is_aerobic`): 0.9 for an
+    aerobic session, 0.5 for a resistance session, 0.1 for a whole-week row (no modality)."""
+
+    name, version = "modality-adherence", "0"
+
+    def predict(self, X: Any) -> Any:
+        import numpy as np
+
+        from features import FEATURE_SET
+
+        if isinstance(X, np.ndarray):
+            flag = X[:, FEATURE_SET.columns.index("is_aerobic")].astype(float)
+        else:
+            flag = X["is_aerobic"].to_numpy(dtype=float)
+        return np.where(np.isnan(flag), 0.1, np.where(flag == 1.0, 0.9, 0.5))
+
+    def explain(self, X: Any) -> None:
+        return None
+
+
+def test_predict_scores_attendance_per_session_and_modality(tmp_path: Path) -> None:
+    """/predict scores attendance on one row per modality and reports the session-weighted
+    mean, as the policy does; a whole-week row would score 0.1 here."""
+    from serving.policy import Models
+
+    def loader(_: Settings) -> Models:
+        return Models(tolerance=FakeTolerance(), adherence=ModalityAdherence())
+
+    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    week = dict(req["candidates"][0], aerobic_sessions=3, resistance_sessions=1)
+    aerobic_only = dict(week, resistance_sessions=0)
+    resistance_only = dict(week, aerobic_sessions=0)
+    req["candidates"] = [week, aerobic_only, resistance_only]
+    with make_client(tmp_path, loader=loader) as c:
+        preds = post(c, "/predict", req).json()["predictions"]
+    assert preds[0]["adherence"] == pytest.approx((3 * 0.9 + 1 * 0.5) / 4)
+    assert preds[0]["adherence_aerobic"] == pytest.approx(0.9)
+    assert preds[0]["adherence_resistance"] == pytest.approx(0.5)
+    assert preds[1]["adherence"] == pytest.approx(0.9)
+    assert preds[1]["adherence_resistance"] is None
+    assert preds[2]["adherence"] == pytest.approx(0.5)
+
+
+def test_progression_reference_is_returned_and_accepted_back(
+    client: TestClient, request_body: dict
+) -> None:
+    """Additive contract field: the response carries `progression_reference` (whole sessions,
+    sets, reps), a request may hand it back, and it is validated like any other field."""
+    first = post(client, "/recommend", request_body).json()
+    ref = first["progression_reference"]
+    assert ref is not None and set(ref) == {
+        "aerobic_sessions",
+        "aerobic_minutes",
+        "aerobic_pct_hrmax",
+        "resistance_sessions",
+        "resistance_sets",
+        "resistance_reps",
+        "resistance_pct_1rm",
+    }
+    assert isinstance(ref["aerobic_sessions"], int) and isinstance(ref["resistance_reps"], int)
+    again = post(client, "/recommend", {**request_body, "progression_reference": ref})
+    assert again.status_code == 200, again.text
+    RecommendResponse.model_validate(again.json())
+    bad = {**request_body, "progression_reference": {**ref, "aerobic_sessions": 40}}
+    assert_validation_error(
+        post(client, "/recommend", bad), ["progression_reference", "aerobic_sessions"]
+    )
+
+
 def test_predict_validation(client: TestClient) -> None:
     req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
     req["candidates"][0]["aerobic_pct_hrmax"] = 130
