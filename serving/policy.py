@@ -311,6 +311,10 @@ class PolicyConfig:
     # Without a clean record: True cuts back to the generic sessions and one minutes step down;
     # False holds (no more sessions or minutes than the reference, or the generic if higher).
     guard_step_back: bool = False
+    # Resistance volume rises one step a week (one more session or one more set, not both):
+    # ACSM 2009 progression models (gradual volume increases); Schmitz 2009 PAL (add one set
+    # at a time, lymphedema); the kernel caps the load step, not the volume step.
+    one_volume_step: bool = True
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
@@ -560,6 +564,9 @@ def resistance_options(
     q_lo, q_hi = _centres(env.resistance_pct_1rm_min, env.resistance_pct_1rm_max, cfg.one_rm_band)
     q_vals = np.unique(np.floor([_clip(q, q_lo, q_hi) for q in q_vals]))
     grid = np.array(np.meshgrid(s_vals, k_vals, q_vals, indexing="ij")).reshape(3, -1).T
+    if cur and cfg.one_volume_step:
+        # weekly volume rises one step at a time: one more session OR one more set, not both
+        grid = grid[~((grid[:, 0] > s0) & (grid[:, 1] > k0))]
     return grid.astype(float)
 
 

@@ -116,6 +116,17 @@ def test_three_resistance_sessions_are_reachable() -> None:
     assert 3 in r[:, 0]
 
 
+def test_resistance_volume_rises_one_step_a_week() -> None:
+    """One more session or one more set after a tolerated week, never both at once."""
+    ctx = _context((True, True), rx_resistance_sessions=2, rx_resistance_sets=2)
+    s0, k0 = 2, 2
+    r = resistance_options(ctx.env, ctx.ref, True, PolicyConfig())
+    assert (r[:, 0] > s0).any() and (r[:, 1] > k0).any()  # each step is reachable
+    assert not ((r[:, 0] > s0) & (r[:, 1] > k0)).any()
+    both = resistance_options(ctx.env, ctx.ref, True, PolicyConfig(one_volume_step=False))
+    assert ((both[:, 0] > s0) & (both[:, 1] > k0)).any()  # the switch is what prevents it
+
+
 # ---- objective -----------------------------------------------------------------------------
 def test_benefit_grows_with_expected_attended_sessions_and_ignores_light_minutes() -> None:
     cfg = PolicyConfig(light_credit=0.0)
@@ -178,7 +189,10 @@ def test_intolerance_in_one_modality_blocks_only_that_modalitys_progression() ->
     choice = search(_points(), [ctx], easy, cfg)[0]
     assert choice.plan[0] <= CURRENT_RX["rx_aerobic_sessions"]
     assert choice.plan[2] <= 66.0
-    assert choice.plan[3] == CURRENT_RX["rx_resistance_sessions"] + 1
+    # resistance still progresses: one volume step (a session or a set) or a heavier load
+    s_up = choice.plan[3] - CURRENT_RX["rx_resistance_sessions"]
+    k_up = choice.plan[4] - CURRENT_RX["rx_resistance_sets"]
+    assert s_up + k_up == 1 or (s_up + k_up == 0 and choice.plan[6] > 47.0)
 
 
 def test_deload_keeps_frequency_and_the_progression_reference() -> None:
