@@ -252,11 +252,9 @@ class Prescription(_Strict):
     restrictions: list[Restriction] = Field(default_factory=list)
 
 
-class ProgressionReference(_Strict):
-    """Additive: the dose the next recommendation progresses from (per session; 0 sessions: no
-    dose of that modality). After a deload it is the dose deloaded from, not the deload, so a
-    client that hands the previous response's `progression_reference` back unchanged lets the
-    patient climb back to it. Omit it when the prescription was changed by hand."""
+class WeekPlan(_Strict):
+    """A week of exercise as point doses; 0 sessions means no dose of that modality (the
+    `/predict` candidates, and the fields of a progression reference)."""
 
     aerobic_sessions: int = Field(ge=0, le=14)
     aerobic_minutes: float = Field(ge=0, le=180, description="minutes per aerobic session")
@@ -265,6 +263,13 @@ class ProgressionReference(_Strict):
     resistance_sets: int = Field(ge=0, le=10)
     resistance_reps: int = Field(ge=0, le=30)
     resistance_pct_1rm: float = Field(ge=0, le=100, description="resistance load, % 1RM")
+
+
+class ProgressionReference(WeekPlan):
+    """Additive: the dose the next recommendation progresses from (per session; 0 sessions: no
+    dose of that modality). After a deload it is the dose deloaded from, not the deload, so a
+    client that hands the previous response's `progression_reference` back unchanged lets the
+    patient climb back to it. Omit it when the prescription was changed by hand."""
 
 
 # Its fields as optional patients-table columns (`ref_` + field), read by the policy.

@@ -62,6 +62,7 @@ from features.schemas import (
     RecommendRequest,
     RecommendResponse,
     Session,
+    WeekPlan,
     requests_to_columns,
 )
 from features.settings import Settings, get_settings
@@ -84,18 +85,6 @@ JSON_MEDIA = "application/json"
 # ================================================================================================
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WeekPlan(_Strict):
-    """A candidate week of exercise; 0 sessions means no dose of that modality."""
-
-    aerobic_sessions: int = Field(ge=0, le=14)
-    aerobic_minutes: float = Field(ge=0, le=180, description="minutes per aerobic session")
-    aerobic_pct_hrmax: float = Field(ge=0, le=100, description="aerobic intensity, % HRmax")
-    resistance_sessions: int = Field(ge=0, le=14)
-    resistance_sets: int = Field(ge=0, le=10)
-    resistance_reps: int = Field(ge=0, le=30)
-    resistance_pct_1rm: float = Field(ge=0, le=100, description="resistance load, % 1RM")
 
 
 class PredictRequest(_Strict):
