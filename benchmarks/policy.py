@@ -41,9 +41,10 @@ def main() -> None:
 
     from features import FEATURE_SET, build
     from features.pipeline import build_rows
-    from features.schemas import RecommendRequest, request_to_frames, requests_to_columns
+    from features.schemas import RecommendRequest, requests_to_columns
     from serving.models import load_champions
     from serving.policy import Models, PolicyConfig, recommend
+    from tests.frames import request_to_frames
 
     settings = settings_with_champions(args.root)
     models = load_champions(settings)

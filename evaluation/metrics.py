@@ -17,14 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# MET of an aerobic minute by %HRmax band (guidelines.md section 5, ACSM GETP 10 / Garber 2011:
-# light 57-63% HRmax = 2-2.9 METs, moderate 64-76% = 3-5.9, vigorous 77-95% = >= 6). We take the
-# middle of the light and moderate ranges and the lower edge of vigorous (no upper edge given);
-# below 57% HRmax ("very light", below the table) counts at the light range's lower edge, 2.0.
-MET_BY_BAND = ((57.0, 2.0), (64.0, 2.5), (77.0, 4.5), (np.inf, 6.0))  # (upper edge, MET)
-MODERATE_PCT_HRMAX = 64.0  # lower edge of moderate (guidelines.md section 5)
-TARGET_MODERATE_MINUTES = 150.0  # Garber 2011 / PAG 2018: >= 150 min/week moderate
-TARGET_RESISTANCE_SESSIONS = 2  # Garber 2011: resistance 2-3 d/week
+from features.contract.dose import (
+    MET_BY_BAND,
+    MODERATE_PCT_HRMAX,
+    TARGET_RESISTANCE_SESSIONS,
+)
+from features.contract.dose import TARGET_AEROBIC_MINUTES as TARGET_MODERATE_MINUTES
 
 SUBGROUPS = ("on_chemotherapy", "stage_iv_or_palliative", "sarcopenic", "ecog_2", "age_70_plus")
 

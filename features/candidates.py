@@ -11,21 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.contract.dose import PLAN_COLUMNS as PLAN
+from features.contract.dose import VIGOROUS_MINUTE_FACTOR, VIGOROUS_PCT_HRMAX
+from features.contract.vocab import MODALITIES
 from features.encode import column, to_float, vocab_codes
 from features.labels import AEROBIC, RESISTANCE
-from features.schemas import MODALITIES
 
-VIGOROUS_HRMAX = 77.0  # from 77% HRmax a minute counts as two moderate-equivalent minutes
-
-PLAN: tuple[str, ...] = (
-    "aerobic_sessions",
-    "aerobic_minutes",
-    "aerobic_pct_hrmax",
-    "resistance_sessions",
-    "resistance_sets",
-    "resistance_reps",
-    "resistance_pct_1rm",
-)
 DERIVED: tuple[str, ...] = (
     "weekly_aerobic_minutes",
     "weekly_modeq_minutes",
@@ -84,7 +75,7 @@ def candidate_features(
     aer, res = mod == AEROBIC, mod == RESISTANCE
     a_sessions = np.nan_to_num(plan["aerobic_sessions"])
     weekly = np.where(a_sessions == 0, 0.0, a_sessions * plan["aerobic_minutes"])
-    vigorous = plan["aerobic_pct_hrmax"] >= VIGOROUS_HRMAX
+    vigorous = plan["aerobic_pct_hrmax"] >= VIGOROUS_PCT_HRMAX
     intensity = np.where(aer, plan["aerobic_pct_hrmax"], np.nan)
     intensity = np.where(res, plan["resistance_pct_1rm"], intensity)
     minutes = np.where(aer, plan["aerobic_minutes"], np.nan)
@@ -95,7 +86,7 @@ def candidate_features(
     out = dict(plan)
     out |= {
         "weekly_aerobic_minutes": weekly,
-        "weekly_modeq_minutes": np.where(vigorous, 2.0 * weekly, weekly),
+        "weekly_modeq_minutes": np.where(vigorous, VIGOROUS_MINUTE_FACTOR * weekly, weekly),
         "total_sessions": a_sessions + np.nan_to_num(plan["resistance_sessions"]),
         "is_aerobic": np.where(aer, 1.0, np.where(res, 0.0, np.nan)),
         "session_minutes": minutes,

@@ -9,20 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.contract.dose import AEROBIC_EDGES, RESISTANCE_EDGES, RPE_HIGH
+from features.contract.vocab import ADVERSE_EVENTS, MODALITIES
 from features.encode import column, to_float, vocab_codes
-from features.schemas import ADVERSE_EVENTS, MODALITIES
 
 AEROBIC, RESISTANCE = MODALITIES.index("aerobic"), MODALITIES.index("resistance")
 MODERATE_OR_WORSE = ADVERSE_EVENTS.index("moderate")  # codes >= this are moderate or serious
 SERIOUS = ADVERSE_EVENTS.index("serious")
 COMPLETION_TENTHS = 9  # completed >= 90% of planned, compared as 10 * done >= 9 * planned (exact)
 RPE_SLACK = 1.0  # RPE may exceed the band's top by at most one point
-
-# Top of the prescribed RPE band by intensity (reference/guidelines.md intensity table).
-_AEROBIC_EDGES = np.array([64.0, 77.0, 96.0])  # %HRmax: <64 light, 64-76 moderate, 77-95 vigorous
-_AEROBIC_TOP = np.array([11.0, 13.0, 17.0, 19.0])
-_RESISTANCE_EDGES = np.array([50.0, 70.0])  # %1RM: <50 light, 50-69 moderate, >=70 vigorous
-_RESISTANCE_TOP = np.array([11.0, 13.0, 17.0])
 
 
 def target_rpe_high(modality: object, pct: object) -> np.ndarray:
@@ -32,8 +27,9 @@ def target_rpe_high(modality: object, pct: object) -> np.ndarray:
     """
     pct_arr = np.atleast_1d(np.asarray(pct, dtype=np.float64))
     code = _modality_codes(modality, len(pct_arr))
-    aer = _AEROBIC_TOP[np.searchsorted(_AEROBIC_EDGES, pct_arr, side="right")]
-    res = _RESISTANCE_TOP[np.searchsorted(_RESISTANCE_EDGES, pct_arr, side="right")]
+    # bands of features.contract.dose (guidelines.md section 5)
+    aer = RPE_HIGH[np.searchsorted(AEROBIC_EDGES, pct_arr, side="right")]
+    res = RPE_HIGH[np.searchsorted(RESISTANCE_EDGES, pct_arr, side="right")]
     out = np.where(code == AEROBIC, aer, np.where(code == RESISTANCE, res, np.nan))
     return np.where(np.isnan(pct_arr), np.nan, out)
 

@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-VIGOROUS_PCT_HRMAX = 77.0  # ACSM GETP 10 / Garber 2011: vigorous is 77-95% HRmax
-# Resistance at 70% 1RM or more counts as vigorous (project choice, see rules.yaml
-# restriction.no_vigorous; ACSM 2009: novice-intermediate 60-70% 1RM).
-VIGOROUS_PCT_1RM = 70.0
-RPE_SCALE_MIN = 6  # Borg 6-20 scale
+# Intensity edges from the dose vocabulary (ACSM GETP 10 / Garber 2011: vigorous is 77-95% HRmax;
+# resistance at 70% 1RM or more counts as vigorous, see rules.yaml restriction.no_vigorous).
+from features.contract.dose import (  # noqa: F401  (the kernel reads them from here)
+    RPE_SCALE_MIN,
+    VIGOROUS_PCT_1RM,
+    VIGOROUS_PCT_HRMAX,
+)
 
 AEROBIC_FIELDS = (
     "aerobic_sessions_max",

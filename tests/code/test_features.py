@@ -13,7 +13,8 @@ import pytest
 
 from features import FEATURE_SET, build
 from features.labels import target_rpe_high, tolerated
-from features.schemas import RecommendRequest, request_to_frames
+from features.schemas import RecommendRequest
+from tests.frames import request_to_frames
 from tests.synth import synth_cohort
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -19,11 +19,11 @@ from features.schemas import (
     SESSION_COLUMNS,
     RecommendRequest,
     RecommendResponse,
-    request_to_frames,
     requests_to_columns,
     validate_patients,
     validate_sessions,
 )
+from tests.frames import request_to_frames
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -150,7 +150,7 @@ def test_tables_accept_missing_optional_values(request_body: dict) -> None:
 
 
 def test_fast_session_frame_equals_coerced_frame(request_body: dict) -> None:
-    from features.schemas import coerce_sessions, sessions_to_frame
+    from tests.frames import coerce_sessions, sessions_to_frame
 
     req = RecommendRequest.model_validate(request_body)
     fast = sessions_to_frame("pt-1", req.sessions)

@@ -24,11 +24,11 @@ from features.schemas import (
     METASTATIC_SITES,
     Prescription,
     RecommendRequest,
-    request_to_frames,
     requests_to_columns,
 )
 from serving.guidelines import kernel as gk
 from serving.policy import HISTORY_FACTS, REFERENCE_COLUMNS, Models, PolicyConfig, recommend
+from tests.frames import request_to_frames
 
 AS_OF = dt.date(2026, 11, 20)
 EXAMPLES = max(2000, settings().max_examples)

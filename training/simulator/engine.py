@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.contract.dose import PLAN_COLUMNS, VIGOROUS_PCT_HRMAX, target_rpe_band
 from features.schemas import PATIENT_COLUMNS, SESSION_COLUMNS
 from training.sim_params import CANCER_TYPES, PARAMS, PHASES, SimParams
 from training.simulator.cohort import EXPERIENCE, STAGES, Cohort, generate_cohort
 from training.simulator.plan import default_week_plan
-from training.simulator.rules import PLAN_COLUMNS, target_rpe_band
 
 DEFAULT_START = dt.date(2026, 1, 5)  # a Monday
 AE_LEVELS = np.array(["none", "mild", "moderate", "serious"], dtype=object)
@@ -91,7 +91,7 @@ def _clean_plan(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _weekly_burden(plan: dict[str, np.ndarray]) -> np.ndarray:
     """(weekly moderate-equivalent minutes)/150 - 1, the attendance burden term of a plan."""
-    vig = plan["aerobic_pct_hrmax"] >= 77
+    vig = plan["aerobic_pct_hrmax"] >= VIGOROUS_PCT_HRMAX
     return (
         plan["aerobic_sessions"] * plan["aerobic_minutes"] * np.where(vig, 2.0, 1.0)
         + plan["resistance_sessions"] * plan["resistance_minutes"]

@@ -9,37 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-PLAN_COLUMNS: tuple[str, ...] = (
-    "aerobic_sessions",
-    "aerobic_minutes",
-    "aerobic_pct_hrmax",
-    "resistance_sessions",
-    "resistance_sets",
-    "resistance_reps",
-    "resistance_pct_1rm",
-)
+# Plan columns, band edges and RPE bands: features.contract.dose (guidelines.md section 5).
+from features.contract.dose import PLAN_COLUMNS, target_rpe_band
 
-# Band edges (guidelines.md section 5): aerobic light < 64 <= moderate < 77 <= vigorous < 96 <=
-# near-max (%HRmax; below 57 counts as light); resistance light < 50 <= moderate < 70 <= vigorous
-# (%1RM). RPE bands: light 9-11, moderate 12-13, vigorous 14-17, near-max 18-19 (the same edges as
-# features/labels.py).
-AEROBIC_EDGES = np.array([64.0, 77.0, 96.0])
-RESISTANCE_EDGES = np.array([50.0, 70.0])
-RPE_LOW = np.array([9.0, 12.0, 14.0, 18.0])
-RPE_HIGH = np.array([11.0, 13.0, 17.0, 19.0])
-
-
-def target_rpe_band(modality: object, pct: object) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) of the prescribed RPE band (6-20) for a planned %HRmax or %1RM; NaN if no pct."""
-    pct_arr = np.asarray(pct, dtype=float)
-    aerobic = np.asarray(modality) == "aerobic"
-    idx = np.where(
-        aerobic,
-        np.searchsorted(AEROBIC_EDGES, pct_arr, side="right"),
-        np.searchsorted(RESISTANCE_EDGES, pct_arr, side="right"),
-    )
-    missing = np.isnan(pct_arr)
-    return np.where(missing, np.nan, RPE_LOW[idx]), np.where(missing, np.nan, RPE_HIGH[idx])
+__all__ = ["PLAN_COLUMNS", "target_rpe_band", "target_rpe_high", "tolerated_label"]
 
 
 def target_rpe_high(modality: object, pct: object) -> float | np.ndarray:
