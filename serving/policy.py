@@ -49,45 +49,36 @@ import numpy as np
 import pandas as pd
 
 from features import FEATURE_SET
-from features.pipeline import build_rows, candidate_matrix
-from features.schemas import (
+from features.contract.dose import (
+    MODERATE_PCT_HRMAX,
+    PLAN_COLUMNS,
+    REFERENCE_COLUMNS,  # noqa: F401  (callers read it here)
+    TARGET_AEROBIC_MINUTES,
+    TARGET_RESISTANCE_SESSIONS,
+    VIGOROUS_PCT_HRMAX,
+    vo2_reserve_fraction,
+)
+from features.contract.dose import aerobic_rpe_band as _rpe_band
+from features.contract.dose import resistance_rep_range as _rep_range
+from features.contract.rest import (
     AerobicDose,
     IntRange,
     Prescription,
     Range,
     ResistanceDose,
 )
+from features.pipeline import build_rows, candidate_matrix
 from features.table import Table, TableLike
 from serving.guidelines import kernel as gk
 
-PLAN_COLUMNS = (
-    "aerobic_sessions",
-    "aerobic_minutes",
-    "aerobic_pct_hrmax",
-    "resistance_sessions",
-    "resistance_sets",
-    "resistance_reps",
-    "resistance_pct_1rm",
-)
-# Optional patients-table columns: a progression reference other than the current prescription
-# (after a deload, the dose deloaded from; see `recommend`'s `reference_plan`).
-REFERENCE_COLUMNS = tuple(f"ref_{c}" for c in PLAN_COLUMNS)  # == features.schemas' (a test checks)
+# REFERENCE_COLUMNS: optional patients-table columns, a progression reference other than the
+# current prescription (after a deload, the dose deloaded from; see `recommend`'s `reference_plan`).
 # Every history fact the kernel reads (per-modality ones included), as FEATURE_SET columns.
 HISTORY_FACTS = gk.HISTORY_FACTS
 FEATURE_COLUMNS = list(FEATURE_SET.columns)
 _HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
-MODERATE_PCT_HRMAX = 64.0  # ACSM GETP 10 / Garber 2011: moderate is 64-76% HRmax
-VIGOROUS_PCT_HRMAX = 77.0
 RESISTANCE_FLOOR_PCT_1RM = 30.0  # see resistance_session_dose
-TARGET_AEROBIC_MINUTES = 150.0  # Garber 2011 / PAG 2018: >= 150 min/week moderate
-TARGET_RESISTANCE_SESSIONS = 2  # Garber 2011: 2-3 days/week
 A, R = 0, 1  # modality index in score arrays: aerobic, resistance
-
-
-def vo2_reserve_fraction(pct_hrmax: np.ndarray) -> np.ndarray:
-    """Fraction of VO2 reserve at a %HRmax (ACSM GETP 10 intensity table, guidelines.md
-    section 5: 64% HRmax ~ 40% VO2R, 77% ~ 60%, 95% ~ 89%; linear between, 0 at rest)."""
-    return np.clip(0.40 + (np.asarray(pct_hrmax, dtype=float) - 64.0) * (20.0 / 13.0) / 100, 0, 1)
 
 
 def aerobic_session_dose(
@@ -984,15 +975,6 @@ def _session_weighted(plan: np.ndarray, att: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 # prescriptions
 # --------------------------------------------------------------------------------------------
-def _rpe_band(pct_hrmax: float) -> tuple[int, int]:
-    """RPE (6-20) band of an aerobic intensity (ACSM GETP 10, guidelines.md section 5)."""
-    if pct_hrmax < 64:
-        return 9, 11
-    if pct_hrmax < 77:
-        return 12, 13
-    return 14, 16
-
-
 def plan_to_prescription(
     plan: np.ndarray, result: gk.KernelResult, cfg: PolicyConfig
 ) -> Prescription:
@@ -1016,7 +998,7 @@ def plan_to_prescription(
         half = cfg.one_rm_band / 2
         lo = max(env.resistance_pct_1rm_min, r_p - half)
         hi = min(env.resistance_pct_1rm_max, r_p + half)
-        reps = (12, 15) if r_p < 50 else (10, 12) if r_p < 65 else (8, 12)
+        reps = _rep_range(r_p)
         reps = (
             max(reps[0], env.resistance_reps_min),
             min(reps[1], env.resistance_reps_max),
