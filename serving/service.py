@@ -1,9 +1,9 @@
 """The Dosewise BentoML service: `bentoml serve serving.service:Dosewise` (or `dosewise serve`).
 
-The endpoints are a Starlette app mounted with `@bentoml.asgi_app` (serving/api.py explains why
-BentoML's own `@bentoml.api` layer cannot meet the REST contract). BentoML owns the process model
-(workers, sockets, graceful shutdown), the lifecycle (this class's `__init__` loads the champion
-models and opens the audit trail; `shutdown` flushes it), `/livez` and `/readyz` (via
+The endpoints are a Starlette app mounted with `@bentoml.asgi_app` (serving/http/__init__.py
+explains why BentoML's own `@bentoml.api` layer cannot meet the REST contract). BentoML owns the
+process model (workers, sockets, graceful shutdown), the lifecycle (this class's `__init__` loads
+the champion models and opens the audit trail; `shutdown` flushes it), `/livez` and `/readyz` (via
 `__is_ready__`), and runs `GatewayMiddleware` (auth, body limit, metrics) around every route.
 
 Workers and threads: see serving/launch.py (measured on the 2-core target). Started with plain
@@ -23,7 +23,9 @@ apply_offline_environment()  # before BentoML reads its tracking switches
 
 import bentoml  # noqa: E402
 
-from serving.api import RUNTIME, GatewayMiddleware, app  # noqa: E402
+from serving.http.gateway import GatewayMiddleware  # noqa: E402
+from serving.http.routes import app  # noqa: E402
+from serving.http.runtime import RUNTIME  # noqa: E402
 from serving.launch import DEFAULT_WORKERS  # noqa: E402
 
 log = logging.getLogger("dosewise.serving")
@@ -32,8 +34,8 @@ log = logging.getLogger("dosewise.serving")
 # Unauthenticated traffic must not grow anything (issue #17, finding 1): BentoML's HTTP metrics
 # label every raw path (`/metrics` grew to 72 MB after 20,000 junk requests) and its
 # OpenTelemetry middleware keeps per-path state (worker memory +40-127%). Both are off; the
-# gateway records every request with bounded labels (serving/api.py). Tracing (sample rate 0
-# by default anyway) can be turned back on for chosen URLs by a deployer via BentoML's config.
+# gateway records every request with bounded labels (serving/http/gateway.py). Tracing (sample
+# rate 0 by default anyway) can be turned back on for chosen URLs by a deployer (BentoML config).
 @bentoml.service(
     name="dosewise",
     workers=int(os.environ.get("DOSEWISE_SERVE_WORKERS", DEFAULT_WORKERS)),
@@ -43,7 +45,7 @@ log = logging.getLogger("dosewise.serving")
 )
 @bentoml.asgi_app(app, path="/")
 class Dosewise:
-    """Guideline-bounded exercise prescriptions; state lives in `serving.api.RUNTIME`."""
+    """Guideline-bounded exercise prescriptions; state lives in `serving.http.runtime.RUNTIME`."""
 
     def __init__(self) -> None:
         RUNTIME.start()

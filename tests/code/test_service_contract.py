@@ -600,17 +600,25 @@ def test_predict_agrees_with_recommend(client: TestClient, request_body: dict) -
 
 
 def test_openapi_examples_are_the_contract_examples() -> None:
-    """The OpenAPI examples are a copy of the contract's payloads: they must not drift apart."""
-    import json
-    from pathlib import Path
+    """The OpenAPI examples are the packaged payloads the tests post (tests/fixtures links to
+    features/contract/examples), and the shared contract's request example is one of them."""
+    from features.contract.examples import load_example
+    from serving.http import openapi
 
-    from serving import api as api_module
+    assert (FIXTURES / "recommend-request.json").resolve().parent == (
+        Path(__file__).resolve().parents[2] / "features" / "contract" / "examples"
+    )
+    doc = openapi.openapi_document()
+    recommend = doc["paths"]["/recommend"]["post"]
+    assert recommend["requestBody"]["content"]["application/json"]["example"] == load_example(
+        "recommend-request"
+    )
+    ok = recommend["responses"]["200"]["content"]["application/json"]["example"]
+    assert ok == load_example("recommend-response")
+    predict = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert predict["example"] == load_example("predict-request")
+    from features.contract.rest import PredictRequest, RecommendRequest, RecommendResponse
 
-    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
-    assert (
-        json.loads((fixtures / "recommend-request.json").read_text()) == api_module.EXAMPLE_REQUEST
-    )
-    assert (
-        json.loads((fixtures / "recommend-response.json").read_text())
-        == api_module.EXAMPLE_RESPONSE
-    )
+    RecommendRequest.model_validate(load_example("recommend-request"))
+    RecommendResponse.model_validate(load_example("recommend-response"))
+    PredictRequest.model_validate(load_example("predict-request"))

@@ -1,0 +1,137 @@
+"""The work behind the endpoints (runs in a worker thread): requests -> the policy -> contract
+responses; candidate plans -> the models' raw predictions; the audit hash of a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract.convert import requests_to_columns
+from features.contract.rest import (
+    PredictRequest,
+    PredictResponse,
+    RecommendRequest,
+    RecommendResponse,
+)
+from serving.audit import request_hash
+
+
+def _response_json(raw: dict[str, Any]) -> dict[str, Any]:
+    """Policy output -> contract response (validated: a policy bug never leaks a wrong shape)."""
+    return RecommendResponse.model_validate(raw).model_dump(mode="json")
+
+
+def recommend_many(reqs: Sequence[RecommendRequest], models: Any, cfg: Any) -> list[dict[str, Any]]:
+    """Contract responses for requests, in order: one vectorised policy call per `as_of`.
+
+    Inside a call each request gets a surrogate patient id (its position), so two items that
+    share a patient id never mix their histories; the real id is put back in the response.
+    (The policy treats the id as an opaque key; renaming a patient changes nothing.)
+    """
+    from serving.policy import recommend
+
+    today = dt.date.today()
+    groups: dict[dt.date, list[int]] = {}
+    for i, r in enumerate(reqs):
+        groups.setdefault(r.as_of or today, []).append(i)
+    out: list[dict[str, Any] | None] = [None] * len(reqs)
+    for as_of, idx in groups.items():
+        patients, sessions = requests_to_columns(
+            [reqs[i] for i in idx], [f"r{i}" for i in idx], as_of
+        )
+        results = recommend(patients, sessions, as_of, models, cfg)
+        for i, res in zip(idx, results, strict=True):
+            res["patient_id"] = reqs[i].patient.patient_id
+            out[i] = _response_json(res)
+    return [o for o in out if o is not None]
+
+
+def hash_request(req: RecommendRequest) -> str:
+    """Audit hash of a request: SHA-256 of the canonical JSON of the *validated* request, with
+    defaults filled in and `as_of` made explicit, so equivalent requests hash equally."""
+    data = req.model_dump(mode="json")
+    data["as_of"] = (req.as_of or dt.date.today()).isoformat()
+    return request_hash(data)
+
+
+def _session_weighted(parts: tuple[tuple[int, float | None], ...]) -> float | None:
+    """Mean attendance over the week's planned sessions (modalities with a number only)."""
+    known = [(n, p) for n, p in parts if n >= 1 and p is not None]
+    total = sum(n for n, _ in known)
+    return round(sum(n * p for n, p in known) / total, 4) if total else None
+
+
+def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
+    """Tolerance and attendance of each candidate plan, scored the way the policy scores a
+    week (`ModelScorer`): features from `features.build` with one row per plan and modality
+    (an aerobic session, a resistance session), then each model's `predict`. Adherence is the
+    session-weighted mean of the per-session attendance of the modalities the plan contains
+    (attendance is modelled per session, so frequency itself is not penalised); a plan's
+    tolerance is the lower of the modalities it contains."""
+    from features import build
+    from features.contract.dose import PLAN_COLUMNS
+
+    as_of = req.as_of or dt.date.today()
+    rec = RecommendRequest.model_construct(
+        patient=req.patient,
+        sessions=list(req.sessions),
+        current_prescription=req.current_prescription,
+        as_of=as_of,
+    )
+    patients, sessions = requests_to_columns([rec])
+    ts = pd.Timestamp(as_of)
+    pid = req.patient.patient_id
+    k = len(req.candidates)
+    plans = np.array(
+        [[float(getattr(c, col)) for col in PLAN_COLUMNS] for c in req.candidates], dtype=float
+    )
+    cands = pd.DataFrame(np.vstack([plans, plans]), columns=list(PLAN_COLUMNS))
+    cands.insert(0, "patient_id", pid)
+    cands.insert(1, "as_of", ts)
+    cands["modality"] = np.repeat(np.array(["aerobic", "resistance"], dtype=object), k)
+    point = pd.DataFrame({"patient_id": [pid], "as_of": [ts]})
+    feats = build(patients, sessions, point, candidates=cands)
+    if len(feats) != 2 * k:  # build drops rows without a snapshot: never for a request
+        raise RuntimeError("feature rows missing for candidate plans")
+    tol = np.asarray(models.tolerance.predict(feats), dtype=float)
+    att = np.asarray(models.adherence.predict(feats), dtype=float)
+
+    def num(x: float) -> float | None:
+        return round(float(x), 4) if np.isfinite(x) else None
+
+    preds = []
+    for j, plan in enumerate(req.candidates):
+        has = (plan.aerobic_sessions >= 1, plan.resistance_sessions >= 1)
+        t_a = num(tol[j]) if has[0] else None
+        t_r = num(tol[k + j]) if has[1] else None
+        a_a = num(att[j]) if has[0] else None
+        a_r = num(att[k + j]) if has[1] else None
+        present = [t for t in (t_a, t_r) if t is not None]
+        preds.append(
+            {
+                "plan": plan.model_dump(),
+                "tolerance": min(present) if present else None,
+                "tolerance_aerobic": t_a,
+                "tolerance_resistance": t_r,
+                "adherence": _session_weighted(
+                    ((plan.aerobic_sessions, a_a), (plan.resistance_sessions, a_r))
+                ),
+                "adherence_aerobic": a_a,
+                "adherence_resistance": a_r,
+            }
+        )
+    resp = {
+        "patient_id": pid,
+        "as_of": as_of,
+        "predictions": preds,
+        "model": {
+            "tolerance": {"name": models.tolerance.name, "version": str(models.tolerance.version)},
+            "adherence": {"name": models.adherence.name, "version": str(models.adherence.version)},
+        },
+    }
+    return PredictResponse.model_validate(resp).model_dump(mode="json")
