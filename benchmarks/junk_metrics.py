@@ -26,7 +26,7 @@ import httpx
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from serving.launch import free_port, spawn_server, stop_server, wait_for  # noqa: E402
+from tests.servers import free_port, spawn_server, stop_server, wait_for  # noqa: E402
 
 TOLERANCE = 0.05
 

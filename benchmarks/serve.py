@@ -36,7 +36,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 
 from features.settings import Settings, apply_offline_environment  # noqa: E402
-from serving.launch import free_port, spawn_server, stop_server, wait_for  # noqa: E402
+from tests.servers import free_port, spawn_server, stop_server, wait_for  # noqa: E402
 
 KEY = "benchmark-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -196,10 +196,7 @@ def in_process(root: Path, n: int) -> dict[str, float]:
 
     settings = Settings(root=root)
     models = load_champions(settings)
-    cfg = PolicyConfig(
-        tolerance_threshold=settings.tolerance_threshold,
-        adherence_threshold=settings.adherence_threshold,
-    )
+    cfg = PolicyConfig.from_settings(settings)
     req = RecommendRequest.model_validate(EXAMPLE)
     patients, sessions = requests_to_columns([req])  # what the service hands the policy
     body = json.dumps(EXAMPLE).encode()
@@ -267,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = {
         "workers": n_workers,
-        "threads": args.threads or int(os.environ.get("DOSEWISE_SERVE_THREADS", "1")),
+        "threads": args.threads or Settings().serve_threads,
         "cpus": os.cpu_count(),
         "http_seq_p50_ms": pct(seq, 50),
         "http_seq_p99_ms": pct(seq, 99),

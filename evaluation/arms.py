@@ -323,7 +323,4 @@ def register_arm(name: str, factory: ArmFactory) -> None:
 
 def policy_config(settings: Settings) -> PolicyConfig:
     """The policy configuration the service would use (thresholds from settings)."""
-    return PolicyConfig(
-        tolerance_threshold=settings.tolerance_threshold,
-        adherence_threshold=settings.adherence_threshold,
-    )
+    return PolicyConfig.from_settings(settings)

@@ -1,7 +1,13 @@
 """One settings object; every path is anchored at the project root, never the working directory.
 
 Override any field with a ``DOSEWISE_<FIELD>`` environment variable (tests point ``DOSEWISE_ROOT``
-or the individual paths at ``tmp_path``).
+or the individual paths at ``tmp_path``). Every ``DOSEWISE_*`` variable is read here and nowhere
+else (tests/code/test_settings.py checks).
+
+The root (``data/``, ``mlruns/``, the audit database) is, in order: ``DOSEWISE_ROOT``; the source
+checkout the code runs from (a clone, ``uv sync`` or an editable install: a ``pyproject.toml`` of
+the ``dosewise`` project next to the packages); otherwise, for an installed wheel, the user data
+folder ``$XDG_DATA_HOME/dosewise`` (``~/.local/share/dosewise``). Never site-packages.
 """
 
 from __future__ import annotations
@@ -12,7 +18,20 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+def default_root() -> Path:
+    """The source checkout the code runs from, else the user data folder (see the docstring)."""
+    import os
+
+    checkout = Path(__file__).resolve().parents[1]
+    pyproject = checkout / "pyproject.toml"
+    if pyproject.is_file() and 'name = "dosewise"' in pyproject.read_text(encoding="utf-8"):
+        return checkout
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "dosewise"
+
+
+PROJECT_ROOT = default_root()  # the default of `Settings.root`
 
 
 class Settings(BaseSettings):
@@ -50,6 +69,13 @@ class Settings(BaseSettings):
     # minimum P(tolerate) of a prescribed session; minimum P(attend) for one more session a week.
     tolerance_threshold: float = Field(0.5, ge=0, le=1)
     adherence_threshold: float = Field(0.60, ge=0, le=1)
+
+    # serving processes (serving/launch.py measured these defaults on the 2-core target)
+    serve_workers: int = Field(2, ge=1, le=64)
+    serve_threads: int = Field(1, ge=1, le=64)  # CPU-bound request threads per worker
+    model_reload_seconds: float = Field(30.0, gt=0)  # how often a worker checks the champion alias
+    # batch on Spark: memory of the driver JVM (`spark.driver.memory`)
+    spark_driver_memory: str = Field("1g", pattern=r"^[0-9]+[kmgt]?$")
 
     # monitoring (issue #15): days a `monitoring_log` row (model inputs and predictions of a
     # recommendation) is kept; older rows are purged at start-up and hourly. The audit trail is

@@ -26,12 +26,13 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from features.settings import OFFLINE_ENVIRONMENT, PROJECT_ROOT, get_settings
+from features.settings import OFFLINE_ENVIRONMENT, get_settings
 from serving.auth import generate_key
 
 SERVICE = "serving.service:Dosewise"
-DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 1
+# Where the packages are importable from (a source checkout or site-packages): BentoML's working
+# directory for `serving.service`. Code only; every data path comes from the settings.
+CODE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def server_command(host: str, port: int) -> list[str]:
@@ -47,30 +48,28 @@ def server_command(host: str, port: int) -> list[str]:
         "--port",
         str(port),
         "--working-dir",
-        str(PROJECT_ROOT),
+        str(CODE_ROOT),
     ]
 
 
 def server_environment(
     workers: int | None = None, threads: int | None = None, bentoml_home: str | None = None
 ) -> dict[str, str]:
-    """The child's environment: offline switches, worker/thread counts, an own BENTOML_HOME."""
+    """The child's environment: offline switches, worker/thread counts (the settings' unless
+    given; the child reads them back through its own settings), an own BENTOML_HOME."""
+    settings = get_settings()
     env = dict(os.environ)
     for key, value in OFFLINE_ENVIRONMENT.items():
         env.setdefault(key, value)
-    env["DOSEWISE_SERVE_WORKERS"] = str(
-        workers or int(env.get("DOSEWISE_SERVE_WORKERS", DEFAULT_WORKERS))
-    )
-    env["DOSEWISE_SERVE_THREADS"] = str(
-        threads or int(env.get("DOSEWISE_SERVE_THREADS", DEFAULT_THREADS))
-    )
+    env["DOSEWISE_SERVE_WORKERS"] = str(workers or settings.serve_workers)
+    env["DOSEWISE_SERVE_THREADS"] = str(threads or settings.serve_threads)
     # tiny LightGBM predictions gain nothing from OpenMP threads; with one worker per core more
     # threads would only oversubscribe the CPUs
     env.setdefault("OMP_NUM_THREADS", "1")
     if bentoml_home is not None:
         env["BENTOML_HOME"] = bentoml_home
     pythonpath = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), pythonpath) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CODE_ROOT), pythonpath) if p)
     return env
 
 
@@ -108,7 +107,7 @@ def serve_forever(
             )
     # no registry preparation: serving never creates or migrates the registry (issue #17); a
     # missing one is `model_unavailable` until training makes it
-    child = subprocess.Popen(server_command(host, port), env=env, cwd=str(PROJECT_ROOT))
+    child = subprocess.Popen(server_command(host, port), env=env, cwd=str(CODE_ROOT))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if child.poll() is None:
@@ -126,73 +125,3 @@ def serve_forever(
             signal.signal(sig, handler)
         if not env_home:
             shutil.rmtree(Path(home), ignore_errors=True)
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers for tests and benchmarks: a real `dosewise serve` in a child process
-# ------------------------------------------------------------------------------------------------
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on `host` right now."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def spawn_server(
-    port: int,
-    env: dict[str, str] | None = None,
-    host: str = "127.0.0.1",
-    workers: int | None = None,
-    log_path: Path | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start `dosewise serve` (the real CLI) in its own process group; stop it with
-    `stop_server`. `env` is added to this process's environment (e.g. DOSEWISE_ROOT)."""
-    exe = Path(sys.executable).with_name("dosewise")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dosewise_cli"]
-    cmd += ["serve", "--host", host, "--port", str(port)]
-    if workers is not None:
-        cmd += ["--workers", str(workers)]
-    out = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
-    try:
-        return subprocess.Popen(
-            cmd,
-            env={**os.environ, **OFFLINE_ENVIRONMENT, **(env or {})},
-            cwd=str(PROJECT_ROOT),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    finally:
-        if log_path is not None:
-            out.close()  # type: ignore[union-attr]
-
-
-def wait_for(url: str, status: int = 200, timeout: float = 90.0, interval: float = 0.2) -> bool:
-    """Poll `url` until it answers `status` (True) or `timeout` passes (False)."""
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code == status:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(interval)
-    return False
-
-
-def stop_server(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
-    """SIGTERM (graceful: workers flush the audit trail), then SIGKILL the group if it hangs."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait(10)
-    return int(proc.returncode)

@@ -68,6 +68,7 @@ from features.contract.rest import (
     ResistanceDose,
 )
 from features.pipeline import build_rows, candidate_matrix
+from features.settings import Settings
 from features.table import Table, TableLike
 from serving.guidelines import kernel as gk
 
@@ -325,6 +326,15 @@ class PolicyConfig:
     # Width of the prescribed intensity bands.
     hrmax_band: float = 4.0
     one_rm_band: float = 4.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PolicyConfig:
+        """The configuration REST, batch and evaluation share: the settings' risk bound and
+        progression gate, everything else default."""
+        return cls(
+            tolerance_threshold=settings.tolerance_threshold,
+            adherence_threshold=settings.adherence_threshold,
+        )
 
 
 # --------------------------------------------------------------------------------------------

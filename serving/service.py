@@ -13,11 +13,10 @@ Workers and threads: see serving/launch.py (measured on the 2-core target). Star
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from typing import Any
 
-from features.settings import apply_offline_environment
+from features.settings import apply_offline_environment, get_settings
 
 apply_offline_environment()  # before BentoML reads its tracking switches
 
@@ -26,7 +25,6 @@ import bentoml  # noqa: E402
 from serving.http.gateway import GatewayMiddleware  # noqa: E402
 from serving.http.routes import app  # noqa: E402
 from serving.http.runtime import RUNTIME  # noqa: E402
-from serving.launch import DEFAULT_WORKERS  # noqa: E402
 
 log = logging.getLogger("dosewise.serving")
 
@@ -38,7 +36,7 @@ log = logging.getLogger("dosewise.serving")
 # rate 0 by default anyway) can be turned back on for chosen URLs by a deployer (BentoML config).
 @bentoml.service(
     name="dosewise",
-    workers=int(os.environ.get("DOSEWISE_SERVE_WORKERS", DEFAULT_WORKERS)),
+    workers=get_settings().serve_workers,
     traffic={"timeout": 60},
     metrics={"enabled": False, "namespace": "bentoml_service"},
     tracing={"excluded_urls": ".*"},

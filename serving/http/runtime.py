@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -81,10 +80,8 @@ class RuntimeOptions:
     settings: Settings | None = None
     model_loader: ModelLoader | None = None
     champion_probe: ChampionProbe | None = None
-    reload_interval_s: float = field(
-        default_factory=lambda: float(os.environ.get("DOSEWISE_MODEL_RELOAD_SECONDS", "30"))
-    )
-    threads: int = field(default_factory=lambda: int(os.environ.get("DOSEWISE_SERVE_THREADS", "1")))
+    reload_interval_s: float | None = None  # None: settings.model_reload_seconds
+    threads: int | None = None  # None: settings.serve_threads
 
 
 class Runtime:
@@ -131,10 +128,7 @@ class Runtime:
             self.max_headers = settings.max_headers
             self.max_header_bytes = settings.max_header_bytes
             self.metrics_keys = ApiKeys([settings.metrics_key] if settings.metrics_key else [])
-            self.policy_cfg = PolicyConfig(
-                tolerance_threshold=settings.tolerance_threshold,
-                adherence_threshold=settings.adherence_threshold,
-            )
+            self.policy_cfg = PolicyConfig.from_settings(settings)
             self._open_audit()
             try:
                 self.guideline_version = _load_guidelines(settings)
@@ -223,7 +217,8 @@ class Runtime:
         """Every `reload_interval_s`: reopen a missing audit trail, check it takes writes (a
         heartbeat unless a row was committed meanwhile), load models when missing (a missing
         registry is retried here, never created), reload them when a champion alias moved."""
-        interval = max(self.options.reload_interval_s, 0.05)
+        assert self.settings is not None
+        interval = max(self.options.reload_interval_s or self.settings.model_reload_seconds, 0.05)
         while not self._stop.wait(interval):
             try:
                 if self.audit is None and self.started:
@@ -267,7 +262,8 @@ class Runtime:
     async def run(self, func: Callable[..., Any], *args: Any) -> Any:
         """CPU work off the event loop, at most `threads` at a time per worker."""
         if self.limiter is None:
-            self.limiter = anyio.CapacityLimiter(max(1, self.options.threads))
+            threads = self.options.threads or (self.settings or get_settings()).serve_threads
+            self.limiter = anyio.CapacityLimiter(max(1, threads))
         return await anyio.to_thread.run_sync(func, *args, limiter=self.limiter)
 
     async def audit_records(self, records: list[dict[str, Any]]) -> None:

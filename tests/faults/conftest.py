@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from features.settings import PROJECT_ROOT, Settings, apply_offline_environment
 from serving.audit import audit_log, make_engine
 from serving.audit_verify import verify
-from serving.launch import free_port, spawn_server, stop_server, wait_for
+from tests.servers import free_port, spawn_server, stop_server, wait_for
 
 KEY = "fault-key-17"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from features.settings import Settings, apply_offline_environment
 from serving.audit import audit_log, make_engine
-from serving.launch import free_port, spawn_server, stop_server, wait_for
+from tests.servers import free_port, spawn_server, stop_server, wait_for
 
 pytestmark = pytest.mark.integration
 
