@@ -11,47 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import registry
 from features.contract.dose import PLAN_COLUMNS as PLAN
 from features.contract.dose import VIGOROUS_MINUTE_FACTOR, VIGOROUS_PCT_HRMAX
 from features.contract.vocab import MODALITIES
 from features.encode import column, to_float, vocab_codes
 from features.labels import AEROBIC, RESISTANCE
 
-DERIVED: tuple[str, ...] = (
-    "weekly_aerobic_minutes",
-    "weekly_modeq_minutes",
-    "total_sessions",
-    "is_aerobic",
-    "session_minutes",
-    "session_intensity",
-    "session_sets",
-)
-RELATIVE: tuple[str, ...] = (
-    "session_intensity_vs_recent",  # minus mean planned intensity of that modality, 28 days
-    "session_minutes_vs_recent",  # ratio to mean planned aerobic minutes, 28 days
-    "session_sets_vs_recent",  # minus mean planned resistance sets, 28 days
-    "weekly_aerobic_minutes_vs_recent",  # ratio to planned aerobic minutes per week, 28 days
-    "aerobic_pct_hrmax_vs_recent",
-    "resistance_pct_1rm_vs_recent",
-)
-COLUMNS: tuple[str, ...] = PLAN + DERIVED + RELATIVE
-# Tolerance can only fall as these grow (relative ones included: each increases with its dose).
-MONOTONE_DECREASING: tuple[str, ...] = (
-    "aerobic_minutes",
-    "aerobic_pct_hrmax",
-    "aerobic_sessions",
-    "resistance_sessions",
-    "resistance_sets",
-    "resistance_reps",
-    "resistance_pct_1rm",
-    "total_sessions",
-    "session_minutes",
-    "session_intensity",
-    "session_sets",
-    "weekly_modeq_minutes",
-    "weekly_aerobic_minutes",
-    *RELATIVE,
-)
+# Plan, derived and relative columns, by literal name, unit, meaning and monotone constraint:
+# features/registry.py. Tolerance can only fall as the dose ones grow (relative ones included:
+# each increases with its dose).
+COLUMNS: tuple[str, ...] = registry.names("candidate")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

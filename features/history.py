@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features import registry
+from features.contract.vocab import ADVERSE_EVENTS, MODALITIES
 from features.encode import DAY_SPAN, NAT, column, to_days, to_float, vocab_codes
 from features.labels import (
     AEROBIC,
@@ -29,7 +31,6 @@ from features.labels import (
     target_rpe_high,
     tolerated_arrays,
 )
-from features.schemas import ADVERSE_EVENTS, MODALITIES
 
 SCALE = float(1 << 20)  # fixed-point resolution of prefix sums (about 1e-6)
 WINDOWS = (7, 14, 28)  # days before as_of
@@ -71,46 +72,11 @@ RECENT_COLUMNS = (
 # Per-modality history (issue #10 item 3): intolerance, adverse events and completion of aerobic
 # and of resistance sessions, each counted over that modality's sessions only, so a tolerated
 # resistance session does not reset a run of intolerant aerobic sessions (and vice versa). The
-# kernel's progression rules read these (serving/guidelines/rules.yaml). Names are spelled out in
-# full (no f-strings) so a search for a feature name finds its definition.
+# kernel's progression rules read some of these (features.registry.KERNEL_HISTORY_FACTS).
 MODALITY_WINDOW = 14  # days: completion, tolerance and attendance rates per modality
-MODALITY_COLUMNS: tuple[str, ...] = (
-    "aerobic_intolerant_streak",  # attended aerobic sessions since the last tolerated aerobic one
-    "resistance_intolerant_streak",
-    "aerobic_moderate_ae_7d",  # moderate or serious AEs in aerobic sessions, last 7 days
-    "resistance_moderate_ae_7d",
-    "aerobic_serious_ae_7d",
-    "resistance_serious_ae_7d",
-    "aerobic_moderate_ae_14d",
-    "resistance_moderate_ae_14d",
-    "aerobic_serious_ae_14d",
-    "resistance_serious_ae_14d",
-    "aerobic_n_planned_14d",
-    "resistance_n_planned_14d",
-    "aerobic_attendance_rate_14d",
-    "resistance_attendance_rate_14d",
-    "aerobic_completion_rate_14d",  # mean completion ratio (done / planned, capped at 1.5)
-    "resistance_completion_rate_14d",
-    "aerobic_tolerated_rate_14d",
-    "resistance_tolerated_rate_14d",
-)
-COLUMNS: tuple[str, ...] = (
-    *(f"{f}_{w}d" for w in WINDOWS for f in _WINDOW_FEATURES),
-    *(f"{f}_last{k}" for k in LAST_K for f in _LAST_K_FEATURES),
-    *RECENT_COLUMNS,
-    "n_sessions_total",
-    "attendance_rate_total",
-    "tolerated_rate_total",
-    "days_since_last_session",  # last ATTENDED session
-    "days_since_last_planned",
-    "days_since_first_session",
-    "intolerant_streak",
-    "missed_streak",
-    "attendance_trend_7_28",
-    "rpe_over_target_trend_7_28",
-    "rpe_slope_last5",
-    *MODALITY_COLUMNS,
-)
+# Every history feature, by its literal name, unit and meaning: features/registry.py (a test checks
+# `history_features` computes exactly these).
+COLUMNS: tuple[str, ...] = registry.names("history")
 
 
 @dataclass(frozen=True)
@@ -258,7 +224,7 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         ("res", res),
         ("res_sets_n", res_sets_ok),
         ("res_pct_n", res_pct_ok),
-        # per modality (MODALITY_COLUMNS)
+        # per modality (the aerobic_* / resistance_* history features)
         ("aer_att", aer & attended),
         ("res_att", res & attended),
         ("aer_tol", aer & (tol == 1.0)),
@@ -386,7 +352,7 @@ def _per_modality(
     hi: np.ndarray,
     out: dict[str, np.ndarray],
 ) -> None:
-    """MODALITY_COLUMNS: the same quantities as the all-session ones, over one modality's sessions.
+    """Per-modality features: the all-session quantities over one modality's sessions.
 
     The streak of a modality counts its attended sessions after its last tolerated session (within
     the patient, before as_of): sessions of the other modality neither extend nor reset it.

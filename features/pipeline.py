@@ -24,6 +24,7 @@ import pandas as pd
 from features import candidates as cand_mod
 from features import history as hist_mod
 from features import profile as prof_mod
+from features import registry
 from features.encode import DAY_SPAN, NAT, Values, factorize, to_days, to_timestamps
 from features.table import Table, TableLike
 
@@ -55,12 +56,12 @@ class FeatureSet:
 
 FEATURE_SET = FeatureSet(
     name="dosewise-features",
-    version="1.1.0",  # 1.1.0: per-modality history (features.history.MODALITY_COLUMNS)
-    profile=prof_mod.COLUMNS,
-    history=hist_mod.COLUMNS,
-    candidate=cand_mod.COLUMNS,
-    columns=prof_mod.COLUMNS + hist_mod.COLUMNS + cand_mod.COLUMNS,
-    monotone_decreasing=(*cand_mod.MONOTONE_DECREASING, "ecog"),
+    version="1.1.0",  # 1.1.0: per-modality history (aerobic_* / resistance_* history features)
+    profile=registry.names("profile"),
+    history=registry.names("history"),
+    candidate=registry.names("candidate"),
+    columns=registry.names(),
+    monotone_decreasing=registry.monotone_decreasing(),
 )
 
 

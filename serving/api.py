@@ -4,7 +4,16 @@ Kept so code written against `serving.api` keeps working (other branches, script
 new code imports from `serving.http.<module>`. Safe to delete once nothing imports it.
 """
 
-from serving.http.errors import ApiError, validation_details
+from features.contract.convert import requests_to_columns
+from serving.http.errors import (
+    ApiError,
+    check_content_type,
+    guarded,
+    json_error,
+    json_response,
+    validation_details,
+    validation_error,
+)
 from serving.http.gateway import GatewayMiddleware, header_problem, metric_labels
 from serving.http.openapi import (
     EXAMPLE_PREDICT_REQUEST,
@@ -13,7 +22,7 @@ from serving.http.openapi import (
     openapi_bytes,
     openapi_document,
 )
-from serving.http.routes import ROUTES, app
+from serving.http.routes import ROUTES, app, count_decisions
 from serving.http.runtime import (
     RUNTIME,
     Runtime,
@@ -22,6 +31,14 @@ from serving.http.runtime import (
     configure,
 )
 from serving.http.work import hash_request, predict_plans, recommend_many
+
+# Older private names, used by code written against the single-module layer.
+_check_content_type = check_content_type
+_count = count_decisions
+_guarded = guarded
+_json = json_response
+_json_error = json_error
+_validation_error = validation_error
 
 __all__ = [
     "EXAMPLE_PREDICT_REQUEST",
@@ -43,5 +60,6 @@ __all__ = [
     "openapi_document",
     "predict_plans",
     "recommend_many",
+    "requests_to_columns",
     "validation_details",
 ]

@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from features.registry import KERNEL_HISTORY_FACTS
 from features.schemas import (
     BONE_FRACTURE_RISKS,
     CANCER_TYPES,
@@ -80,17 +81,8 @@ DECISIONS = ("allowed", "refer", "hold")  # from least to most restrictive
 # History facts the rules read: `features.history` column names (the policy takes them from the
 # feature rows). The all-session ones are kept for callers that only know those; the rules use a
 # per-modality fact when it is known and fall back to the all-session one when it is not.
-HISTORY_FACTS = (
-    "serious_ae_7d",
-    "moderate_ae_7d",
-    "intolerant_streak",
-    "aerobic_intolerant_streak",
-    "resistance_intolerant_streak",
-    "aerobic_moderate_ae_7d",
-    "resistance_moderate_ae_7d",
-    "aerobic_completion_rate_14d",
-    "resistance_completion_rate_14d",
-)
+# Declared (name, unit, meaning) in features/registry.py with `kernel=True`.
+HISTORY_FACTS = KERNEL_HISTORY_FACTS
 # Labels derived from the final envelope (see the module docstring).
 CLOSURE_LABELS = ("no_aerobic", "no_resistance", "no_vigorous")
 # Relative tolerance of check_prescription, so float noise (1.1 x 30 = 33.000000000000004) is not

@@ -30,7 +30,7 @@ from serving.metrics import get_metrics
 _BATCH = TypeAdapter(BatchRequest)
 
 
-def _count(endpoint: str, responses: Sequence[Mapping[str, Any]]) -> None:
+def count_decisions(endpoint: str, responses: Sequence[Mapping[str, Any]]) -> None:
     counter = get_metrics().recommendations
     for r in responses:
         counter.labels(decision=r["decision"], endpoint=endpoint).inc()
@@ -53,7 +53,7 @@ async def recommend_endpoint(request: Request) -> Response:
     latency_ms = (time.perf_counter() - t0) * 1000
     record = make_record(resp, req_hash, latency_ms, "recommend")
     await RUNTIME.audit_records(monitoring.attach([record], inputs))
-    _count("recommend", [resp])
+    count_decisions("recommend", [resp])
     return json_response(resp)
 
 
@@ -80,7 +80,7 @@ async def recommend_batch_endpoint(request: Request) -> Response:
             for r, h in zip(resps, hashes, strict=True)
         ]
         await RUNTIME.audit_records(monitoring.attach(records, inputs))
-        _count("recommend_batch", resps)
+        count_decisions("recommend_batch", resps)
     return json_response(resps)
 
 
