@@ -11,8 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-TABLES = ("patients", "sessions")
-
 
 def find_table(folder: Path, name: str) -> Path:
     """`folder/name.parquet` or `folder/name.csv`; a clear error naming what is missing."""

@@ -111,12 +111,3 @@ def fit_logistic(X: pd.DataFrame, y: np.ndarray, seed: int):
     )
     pipe.fit(X, y)
     return pipe
-
-
-def unwrap_booster(model: object) -> lgb.Booster:
-    """The LightGBM booster inside a (possibly calibrated) model, for SHAP-style contributions."""
-    if isinstance(model, CalibratedClassifierCV):
-        inner = model.calibrated_classifiers_[0].estimator
-        model = getattr(inner, "estimator", inner)
-    assert isinstance(model, lgb.LGBMClassifier)
-    return model.booster_
