@@ -4,7 +4,7 @@ Why lazily: under `bentoml serve` each worker has ``PROMETHEUS_MULTIPROC_DIR`` s
 `prometheus_client` must see it when the metric objects are made, so the values land in the shared
 files that `/metrics` aggregates across workers. In process (tests, `to_asgi()`) there is no such
 directory and the default registry is used. BentoML's own `/metrics` route assumes the
-multiprocess directory exists, so the service answers `/metrics` itself (see serving/api.py).
+multiprocess directory exists, so the service answers `/metrics` itself (serving/http/gateway.py).
 """
 
 from __future__ import annotations

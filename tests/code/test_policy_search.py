@@ -17,8 +17,8 @@ import pytest
 
 from evaluation.arms import OracleScorer
 from features import FEATURE_SET
+from features.contract.convert import requests_to_columns
 from features.schemas import RecommendRequest
-from serving.api import requests_to_columns
 from serving.guidelines import kernel as gk
 from serving.policy import (
     PLAN_COLUMNS,

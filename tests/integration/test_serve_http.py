@@ -115,7 +115,7 @@ def test_serves_over_http(server: Server, request_body: dict) -> None:
     assert batch.status_code == 200 and len(batch.json()) == 3
     assert batch.json()[0] == body
 
-    from serving.api import EXAMPLE_PREDICT_REQUEST
+    from serving.http.openapi import EXAMPLE_PREDICT_REQUEST
 
     pred = httpx.post(base + "/predict", json=EXAMPLE_PREDICT_REQUEST, headers=AUTH, timeout=30)
     assert pred.status_code == 200, pred.text
