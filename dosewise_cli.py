@@ -175,21 +175,26 @@ def score(
 
 audit_app = typer.Typer(help="The audit trail of the REST service.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+AuditDbUrl = Annotated[
+    str | None, typer.Option(help="Audit database URL (default: settings.audit_db_url)")
+]
+
+
+def _audit_url(db_url: str | None) -> str:
+    url = db_url or _settings().audit_db_url
+    assert url is not None
+    return url
 
 
 @audit_app.command("migrate")
 def audit_migrate(
-    db_url: Annotated[
-        str | None, typer.Option(help="Audit database URL (default: settings.audit_db_url)")
-    ] = None,
+    db_url: AuditDbUrl = None,
 ) -> None:
     """Bring the audit database to the newest schema migration (the service also does this at
     start-up; run it ahead with a privileged role when the service role may only INSERT/SELECT)."""
-    settings = _settings()
+    url = _audit_url(db_url)  # settings first: they switch telemetry off before imports
     from serving.audit import create_schema, current_revision, make_engine
 
-    url = db_url or settings.audit_db_url
-    assert url is not None
     engine = make_engine(url)
     try:
         before = current_revision(engine)
@@ -201,20 +206,16 @@ def audit_migrate(
 
 @audit_app.command("verify")
 def audit_verify(
-    db_url: Annotated[
-        str | None, typer.Option(help="Audit database URL (default: settings.audit_db_url)")
-    ] = None,
+    db_url: AuditDbUrl = None,
 ) -> None:
     """Recompute the audit trail's hash chains; exit 1 on any gap, edited or forged row."""
-    settings = _settings()
+    url = _audit_url(db_url)  # settings first: they switch telemetry off before imports
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from serving.audit import make_engine
     from serving.audit_verify import verify
 
-    url = db_url or settings.audit_db_url
-    assert url is not None
     database = make_url(url).database
     if make_url(url).get_backend_name() == "sqlite" and database and not Path(database).exists():
         typer.echo(f"audit verify: no audit database at {database}")

@@ -17,17 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features import FEATURE_SET, build
+from features.contract.dose import PLAN_COLUMNS
 from features.labels import tolerated
-
-PLAN_COLUMNS = (
-    "aerobic_sessions",
-    "aerobic_minutes",
-    "aerobic_pct_hrmax",
-    "resistance_sessions",
-    "resistance_sets",
-    "resistance_reps",
-    "resistance_pct_1rm",
-)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ prescription as `rx_*` columns, a progression reference as `ref_*` columns) and 
 from __future__ import annotations
 
 import datetime as dt
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from features.contract.tables import (
     PATIENT_NESTED,
     PATIENT_ROW_COLUMNS,
     RX_COLUMNS,
+    RX_FIELDS,
     SESSION_COLUMNS,
 )
 from features.contract.vocab import LIST_SEPARATOR
@@ -57,26 +59,9 @@ def prescription_to_row(rx: Prescription | None) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(RX_COLUMNS)
     if rx is None:
         return row
-    if rx.aerobic is not None:
-        a = rx.aerobic
-        row |= {
-            "rx_aerobic_sessions": a.sessions_per_week,
-            "rx_aerobic_minutes": a.minutes_per_session,
-            "rx_aerobic_pct_hrmax_low": a.intensity_pct_hrmax.low,
-            "rx_aerobic_pct_hrmax_high": a.intensity_pct_hrmax.high,
-            "rx_aerobic_rpe_low": a.rpe.low,
-            "rx_aerobic_rpe_high": a.rpe.high,
-        }
-    if rx.resistance is not None:
-        r = rx.resistance
-        row |= {
-            "rx_resistance_sessions": r.sessions_per_week,
-            "rx_resistance_sets": r.sets,
-            "rx_resistance_reps_low": r.reps.low,
-            "rx_resistance_reps_high": r.reps.high,
-            "rx_resistance_pct_1rm_low": r.intensity_pct_1rm.low,
-            "rx_resistance_pct_1rm_high": r.intensity_pct_1rm.high,
-        }
+    for col, path in RX_FIELDS.items():
+        if getattr(rx, path.partition(".")[0]) is not None:  # that modality is prescribed
+            row[col] = attrgetter(path)(rx)
     row["rx_restrictions"] = LIST_SEPARATOR.join(rx.restrictions)
     return row
 

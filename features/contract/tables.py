@@ -54,22 +54,23 @@ ADDITIVE_PATIENT_FIELDS: dict[str, type[BaseModel]] = {
     "glucose_mg_dl": Labs,
 }
 
-# Current prescription, flattened into optional patients-table columns (batch scoring needs it).
-RX_COLUMNS = (
-    "rx_aerobic_sessions",
-    "rx_aerobic_minutes",
-    "rx_aerobic_pct_hrmax_low",
-    "rx_aerobic_pct_hrmax_high",
-    "rx_aerobic_rpe_low",
-    "rx_aerobic_rpe_high",
-    "rx_resistance_sessions",
-    "rx_resistance_sets",
-    "rx_resistance_reps_low",
-    "rx_resistance_reps_high",
-    "rx_resistance_pct_1rm_low",
-    "rx_resistance_pct_1rm_high",
-    "rx_restrictions",
-)
+# Current prescription, flattened into optional patients-table columns (batch scoring needs it):
+# column -> attribute path in `Prescription`, plus the restrictions joined with `;`.
+RX_FIELDS: dict[str, str] = {
+    "rx_aerobic_sessions": "aerobic.sessions_per_week",
+    "rx_aerobic_minutes": "aerobic.minutes_per_session",
+    "rx_aerobic_pct_hrmax_low": "aerobic.intensity_pct_hrmax.low",
+    "rx_aerobic_pct_hrmax_high": "aerobic.intensity_pct_hrmax.high",
+    "rx_aerobic_rpe_low": "aerobic.rpe.low",
+    "rx_aerobic_rpe_high": "aerobic.rpe.high",
+    "rx_resistance_sessions": "resistance.sessions_per_week",
+    "rx_resistance_sets": "resistance.sets",
+    "rx_resistance_reps_low": "resistance.reps.low",
+    "rx_resistance_reps_high": "resistance.reps.high",
+    "rx_resistance_pct_1rm_low": "resistance.intensity_pct_1rm.low",
+    "rx_resistance_pct_1rm_high": "resistance.intensity_pct_1rm.high",
+}
+RX_COLUMNS: tuple[str, ...] = (*RX_FIELDS, "rx_restrictions")
 
 
 def _in_list_vocab(vocab: tuple[str, ...]) -> pa.Check:

@@ -62,18 +62,19 @@ Restriction = Literal[
     "no_high_intra_abdominal_pressure",
 ]
 
-SEXES: tuple[str, ...] = get_args(Sex)
-CANCER_TYPES: tuple[str, ...] = get_args(CancerType)
-STAGES: tuple[str, ...] = get_args(Stage)
-METASTATIC_SITES: tuple[str, ...] = get_args(MetastaticSite)
-TREATMENT_PHASES: tuple[str, ...] = get_args(TreatmentPhase)
-COMORBIDITIES: tuple[str, ...] = get_args(Comorbidity)
-RESISTANCE_EXPERIENCE: tuple[str, ...] = get_args(ResistanceExperience)
-BONE_FRACTURE_RISKS: tuple[str, ...] = get_args(BoneFractureRisk)
-MODALITIES: tuple[str, ...] = get_args(Modality)
-ADVERSE_EVENTS: tuple[str, ...] = get_args(AdverseEvent)
-DECISIONS: tuple[str, ...] = get_args(Decision)
-RESTRICTIONS: tuple[str, ...] = get_args(Restriction)
+
+def _values(vocabulary: object) -> tuple[str, ...]:
+    """The values of a `Literal` vocabulary, in order (for code that iterates or encodes them)."""
+    return get_args(vocabulary)
+
+
+SEXES, CANCER_TYPES, STAGES, METASTATIC_SITES = map(
+    _values, (Sex, CancerType, Stage, MetastaticSite)
+)
+TREATMENT_PHASES, COMORBIDITIES = map(_values, (TreatmentPhase, Comorbidity))
+RESISTANCE_EXPERIENCE, BONE_FRACTURE_RISKS = map(_values, (ResistanceExperience, BoneFractureRisk))
+MODALITIES, ADVERSE_EVENTS, DECISIONS = map(_values, (Modality, AdverseEvent, Decision))
+RESTRICTIONS = _values(Restriction)
 
 PATIENT_ID_MAX_LENGTH = 64
 _ID_CHARS = "A-Za-z0-9_.-"  # pseudonymous ids only: no names, no spaces
