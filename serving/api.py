@@ -71,6 +71,9 @@ from serving.audit import AuditUnavailableError, AuditWriter, make_record, reque
 from serving.auth import PUBLIC_PATHS, ApiKeys
 from serving.jsonbody import JsonBodyError, read_json
 from serving.metrics import get_metrics, render
+from serving.ui import routes as review
+from serving.ui import ui_routes
+from serving.ui.links import PAGE_PREFIX, link_access
 
 log = logging.getLogger("dosewise.serving")
 
@@ -724,16 +727,18 @@ async def recommend_endpoint(request: Request) -> Response:
     _check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]], list[Any]]:
         req = _parse(body, RecommendRequest.model_validate)
         models = RUNTIME.require_models()
         resp = recommend_many([req], models, RUNTIME.policy_cfg)[0]
-        return resp, hash_request(req), monitoring.request_inputs([req])
+        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg)
+        return resp, hash_request(req), monitoring.request_inputs([req]), pages
 
-    resp, req_hash, inputs = await RUNTIME.run(work)
+    resp, req_hash, inputs, pages = await RUNTIME.run(work)
     latency_ms = (time.perf_counter() - t0) * 1000
-    record = make_record(resp, req_hash, latency_ms, "recommend")
-    await RUNTIME.audit_records(monitoring.attach([record], inputs))
+    records = monitoring.attach([make_record(resp, req_hash, latency_ms, "recommend")], inputs)
+    review.attach_pages(request, records, [resp], pages)  # page rows + signed review_url
+    await RUNTIME.audit_records(records)
     _count("recommend", [resp])
     return _json(resp)
 
@@ -745,22 +750,25 @@ async def recommend_batch_endpoint(request: Request) -> Response:
     _check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], list[Any]]:
         reqs = _parse(body, _BATCH.validate_python, item_prefix=True)
         if not reqs:
-            return [], [], []
+            return [], [], [], []
         models = RUNTIME.require_models()
         resps = recommend_many(reqs, models, RUNTIME.policy_cfg)
-        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs)
+        pages = review.prepare_pages(reqs, resps, models, RUNTIME.policy_cfg)
+        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs), pages
 
-    resps, hashes, inputs = await RUNTIME.run(work)
+    resps, hashes, inputs, pages = await RUNTIME.run(work)
     if resps:
         latency_ms = (time.perf_counter() - t0) * 1000
         records = [
             make_record(r, h, latency_ms, "recommend_batch")
             for r, h in zip(resps, hashes, strict=True)
         ]
-        await RUNTIME.audit_records(monitoring.attach(records, inputs))
+        records = monitoring.attach(records, inputs)
+        review.attach_pages(request, records, resps, pages)
+        await RUNTIME.audit_records(records)
         _count("recommend_batch", resps)
     return _json(resps)
 
@@ -795,6 +803,7 @@ app = Starlette(
         Route("/recommend_batch", recommend_batch_endpoint, methods=["POST"]),
         Route("/predict", predict_endpoint, methods=["POST"]),
         Route("/docs.json", openapi_endpoint, methods=["GET"]),
+        *ui_routes(),  # review pages (serving/ui/)
     ],
     exception_handlers={HTTPException: _http_error},
 )
@@ -820,13 +829,14 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 # Bounded label values of the request metrics: the routes that exist, everything else "other"
 # (an unknown path is attacker-chosen text: as a label it would grow /metrics without bound).
-METRIC_ENDPOINTS = {p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS)}
-METRIC_STATUSES = frozenset({200, 400, 401, 404, 405, 413, 422, 431, 500, 503})
+METRIC_ENDPOINTS = {p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS, "/ui/model-card")}
+METRIC_STATUSES = frozenset({200, 400, 401, 403, 404, 405, 413, 422, 431, 500, 503})
 
 
 def metric_labels(path: str, status: int) -> tuple[str, str]:
     """(endpoint, status) labels from a bounded set, whatever the request was."""
     endpoint = METRIC_ENDPOINTS.get(path, "other")
+    endpoint = "ui/recommendations" if path.startswith(PAGE_PREFIX) else endpoint
     return endpoint, str(status) if status in METRIC_STATUSES else "other"
 
 
@@ -922,8 +932,15 @@ class GatewayMiddleware:
     ) -> None:
         # exactly one Authorization header: with two, which one a proxy checked is anyone's guess
         if len(auths) != 1 or not RUNTIME.keys.check(auths[0].decode("latin-1")):
-            await _send_json(send, 401, {"error": "unauthorized"})
-            return
+            # a review page also opens with a signed link (serving/ui/links.py); forged/expired: 403
+            query = scope.get("query_string", b"").decode("latin-1")
+            page = scope["path"].startswith(PAGE_PREFIX) and RUNTIME.settings is not None
+            secret = review.review_secret() if page else None
+            link = link_access(scope["path"], query, secret)
+            if link != "valid":
+                status, err = (403, "forbidden") if link == "invalid" else (401, "unauthorized")
+                await _send_json(send, status, {"error": err})
+                return
         headers = dict(header_list)
         limit = RUNTIME.max_body_bytes
         too_large = {"error": "payload_too_large", "max_bytes": limit}
