@@ -1,0 +1,207 @@
+"""The review pages in a real browser: a real `dosewise serve` (BentoML) on 127.0.0.1 with a tiny
+trained registry, Debian's headless Chromium driven by Selenium through Debian's chromedriver
+(no browser download, no network).
+
+Each page is opened by its signed `review_url` alone (as from a CDS card: no API key), its DOM
+checked (decision, every fired rule id, the chart's points and labels), a screenshot kept under
+`test-artifacts/ui/` (git-ignored), and Chromium's own network log checked: every request the
+page made went to 127.0.0.1. A dose, a hold, a refer and a patient with no history.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from features.settings import PROJECT_ROOT, Settings, apply_offline_environment
+from serving.launch import free_port, spawn_server, stop_server, wait_for
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
+KEY = "browser-key-14"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+MISSING = "Debian's chromium and chromium-driver are needed: run `bash .ci/install-system-deps`"
+
+
+@dataclass
+class Server:
+    base: str
+    root: Path
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    apply_offline_environment()
+    from training.train import run_training
+
+    root = tmp_path_factory.mktemp("browser")
+    run_training(Settings(root=root, default_patients=300, default_weeks=8), None, 7)
+    port = free_port()
+    log = root / "server.log"
+    proc = spawn_server(
+        port, {"DOSEWISE_ROOT": str(root), "DOSEWISE_API_KEYS": KEY}, workers=1, log_path=log
+    )
+    srv = Server(f"http://127.0.0.1:{port}", root, log)
+    try:
+        assert wait_for(srv.base + "/readyz", timeout=180), srv.tail()
+        yield srv
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail(MISSING, pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="dosewise-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,1400",
+        f"--user-data-dir={profile}",
+    ):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def request_body(kind: str) -> dict[str, Any]:
+    body = json.loads((FIXTURES / "recommend-request.json").read_text())
+    if kind == "hold":
+        body["patient"]["labs"]["platelets_10e9_l"] = 12  # < 20 x10^9/L
+    elif kind == "refer":
+        body["patient"]["ecog"] = 3
+    elif kind == "new":
+        body["patient"]["patient_id"] = "pt-new-0001"
+        body["sessions"], body["current_prescription"] = [], None
+    return body
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """Every URL Chromium requested since the last call (its DevTools network log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    return urls
+
+
+def weekly_aerobic(body: dict[str, Any]) -> dict[str, float]:
+    """Planned aerobic minutes per week start (as_of minus whole weeks), from the request."""
+    import datetime as dt
+
+    as_of = dt.date.fromisoformat(body["as_of"])
+    out: dict[str, float] = {}
+    for s in body["sessions"]:
+        if s["modality"] != "aerobic":
+            continue
+        day = dt.date.fromisoformat(s["date"])
+        start = as_of - dt.timedelta(days=7 * ((as_of - day).days // 7 + 1))
+        out[start.strftime("%d %b")] = out.get(start.strftime("%d %b"), 0) + s["planned_minutes"]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["dose", "hold", "refer", "new"])
+def test_review_page_in_chromium(server: Server, browser: Any, kind: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    body = request_body(kind)
+    resp = httpx.post(server.base + "/recommend", json=body, headers=AUTH, timeout=60)
+    assert resp.status_code == 200, resp.text + server.tail()
+    rec = resp.json()
+    expected = {"dose": None, "hold": "hold", "refer": "refer", "new": "progress"}[kind]
+    assert expected is None or rec["decision"] == expected
+    url = rec["review_url"]
+    assert urlsplit(url).netloc == urlsplit(server.base).netloc
+
+    requested_urls(browser)  # drop what came before
+    browser.get(url)
+    assert browser.find_element(By.ID, "banner").text.startswith("Research software")
+    decision = browser.find_element(By.ID, "decision")
+    assert decision.get_attribute("data-decision") == rec["decision"]
+    assert rec["decision"].upper() in decision.text
+    assert browser.find_element(By.ID, "patient-id").text == rec["patient_id"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#rules tr[data-rule-id]")
+    shown = [r.get_attribute("data-rule-id") for r in rows]
+    assert sorted(shown) == sorted(r["id"] for r in rec["rules"])
+    if kind in ("hold", "refer"):
+        assert rows[0].find_element(By.XPATH, "./td[1]").text == kind  # hold/refer first
+        assert "No dose" in browser.find_element(By.ID, "prescription").text
+    else:
+        assert browser.find_element(By.CSS_SELECTOR, "#prescription tbody tr th").text
+
+    # the chart: x labels (8 weeks + next week), the planned points, next week dashed
+    chart = browser.find_element(By.ID, "chart-aerobic")
+    labels = [t.text for t in chart.find_elements(By.CSS_SELECTOR, "text.x-tick")]
+    assert len(labels) == 9 and labels[-1] == "next week"
+    planned = {
+        labels[int(c.get_attribute("data-x"))]: float(c.get_attribute("data-value"))
+        for c in chart.find_elements(By.CSS_SELECTOR, "circle[data-series='planned']")
+    }
+    assert planned == weekly_aerobic(body)
+    nxt = chart.find_element(By.CSS_SELECTOR, "circle[data-series='next']")
+    a = (rec["prescription"] or {}).get("aerobic")
+    minutes = a["sessions_per_week"] * a["minutes_per_session"] if a else 0
+    assert float(nxt.get_attribute("data-value")) == pytest.approx(minutes)
+    assert nxt.get_attribute("stroke-dasharray")
+    assert chart.get_attribute("role") == "img"
+    if kind == "new":
+        missing = browser.find_element(By.ID, "missing").text
+        assert "Exercise history" in missing and "Current prescription" in missing
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / f"review-{kind}.png"))
+    urls = requested_urls(browser)
+    assert urls, "the network log recorded nothing"
+    off_host = [u for u in urls if urlsplit(u).hostname != "127.0.0.1"]
+    assert off_host == []
+    assert len(urls) == 1  # the document itself: no stylesheet, script, font or image fetched
+
+
+def test_access_over_http(server: Server) -> None:
+    rec = httpx.post(
+        server.base + "/recommend", json=request_body("dose"), headers=AUTH, timeout=60
+    ).json()
+    url = urlsplit(rec["review_url"])
+    page = f"{server.base}{url.path}"
+    assert httpx.get(page).status_code == 401
+    assert httpx.get(page, headers=AUTH).status_code == 200
+    assert httpx.get(f"{page}?{url.query}".replace("sig=", "sig=0")).status_code == 403
+    expired = f"{page}?exp={int(time.time()) - 1}&sig={'0' * 64}"
+    assert httpx.get(expired).status_code == 403
+    missing = httpx.get(f"{server.base}/ui/recommendations/{'a' * 32}", headers=AUTH)
+    assert missing.status_code == 404 and missing.json() == {"error": "not_found"}
