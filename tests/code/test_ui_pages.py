@@ -5,7 +5,9 @@ the page shows for a dose, a hold and a patient with no history, what is stored 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -76,6 +78,10 @@ def open_page(client: TestClient, rec: dict[str, Any]) -> str:
     assert page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp
+    # the one inlined stylesheet is exactly what the CSP hash allows (else the browser drops it)
+    css = re.search(r"<style>(.*?)</style>", page.text, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in csp and "&#34;" not in css
     return page.text
 
 

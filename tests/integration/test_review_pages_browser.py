@@ -150,7 +150,10 @@ def test_review_page_in_chromium(server: Server, browser: Any, kind: str) -> Non
 
     requested_urls(browser)  # drop what came before
     browser.get(url)
-    assert browser.find_element(By.ID, "banner").text.startswith("Research software")
+    banner = browser.find_element(By.ID, "banner")
+    assert banner.text.startswith("Research software")
+    # the stylesheet applied (its CSP hash matched): the banner's background is the sheet's
+    assert banner.value_of_css_property("background-color") == "rgba(255, 244, 214, 1)"
     decision = browser.find_element(By.ID, "decision")
     assert decision.get_attribute("data-decision") == rec["decision"]
     assert rec["decision"].upper() in decision.text
