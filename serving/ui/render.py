@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from serving.ui.svg import Chart, Marker, Series, gauge, line_chart
+from serving.ui.svg import Chart, Marker, Series, calibration_plot, gauge, line_chart
 
 HERE = Path(__file__).resolve().parent
 STYLESHEET = HERE / "static" / "dosewise.css"
@@ -28,6 +28,7 @@ def environment() -> Environment:
     )
     env.filters["pct"] = lambda p: "n/a" if p is None else f"{100 * float(p):.0f}%"
     env.globals["gauge"] = gauge
+    env.globals["calibration_plot"] = calibration_plot
     env.filters["n"] = lambda x: f"{float(x):g}"
     env.filters["num"] = lambda x, d=2: "n/a" if x is None else f"{float(x):.{d}f}"
     return env

@@ -189,3 +189,53 @@ def gauge(gauge_id: str, label: str, value: float | None, bound: float) -> Marku
     )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def calibration_plot(plot_id: str, title: str, bins: list[dict[str, float]]) -> Markup:
+    """Reliability diagram: mean prediction (x) vs observed rate (y) per bin, 0-1 on both axes,
+    the diagonal (perfect calibration) dashed."""
+    size, pad = 260, 36
+    span = size - 2 * pad
+
+    def at(v: float) -> float:
+        return pad + span * min(max(v, 0.0), 1.0)
+
+    pid = escape(plot_id)
+    out = [
+        f'<svg class="calibration" id="{pid}" viewBox="0 0 {size} {size}" role="img" '
+        f'aria-labelledby="{pid}-title" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{pid}-title">{escape(title)}</title>',
+        f'<rect class="gauge-track" x="{pad}" y="{pad}" width="{span}" height="{span}"/>',
+        f'<line class="grid" x1="{pad}" y1="{size - pad}" x2="{size - pad}" y2="{pad}" '
+        'stroke-dasharray="4 3"/>',
+    ]
+    for t in (0.0, 0.5, 1.0):
+        out.append(
+            f'<text class="tick" x="{at(t):.1f}" y="{size - pad + 14}" text-anchor="middle">'
+            f"{t:g}</text>"
+        )
+        out.append(
+            f'<text class="tick" x="{pad - 6}" y="{size - at(t) + 4:.1f}" text-anchor="end">'
+            f"{t:g}</text>"
+        )
+    out.append(
+        f'<text class="axis-label" x="{size / 2}" y="{size - 4}" text-anchor="middle">'
+        "predicted</text>"
+    )
+    out.append(
+        f'<text class="axis-label" x="10" y="{size / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {size / 2})">observed</text>'
+    )
+    pts = [(at(b["predicted"]), size - at(b["observed"])) for b in bins]
+    if len(pts) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        out.append(f'<polyline class="line completed" points="{path}"/>')
+    for b, (x, y) in zip(bins, pts, strict=True):
+        out.append(
+            f'<circle class="pt completed" cx="{x:.1f}" cy="{y:.1f}" r="3.5" '
+            f'data-predicted="{b["predicted"]:.4f}" data-observed="{b["observed"]:.4f}">'
+            f"<title>predicted {b['predicted']:.2f}, observed {b['observed']:.2f} "
+            f"({b['n']:.0f} rows)</title></circle>"
+        )
+    out.append("</svg>")
+    return Markup("\n".join(out))
