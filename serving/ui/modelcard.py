@@ -247,18 +247,19 @@ def build_model_card(settings: Settings, alias: str | None = None) -> dict[str, 
     except (MlflowException, ModelUnavailableError):
         return None
     key = tuple((mv.name, str(mv.version)) for mv in versions)
-    return _card(settings, alias, key)
+    return _build(settings, alias, key)
 
 
-_CACHE: dict[tuple[str, str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+_HELDOUT: dict[tuple[str, str, str], dict[str, Any]] = {}
 
 
-def _card(settings: Settings, alias: str, key: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    """Built once per process and set of versions (scoring held-out rows takes seconds)."""
-    cache_key = (str(settings.mlflow_tracking_uri), alias, key)
-    if cache_key not in _CACHE:
-        _CACHE[cache_key] = _build(settings, alias, key)
-    return _CACHE[cache_key]
+def _heldout_cached(client: Any, uri: str, name: str, version: str, run_id: str) -> dict[str, Any]:
+    """`_heldout` once per process and version (scoring the held-out rows takes seconds; a
+    registered version never changes). The rest of the card is read fresh on every call."""
+    key = (uri, name, version)
+    if key not in _HELDOUT:
+        _HELDOUT[key] = _heldout(client, name, version, run_id)
+    return _HELDOUT[key]
 
 
 def _build(settings: Settings, alias: str, key: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -287,7 +288,9 @@ def _build(settings: Settings, alias: str, key: tuple[tuple[str, str], ...]) -> 
                 "feature_set_version": mv.tags.get("feature_set_version", "?"),
                 "overall": overall,
                 "training_data": _training_data(run),
-                **_heldout(client, name, str(version), mv.run_id),
+                **_heldout_cached(
+                    client, str(settings.mlflow_tracking_uri), name, str(version), mv.run_id
+                ),
             }
         )
     rules = gk.default_rules()

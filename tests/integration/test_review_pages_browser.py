@@ -211,3 +211,140 @@ def test_access_over_http(server: Server) -> None:
     assert httpx.get(expired).status_code == 403
     missing = httpx.get(f"{server.base}/ui/recommendations/{'a' * 32}", headers=AUTH)
     assert missing.status_code == 404 and missing.json() == {"error": "not_found"}
+
+
+# --- the model card ------------------------------------------------------------------------------
+def log_closed_loop_run(root: Path) -> dict[str, float]:
+    """A closed-loop result logged the way `dosewise evaluate-policy` logs one (tiny numbers of
+    our own: the card must show what the run holds)."""
+    from evaluation.tracking import log_evaluation
+    from serving.policy import PolicyConfig
+
+    arms = {
+        arm: {
+            "vo2peak_change": 1.0 + i / 10,
+            "strength_change_pct": 5.0 + i,
+            "ae_moderate_or_serious_per_100_patients": 20.0 - i,
+            "dropout": 0.1 + i / 100,
+        }
+        for i, arm in enumerate(("fixed", "dosewise", "oracle"))
+    }
+    result = {
+        "scenario": "base",
+        "patients": 20,
+        "weeks": 4,
+        "seed": 5,
+        "bootstrap": {"seed": 5, "replicates": 0},
+        "arms": arms,
+        "models": "champion",
+    }
+    log_evaluation(Settings(root=root), result, PolicyConfig())
+    return arms["dosewise"]
+
+
+def test_model_card_numbers_equal_the_registry(server: Server, browser: Any) -> None:
+    from mlflow import MlflowClient
+    from selenium.webdriver.common.by import By
+    from typer.testing import CliRunner
+
+    from dosewise_cli import app
+    from training.evaluate import core_metrics
+
+    dosewise_arm = log_closed_loop_run(server.root)
+    settings = Settings(root=server.root)
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    resp = httpx.get(server.base + "/ui/model-card", headers=AUTH, timeout=120)
+    assert resp.status_code == 200, resp.text + server.tail()
+    assert httpx.get(server.base + "/ui/model-card").status_code == 401
+
+    # the page in Chromium: every overall figure equals the champion version's registry tags
+    browser.get("about:blank")
+    requested(browser)
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {KEY}"}}
+    )
+    try:
+        browser.get(server.base + "/ui/model-card")
+    finally:
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+    for kind, name in (
+        ("tolerance", settings.tolerance_model_name),
+        ("adherence", settings.adherence_model_name),
+    ):
+        mv = client.get_model_version_by_alias(name, "champion")
+        row = browser.find_element(By.CSS_SELECTOR, f"tr[data-model='{name}']")
+        assert row.find_element(By.XPATH, "./td[2]").text == str(mv.version)
+        assert mv.run_id in row.text
+        for cell in browser.find_elements(By.CSS_SELECTOR, f"#overall-{kind} td[data-value]"):
+            metric = cell.get_attribute("data-metric")
+            assert float(cell.get_attribute("data-value")) == float(mv.tags[metric]), metric
+            assert cell.text == f"{float(mv.tags[metric]):.4f}"
+        rows = browser.find_elements(By.CSS_SELECTOR, f"#subgroups-{kind} tbody tr")
+        assert {r.find_element(By.TAG_NAME, "th").text for r in rows} >= {
+            "All held-out rows",
+            "Stage IV",
+            "On chemotherapy",
+            "Age >= 70",
+            "Female",
+            "Male",
+        }
+        points = browser.find_elements(By.CSS_SELECTOR, f"#calibration-{kind} circle")
+        assert len(points) == 10
+    browser.save_screenshot(str(ARTIFACTS / "model-card.png"))
+    log = requested(browser)
+    assert [u for u, _ in log if urlsplit(u).scheme.startswith("http")
+            and urlsplit(u).hostname != "127.0.0.1"] == []  # fmt: skip
+    scenario = browser.find_element(By.CSS_SELECTOR, "table[data-scenario='base']").text
+    assert f"{dosewise_arm['vo2peak_change']:.2f}" in scenario
+
+    # the card's data: recomputed with training's own metric code on the held-out rows
+    from serving.ui.modelcard import HELDOUT, build_model_card
+
+    card = build_model_card(settings)
+    assert card is not None and card["guideline"]["rules"] > 0
+    for m in card["models"]:
+        mv = client.get_model_version(m["name"], m["version"])
+        assert m["overall"] == {k: float(mv.tags[k]) for k in m["overall"]}
+        every = next(g for g in m["subgroups"] if g["group"] == "All held-out rows")
+        assert every["auroc"] == pytest.approx(float(mv.tags["auroc"]), abs=1e-5)
+        assert every["ece"] == pytest.approx(float(mv.tags["ece"]), abs=1e-5)
+        assert every["n"] == float(mv.tags["n_test"])
+        import mlflow
+        import pandas as pd
+
+        with tempfile.TemporaryDirectory() as tmp:
+            frame = pd.read_parquet(client.download_artifacts(m["run_id"], HELDOUT, tmp))
+        uri = f"models:/{m['name']}/{m['version']}"
+        model = mlflow.sklearn.load_model(uri)
+        cols = [c.name for c in mlflow.models.get_model_info(uri).signature.inputs.inputs]
+        stage4 = frame[frame["stage"] == 4]
+        p = model.predict_proba(stage4[cols])[:, 1]
+        y = stage4["label"].to_numpy(dtype=int)
+        ref = core_metrics(y, p, baseline=p, heuristic=p, oracle=p)
+        got = next(g for g in m["subgroups"] if g["group"] == "Stage IV")
+        assert got["auroc"] == pytest.approx(ref["auroc"]) and got["brier"] == pytest.approx(
+            ref["brier"]
+        )
+        assert got["ece"] == pytest.approx(ref["ece"])
+
+    # the command writes the same card, and each registered version carries it as an artifact
+    out = server.root / "card" / "model-card.html"
+    from features.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app, ["model-card", "--out", str(out)], env={"DOSEWISE_ROOT": str(server.root)}
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "dosewise-tolerance" in out.read_text()
+    from serving.ui.modelcard import log_model_cards
+
+    assert log_model_cards(settings)
+    for name in (settings.tolerance_model_name, settings.adherence_model_name):
+        mv = client.get_model_version_by_alias(name, "champion")
+        files = [a.path for a in client.list_artifacts(mv.run_id, "model_card")]
+        assert files == ["model_card/model_card.html"]
