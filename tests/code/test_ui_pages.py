@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -217,3 +218,17 @@ def test_ui_paths_have_bounded_metric_labels() -> None:
     assert api.metric_labels(links.page_path("a" * 32), 403) == ("ui/recommendations", "403")
     assert api.metric_labels("/ui/model-card", 200) == ("ui/model-card", "200")
     assert api.metric_labels("/ui/whatever", 404) == ("other", "404")
+
+
+def test_page_structure_is_accessible(client: TestClient) -> None:
+    """Headings in order (never skipping a level), every table with header cells, every chart
+    and gauge with a title, the language declared."""
+    html = open_page(client, recommend(client, body()))
+    assert '<html lang="en">' in html
+    levels = [int(h) for h in re.findall(r"<h([1-6])[\s>]", html)]
+    assert levels[0] == 1 and all(b - a <= 1 for a, b in itertools.pairwise(levels))
+    tables = re.findall(r"<table.*?</table>", html, re.S)
+    assert tables and all("<th" in t for t in tables)
+    svgs = re.findall(r"<svg.*?</svg>", html, re.S)
+    assert len(svgs) == 4  # two charts, two gauges
+    assert all('role="img"' in s and "<title" in s for s in svgs)
