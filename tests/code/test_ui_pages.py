@@ -232,3 +232,48 @@ def test_page_structure_is_accessible(client: TestClient) -> None:
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
     assert len(svgs) == 4  # two charts, two gauges
     assert all('role="img"' in s and "<title" in s for s in svgs)
+
+
+def test_drivers_are_grouped_in_clinical_words() -> None:
+    from serving.ui.pagedata import group_drivers, plain_feature
+
+    assert plain_feature("completion_rate_14d") == "completion rate (last 14 days)"
+    assert plain_feature("rpe_over_target_last5") == "effort (RPE) over target (last 5 sessions)"
+    groups = group_drivers(
+        [
+            {"feature": "completion_rate_14d", "contribution": 0.4},
+            {"feature": "platelets_10e9_l", "contribution": -0.3},
+            {"feature": "days_since_infusion", "contribution": 0.1},
+            {"feature": "vo2peak_ml_kg_min", "contribution": 0.05},
+            {"feature": "aerobic_minutes", "contribution": -0.02},
+        ]
+    )
+    assert [g["group"] for g in groups] == [
+        "Recent sessions",
+        "Labs and vitals",
+        "Treatment and cancer",
+        "Fitness",
+        "The dose itself",
+    ]
+    assert groups[1]["items"][0]["direction"] == "lowers"
+
+
+def test_trajectory_sums_weeks_and_marks_events() -> None:
+    from features.schemas import RecommendRequest
+    from serving.ui.pagedata import trajectory
+
+    b = body()
+    b["patient"]["days_since_infusion"] = 3  # 2026-11-17: the last week shown
+    req = RecommendRequest.model_validate(b)
+    resp = {"prescription": None}
+    t = trajectory(req, resp)
+    weeks = {w["start"]: w for w in t["weeks"]}
+    assert len(t["weeks"]) == 8 and t["weeks"][-1]["start"] == "2026-11-13"
+    # 2026-11-06..12: aerobic 30 planned (11-09, done 30) + 30 planned (11-12, missed)
+    assert weeks["2026-11-06"]["planned_aerobic"] == 60
+    assert weeks["2026-11-06"]["completed_aerobic"] == 30
+    # resistance 2 sets x 12 reps x 50% = 12 per session
+    assert weeks["2026-11-06"]["planned_load"] == 12.0
+    assert weeks["2026-11-13"]["adverse_event"] == "mild"
+    assert t["infusions"] == [{"x": 7, "date": "2026-11-17"}]
+    assert t["next_aerobic"] == 0.0 and t["next_load"] == 0.0
