@@ -30,6 +30,16 @@ def _settings():
     return get_settings()
 
 
+def _log_model_cards(settings) -> None:
+    """The model card as an MLflow artifact of each registered version (serving/ui/modelcard.py
+    builds it from the registry; training/ may not import serving/, so the CLI does it)."""
+    from serving.ui.modelcard import log_model_cards
+
+    with err.status("Logging the model card with each registered version"):
+        for line in log_model_cards(settings):
+            err.print(line)
+
+
 @app.command()
 def simulate(
     patients: Annotated[int, typer.Option(min=1, help="Number of patients")] = 2000,
@@ -62,6 +72,7 @@ def train(
     from training.train import print_summary, run_training
 
     summary = run_training(settings, data, seed, do_promote=promote, console=err)
+    _log_model_cards(settings)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=float))
     else:
@@ -82,6 +93,7 @@ def promote_cmd() -> None:
             f"champion was v{d.champion_before}): "
             f"{d.reason}"
         )
+    _log_model_cards(settings)
 
 
 @app.command("evaluate-policy")
@@ -256,8 +268,32 @@ def up(
 
         summary = run_training(settings, None, settings.default_seed, console=err)
         print_summary(summary, err)
+        _log_model_cards(settings)
     if serve_after:
         serve(host=host, port=port)
+
+
+@app.command("model-card")
+def model_card(
+    out: Annotated[Path, typer.Option(help="HTML file to write (atomically)")],
+    alias: Annotated[
+        str | None, typer.Option(help="Registry alias of the versions (default: champion)")
+    ] = None,
+) -> None:
+    """Write the model card of the registered versions behind an alias (intended use, training
+    data, held-out metrics overall and by subgroup, calibration, closed-loop results, guideline
+    version, limitations) as one self-contained HTML file. Also served at GET /ui/model-card."""
+    settings = _settings()
+    from serving.ui.modelcard import write_model_card
+
+    try:
+        with err.status("Building the model card from the registry"):
+            card = write_model_card(settings, out, alias)
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/]: train first (`dosewise train`)")
+        raise typer.Exit(1) from None
+    versions = ", ".join(f"{m['name']} v{m['version']}" for m in card["models"])
+    err.print(f"Model card of {versions} written to {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry

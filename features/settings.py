@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # recommendation) is kept; older rows are purged at start-up and hourly. The audit trail is
     # never purged.
     monitoring_retention_days: int = Field(180, ge=1, le=3650)
+
+    # review pages (issue #14): HMAC secret of signed links (empty: a random one kept 0600 in
+    # <data_dir>/review_secret), link lifetime, and days a page's data is kept (then 404)
+    review_secret: SecretStr = SecretStr("")
+    review_link_minutes: int = Field(15, ge=1, le=1440)
+    review_retention_days: int = Field(90, ge=1, le=3650)
 
     @model_validator(mode="before")
     @classmethod

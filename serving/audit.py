@@ -70,6 +70,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from serving.monitoring import MONITORING_KEY, monitoring_log, purge
+from serving.ui.store import REVIEW_KEY, review_page, review_rows
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ audit_chain_head = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
 )
 CHAIN_COLUMNS = ("writer_id", "seq", "prev_hash", "row_hash")
+SIDE_KEYS = (MONITORING_KEY, REVIEW_KEY)  # side rows a record carries (not hashed, own tables)
 
 TRIGGER_NAMES = tuple(
     f"{table}_no_{op}" for table in ("audit_log", "audit_chain_head") for op in ("update", "delete")
@@ -305,7 +307,7 @@ def chain_records(
     for record in records:
         seq += 1
         row = {**record, "writer_id": writer_id, "seq": seq, "prev_hash": head}
-        head = row_digest(head, {k: v for k, v in row.items() if k != MONITORING_KEY})
+        head = row_digest(head, {k: v for k, v in row.items() if k not in SIDE_KEYS})
         row["row_hash"] = head
         out.append(row)
     return out, seq, head
@@ -316,6 +318,7 @@ def insert_records(
     records: Sequence[Mapping[str, Any]],
     head: Mapping[str, Any] | None = None,
     monitoring: Sequence[Mapping[str, Any]] = (),
+    reviews: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """The only write path: one INSERT (executemany), the monitoring rows and the chain head,
     in one transaction."""
@@ -326,6 +329,8 @@ def insert_records(
             conn.execute(insert(audit_log), [dict(r) for r in records])
         if monitoring:
             conn.execute(insert(monitoring_log), [dict(m) for m in monitoring])
+        if reviews:
+            conn.execute(insert(review_page), [dict(r) for r in reviews])
         if head is not None:
             conn.execute(insert(audit_chain_head), [dict(head)])
 
@@ -336,7 +341,7 @@ def split_monitoring(
     """Audit rows without their monitoring rows, and the monitoring rows linked to them."""
     audit_rows, monitoring = [], []
     for row in rows:
-        clean = {k: v for k, v in row.items() if k != MONITORING_KEY}
+        clean = {k: v for k, v in row.items() if k not in SIDE_KEYS}
         audit_rows.append(clean)
         if row.get(MONITORING_KEY) is not None:
             link = {"writer_id": clean["writer_id"], "seq": clean["seq"]}
@@ -485,7 +490,7 @@ class AuditWriter:
         error: BaseException | None = None
         for attempt in range(3):
             try:
-                insert_records(self.engine, rows, head_row, monitoring)
+                insert_records(self.engine, rows, head_row, monitoring, review_rows(chained))
                 error = None
                 break
             except SQLAlchemyError as exc:  # locked beyond the busy timeout, disk full, gone

@@ -273,6 +273,8 @@ class RecommendResponse(BaseModel):
     unknown_facts: list[str] = Field(default_factory=list)
     # additive: what next week's recommendation progresses from (hand it back in the request)
     progression_reference: ProgressionReference | None = None
+    # additive: a signed, expiring link to the recommendation's review page (serving/ui/)
+    review_url: str | None = None
 
 
 # --- /predict (ours: raw model outputs, not a prescription) -----------------------------------

@@ -17,6 +17,8 @@ from serving.http.errors import JSON_MEDIA
 from serving.http.routes import API_PATHS
 from serving.http.runtime import RUNTIME
 from serving.metrics import get_metrics, render
+from serving.ui.links import PAGE_PREFIX, link_access
+from serving.ui.routes import review_secret
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -36,13 +38,14 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 # Bounded label values of the request metrics: the routes that exist, everything else "other"
 # (an unknown path is attacker-chosen text: as a label it would grow /metrics without bound).
-METRIC_ENDPOINTS = {p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS)}
-METRIC_STATUSES = frozenset({200, 400, 401, 404, 405, 413, 422, 431, 500, 503})
+METRIC_ENDPOINTS = {p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS, "/ui/model-card")}
+METRIC_STATUSES = frozenset({200, 400, 401, 403, 404, 405, 413, 422, 431, 500, 503})
 
 
 def metric_labels(path: str, status: int) -> tuple[str, str]:
     """(endpoint, status) labels from a bounded set, whatever the request was."""
     endpoint = METRIC_ENDPOINTS.get(path, "other")
+    endpoint = "ui/recommendations" if path.startswith(PAGE_PREFIX) else endpoint
     return endpoint, str(status) if status in METRIC_STATUSES else "other"
 
 
@@ -138,8 +141,15 @@ class GatewayMiddleware:
     ) -> None:
         # exactly one Authorization header: with two, which one a proxy checked is anyone's guess
         if len(auths) != 1 or not RUNTIME.keys.check(auths[0].decode("latin-1")):
-            await send_json(send, 401, {"error": "unauthorized"})
-            return
+            # a review page also opens with a signed link (serving/ui/links.py); forged/expired: 403
+            query = scope.get("query_string", b"").decode("latin-1")
+            page = scope["path"].startswith(PAGE_PREFIX) and RUNTIME.settings is not None
+            secret = review_secret() if page else None
+            link = link_access(scope["path"], query, secret)
+            if link != "valid":
+                status, err = (403, "forbidden") if link == "invalid" else (401, "unauthorized")
+                await send_json(send, status, {"error": err})
+                return
         headers = dict(header_list)
         limit = RUNTIME.max_body_bytes
         too_large = {"error": "payload_too_large", "max_bytes": limit}

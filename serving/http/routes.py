@@ -26,6 +26,8 @@ from serving.http.openapi import openapi_bytes
 from serving.http.runtime import RUNTIME
 from serving.http.work import hash_request, predict_plans, recommend_many
 from serving.metrics import get_metrics
+from serving.ui import routes as review
+from serving.ui import ui_routes
 
 _BATCH = TypeAdapter(BatchRequest)
 
@@ -43,16 +45,18 @@ async def recommend_endpoint(request: Request) -> Response:
     check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]], list[Any]]:
         req = parse_body(body, RecommendRequest.model_validate)
         models = RUNTIME.require_models()
         resp = recommend_many([req], models, RUNTIME.policy_cfg)[0]
-        return resp, hash_request(req), monitoring.request_inputs([req])
+        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg)
+        return resp, hash_request(req), monitoring.request_inputs([req]), pages
 
-    resp, req_hash, inputs = await RUNTIME.run(work)
+    resp, req_hash, inputs, pages = await RUNTIME.run(work)
     latency_ms = (time.perf_counter() - t0) * 1000
-    record = make_record(resp, req_hash, latency_ms, "recommend")
-    await RUNTIME.audit_records(monitoring.attach([record], inputs))
+    records = monitoring.attach([make_record(resp, req_hash, latency_ms, "recommend")], inputs)
+    review.attach_pages(request, records, [resp], pages)  # page rows + signed review_url
+    await RUNTIME.audit_records(records)
     count_decisions("recommend", [resp])
     return json_response(resp)
 
@@ -64,22 +68,25 @@ async def recommend_batch_endpoint(request: Request) -> Response:
     check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], list[Any]]:
         reqs = parse_body(body, _BATCH.validate_python, item_prefix=True)
         if not reqs:
-            return [], [], []
+            return [], [], [], []
         models = RUNTIME.require_models()
         resps = recommend_many(reqs, models, RUNTIME.policy_cfg)
-        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs)
+        pages = review.prepare_pages(reqs, resps, models, RUNTIME.policy_cfg)
+        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs), pages
 
-    resps, hashes, inputs = await RUNTIME.run(work)
+    resps, hashes, inputs, pages = await RUNTIME.run(work)
     if resps:
         latency_ms = (time.perf_counter() - t0) * 1000
         records = [
             make_record(r, h, latency_ms, "recommend_batch")
             for r, h in zip(resps, hashes, strict=True)
         ]
-        await RUNTIME.audit_records(monitoring.attach(records, inputs))
+        records = monitoring.attach(records, inputs)
+        review.attach_pages(request, records, resps, pages)
+        await RUNTIME.audit_records(records)
         count_decisions("recommend_batch", resps)
     return json_response(resps)
 
@@ -115,5 +122,8 @@ ROUTES = [
     Route("/docs.json", openapi_endpoint, methods=["GET"]),
 ]
 API_PATHS = tuple(r.path for r in ROUTES if r.path != "/docs.json")
+ROUTES += [
+    *ui_routes(),  # review pages and the model card (serving/ui/)
+]
 
 app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})

@@ -402,6 +402,9 @@ def test_batch_matches_single_calls(client: TestClient, request_body: dict) -> N
     batch = resp.json()
     assert isinstance(batch, list) and len(batch) == 4
     singles = [post(client, "/recommend", item).json() for item in items]
+    # each response links its own review page (review_url differs by design)
+    urls = [(r.pop("review_url"), s.pop("review_url")) for r, s in zip(batch, singles, strict=True)]
+    assert all(a != b for a, b in urls)
     assert batch == singles
     assert batch[2]["decision"] == "hold"
 

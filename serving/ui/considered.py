@@ -1,0 +1,203 @@
+"""The doses the policy considered, and why each higher one was not chosen.
+
+Kept in this one module on purpose: it calls the policy's public functions (serving/policy.py:
+`kernel_facts`, `reference_of`, `tolerated_week`, `clean_record`, `aerobic_options`,
+`resistance_options`, `generic_week`, `ModelScorer`, `weekly_intolerant`, `expected_benefit`)
+and the kernel's envelope, so when the policy's API moves only this module follows it.
+
+For the chosen week, each modality gets its one-step-higher doses (one more session, a longer
+session or one more set, a higher intensity), each scored the way the policy scores a week (the
+other modality at its chosen dose), and the first reason that rules it out, in the policy's own
+order: the guideline envelope, the progression rules (no rise without a tolerated week or a clean
+record), the predicted tolerance bound, the weekly risk bound, then expected benefit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.pipeline import build_rows
+from features.schemas import RecommendRequest, requests_to_columns
+from features.table import Table
+from serving import policy
+from serving.guidelines import kernel as gk
+
+AEROBIC_STEPS = (("one more session", 0, 1.0), ("5 min longer", 1, 5.0), ("+3% HRmax", 2, 3.0))
+RESISTANCE_STEPS = (("one more session", 3, 1.0), ("one more set", 4, 1.0), ("+5% 1RM", 6, 5.0))
+
+
+def _mid(band: dict[str, float]) -> float:
+    return (float(band["low"]) + float(band["high"])) / 2
+
+
+def chosen_week(prescription: dict[str, Any], env: gk.Envelope) -> np.ndarray:
+    """The prescription as a 7-column week plan (policy.PLAN_COLUMNS), intensities at the
+    middle of their bands (what the policy scored)."""
+    plan = np.zeros(7)
+    a, r = prescription.get("aerobic"), prescription.get("resistance")
+    if a:
+        plan[0:3] = (
+            a["sessions_per_week"],
+            a["minutes_per_session"],
+            _mid(a["intensity_pct_hrmax"]),
+        )
+    if r:
+        reps = min(max(12.0, env.resistance_reps_min), env.resistance_reps_max)
+        plan[3:7] = (r["sessions_per_week"], r["sets"], reps, _mid(r["intensity_pct_1rm"]))
+    return plan
+
+
+def envelope_reason(plan: np.ndarray, env: gk.Envelope, cfg: policy.PolicyConfig) -> str | None:
+    """Which guideline bound a week plan breaks (None: inside the envelope)."""
+    s, m, p, rs, rk, _, q = (float(x) for x in plan)
+    checks = [
+        (s + rs > env.total_sessions_max, f"at most {env.total_sessions_max} sessions a week"),
+        (s > env.aerobic_sessions_max, f"at most {env.aerobic_sessions_max} aerobic sessions"),
+        (s >= 1 and m > env.aerobic_minutes_max, f"at most {env.aerobic_minutes_max:g} min"),
+        (
+            s >= 1 and s * m > env.aerobic_weekly_volume_max + 1e-9,
+            f"weekly aerobic volume at most {env.aerobic_weekly_volume_max:g} min",
+        ),
+        (
+            s >= 1 and p + cfg.hrmax_band / 2 > env.aerobic_pct_hrmax_max + 1e-9,
+            f"aerobic intensity at most {env.aerobic_pct_hrmax_max:g}% HRmax",
+        ),
+        (rs >= 1 and not env.resistance_allowed, "no resistance exercise now"),
+        (
+            rs > env.resistance_sessions_max,
+            f"at most {env.resistance_sessions_max} resistance sessions",
+        ),
+        (rs >= 1 and rk > env.resistance_sets_max, f"at most {env.resistance_sets_max} sets"),
+        (
+            rs >= 1 and q + cfg.one_rm_band / 2 > env.resistance_pct_1rm_max + 1e-9,
+            f"resistance load at most {env.resistance_pct_1rm_max:g}% 1RM",
+        ),
+    ]
+    return next((why for broken, why in checks if broken), None)
+
+
+def _in(options: np.ndarray, dose: np.ndarray) -> bool:
+    return bool(len(options)) and bool(np.any(np.all(np.abs(options - dose) < 0.5, axis=1)))
+
+
+def _dose_text(plan: np.ndarray, modality: str) -> str:
+    if modality == "aerobic":
+        return f"{plan[0]:.0f} x {plan[1]:.0f} min at {plan[2]:.0f}% HRmax"
+    return f"{plan[3]:.0f} x {plan[4]:.0f} sets at {plan[6]:.0f}% 1RM"
+
+
+def considered_doses(
+    req: RecommendRequest, resp: dict[str, Any], models: Any, cfg: policy.PolicyConfig
+) -> dict[str, Any] | None:
+    """The chosen week and its one-step-higher alternatives with the reason each was not
+    chosen; None with no dose (hold, refer)."""
+    rx = resp.get("prescription")
+    if not rx or (not rx.get("aerobic") and not rx.get("resistance")):
+        return None
+    as_of = req.as_of or dt.date.today()
+    ts = pd.Timestamp(as_of).normalize().to_datetime64()
+    patients, sessions = requests_to_columns([req], ["r0"], as_of)
+    table = Table.of(patients)
+    snap = {c: table.values(c) for c in table.columns}
+    snap["patient_id"] = np.array(["r0"], dtype=object)
+    snap["as_of"] = np.array([ts], dtype="datetime64[ns]")
+    keys = {"patient_id": snap["patient_id"], "as_of": snap["as_of"]}
+    matrix = build_rows(snap, sessions, keys).rows()
+    row = matrix[0]
+    history = {k: row[policy.FEATURE_COLUMNS.index(k)] for k in policy.HISTORY_FACTS}
+    facts = policy.kernel_facts(policy.records(snap)[0], history)
+    result = gk.evaluate(facts)
+    env = result.envelope
+    ref = policy.reference_of(facts, cfg)
+    rise = tuple(policy.tolerated_week(row, m, cfg) for m in ("aerobic", "resistance"))
+    clean = tuple(policy.clean_record(row, m, cfg) for m in ("aerobic", "resistance"))
+    options = (
+        policy.aerobic_options(env, ref, rise[0], cfg, clean[0]),
+        policy.resistance_options(env, ref, rise[1], cfg, clean[1]),
+    )
+    chosen = chosen_week(rx, env)
+    alternatives: list[tuple[str, str, np.ndarray]] = []
+    for modality, steps, present in (
+        ("aerobic", AEROBIC_STEPS, chosen[0] >= 1),
+        ("resistance", RESISTANCE_STEPS, chosen[3] >= 1),
+    ):
+        if not present:
+            continue
+        for label, col, delta in steps:
+            alt = chosen.copy()
+            alt[col] += delta
+            alternatives.append((modality, label, alt))
+    plans = np.vstack([chosen, policy.generic_week(env, cfg), *[a for _, _, a in alternatives]])
+    points = policy.Points(matrix, snap["patient_id"], pd.Timestamp(ts))
+    scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
+    risk = policy.weekly_intolerant(plans, scores)
+    benefit = policy.expected_benefit(plans, scores, cfg)
+    bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
+    rows = [
+        {
+            "modality": m,
+            "dose": _dose_text(chosen, m),
+            "step": "chosen",
+            "outcome": "chosen",
+            "reason": "the most expected benefit inside the envelope and the risk bounds",
+        }
+        for m, present in (("aerobic", chosen[0] >= 1), ("resistance", chosen[3] >= 1))
+        if present
+    ]
+    for j, (modality, label, alt) in enumerate(alternatives, start=2):
+        m = 0 if modality == "aerobic" else 1
+        part = alt[0:3] if m == 0 else alt[[3, 4, 6]]
+        tol = scores.tolerance[j, m]
+        att = scores.attendance[j, m]
+        outcome, reason = "not chosen", ""
+        if (why := envelope_reason(alt, env, cfg)) is not None:
+            outcome, reason = "envelope", f"outside the guideline envelope: {why}"
+        elif not _in(options[m], part):
+            outcome = "progression"
+            if not rise[m]:
+                reason = "no rise this week: the last sessions were not all tolerated"
+            elif not clean[m]:
+                reason = "no rise above the generic dose without a clean recent record"
+            else:
+                reason = "more than one progression step in a week"
+        elif math.isfinite(tol) and tol < cfg.tolerance_threshold:
+            outcome = "prediction"
+            reason = f"predicted tolerance {tol:.2f} below the bound {cfg.tolerance_threshold:.2f}"
+        elif risk[j] > bound + 1e-12:
+            outcome = "prediction"
+            reason = (
+                f"expected intolerant sessions {risk[j]:.2f}/week above the bound {bound:.2f} "
+                "(the generic dose's risk)"
+            )
+        elif label == "one more session" and math.isfinite(att) and att < cfg.adherence_threshold:
+            outcome = "prediction"
+            reason = (
+                f"predicted attendance {att:.2f} below {cfg.adherence_threshold:.2f} "
+                "needed for one more session"
+            )
+        else:
+            outcome = "benefit"
+            reason = (
+                f"expected benefit {benefit[j]:.2f} vs {benefit[0]:.2f} for the chosen week "
+                "(the search ranks whole weeks)"
+            )
+        rows.append(
+            {
+                "modality": modality,
+                "dose": _dose_text(alt, modality),
+                "step": label,
+                "outcome": outcome,
+                "reason": reason,
+                "tolerance": None if not math.isfinite(tol) else round(float(tol), 3),
+            }
+        )
+    return {
+        "rows": rows,
+        "grid": {"aerobic": len(options[0]), "resistance": len(options[1])},
+        "risk_bound": round(bound, 3),
+    }

@@ -1,0 +1,137 @@
+"""HTTP side of the review pages, and the two hooks `/recommend` calls.
+
+* `GET /ui/recommendations/{id}`: the page of one recommendation. The gateway
+  (serving/http/gateway.py) lets it through with the API key or a valid signed link (`links.py`);
+  a forged or expired link is 403, neither is 401, an unknown or purged id 404.
+* `GET /ui/model-card`: the model card of the champions (API key).
+* `prepare_pages` (in the worker thread, with the policy's inputs at hand) computes what each
+  page shows; `attach_pages` hands it to the audit writer with its audit row and puts the
+  signed `review_url` on each response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from serving.ui import links, store
+from serving.ui.pagedata import build_page_data
+
+log = logging.getLogger("dosewise.serving.ui")
+
+BANNER = (
+    "Research software, not a medical device. For review by a qualified professional; "
+    "it does not replace clinical judgement."
+)
+
+
+def _not_found() -> Response:
+    return JSONResponse({"error": "not_found"}, status_code=404)
+
+
+def _runtime() -> Any:
+    from serving.http.runtime import RUNTIME  # lazy: serving.http imports this module
+
+    return RUNTIME
+
+
+async def recommendation_page(request: Request) -> Response:
+    """The review page of one recommendation (server-rendered HTML, no script)."""
+    from serving.ui.render import render_recommendation, security_headers
+
+    page_id = request.path_params["page_id"]
+    runtime = _runtime()
+    if not links.PAGE_ID.match(page_id):
+        return _not_found()
+    audit, settings = runtime.audit, runtime.settings
+    if audit is None or settings is None:
+        return JSONResponse({"error": "audit_unavailable"}, status_code=503)
+    data = await anyio.to_thread.run_sync(
+        store.load_page, audit.engine, page_id, settings.review_retention_days
+    )
+    if data is None:
+        return _not_found()
+    html = await anyio.to_thread.run_sync(render_recommendation, data, BANNER)
+    return HTMLResponse(html, headers=security_headers())
+
+
+async def model_card_page(_: Request) -> Response:
+    """The model card of the current champions, built from the registry."""
+    from serving.ui.modelcard import build_model_card
+    from serving.ui.render import render_model_card, security_headers
+
+    settings = _runtime().settings
+    if settings is None:
+        return JSONResponse({"error": "model_unavailable"}, status_code=503)
+    card = await anyio.to_thread.run_sync(build_model_card, settings)
+    if card is None:
+        return JSONResponse({"error": "model_unavailable"}, status_code=503)
+    html = await anyio.to_thread.run_sync(render_model_card, card, BANNER)
+    return HTMLResponse(html, headers=security_headers())
+
+
+def routes() -> list[Route]:
+    return [
+        Route(links.PAGE_PREFIX + "{page_id}", recommendation_page, methods=["GET"]),
+        Route("/ui/model-card", model_card_page, methods=["GET"]),
+    ]
+
+
+# --- hooks called by serving/http/routes.py on /recommend and /recommend_batch ----------------
+def prepare_pages(
+    reqs: Sequence[Any], resps: Sequence[dict[str, Any]], models: Any, cfg: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """(page id, page data) per response; runs in the worker thread next to the policy."""
+    from serving.ui.considered import considered_doses
+
+    runtime = _runtime()
+    if runtime.audit is not None and runtime.settings is not None:
+        try:
+            store.purge_hourly(runtime.audit.engine, runtime.settings.review_retention_days)
+        except Exception as exc:  # retried next hour; never fails a recommendation
+            log.warning("review page purge failed (%s)", type(exc).__name__)
+    out = []
+    for req, resp in zip(reqs, resps, strict=True):
+        try:
+            considered = considered_doses(req, resp, models, cfg)
+        except Exception as exc:  # the page then says so; the recommendation stands
+            log.error("doses considered unavailable (%s)", type(exc).__name__)
+            considered = None
+        out.append((store.new_page_id(), build_page_data(req, resp, cfg, considered)))
+    return out
+
+
+def attach_pages(
+    request: Request,
+    records: list[dict[str, Any]],
+    resps: Sequence[dict[str, Any]],
+    pages: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """Give the audit records their review rows and each response its signed `review_url`."""
+    runtime = _runtime()
+    store.attach(records, pages)
+    settings = runtime.settings
+    secret = review_secret()
+    base = str(request.base_url).rstrip("/")
+    lifetime = 60 * settings.review_link_minutes
+    for resp, (page_id, _) in zip(resps, pages, strict=True):
+        query = links.signed_query(page_id, secret, lifetime)
+        resp["review_url"] = f"{base}{links.page_path(page_id)}?{query}"
+
+
+_SECRET: dict[str, bytes] = {}
+
+
+def review_secret() -> bytes:
+    """The process's link secret (settings or the shared file), read once."""
+    settings = _runtime().settings
+    key = f"{settings.data_dir}|{settings.review_secret.get_secret_value()}"
+    if key not in _SECRET:
+        _SECRET[key] = links.load_secret(settings)
+    return _SECRET[key]
