@@ -15,7 +15,13 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from dosewise_cli import app
-from serving.audit import AuditUnavailableError, AuditWriter, make_engine, make_record
+from serving.audit import (
+    AuditUnavailableError,
+    AuditWriter,
+    head_revision,
+    make_engine,
+    make_record,
+)
 from serving.audit_verify import verify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -173,9 +179,11 @@ def test_writer_health_follows_the_database(tmp_path: Path, response_json: dict)
 def test_cli_migrate_then_verify(audit_url: str) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["audit", "migrate", "--db-url", audit_url])
-    assert first.exit_code == 0 and "empty -> 0002" in first.output, first.output
+    assert first.exit_code == 0 and f"empty -> {head_revision()}" in first.output, first.output
     again = runner.invoke(app, ["audit", "migrate", "--db-url", audit_url])
-    assert again.exit_code == 0 and "0002 -> 0002" in again.output, again.output
+    assert again.exit_code == 0 and f"{head_revision()} -> {head_revision()}" in again.output, (
+        again.output
+    )
     clean = runner.invoke(app, ["audit", "verify", "--db-url", audit_url])
     assert clean.exit_code == 0 and "0 rows" in clean.output, clean.output
 

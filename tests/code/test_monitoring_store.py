@@ -52,7 +52,7 @@ def test_migrations_are_versioned(audit_url: str) -> None:
     assert current_revision(engine) is None
     for _ in range(2):  # a second start-up finds the database at head and changes nothing
         AuditWriter(audit_url, engine=make_engine(audit_url)).start().close()
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() >= "0002"
     tables = set(inspect(engine).get_table_names())
     assert {"audit_log", "audit_chain_head", "monitoring_log", "alembic_version"} <= tables
     engine.dispose()
@@ -75,7 +75,9 @@ def test_workers_starting_together_migrate_once(audit_url: str) -> None:
     assert [p.exitcode for p in procs] == [0] * 4
     engine = make_engine(audit_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
+            (head_revision(),)
+        ]
     engine.dispose()
 
 
