@@ -86,9 +86,13 @@ def _n(x: float) -> str:
     return f"{x:g}"
 
 
+def _sessions(n: int) -> str:
+    return f"{n} session" if n == 1 else f"{n} sessions"
+
+
 def describe_aerobic(a: AerobicDose) -> str:
     return (
-        f"Aerobic: {a.sessions_per_week} sessions/week, {_n(round(a.minutes_per_session))} min "
+        f"Aerobic: {_sessions(a.sessions_per_week)}/week, {_n(round(a.minutes_per_session))} min "
         f"each, at {_n(a.intensity_pct_hrmax.low)}-{_n(a.intensity_pct_hrmax.high)}% of maximum "
         f"heart rate (RPE {a.rpe.low}-{a.rpe.high} on the Borg 6-20 scale)"
     )
@@ -96,7 +100,7 @@ def describe_aerobic(a: AerobicDose) -> str:
 
 def describe_resistance(r: ResistanceDose) -> str:
     return (
-        f"Resistance: {r.sessions_per_week} sessions/week, {r.sets} sets of "
+        f"Resistance: {_sessions(r.sessions_per_week)}/week, {r.sets} sets of "
         f"{r.reps.low}-{r.reps.high} repetitions at {_n(r.intensity_pct_1rm.low)}-"
         f"{_n(r.intensity_pct_1rm.high)}% of one-repetition maximum"
     )
