@@ -1,4 +1,4 @@
-"""Shared test machinery for the CDS Hooks service: client keys, tokens, dated fixtures, a client."""
+"""Shared CDS Hooks test machinery: client keys, tokens, dated fixtures, an in-process client."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def test_prefetch_templates_use_only_cds_hooks_2_query_forms(key: str) -> None:
     resource, query = template.split("?")
     assert resource.isalpha()
     for part in query.split("&"):
-        name, _, value = part.partition("=")
+        name = part.partition("=")[0]
         assert name in ALLOWED_PARAMS, name  # no chaining, no _include, no modifiers
         assert ":" not in name
     assert "patient={{context.patientId}}" in query
@@ -313,10 +313,10 @@ def test_order_sign_above_a_hard_limit_is_critical_with_the_safe_dose(client) ->
     assert check_pa_servicerequest(sr) == []
     # the replacement is inside the kernel's envelope for this patient
     from serving.cds.fhir_map import map_record  # noqa: F401  (same path as the service)
+    from serving.cds.models import HookRequest
     from serving.cds.order_check import kernel_for
     from serving.cds.orders import read_order
     from serving.cds.prefetch import gather
-    from serving.cds.models import HookRequest
     from serving.cds.routes import _mapped, today
 
     hook = HookRequest.model_validate(fixture("chemo"))
