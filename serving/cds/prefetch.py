@@ -130,12 +130,38 @@ def fetch_value(hook: HookRequest, template: str, client: httpx.Client | None = 
             client.close()
 
 
+def _about(res: Mapping[str, Any], patient_ref: str) -> bool:
+    """False when a resource's subject/patient is another Patient (such a resource is never
+    used); relative, absolute and versioned references count, `urn:` ones cannot be told."""
+    for name in ("subject", "patient"):
+        ref = res.get(name)
+        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if not isinstance(target, str) or target.startswith("urn:"):
+            continue
+        target = target.split("/_history")[0]
+        if "Patient/" in target and not target.endswith(patient_ref):
+            return False
+    return True
+
+
 def gather(hook: HookRequest, client: httpx.Client | None = None) -> Record:
-    """The record behind a hook call: prefetch first, the FHIR server for what is absent."""
+    """The record behind a hook call: prefetch first, the FHIR server for what is absent.
+
+    Only the patient of `context.patientId` is used: a Patient with another id counts as missing,
+    and resources about another patient are dropped (counted in `invalid`)."""
     record = Record()
     sent = hook.prefetch or {}
+    pid = hook.context.get("patientId")
     for key, template in PREFETCH.items():
         value = sent[key] if key in sent else fetch_value(hook, template, client)
         if not read_value(key, value, record) and key != "patient":
             record.lists[key] = None
+    if record.patient is not None and record.patient.get("id") not in (None, pid):
+        record.patient = None
+    ref = f"Patient/{pid}"
+    for key, items in record.lists.items():
+        if items is not None:
+            kept = [r for r in items if _about(r, ref)]
+            record.invalid += len(items) - len(kept)
+            record.lists[key] = kept
     return record

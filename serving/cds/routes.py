@@ -195,13 +195,15 @@ def today() -> dt.date:
 async def discovery_endpoint(request: Request) -> Response:
     """GET /cds-services (JWT required, like every CDS call)."""
     api = _api()
-    try:
+
+    @api._guarded("cds-services")
+    async def handle(request: Request) -> Response:
         state = current_state()
         caller = authenticate(request, state)
         await api.RUNTIME.run(_claim_in_store, state, caller)
-    except api.ApiError as err:
-        return api._json_error(err)
-    return api._json(discovery_document())
+        return api._json(discovery_document())
+
+    return await handle(request)
 
 
 async def service_endpoint(request: Request) -> Response:

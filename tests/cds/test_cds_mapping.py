@@ -200,3 +200,15 @@ def test_age_is_completed_years_at_as_of() -> None:
 
     assert resolve_age(dt.date(1969, 11, 21), ANCHOR) == 56
     assert resolve_age(dt.date(1969, 11, 20), ANCHOR) == 57
+
+
+def test_only_the_context_patient_is_used() -> None:
+    body = fixture("chemo", ANCHOR)
+    other = json.loads(json.dumps(body["prefetch"]["observations"]["entry"][3]["resource"]))
+    other["id"] = "other-plt"
+    other["subject"] = {"reference": "https://fhir.ehr.test/Patient/someone-else"}
+    body["prefetch"]["observations"]["entry"].append({"resource": other})
+    rec = gather(HookRequest.model_validate(body))
+    assert rec.invalid == 1 and "other-plt" not in {o["id"] for o in rec.get("observations")}
+    body["prefetch"]["patient"]["id"] = "someone-else"
+    assert gather(HookRequest.model_validate(body)).patient is None  # -> 412, never the wrong chart
