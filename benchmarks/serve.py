@@ -7,6 +7,8 @@
 Prints, for the contract example request:
 * sequential latency of POST /recommend over HTTP (p50 / p99; goal p50 < 8 ms, p99 < 25 ms),
 * throughput at concurrency 16 for 20 s (goal >= 250 req/s), error count,
+* CDS Hooks patient-view (issue #13) for the chemotherapy fixture patient: sequential p50 / p99
+  (goal p50 < 15 ms), its ratio to /recommend's p50, and req/s at concurrency 16,
 * the in-process cost of the same recommendation (`policy.recommend` called directly, and the
   service's whole handler path without HTTP), and the ratio HTTP / in-process.
 Figures, never assertions (README: benchmarks are not timed tests). Loopback only, bounded.
@@ -62,6 +64,88 @@ def ensure_champions(root: Path, patients: int, weeks: int, seed: int) -> None:
     print(f"trained in {time.perf_counter() - t0:.0f} s")
 
 
+# CDS Hooks patient-view (issue #13): every call carries a fresh client JWT (single-use jti), so
+# tokens are signed before the clock starts and handed out from a pool.
+CDS_BASE = "https://dosewise.bench"
+CDS_PATH = "/cds-services/dosewise-patient-view"
+CDS_ISS = "https://ehr.bench"
+
+
+def cds_key() -> Any:
+    from serving.cds.keys import generate_private_key
+
+    global _CDS_KEY
+    if _CDS_KEY is None:
+        _CDS_KEY = generate_private_key("ES384")
+    return _CDS_KEY
+
+
+_CDS_KEY: Any = None
+
+
+def cds_environment(root: Path) -> dict[str, str]:
+    """Settings that let the server trust the benchmark's client key."""
+    from serving.cds.keys import public_jwk
+
+    trusted = root / "cds-trusted-clients.json"
+    trusted.write_text(json.dumps({CDS_ISS: {"keys": [public_jwk(cds_key(), "b1", "ES384")]}}))
+    return {"DOSEWISE_PUBLIC_BASE_URL": CDS_BASE, "DOSEWISE_CDS_TRUSTED_CLIENTS": str(trusted)}
+
+
+def cds_tokens(n: int) -> list[dict[str, str]]:
+    """`n` request headers, each with its own signed JWT for patient-view."""
+    from serving.cds.keys import sign_token
+
+    key = cds_key()
+    return [
+        {
+            "Authorization": "Bearer "
+            + sign_token(key, CDS_ISS, CDS_BASE + CDS_PATH, "b1", "ES384", lifetime_s=300),
+            "content-type": "application/json",
+        }
+        for _ in range(n)
+    ]
+
+
+def cds_body() -> bytes:
+    """The chemotherapy fixture patient's patient-view request, dated today."""
+    sys.path.insert(0, str(ROOT))
+    from tests.cds.helpers import fixture
+
+    return json.dumps(fixture("chemo")).encode()
+
+
+def cds_sequential(base: str, n: int, warmup: int = 20) -> list[float]:
+    """Latencies (ms) of back-to-back patient-view calls on one keep-alive connection."""
+    body = cds_body()
+    pool = cds_tokens(warmup + n)
+    out = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i, headers in enumerate(pool):
+            t0 = time.perf_counter()
+            resp = client.post(CDS_PATH, content=body, headers=headers)
+            dt = (time.perf_counter() - t0) * 1000
+            if resp.status_code != 200:
+                raise RuntimeError(f"status {resp.status_code}: {resp.text[:200]}")
+            if i >= warmup:
+                out.append(dt)
+    return out
+
+
+def cds_load(base: str, concurrency: int, seconds: float, pool_size: int) -> dict[str, Any]:
+    """patient-view at `concurrency` for `seconds` (or until the token pool is used up)."""
+    pool = cds_tokens(pool_size)
+    lock = threading.Lock()
+
+    def next_headers() -> dict[str, str] | None:
+        with lock:
+            return pool.pop() if pool else None
+
+    out = load(base, concurrency, seconds, CDS_PATH, cds_body(), next_headers)
+    out["tokens_left"] = len(pool)
+    return out
+
+
 class RunningServer:
     """`dosewise serve` in a child process, ready (every worker) before use."""
 
@@ -71,7 +155,7 @@ class RunningServer:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="dosewise-bench-", suffix=".log")[1])
-        env = {"DOSEWISE_ROOT": str(root), "DOSEWISE_API_KEYS": KEY}
+        env = {"DOSEWISE_ROOT": str(root), "DOSEWISE_API_KEYS": KEY, **cds_environment(root)}
         if threads is not None:
             env["DOSEWISE_SERVE_THREADS"] = str(threads)
         self.proc = spawn_server(self.port, env, workers=workers, log_path=self.log)
@@ -143,9 +227,19 @@ def sequential(
     return out
 
 
-def load(base: str, concurrency: int, seconds: float, path: str = "/recommend") -> dict[str, Any]:
-    """`concurrency` threads, each a keep-alive client posting as fast as answers come back."""
-    body = json.dumps(EXAMPLE).encode()
+def load(
+    base: str,
+    concurrency: int,
+    seconds: float,
+    path: str = "/recommend",
+    body: bytes | None = None,
+    next_headers: Any = None,
+) -> dict[str, Any]:
+    """`concurrency` threads, each a keep-alive client posting as fast as answers come back.
+
+    `next_headers()` gives each request its own headers (a CDS call needs a fresh JWT); a
+    worker stops when it returns None (its pool of pre-signed tokens is used up)."""
+    body = json.dumps(EXAMPLE).encode() if body is None else body
     headers = {**AUTH, "content-type": "application/json"}
     lat: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
@@ -156,9 +250,12 @@ def load(base: str, concurrency: int, seconds: float, path: str = "/recommend") 
         with httpx.Client(base_url=base, timeout=60) as client:
             start.wait()
             while time.perf_counter() < deadline[0]:
+                h = headers if next_headers is None else next_headers()
+                if h is None:
+                    break
                 t0 = time.perf_counter()
                 try:
-                    ok = client.post(path, content=body, headers=headers).status_code == 200
+                    ok = client.post(path, content=body, headers=h).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if ok:
@@ -237,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patients", type=int, default=300, help="cohort size when training")
     ap.add_argument("--weeks", type=int, default=8)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--cds-seconds", type=float, default=10.0, help="patient-view load phase")
+    ap.add_argument("--cds-tokens", type=int, default=3000, help="JWTs pre-signed for that phase")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
 
@@ -257,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu0 = srv.worker_cpu_seconds()
             thr = load(srv.base, args.concurrency, args.seconds)
             cpu_ms = (srv.worker_cpu_seconds() - cpu0) * 1000 / max(thr["requests"], 1)
+            cds_seq = cds_sequential(srv.base, min(args.sequential, 200))
+            cds_thr = cds_load(srv.base, args.concurrency, args.cds_seconds, args.cds_tokens)
         inproc = in_process(root, min(args.sequential, 200))
     finally:
         if tmp is not None:
@@ -276,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         **{f"load_{k}": v for k, v in thr.items()},
         **{f"inproc_{k}": v for k, v in inproc.items()},
     }
+    figures |= {
+        "cds_patient_view_seq_p50_ms": pct(cds_seq, 50),
+        "cds_patient_view_seq_p99_ms": pct(cds_seq, 99),
+        **{f"cds_patient_view_load_{k}": v for k, v in cds_thr.items()},
+    }
+    figures["ratio_patient_view_to_recommend_p50"] = pct(cds_seq, 50) / figures["http_seq_p50_ms"]
     figures["ratio_http_to_policy_p50"] = figures["http_seq_p50_ms"] / inproc["policy_p50_ms"]
     figures["ratio_http_to_handler_p50"] = figures["http_seq_p50_ms"] / inproc["handler_p50_ms"]
     figures["http_overhead_p50_ms"] = figures["http_seq_p50_ms"] - inproc["handler_p50_ms"]
@@ -311,6 +418,18 @@ def main(argv: list[str] | None = None) -> int:
         f"  ratio HTTP / policy    {figures['ratio_http_to_policy_p50']:.2f}x   "
         f"HTTP / handler {figures['ratio_http_to_handler_p50']:.2f}x   "
         f"(HTTP + audit overhead {figures['http_overhead_p50_ms']:.2f} ms)"
+    )
+    print(
+        f"CDS Hooks patient-view (chemotherapy fixture, JWT ES384, FHIR mapping, card, audit)\n"
+        f"  sequential over HTTP   p50 {figures['cds_patient_view_seq_p50_ms']:7.2f} ms   "
+        f"p99 {figures['cds_patient_view_seq_p99_ms']:7.2f} ms   (goal p50 < 15)   "
+        f"{figures['ratio_patient_view_to_recommend_p50']:.2f}x /recommend p50"
+    )
+    print(
+        f"  concurrency {args.concurrency:<3d}        {cds_thr['rps']:7.1f} req/s "
+        f"({cds_thr['requests']} ok, {cds_thr['errors']} errors in {cds_thr['seconds']:.0f} s; "
+        f"p50 {cds_thr['p50_ms']:.1f} ms, p99 {cds_thr['p99_ms']:.1f} ms; "
+        f"{cds_thr['tokens_left']} tokens left)"
     )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

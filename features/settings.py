@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     review_secret: SecretStr = SecretStr("")
     review_link_minutes: int = Field(15, ge=1, le=1440)
     review_retention_days: int = Field(90, ge=1, le=3650)
+    # EHR integration (issue #13, serving/cds/): the public base URL the EHR calls (TLS ends at a
+    # proxy, so the JWT `aud` is checked against this, never against the Host header), and the
+    # JSON file of trusted CDS clients (`{"<iss>": {"keys": [<JWK>, ...]}}`). CDS calls are
+    # refused (401) while either is unset.
+    public_base_url: str = ""
+    cds_trusted_clients: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -103,6 +109,9 @@ class Settings(BaseSettings):
             values["mlflow_tracking_uri"] = f"sqlite:///{mlruns / 'mlflow.db'}"
         if not values.get("mlflow_artifact_root"):
             values["mlflow_artifact_root"] = (mlruns / "artifacts").as_uri()
+        clients = values.get("cds_trusted_clients")
+        if clients and not Path(clients).is_absolute():
+            values["cds_trusted_clients"] = root / clients
         if not values.get("audit_db_url"):
             values["audit_db_url"] = f"sqlite:///{values['data_dir'] / 'audit.db'}"
         return values

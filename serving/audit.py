@@ -100,7 +100,12 @@ audit_log = Table(
     Column("seq", Integer, nullable=True),
     Column("prev_hash", String(64), nullable=True),
     Column("row_hash", String(64), nullable=True),
+    # CDS Hooks (issue #13, migration 0003): the card's uuid and the calling EHR; empty elsewhere
+    Column("uuid", String(36), nullable=True, unique=True),
+    Column("tenant", String(512), nullable=True),
 )
+# Columns hashed only when set: rows written before they existed verify as they did.
+HASHED_WHEN_SET = ("uuid", "tenant")
 
 # Append-only record of each writer's chain head after each commit (and heartbeat).
 audit_chain_head = Table(
@@ -289,6 +294,9 @@ def row_digest(prev_hash: str, row: Mapping[str, Any]) -> str:
     """SHA-256 over the previous hash and the row's canonical JSON (all columns but id/row_hash;
     `ts` as ISO text in UTC, so a value read back from the database hashes the same)."""
     fields = {k: v for k, v in row.items() if k not in ("id", "row_hash", "prev_hash")}
+    for name in HASHED_WHEN_SET:
+        if fields.get(name) is None:
+            fields.pop(name, None)
     ts = fields.get("ts")
     if isinstance(ts, dt.datetime):
         if ts.tzinfo is None:

@@ -83,6 +83,29 @@ def get_metrics() -> Metrics:
     return _metrics
 
 
+# Collectors computed at scrape time from the database rather than counted in a worker (the CDS
+# acceptance rates, serving/cds/metrics.py): appended to every exposition, single or multiprocess.
+_scrape_collectors: list[Any] = []
+
+
+def add_scrape_collector(collector: Any) -> None:
+    """Expose `collector` (a prometheus_client custom collector) at `/metrics` (idempotent)."""
+    with _lock:
+        if collector not in _scrape_collectors:
+            _scrape_collectors.append(collector)
+
+
+def _scraped() -> bytes:
+    if not _scrape_collectors:
+        return b""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in _scrape_collectors:
+        registry.register(collector)
+    return generate_latest(registry)
+
+
 def render() -> tuple[bytes, str]:
     """(body, content type) of the Prometheus text exposition, across workers when multiprocess."""
     import prometheus_client
@@ -95,5 +118,5 @@ def render() -> tuple[bytes, str]:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=mp_dir)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(prometheus_client.REGISTRY), CONTENT_TYPE_LATEST
+        return generate_latest(registry) + _scraped(), CONTENT_TYPE_LATEST
+    return generate_latest(prometheus_client.REGISTRY) + _scraped(), CONTENT_TYPE_LATEST

@@ -58,3 +58,15 @@ def audit_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'audit.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def template_registry(tmp_path_factory: pytest.TempPathFactory):
+    """`mlruns/` of a tiny trained registry with champions, trained once for the whole suite
+    (fault injection and the CDS Hooks real-server test copy it; never written to)."""
+    from features.settings import Settings
+    from training.train import run_training
+
+    root = tmp_path_factory.mktemp("template-registry")
+    run_training(Settings(root=root, default_patients=300, default_weeks=8), None, 7)
+    return root / "mlruns"

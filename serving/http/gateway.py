@@ -13,6 +13,8 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.auth import PUBLIC_PATHS
+from serving.cds.routes import METRIC_PATHS as CDS_METRIC_PATHS
+from serving.cds.routes import PREFIX as CDS_PREFIX
 from serving.http.errors import JSON_MEDIA
 from serving.http.routes import API_PATHS
 from serving.http.runtime import RUNTIME
@@ -38,7 +40,9 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 # Bounded label values of the request metrics: the routes that exist, everything else "other"
 # (an unknown path is attacker-chosen text: as a label it would grow /metrics without bound).
-METRIC_ENDPOINTS = {p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS, "/ui/model-card")}
+METRIC_ENDPOINTS = {
+    p: p.lstrip("/") for p in (*API_PATHS, *PUBLIC_PATHS, "/ui/model-card")
+} | CDS_METRIC_PATHS
 METRIC_STATUSES = frozenset({200, 400, 401, 403, 404, 405, 413, 422, 431, 500, 503})
 
 
@@ -140,7 +144,10 @@ class GatewayMiddleware:
         auths: list[bytes],
     ) -> None:
         # exactly one Authorization header: with two, which one a proxy checked is anyone's guess
-        if len(auths) != 1 or not RUNTIME.keys.check(auths[0].decode("latin-1")):
+        # (CDS Hooks calls carry a client JWT instead, checked by serving/cds/auth.py)
+        path = scope.get("path", "")
+        is_cds = path == CDS_PREFIX or path.startswith(CDS_PREFIX + "/")
+        if not is_cds and (len(auths) != 1 or not RUNTIME.keys.check(auths[0].decode("latin-1"))):
             # a review page also opens with a signed link (serving/ui/links.py); forged/expired: 403
             query = scope.get("query_string", b"").decode("latin-1")
             page = scope["path"].startswith(PAGE_PREFIX) and RUNTIME.settings is not None

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from features.contract.rest import BatchRequest, PredictRequest, RecommendRequest
 from serving import monitoring
 from serving.audit import make_record
+from serving.cds.routes import cds_routes
 from serving.http.errors import JSON_MEDIA, check_content_type, guarded, json_response, parse_body
 from serving.http.openapi import openapi_bytes
 from serving.http.runtime import RUNTIME
@@ -124,6 +125,7 @@ ROUTES = [
 API_PATHS = tuple(r.path for r in ROUTES if r.path != "/docs.json")
 ROUTES += [
     *ui_routes(),  # review pages and the model card (serving/ui/)
+    *cds_routes(),  # CDS Hooks (issue #13): client JWTs checked there, not API keys
 ]
 
 app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})

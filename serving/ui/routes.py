@@ -114,11 +114,17 @@ def attach_pages(
     pages: list[tuple[str, dict[str, Any]]],
 ) -> None:
     """Give the audit records their review rows and each response its signed `review_url`."""
-    runtime = _runtime()
     store.attach(records, pages)
-    settings = runtime.settings
+    sign_review_urls(resps, pages, str(request.base_url))
+
+
+def sign_review_urls(
+    resps: Sequence[dict[str, Any]], pages: list[tuple[str, dict[str, Any]]], base_url: str
+) -> None:
+    """Each response's signed, expiring `review_url` under `base_url`."""
+    settings = _runtime().settings
     secret = review_secret()
-    base = str(request.base_url).rstrip("/")
+    base = base_url.rstrip("/")
     lifetime = 60 * settings.review_link_minutes
     for resp, (page_id, _) in zip(resps, pages, strict=True):
         query = links.signed_query(page_id, secret, lifetime)

@@ -52,7 +52,7 @@ def test_migrations_are_versioned(audit_url: str) -> None:
     assert current_revision(engine) is None
     for _ in range(2):  # a second start-up finds the database at head and changes nothing
         AuditWriter(audit_url, engine=make_engine(audit_url)).start().close()
-        assert current_revision(engine) == head_revision()  # 0004 (review pages) is the head
+        assert current_revision(engine) == head_revision()  # the newest migration
     tables = set(inspect(engine).get_table_names())
     assert {"audit_log", "audit_chain_head", "monitoring_log", "alembic_version"} <= tables
     engine.dispose()

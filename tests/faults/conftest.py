@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from features.settings import PROJECT_ROOT, Settings, apply_offline_environment
+from features.settings import PROJECT_ROOT, Settings
 from serving.audit import audit_log, make_engine
 from serving.audit_verify import verify
 from tests.servers import free_port, spawn_server, stop_server, wait_for
@@ -35,17 +35,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BODY = json.loads((FIXTURES / "recommend-request.json").read_text())
 RELOAD_S = 0.5
-
-
-@pytest.fixture(scope="session")
-def template_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`mlruns/` of a tiny trained registry with champions (trained once for the suite)."""
-    apply_offline_environment()
-    from training.train import run_training
-
-    root = tmp_path_factory.mktemp("fault-registry")
-    run_training(Settings(root=root, default_patients=300, default_weeks=8), None, 7)
-    return root / "mlruns"
 
 
 @dataclass

@@ -1,0 +1,298 @@
+"""CDS cards from a Dosewise recommendation (patient-view) and from an order check (order-sign).
+
+A card says the decision and the dose in its summary (< 140 characters), carries the whole story
+in `detail` (markdown: prescription, predictions, every rule with its citation, the data used with
+dates and what was missing) and, for a dose, one suggestion whose actions create draft PA IG
+ServiceRequests (serving/cds/orders.py). Its `uuid` is the audit row's `uuid`, so feedback joins
+to the recommendation.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import uuid as uuidlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from features.schemas import AerobicDose, Prescription, ResistanceDose
+from serving.cds import orders
+from serving.cds.fhir_map import Mapped
+from serving.cds.models import Action, Card, Coding, Link, Source, Suggestion
+
+SUMMARY_MAX = 139
+OVERRIDE_SYSTEM = f"{orders.DOSEWISE_FHIR}/CodeSystem/cds-override-reason"
+OVERRIDE_REASONS = (
+    Coding(system=OVERRIDE_SYSTEM, code="patient-declined", display="Patient declined"),
+    Coding(system=OVERRIDE_SYSTEM, code="clinical-judgement", display="Clinical judgement differs"),
+    Coding(system=OVERRIDE_SYSTEM, code="data-outdated", display="Data in the record is outdated"),
+    Coding(
+        system=OVERRIDE_SYSTEM, code="already-prescribed", display="Exercise already prescribed"
+    ),
+    Coding(system=OVERRIDE_SYSTEM, code="not-applicable", display="Not applicable to this patient"),
+)
+OVERRIDE_CODES = frozenset(c.code for c in OVERRIDE_REASONS)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
+
+
+def _n(x: float) -> str:
+    return f"{x:g}"
+
+
+def dose_words(rx: Prescription) -> str:
+    """The dose in a few words: "aerobic 3x33 min/wk at 64-68% HRmax; resistance 2x/wk ..."."""
+    parts = []
+    if rx.aerobic is not None:
+        a = rx.aerobic
+        parts.append(
+            f"aerobic {a.sessions_per_week}x{_n(round(a.minutes_per_session))} min/wk at "
+            f"{_n(a.intensity_pct_hrmax.low)}-{_n(a.intensity_pct_hrmax.high)}% HRmax"
+        )
+    if rx.resistance is not None:
+        r = rx.resistance
+        parts.append(
+            f"resistance {r.sessions_per_week}x/wk {r.sets}x{r.reps.low}-{r.reps.high} at "
+            f"{_n(r.intensity_pct_1rm.low)}-{_n(r.intensity_pct_1rm.high)}% 1RM"
+        )
+    return "; ".join(parts) or "no exercise dose"
+
+
+def summary_for(resp: Mapping[str, Any]) -> str:
+    decision = resp["decision"]
+    rules = resp.get("rules") or []
+    if decision == "hold":
+        why = next((r["effect"] for r in rules if r["kind"] == "hold"), "a hold rule fired")
+        return _clip(f"Hold exercise this week: {why}")
+    if decision == "refer":
+        why = next((r["effect"] for r in rules if r["kind"] == "refer"), "a refer rule fired")
+        return _clip(f"Refer before exercise: {why}")
+    rx = Prescription.model_validate(resp["prescription"])
+    verb = {"progress": "Exercise", "maintain": "Keep exercise", "regress": "Ease exercise"}[
+        decision
+    ]
+    return _clip(f"{verb}: {dose_words(rx)}")
+
+
+def source_for(resp: Mapping[str, Any], base_url: str) -> Source:
+    """ "Dosewise", linking to the model card with the model and guideline versions used."""
+    model = resp["model"]
+    query = urllib.parse.urlencode(
+        {
+            "guideline": resp["guideline_version"],
+            "tolerance": f"{model['tolerance']['name']}@{model['tolerance']['version']}",
+            "adherence": f"{model['adherence']['name']}@{model['adherence']['version']}",
+        }
+    )
+    return Source(label="Dosewise", url=f"{base_url}/ui/model-card?{query}")
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def detail_for(resp: Mapping[str, Any], mapped: Mapped) -> str:
+    """Markdown: prescription, predictions, rules with citations, data used, data missing."""
+    lines = [f"**Decision: {resp['decision']}** (as of {resp['as_of']})", ""]
+    rx = resp.get("prescription")
+    if rx:
+        p = Prescription.model_validate(rx)
+        lines.append("**Prescription for next week**")
+        if p.aerobic is not None:
+            lines.append(f"- {orders.describe_aerobic(p.aerobic)}")
+        if p.resistance is not None:
+            lines.append(f"- {orders.describe_resistance(p.resistance)}")
+        if p.restrictions:
+            lines.append(f"- Precautions: {orders.describe_restrictions(list(p.restrictions))}")
+        lines.append("")
+    preds = resp.get("predictions")
+    if preds:
+        lines += [
+            f"**Predictions**: tolerance {preds['tolerance']:.0%}, adherence "
+            f"{preds['adherence']:.0%}",
+            "",
+        ]
+    lines.append("**Guideline rules that fired**")
+    for r in resp.get("rules") or []:
+        lines.append(f"- `{r['id']}` ({r['kind']}): {r['effect']} — *{r['citation']}*")
+    if not resp.get("rules"):
+        lines.append("- none")
+    lines += ["", "**Data used**", "", "| fact | value | date | source |", "|---|---|---|---|"]
+    for f in mapped.facts:
+        lines.append(
+            f"| {f.field} | {_md_escape(f.value)} | {f.date or '—'} | {_md_escape(f.source)} |"
+        )
+    lines.append(f"| sessions | {mapped.sessions_used} exercise sessions | — | activity |")
+    unknown = sorted(set(mapped.missing) | set(resp.get("unknown_facts") or []))
+    lines += ["", "**Missing (treated as unknown)**: " + (", ".join(unknown) or "nothing")]
+    if mapped.ignored:
+        lines.append("**Ignored**: " + "; ".join(_md_escape(i) for i in mapped.ignored[:20]))
+    model = resp["model"]
+    lines += [
+        "",
+        f"Models: {model['tolerance']['name']} v{model['tolerance']['version']}, "
+        f"{model['adherence']['name']} v{model['adherence']['version']}; guidelines "
+        f"{resp['guideline_version']}. Research software, not a medical device.",
+    ]
+    return "\n".join(lines)
+
+
+def orders_for(
+    resp: Mapping[str, Any], mapped: Mapped, patient_id: str, requester: str | None
+) -> list[dict[str, Any]]:
+    """The draft ServiceRequests a decision asks for (validated and profile-checked)."""
+    if resp["decision"] == "hold":
+        return []
+    if resp["decision"] == "refer":
+        ids = [r["id"] for r in resp.get("rules") or [] if r["kind"] == "refer"]
+        return [orders.build_referral(patient_id, ids, mapped.cancer_condition, requester)]
+    rx = Prescription.model_validate(resp["prescription"])
+    out = []
+    restrictions = list(rx.restrictions)
+    dose: AerobicDose | ResistanceDose | None
+    for modality, dose in (("aerobic", rx.aerobic), ("resistance", rx.resistance)):
+        if dose is not None:
+            out.append(
+                orders.build_service_request(
+                    patient_id, modality, dose, restrictions, mapped.cancer_condition, requester
+                )
+            )
+    return out
+
+
+def recommendation_card(
+    resp: Mapping[str, Any],
+    mapped: Mapped,
+    card_uuid: str,
+    patient_id: str,
+    base_url: str,
+    requester: str | None = None,
+) -> Card:
+    """The patient-view card of a recommendation."""
+    decision = resp["decision"]
+    srs = orders_for(resp, mapped, patient_id, requester)
+    suggestions = []
+    if srs:
+        label = "Order the referral" if decision == "refer" else "Order this exercise prescription"
+        suggestions.append(
+            Suggestion(
+                label=label,
+                uuid=str(uuidlib.uuid4()),
+                isRecommended=True,
+                actions=[
+                    Action(type="create", description=sr["code"]["text"], resource=sr) for sr in srs
+                ],
+            )
+        )
+    links = []
+    review = resp.get("review_url")
+    if isinstance(review, str) and review:
+        links.append(Link(label="Review this recommendation", url=review, type="absolute"))
+    return Card(
+        uuid=card_uuid,
+        summary=summary_for(resp),
+        detail=detail_for(resp, mapped),
+        indicator="warning" if decision in ("hold", "refer") else "info",
+        source=source_for(resp, base_url),
+        suggestions=suggestions,
+        selectionBehavior="at-most-one" if suggestions else None,
+        overrideReasons=list(OVERRIDE_REASONS),
+        links=links,
+    )
+
+
+def insufficient_card(mapped: Mapped, base_url: str) -> Card:
+    """No recommendation: the record lacks facts the contract requires (nothing is guessed)."""
+    missing = mapped.missing_required
+    summary = _clip(f"Dosewise cannot recommend exercise: the record lacks {', '.join(missing)}")
+    detail = [
+        "Dosewise needs these facts and found none usable in the FHIR record: "
+        + ", ".join(f"`{m}`" for m in missing)
+        + ". Nothing was guessed; record them and reopen the chart.",
+        "",
+        "**Data used**",
+        "",
+        "| fact | value | date | source |",
+        "|---|---|---|---|",
+    ]
+    detail += [
+        f"| {f.field} | {_md_escape(f.value)} | {f.date or '—'} | {_md_escape(f.source)} |"
+        for f in mapped.facts
+    ]
+    detail += ["", "**Missing**: " + ", ".join(sorted(set(mapped.missing)))]
+    return Card(
+        uuid=str(uuidlib.uuid4()),
+        summary=summary,
+        detail="\n".join(detail),
+        indicator="info",
+        source=Source(label="Dosewise", url=f"{base_url}/ui/model-card"),
+    )
+
+
+def order_check_card(
+    problems: Sequence[str],
+    rules: Sequence[Mapping[str, Any]],
+    decision: str,
+    replacements: Sequence[dict[str, Any]],
+    deletions: Sequence[str],
+    created: Sequence[dict[str, Any]],
+    unstated: Sequence[str],
+    guideline_version: str,
+    base_url: str,
+) -> Card:
+    """The critical card of an exercise order outside the guideline envelope."""
+    if decision in ("hold", "refer"):
+        summary = _clip(
+            f"Exercise order conflicts with a {decision}: "
+            + ", ".join(r["id"] for r in rules if r["kind"] == decision)
+        )
+    else:
+        summary = _clip("Exercise order exceeds the guideline limits for this patient")
+    lines = ["**Why this order is unsafe now**", ""]
+    lines += [f"- {p}" for p in problems]
+    lines += ["", "**Guideline rules**"]
+    lines += [f"- `{r['id']}` ({r['kind']}): {r['effect']} — *{r['citation']}*" for r in rules]
+    if unstated:
+        lines += [
+            "",
+            "Not stated in the order (checked at the lowest allowed value): " + ", ".join(unstated),
+        ]
+    lines += ["", f"Guidelines {guideline_version}. Research software, not a medical device."]
+    actions = [
+        Action(
+            type="update",
+            description="Replace with the safe dose: " + sr.get("patientInstruction", ""),
+            resource=sr,
+        )
+        for sr in replacements
+    ]
+    actions += [
+        Action(type="delete", description="Remove the exercise order", resourceId=[rid])
+        for rid in deletions
+    ]
+    actions += [
+        Action(type="create", description=sr["code"]["text"], resource=sr) for sr in created
+    ]
+    label = (
+        "Replace with the safe dose"
+        if replacements
+        else "Remove the order" + (" and refer" if created else "")
+    )
+    suggestions = (
+        [Suggestion(label=label, uuid=str(uuidlib.uuid4()), isRecommended=True, actions=actions)]
+        if actions
+        else []
+    )
+    return Card(
+        uuid=str(uuidlib.uuid4()),
+        summary=summary,
+        detail="\n".join(lines),
+        indicator="critical",
+        source=Source(
+            label="Dosewise", url=f"{base_url}/ui/model-card?guideline={guideline_version}"
+        ),
+        suggestions=suggestions,
+        selectionBehavior="at-most-one" if suggestions else None,
+        overrideReasons=list(OVERRIDE_REASONS),
+    )

@@ -1,0 +1,78 @@
+"""`GET /cds-services`: the two services and the FHIR data each asks the EHR to prefetch.
+
+Prefetch templates use only what CDS Hooks 2.0 allows: an instance read (`Patient/{id}`) and
+type searches with `patient={{context.patientId}}` plus plain search parameters (no chained or
+`_include` queries, no tokens other than `context.*`). The keys are fixed: the mapping
+(serving/cds/fhir_map.py) reads them by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serving.cds.models import ServiceDescription
+
+PATIENT_VIEW_ID = "dosewise-patient-view"
+ORDER_SIGN_ID = "dosewise-order-sign"
+
+# LOINC codes of everything `observations` must bring back (serving/cds/fhir_map.py uses each).
+OBSERVATION_CODES = (
+    "21908-9",  # stage group, clinical
+    "21902-2",  # stage group, pathological
+    "89247-1",  # ECOG performance status
+    "777-3",  # platelets
+    "751-8",  # neutrophils (ANC)
+    "718-7",  # haemoglobin
+    "8867-4",  # heart rate
+    "8480-6",  # systolic blood pressure
+    "8462-4",  # diastolic blood pressure
+    "85354-9",  # blood pressure panel (carries 8480-6 / 8462-4 as components)
+    "59408-5",  # SpO2 by pulse oximetry
+    "8310-5",  # body temperature
+    "29463-7",  # body weight
+    "8302-2",  # body height
+)
+LOINC = "http://loinc.org"
+
+PREFETCH: dict[str, str] = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "observations": "Observation?patient={{context.patientId}}&code="
+    + ",".join(f"{LOINC}|{c}" for c in OBSERVATION_CODES)
+    + "&_sort=-date&_count=200",
+    "activity": "Observation?patient={{context.patientId}}&category=activity"
+    + "&_sort=-date&_count=200",
+    "medications": "MedicationAdministration?patient={{context.patientId}}",
+    "procedures": "Procedure?patient={{context.patientId}}",
+}
+
+USAGE = (
+    "Research software, not a medical device. Calls must carry a client JWT signed with a key "
+    "registered with the Dosewise operator (ES384 or RS384)."
+)
+
+SERVICES = (
+    ServiceDescription(
+        hook="patient-view",
+        id=PATIENT_VIEW_ID,
+        title="Dosewise exercise prescription",
+        description="Next week's guideline-bounded exercise dose (aerobic and resistance), or "
+        "hold / refer, for a person with cancer, from mCODE and Physical Activity IG data.",
+        prefetch=PREFETCH,
+        usageRequirements=USAGE,
+    ),
+    ServiceDescription(
+        hook="order-sign",
+        id=ORDER_SIGN_ID,
+        title="Dosewise exercise order check",
+        description="Checks exercise orders (ServiceRequest) being signed against the guideline "
+        "limits for this patient; a critical card with the safe dose when an order exceeds them.",
+        prefetch=PREFETCH,
+        usageRequirements=USAGE,
+    ),
+)
+
+
+def discovery_document() -> dict[str, Any]:
+    """The discovery response body."""
+    return {"services": [s.model_dump(exclude_none=True) for s in SERVICES]}

@@ -1,0 +1,167 @@
+"""Prefetch handling: what the EHR sent under each key, or what its FHIR server answers.
+
+A prefetch value may be absent, null, a Bundle, a single resource (`patient`), or an
+OperationOutcome (the EHR could not get it): null and OperationOutcome mean *missing*. A key the
+EHR did not send is fetched from `fhirServer` with the `fhirAuthorization` bearer token when both
+were given (CDS Hooks 2.0 section "FHIR Resource Access"); otherwise it stays missing. Every
+resource is validated with its fhir.resources R4B model; one that does not validate is dropped
+and counted, never half-read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from serving.cds.discovery import PREFETCH
+from serving.cds.models import HookRequest
+
+log = logging.getLogger("dosewise.cds.prefetch")
+
+FETCH_TIMEOUT_S = 5.0
+MAX_ENTRIES = 1000
+
+
+@dataclass
+class Record:
+    """The patient's FHIR data by prefetch key: a resource (patient) or a list (None = missing)."""
+
+    patient: dict[str, Any] | None = None
+    lists: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
+    invalid: int = 0  # resources dropped because they did not validate
+
+    def get(self, key: str) -> list[dict[str, Any]] | None:
+        return self.lists.get(key)
+
+
+def is_valid_resource(resource: Any) -> bool:
+    """True when `resource` is a FHIR R4B resource its model accepts."""
+    if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
+        return False
+    try:
+        model = get_fhir_model_class(resource["resourceType"])
+    except KeyError:
+        return False
+    try:
+        model.model_validate(resource)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _entries(value: Mapping[str, Any], record: Record) -> list[dict[str, Any]]:
+    out = []
+    for entry in (value.get("entry") or [])[:MAX_ENTRIES]:
+        res = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(res, Mapping) or res.get("resourceType") == "OperationOutcome":
+            continue
+        if is_valid_resource(res):
+            out.append(dict(res))
+        else:
+            record.invalid += 1
+    return out
+
+
+def read_value(key: str, value: Any, record: Record) -> bool:
+    """Store a prefetch value under `key`; False when it means "missing"."""
+    if not isinstance(value, Mapping):
+        return False
+    kind = value.get("resourceType")
+    if kind == "OperationOutcome":
+        return False
+    if key == "patient":
+        if kind != "Patient" or not is_valid_resource(value):
+            record.invalid += int(kind == "Patient")
+            return False
+        record.patient = dict(value)
+        return True
+    if kind != "Bundle":
+        return False
+    record.lists[key] = _entries(value, record)
+    return True
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """A prefetch template with `{{context.x}}` filled in (None if a token has no value)."""
+    out = template
+    for name in ("patientId", "userId", "encounterId"):
+        token = "{{context." + name + "}}"
+        if token in out:
+            value = context.get(name)
+            if not isinstance(value, str) or not value:
+                return None
+            out = out.replace(token, value)
+    return out
+
+
+def fetch_value(hook: HookRequest, template: str, client: httpx.Client | None = None) -> Any:
+    """GET a rendered template from the EHR's FHIR server (None on any failure: missing)."""
+    if not hook.fhirServer or hook.fhirAuthorization is None:
+        return None
+    if not hook.fhirServer.startswith(("https://", "http://")):
+        return None
+    query = render_template(template, hook.context)
+    if query is None:
+        return None
+    url = hook.fhirServer.rstrip("/") + "/" + query
+    headers = {
+        "Authorization": f"Bearer {hook.fhirAuthorization.access_token}",
+        "Accept": "application/fhir+json",
+    }
+    own = client is None
+    client = client or httpx.Client(timeout=FETCH_TIMEOUT_S, follow_redirects=False)
+    try:
+        resp = client.get(url, headers=headers)
+        if resp.status_code != 200:
+            log.warning("FHIR server answered %d for a prefetch query", resp.status_code)
+            return None
+        return resp.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("FHIR server fetch failed (%s)", type(exc).__name__)
+        return None
+    finally:
+        if own:
+            client.close()
+
+
+def _about(res: Mapping[str, Any], patient_ref: str) -> bool:
+    """False when a resource's subject/patient is another Patient (such a resource is never
+    used); relative, absolute and versioned references count, `urn:` ones cannot be told."""
+    for name in ("subject", "patient"):
+        ref = res.get(name)
+        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if not isinstance(target, str) or target.startswith("urn:"):
+            continue
+        target = target.split("/_history")[0]
+        if "Patient/" in target and not target.endswith(patient_ref):
+            return False
+    return True
+
+
+def gather(hook: HookRequest, client: httpx.Client | None = None) -> Record:
+    """The record behind a hook call: prefetch first, the FHIR server for what is absent.
+
+    Only the patient of `context.patientId` is used: a Patient with another id counts as missing,
+    and resources about another patient are dropped (counted in `invalid`)."""
+    record = Record()
+    sent = hook.prefetch or {}
+    pid = hook.context.get("patientId")
+    for key, template in PREFETCH.items():
+        value = sent[key] if key in sent else fetch_value(hook, template, client)
+        if not read_value(key, value, record) and key != "patient":
+            record.lists[key] = None
+    if record.patient is not None and record.patient.get("id") not in (None, pid):
+        record.patient = None
+    ref = f"Patient/{pid}"
+    for key, items in record.lists.items():
+        if items is not None:
+            kept = [r for r in items if _about(r, ref)]
+            record.invalid += len(items) - len(kept)
+            record.lists[key] = kept
+    return record

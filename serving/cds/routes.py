@@ -1,0 +1,398 @@
+"""The CDS Hooks endpoints, mounted in the service's Starlette app (serving/http/routes.py).
+
+`GET /cds-services`, `POST /cds-services/{id}` (patient-view, order-sign) and
+`POST /cds-services/{id}/feedback`. The gateway's API-key check skips the `/cds-services` prefix
+(its body limit and metrics still apply): these calls carry a client JWT checked here, on every
+call, discovery included (serving/cds/auth.py). patient-view runs exactly the `/recommend` path
+(`serving.api.recommend_many` with the runtime's models and policy config) on the request mapped
+from FHIR, and writes the audit row (with the card uuid and the caller) before answering.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from features.settings import Settings
+from serving.cds import cards, order_check
+from serving.cds.auth import AuthError, Caller, ReplayGuard, TrustedClients, verify_token
+from serving.cds.discovery import ORDER_SIGN_ID, PATIENT_VIEW_ID, discovery_document
+from serving.cds.fhir_map import Mapped, map_record
+from serving.cds.models import CardsResponse, FeedbackRequest, HookRequest
+from serving.cds.orders import is_exercise_order
+from serving.cds.prefetch import gather, is_valid_resource
+from serving.cds.store import CdsStore, feedback_row
+from serving.ui import routes as review
+from serving.ui import store as review_store
+
+log = logging.getLogger("dosewise.cds")
+
+HOOKS = {PATIENT_VIEW_ID: "patient-view", ORDER_SIGN_ID: "order-sign"}
+PREFIX = "/cds-services"
+METRIC_PATHS = {
+    PREFIX: "cds-services",
+    **{f"{PREFIX}/{s}": f"cds-{h}" for s, h in HOOKS.items()},
+    **{f"{PREFIX}/{s}/feedback": f"cds-{h}-feedback" for s, h in HOOKS.items()},
+}
+PATIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _api() -> Any:
+    from serving import api  # late: serving.api imports this module for its routes
+
+    return api
+
+
+# --- per-worker state --------------------------------------------------------------------------
+@dataclass
+class CdsState:
+    settings: Settings
+    clients: TrustedClients
+    guard: ReplayGuard
+    store: CdsStore
+    base_url: str
+
+
+_state: CdsState | None = None
+_state_lock = threading.Lock()
+
+
+def current_state() -> CdsState | None:
+    """The state for the runtime's current settings (rebuilt when the runtime restarted)."""
+    global _state
+    settings = _api().RUNTIME.settings
+    if settings is None:
+        return None
+    with _state_lock:
+        if _state is None or _state.settings is not settings:
+            if _state is not None:
+                _state.store.close()
+            assert settings.audit_db_url is not None
+            _state = CdsState(
+                settings=settings,
+                clients=TrustedClients.load(settings.cds_trusted_clients),
+                guard=ReplayGuard(),
+                store=CdsStore(settings.audit_db_url),
+                base_url=settings.public_base_url.rstrip("/"),
+            )
+            if not _state.base_url or not len(_state.clients):
+                log.warning(
+                    "CDS Hooks: DOSEWISE_PUBLIC_BASE_URL or DOSEWISE_CDS_TRUSTED_CLIENTS unset or "
+                    "empty: every CDS call is refused (401)"
+                )
+        return _state
+
+
+def _error(status: int, body: dict[str, Any]) -> Exception:
+    return _api().ApiError(status, body)
+
+
+def _unauthorized(reason: str) -> Exception:
+    log.info("CDS call refused: %s", reason)  # the reason stays in the log, never in the answer
+    return _error(401, {"error": "unauthorized"})
+
+
+def authenticate(request: Request, state: CdsState | None) -> Caller:
+    """The verified caller of this request, or a 401 (same body whatever the reason)."""
+    if state is None or not state.base_url:
+        raise _unauthorized("service not configured")
+    auths = request.headers.getlist("authorization")
+    if len(auths) != 1:
+        raise _unauthorized("not exactly one Authorization header")
+    audience = state.base_url + request.url.path
+    try:
+        caller = verify_token(auths[0], audience, state.clients)
+    except AuthError as exc:
+        raise _unauthorized(exc.reason) from None
+    if not state.guard.claim(caller.iss, caller.jti, caller.exp):
+        raise _unauthorized("replayed jti")
+    return caller
+
+
+def _claim_in_store(state: CdsState, caller: Caller) -> None:
+    if not state.store.claim_jti(caller.iss, caller.jti, caller.exp):
+        raise _unauthorized("replayed jti (another worker)")
+
+
+def _tenant(caller: Caller) -> str:
+    return caller.iss if caller.tenant is None else f"{caller.iss}#{caller.tenant}"
+
+
+def _parse(body: bytes, model: Any) -> Any:
+    api = _api()
+    from serving.jsonbody import JsonBodyError, read_json
+
+    try:
+        raw = read_json(body)
+    except JsonBodyError as exc:
+        raise api._validation_error([{"loc": ["body"], "msg": f"malformed JSON: {exc}"}]) from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise api._validation_error(api.validation_details(exc, raw)) from None
+
+
+def _hook_request(body: bytes, service_id: str) -> tuple[HookRequest, str]:
+    hook = _parse(body, HookRequest)
+    api = _api()
+    if hook.hook != HOOKS[service_id]:
+        raise api._validation_error(
+            [{"loc": ["hook"], "msg": f"this service answers {HOOKS[service_id]}"}]
+        )
+    pid = hook.context.get("patientId")
+    if not isinstance(pid, str) or not PATIENT_ID.match(pid):
+        raise api._validation_error(
+            [
+                {
+                    "loc": ["context", "patientId"],
+                    "msg": "required: a FHIR Patient id (1-64 of A-Za-z0-9_.-)",
+                }
+            ]
+        )
+    return hook, pid
+
+
+def _requester(hook: HookRequest) -> str | None:
+    user = hook.context.get("userId")
+    return user if isinstance(user, str) else None
+
+
+def _record_or_412(hook: HookRequest) -> Any:
+    record = gather(hook)
+    if record.patient is None:
+        raise _error(412, {"error": "precondition_failed", "missing": ["patient"]})
+    return record
+
+
+def _mapped(record: Any, pid: str, as_of: dt.date) -> Mapped:
+    return map_record(
+        pid,
+        as_of,
+        record.patient,
+        record.get("conditions"),
+        record.get("observations"),
+        record.get("activity"),
+        record.get("medications"),
+        record.get("procedures"),
+    )
+
+
+def today() -> dt.date:
+    """The date a CDS call recommends for (UTC, like the rest of the service's timestamps)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+# --- handlers ----------------------------------------------------------------------------------
+async def discovery_endpoint(request: Request) -> Response:
+    """GET /cds-services (JWT required, like every CDS call)."""
+    api = _api()
+
+    @api._guarded("cds-services")
+    async def handle(request: Request) -> Response:
+        state = current_state()
+        caller = authenticate(request, state)
+        await api.RUNTIME.run(_claim_in_store, state, caller)
+        return api._json(discovery_document())
+
+    return await handle(request)
+
+
+async def service_endpoint(request: Request) -> Response:
+    """POST /cds-services/{id}: patient-view or order-sign."""
+    api = _api()
+    service_id = request.path_params["service_id"]
+
+    @api._guarded(f"cds-{HOOKS.get(service_id, 'unknown')}")
+    async def handle(request: Request) -> Response:
+        state = current_state()
+        caller = authenticate(request, state)
+        assert state is not None
+        if service_id not in HOOKS:
+            await api.RUNTIME.run(_claim_in_store, state, caller)
+            raise _error(404, {"error": "not_found"})
+        api._check_content_type(request)
+        body = await request.body()
+        if service_id == PATIENT_VIEW_ID:
+            return await _patient_view(body, state, caller)
+        return await _order_sign(body, state, caller)
+
+    return await handle(request)
+
+
+async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Response:
+    api = _api()
+    t0 = time.perf_counter()
+
+    def work() -> tuple[
+        dict[str, Any], dict[str, Any] | None, str | None, list[dict[str, Any]], list[Any]
+    ]:
+        _claim_in_store(state, caller)
+        hook, pid = _hook_request(body, PATIENT_VIEW_ID)
+        record = _record_or_412(hook)
+        mapped = _mapped(record, pid, today())
+        if mapped.request is None:
+            card = cards.insufficient_card(mapped, state.base_url)
+            return CardsResponse(cards=[card]).as_json(), None, None, [], []
+        req = mapped.request
+        models = api.RUNTIME.require_models()
+        resp = api.recommend_many([req], models, api.RUNTIME.policy_cfg)[0]
+        pages = review.prepare_pages([req], [resp], models, api.RUNTIME.policy_cfg)
+        review.sign_review_urls([resp], pages, state.base_url or "/")  # the card's link
+        card_uuid = str(uuidlib.uuid4())
+        card = cards.recommendation_card(
+            resp, mapped, card_uuid, pid, state.base_url, _requester(hook)
+        )
+        from serving import monitoring
+
+        resp["_uuid"] = card_uuid
+        return (
+            CardsResponse(cards=[card]).as_json(),
+            resp,
+            api.hash_request(req),
+            monitoring.request_inputs([req]),
+            pages,
+        )
+
+    answer, resp, req_hash, inputs, pages = await api.RUNTIME.run(work)
+    if resp is not None and req_hash is not None:
+        from serving import monitoring
+        from serving.audit import make_record
+
+        record = make_record(resp, req_hash, (time.perf_counter() - t0) * 1000, "cds-patient-view")
+        record["uuid"] = resp["_uuid"]
+        record["tenant"] = _tenant(caller)[:512]
+        records = monitoring.attach([record], inputs)
+        review_store.attach(records, pages)  # the review page row, with the audit row
+        await api.RUNTIME.audit_records(records)
+        api._count("cds-patient-view", [resp])
+    return api._json(answer)
+
+
+async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
+    api = _api()
+
+    def work() -> dict[str, Any]:
+        _claim_in_store(state, caller)
+        hook, pid = _hook_request(body, ORDER_SIGN_ID)
+        draft = hook.context.get("draftOrders")
+        if not isinstance(draft, dict) or draft.get("resourceType") != "Bundle":
+            raise api._validation_error(
+                [{"loc": ["context", "draftOrders"], "msg": "required: a FHIR Bundle"}]
+            )
+        entries = [e.get("resource") for e in draft.get("entry") or [] if isinstance(e, dict)]
+        exercise = [r for r in entries if isinstance(r, dict) and is_exercise_order(r)]
+        exercise = [r for r in exercise if is_valid_resource(r)]
+        if not exercise:
+            return {"cards": []}
+        record = _record_or_412(hook)
+        mapped = _mapped(record, pid, today())
+        if mapped.request is None:
+            card = cards.insufficient_card(mapped, state.base_url)
+            card.indicator = "warning"
+            card.summary = cards._clip(
+                "Dosewise cannot check this exercise order: the record lacks "
+                + ", ".join(mapped.missing_required)
+            )
+            return CardsResponse(cards=[card]).as_json()
+        result = order_check.kernel_for(mapped.request)
+        found = order_check.check_orders(exercise, result, pid, mapped.cancer_condition)
+        if not found.problems:
+            return {"cards": []}
+        rules = [r.as_dict() for r in result.fired]
+        card = cards.order_check_card(
+            found.problems,
+            rules,
+            result.decision,
+            found.replacements,
+            found.deletions,
+            found.created,
+            found.unstated,
+            result.version,
+            state.base_url,
+        )
+        return CardsResponse(cards=[card]).as_json()
+
+    answer = await api.RUNTIME.run(work)
+    return api._json(answer)
+
+
+async def feedback_endpoint(request: Request) -> Response:
+    """POST /cds-services/{id}/feedback: outcomes stored append-only, joined by card uuid."""
+    api = _api()
+    service_id = request.path_params["service_id"]
+
+    @api._guarded("cds-feedback")
+    async def handle(request: Request) -> Response:
+        state = current_state()
+        caller = authenticate(request, state)
+        assert state is not None
+        if service_id not in HOOKS:
+            await api.RUNTIME.run(_claim_in_store, state, caller)
+            raise _error(404, {"error": "not_found"})
+        api._check_content_type(request)
+        body = await request.body()
+
+        def work() -> None:
+            _claim_in_store(state, caller)
+            fb = _parse(body, FeedbackRequest)
+            for i, item in enumerate(fb.feedback):
+                reason = item.overrideReason.reason if item.overrideReason else None
+                if (
+                    item.outcome == "overridden"
+                    and reason is not None
+                    and reason.system == cards.OVERRIDE_SYSTEM
+                    and reason.code not in cards.OVERRIDE_CODES
+                ):
+                    raise api._validation_error(
+                        [
+                            {
+                                "loc": ["feedback", i, "overrideReason", "reason", "code"],
+                                "msg": "not one of the card's override reasons",
+                            }
+                        ]
+                    )
+            now = dt.datetime.now(dt.UTC)
+            state.store.add_feedback(
+                [feedback_row(it, service_id, _tenant(caller)[:512], now) for it in fb.feedback]
+            )
+
+        await api.RUNTIME.run(work)
+        return api._json({})
+
+    return await handle(request)
+
+
+def _current_store() -> CdsStore | None:
+    return _state.store if _state is not None else None
+
+
+def cds_routes() -> list[Route]:
+    """The CDS Hooks routes for the service's Starlette app (and their `/metrics` collector)."""
+    from serving.metrics import add_scrape_collector
+
+    add_scrape_collector(_ACCEPTANCE)
+    return [
+        Route(PREFIX, discovery_endpoint, methods=["GET"]),
+        Route(PREFIX + "/{service_id}", service_endpoint, methods=["POST"]),
+        Route(PREFIX + "/{service_id}/feedback", feedback_endpoint, methods=["POST"]),
+    ]
+
+
+def _make_collector() -> Any:
+    from serving.cds.metrics import AcceptanceCollector
+
+    return AcceptanceCollector(_current_store)
+
+
+_ACCEPTANCE = _make_collector()

@@ -1,0 +1,214 @@
+"""FHIR -> contract mapping (serving/cds/fhir_map.py) and prefetch handling, on the fixture
+patients and on small hand-made resources: every fact read from its code, units converted,
+missing data unknown (never invented), invalid resources dropped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pytest
+
+from serving.cds.fhir_map import borg_rpe, map_record
+from serving.cds.models import HookRequest
+from serving.cds.prefetch import gather
+from tests.cds.helpers import ANCHOR, fixture
+
+
+def mapped(name: str, **prefetch_changes):
+    body = fixture(name, ANCHOR)
+    body["prefetch"].update(prefetch_changes)
+    hook = HookRequest.model_validate(body)
+    rec = gather(hook)
+    return map_record(
+        hook.context["patientId"],
+        ANCHOR,
+        rec.patient,
+        rec.get("conditions"),
+        rec.get("observations"),
+        rec.get("activity"),
+        rec.get("medications"),
+        rec.get("procedures"),
+    ), rec
+
+
+def test_chemo_patient_every_fact_from_its_code() -> None:
+    m, _ = mapped("chemo")
+    p = m.request.patient
+    assert (p.age, p.sex, p.cancer_type, p.stage, p.ecog) == (57, "female", "breast", "II", 1)
+    assert (p.height_cm, p.weight_kg) == (164, 71.5)
+    assert (p.treatment_phase, p.days_since_infusion) == ("chemotherapy", 9)
+    assert p.comorbidities == ["lymphedema"] and p.metastatic_sites == []
+    assert (p.labs.platelets_10e9_l, p.labs.anc_10e9_l, p.labs.hemoglobin_g_dl) == (212, 2.8, 11.4)
+    v = p.vitals
+    assert (v.resting_hr, v.systolic_bp, v.diastolic_bp, v.spo2, v.temperature_c) == (
+        78,
+        124,
+        79,
+        98,
+        36.7,
+    )
+    # defaults no FHIR resource carries stay conservative, nothing invented
+    assert p.medical_clearance is False and p.resistance_experience == "none"
+    assert p.sarcopenia is None and p.fitness.vo2peak_ml_kg_min is None
+    s = [
+        (x.date.isoformat(), x.modality, x.planned_minutes, x.rpe, x.avg_hr)
+        for x in m.request.sessions
+    ]
+    assert s[0] == ("2026-11-09", "aerobic", 30, 10, 108)  # CR10 2 -> RPE 10
+    assert s[1] == ("2026-11-10", "resistance", 35, 12, None)  # CR10 3 -> RPE 12
+    assert all(x.attended and x.completed_minutes == x.planned_minutes for x in m.request.sessions)
+    assert m.cancer_condition == "Condition/pt-chemo-dx"
+    dates = {f.field: f.date for f in m.facts}
+    assert dates["labs.platelets_10e9_l"] == "2026-11-18" and dates["ecog"] == "2026-11-11"
+    assert m.missing == []
+
+
+def test_metastatic_panel_sessions_and_sites() -> None:
+    m, _ = mapped("metastatic")
+    p = m.request.patient
+    assert (p.cancer_type, p.stage, p.metastatic_sites) == ("colorectal", "IV", ["liver"])
+    assert p.treatment_phase == "post_treatment" and p.recent_surgery_days == 200
+    assert len(m.request.sessions) == 5  # PA IG activity panels (hasMember), not their members
+    assert {x.modality for x in m.request.sessions} == {"aerobic"}
+
+
+def test_sparse_record_is_insufficient_and_names_what_is_missing() -> None:
+    m, rec = mapped("sparse")
+    assert m.request is None
+    assert set(m.missing_required) == {"height_cm", "weight_kg", "stage", "treatment_phase", "ecog"}
+    assert rec.get("medications") is None  # OperationOutcome = missing
+    assert rec.get("procedures") is None and rec.get("activity") is None  # absent / null
+
+
+def test_units_are_converted_and_unknown_units_ignored() -> None:
+    body = fixture("chemo", ANCHOR)
+    obs = body["prefetch"]["observations"]["entry"]
+    by_code = {e["resource"]["code"]["coding"][0]["code"]: e["resource"] for e in obs}
+    by_code["8310-5"]["valueQuantity"] = {"value": 100.4, "unit": "[degF]", "code": "[degF]"}
+    by_code["718-7"]["valueQuantity"] = {"value": 114, "unit": "g/L", "code": "g/L"}
+    by_code["29463-7"]["valueQuantity"] = {"value": 150, "unit": "[lb_av]", "code": "[lb_av]"}
+    by_code["777-3"]["valueQuantity"] = {"value": 212, "unit": "furlongs", "code": "furlongs"}
+    hook = HookRequest.model_validate(body)
+    rec = gather(hook)
+    m = map_record(
+        "pt-chemo",
+        ANCHOR,
+        rec.patient,
+        *(
+            rec.get(k)
+            for k in ("conditions", "observations", "activity", "medications", "procedures")
+        ),
+    )
+    p = m.request.patient
+    assert p.vitals.temperature_c == 38.0 and p.labs.hemoglobin_g_dl == 11.4
+    assert p.weight_kg == pytest.approx(68.04, abs=0.01)
+    assert p.labs.platelets_10e9_l is None and "labs.platelets_10e9_l" in m.missing
+    assert any("unit not understood" in i for i in m.ignored)
+
+
+def test_newest_value_before_as_of_wins_and_future_is_ignored() -> None:
+    body = fixture("hold", ANCHOR)
+    entries = body["prefetch"]["observations"]["entry"]
+    plt = next(e["resource"] for e in entries if e["resource"]["id"] == "pt-hold-plt")
+    older = json.loads(json.dumps(plt)) | {"id": "old", "effectiveDateTime": "2026-11-01"}
+    older["valueQuantity"]["value"] = 150
+    future = json.loads(json.dumps(plt)) | {"id": "fut", "effectiveDateTime": "2026-11-25"}
+    future["valueQuantity"]["value"] = 300
+    entries += [{"resource": older}, {"resource": future}]
+    hook = HookRequest.model_validate(body)
+    rec = gather(hook)
+    m = map_record(
+        "pt-hold",
+        ANCHOR,
+        rec.patient,
+        *(
+            rec.get(k)
+            for k in ("conditions", "observations", "activity", "medications", "procedures")
+        ),
+    )
+    assert m.request.patient.labs.platelets_10e9_l == 15
+
+
+def test_invalid_resources_are_dropped_and_implausible_values_unknown() -> None:
+    body = fixture("chemo", ANCHOR)
+    entries = body["prefetch"]["observations"]["entry"]
+    entries.append({"resource": {"resourceType": "Observation", "id": "bad", "status": "nonsense"}})
+    hr = next(e["resource"] for e in entries if e["resource"].get("id") == "pt-chemo-hr")
+    hr["valueQuantity"]["value"] = 900  # beyond the contract's bound: unknown, never clipped
+    hook = HookRequest.model_validate(body)
+    rec = gather(hook)
+    assert rec.invalid == 1
+    m = map_record(
+        "pt-chemo",
+        ANCHOR,
+        rec.patient,
+        *(
+            rec.get(k)
+            for k in ("conditions", "observations", "activity", "medications", "procedures")
+        ),
+    )
+    assert m.request.patient.vitals.resting_hr is None
+    assert "vitals.resting_hr" in m.missing
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "rpe"),
+    [
+        (0, "{score}", 6),
+        (1, "", 8),
+        (3, "{CR10}", 12),
+        (5, "", 14),
+        (10, "", 20),
+        (13, "", 13),
+        (9, "{Borg 6-20}", 9),
+        (11, "{Borg 6-20}", 11),
+        (21, "", None),
+        (-1, "", None),
+    ],
+)
+def test_borg_table(value: float, unit: str, rpe: int | None) -> None:
+    assert borg_rpe(value, unit) == rpe
+
+
+def test_absent_prefetch_is_fetched_from_the_fhir_server_with_its_token() -> None:
+    body = fixture("chemo", ANCHOR)
+    patient = body["prefetch"].pop("patient")
+    body["fhirServer"] = "https://fhir.ehr.test/r4"
+    body["fhirAuthorization"] = {
+        "access_token": "tok-123",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/Patient.read",
+        "subject": "dosewise",
+    }
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers["authorization"]))
+        return httpx.Response(200, json=patient)
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        rec = gather(HookRequest.model_validate(body), client)
+    assert rec.patient["id"] == "pt-chemo"
+    assert seen == [("https://fhir.ehr.test/r4/Patient/pt-chemo", "Bearer tok-123")]
+
+
+def test_age_is_completed_years_at_as_of() -> None:
+    from serving.cds.fhir_map import resolve_age
+
+    assert resolve_age(dt.date(1969, 11, 21), ANCHOR) == 56
+    assert resolve_age(dt.date(1969, 11, 20), ANCHOR) == 57
+
+
+def test_only_the_context_patient_is_used() -> None:
+    body = fixture("chemo", ANCHOR)
+    other = json.loads(json.dumps(body["prefetch"]["observations"]["entry"][3]["resource"]))
+    other["id"] = "other-plt"
+    other["subject"] = {"reference": "https://fhir.ehr.test/Patient/someone-else"}
+    body["prefetch"]["observations"]["entry"].append({"resource": other})
+    rec = gather(HookRequest.model_validate(body))
+    assert rec.invalid == 1 and "other-plt" not in {o["id"] for o in rec.get("observations")}
+    body["prefetch"]["patient"]["id"] = "someone-else"
+    assert gather(HookRequest.model_validate(body)).patient is None  # -> 412, never the wrong chart
