@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
-    from serving.batch_spark import spark_session
+    from serving.batch.engine_spark import spark_session
 
     session, created = spark_session("local[2]", app_name="dosewise-tests")
     yield session

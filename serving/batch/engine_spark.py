@@ -41,18 +41,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from features.settings import Settings, apply_offline_environment
-from serving.batch import (
-    ERROR_COLUMNS,
+from serving.batch.core import (
     EXTRA_COLUMNS,
     FLOAT_COLUMNS,
     INT_COLUMNS,
     OUTPUT_COLUMNS,
-    ROW,
-    BatchError,
     ScoreResult,
-    patient_ids,
     score_cohort,
 )
+from serving.batch.validation import ERROR_COLUMNS, ROW, BatchError, patient_ids
 
 BUCKET = "_dosewise_bucket"
 KIND = "_dosewise_kind"

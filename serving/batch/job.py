@@ -1,0 +1,140 @@
+"""`dosewise score`: the CLI-facing job (arguments, models, reading, engine, atomic commit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from features.io import TableReadError, read_cohort, write_atomic
+from features.settings import Settings
+from serving.batch.core import (
+    ENGINES,
+    OUTPUT_COLUMNS,
+    OUTPUT_SUFFIXES,
+    finalize_errors,
+    finalize_scored,
+    policy_config,
+)
+from serving.batch.engine_pandas import score_pandas
+from serving.batch.output import (
+    check_output_writable,
+    errors_path,
+    fail_cleanly,
+    print_summary,
+    summarize,
+    write_table,
+)
+from serving.batch.validation import BatchError, check_columns, parse_as_of, table_error
+
+
+def run_score(
+    settings: Settings,
+    cohort: Path,
+    out: Path,
+    engine: str = "pandas",
+    as_of: str | dt.date | None = None,
+    chunk_size: int = 5000,
+    spark_master: str | None = None,
+    report: Path | None = None,
+    console: Console | None = None,
+    models: Any = None,
+    cfg: Any = None,
+) -> int:
+    """`dosewise score`: 0 = written (maybe with row errors), 1 = nothing scorable (every patient
+    invalid, a required column missing, a table unreadable or ending mid-record; FILE.errors names
+    the table), 2 = job error (arguments, no champion, output folder not writable: checked before
+    scoring, Spark). After 1 or 2 no FILE is left behind, not even one from an earlier run.
+
+    `models` injects ready models (tests, benchmarks); by default the `@champion` models are loaded
+    from the registry and a missing champion is exit code 2, never a guess.
+    """
+    console = console or Console(stderr=True)
+    out = Path(out)
+    t0 = time.perf_counter()
+    try:
+        if engine not in ENGINES:
+            raise BatchError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if out.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise BatchError(f"--out must end in .parquet or .csv, not {out.name!r}")
+        if chunk_size < 1:
+            raise BatchError("--chunk-size must be at least 1")
+        check_output_writable(out)
+        cfg = cfg if cfg is not None else policy_config(settings)
+        if models is None:
+            from serving.models import ModelUnavailableError, load_champions
+
+            try:
+                models = load_champions(settings)
+            except ModelUnavailableError as exc:
+                raise BatchError(
+                    f"No champion model in the registry ({exc}). Train and promote first "
+                    "(`dosewise train`); batch scoring never guesses without a model."
+                ) from exc
+        try:
+            patients, sessions = read_cohort(Path(cohort))
+        except FileNotFoundError as exc:
+            raise BatchError(str(exc)) from exc
+        except TableReadError as exc:
+            raise BatchError(
+                str(exc), exit_code=1, errors=table_error(exc.table, "", exc.reason)
+            ) from None
+        check_columns(patients, sessions)
+        day = parse_as_of(as_of, sessions)
+        if engine == "pandas":
+            result = score_pandas(patients, sessions, day, models, cfg, chunk_size, console)
+        else:
+            from serving.batch.engine_spark import score_spark
+
+            result = score_spark(
+                patients,
+                sessions,
+                day,
+                settings,
+                models,
+                cfg,
+                chunk_size,
+                spark_master,
+                console,
+                staging_parent=out.parent,
+            )
+        scored = finalize_scored(result.scored, keep_extra=True)
+        errors = finalize_errors(result.errors)
+        write_atomic(errors_path(out), lambda tmp: errors.to_csv(tmp, index=False))
+        if not scored.empty:
+            write_table(scored[list(OUTPUT_COLUMNS)], out)
+    except BatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        fail_cleanly(out, exc)
+        return exc.exit_code
+    seconds = time.perf_counter() - t0
+    summary = summarize(scored, errors)
+    meta = {
+        "as_of": day.isoformat(),
+        "engine": engine,
+        "seconds": seconds,
+        "per_second": len(scored) / seconds if seconds > 0 else 0.0,
+        "models": f"{models.tolerance.name} v{models.tolerance.version}, "
+        f"{models.adherence.name} v{models.adherence.version}",
+        "guideline_version": scored["guideline_version"].iloc[0] if len(scored) else "-",
+        "errors_file": str(errors_path(out)),
+        "out": str(out),
+    }
+    if scored.empty:
+        console.print(
+            f"[red]Nothing could be scored[/]: {len(errors):,} invalid rows, see "
+            f"{errors_path(out)}; {out} not written."
+        )
+        fail_cleanly(out, None)
+        return 1
+    print_summary(summary, meta, console)
+    console.print(f"[green]wrote[/] {out}")
+    if report is not None:
+        from serving.report import write_report
+
+        write_report(Path(report), scored, errors, summary, meta)
+        console.print(f"[green]wrote[/] {report}")
+    return 0
