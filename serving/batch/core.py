@@ -105,21 +105,30 @@ class ScoreResult:
 
 
 # --- the pure scoring function ------------------------------------------------------------------
-def score_cohort(
-    patients: pd.DataFrame,
-    sessions: pd.DataFrame,
-    as_of: dt.date,
-    models: Any,
-    cfg: Any,
-    chunk_size: int = 5000,
-    on_chunk: Callable[[int], None] | None = None,
-) -> ScoreResult:
-    """Validate, select snapshots and score whole patients; the one function both engines run.
+@dataclass
+class PreparedCohort:
+    """Valid whole patients ready for `recommend`: request columns sorted by patient, their
+    sessions in a total order, and `codes` (the patient index of each session row)."""
 
-    `on_chunk(n)` is called after each chunk of n patients (progress bar).
-    """
-    from serving.policy import recommend
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    codes: np.ndarray
+    cancer: np.ndarray
+    errors: pd.DataFrame
 
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def chunks(self, chunk_size: int) -> list[tuple[int, int]]:
+        """(start, stop) patient ranges of `chunk_size`: the unit of work and of checkpoints."""
+        size = max(1, chunk_size)
+        return [(a, min(a + size, len(self))) for a in range(0, len(self), size)]
+
+
+def prepare_cohort(
+    patients: pd.DataFrame, sessions: pd.DataFrame, as_of: dt.date
+) -> PreparedCohort:
+    """Validate, select snapshots and order whole patients (vectorised; no model involved)."""
     snaps, snap_errors = select_snapshots(patients, as_of)
     good_p, p_errors = validate_rows(snaps, BATCH_PATIENTS_SCHEMA, "patients")
     candidates = np.sort(snaps["patient_id"].to_numpy(dtype=object))
@@ -155,32 +164,68 @@ def score_cohort(
     cols = [good_s.columns.get_loc(c) for c in SESSION_COLUMNS]
     rest_s = good_s.iloc[order, cols].reset_index(drop=True)
     del good_s
-
     rest_p = good_p.reindex(
         columns=list(PATIENT_ROW_COLUMNS) + list(RX_COLUMNS) + list(REFERENCE_COLUMNS)
     )
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(rest_p), max(1, chunk_size)):
-        stop = min(start + chunk_size, len(rest_p))
-        lo = int(np.searchsorted(codes, start, side="left"))
-        hi = int(np.searchsorted(codes, stop - 1, side="right"))
-        responses = recommend(
-            rest_p.iloc[start:stop].reset_index(drop=True),
-            rest_s.iloc[lo:hi].reset_index(drop=True),
-            as_of,
-            models,
-            cfg,
-        )
-        cancer = good_p["cancer_type"].iloc[start:stop].tolist()
-        rows.extend(
-            flatten_response(r) | {"cancer_type": c} for r, c in zip(responses, cancer, strict=True)
-        )
+    return PreparedCohort(
+        patients=rest_p,
+        sessions=rest_s,
+        codes=np.asarray(codes),
+        cancer=good_p["cancer_type"].to_numpy(dtype=object),
+        errors=concat_errors([snap_errors, p_errors, s_errors]),
+    )
+
+
+def score_range(
+    prep: PreparedCohort, start: int, stop: int, as_of: dt.date, models: Any, cfg: Any
+) -> pd.DataFrame:
+    """Patients [start, stop) of a prepared cohort through `recommend` (one call), as output rows
+    (OUTPUT_COLUMNS + EXTRA_COLUMNS, canonical dtypes)."""
+    from serving.policy import recommend
+
+    lo = int(np.searchsorted(prep.codes, start, side="left"))
+    hi = int(np.searchsorted(prep.codes, stop - 1, side="right"))
+    responses = recommend(
+        prep.patients.iloc[start:stop].reset_index(drop=True),
+        prep.sessions.iloc[lo:hi].reset_index(drop=True),
+        as_of,
+        models,
+        cfg,
+    )
+    cancer = prep.cancer[start:stop].tolist()
+    rows = [
+        flatten_response(r) | {"cancer_type": c} for r, c in zip(responses, cancer, strict=True)
+    ]
+    return finalize_scored(
+        pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS)), keep_extra=True
+    )
+
+
+def score_cohort(
+    patients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    as_of: dt.date,
+    models: Any,
+    cfg: Any,
+    chunk_size: int = 5000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> ScoreResult:
+    """Validate, select snapshots and score whole patients in one process (Spark runs this per
+    bucket). `on_chunk(n)` is called after each chunk of n patients (progress bar)."""
+    prep = prepare_cohort(patients, sessions, as_of)
+    parts = []
+    for start, stop in prep.chunks(chunk_size):
+        parts.append(score_range(prep, start, stop, as_of, models, cfg))
         if on_chunk is not None:
             on_chunk(stop - start)
+    return ScoreResult(concat_scored(parts), prep.errors)
 
-    scored = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS))
-    errors = concat_errors([snap_errors, p_errors, s_errors])
-    return ScoreResult(scored, errors)
+
+def concat_scored(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks of output rows as one frame (an empty frame with the columns when none)."""
+    if not parts:
+        return pd.DataFrame(columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
 
 
 def flatten_response(resp: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from features.io import TableReadError, read_cohort, write_atomic
 from features.settings import Settings
+from serving.batch.checkpoint import Checkpoint, checkpoint_dir, run_key
 from serving.batch.core import (
     ENGINES,
     OUTPUT_COLUMNS,
@@ -19,7 +20,7 @@ from serving.batch.core import (
     finalize_scored,
     policy_config,
 )
-from serving.batch.engine_pandas import score_pandas
+from serving.batch.engine_pandas import default_jobs, score_pandas
 from serving.batch.output import (
     check_output_writable,
     errors_path,
@@ -43,6 +44,8 @@ def run_score(
     console: Console | None = None,
     models: Any = None,
     cfg: Any = None,
+    jobs: int | None = None,
+    resume: bool = False,
 ) -> int:
     """`dosewise score`: 0 = written (maybe with row errors), 1 = nothing scorable (every patient
     invalid, a required column missing, a table unreadable or ending mid-record; FILE.errors names
@@ -50,7 +53,9 @@ def run_score(
     scoring, Spark). After 1 or 2 no FILE is left behind, not even one from an earlier run.
 
     `models` injects ready models (tests, benchmarks); by default the `@champion` models are loaded
-    from the registry and a missing champion is exit code 2, never a guess.
+    from the registry and a missing champion is exit code 2, never a guess. `jobs` worker
+    processes for the pandas engine (default: all cores); `resume` reuses the chunks a killed run
+    checkpointed next to FILE.
     """
     console = console or Console(stderr=True)
     out = Path(out)
@@ -62,6 +67,10 @@ def run_score(
             raise BatchError(f"--out must end in .parquet or .csv, not {out.name!r}")
         if chunk_size < 1:
             raise BatchError("--chunk-size must be at least 1")
+        if jobs is not None and jobs < 1:
+            raise BatchError("--jobs must be at least 1")
+        if resume and engine != "pandas":
+            raise BatchError("--resume works with the pandas engine (Spark retries failed tasks)")
         check_output_writable(out)
         cfg = cfg if cfg is not None else policy_config(settings)
         if models is None:
@@ -85,7 +94,23 @@ def run_score(
         check_columns(patients, sessions)
         day = parse_as_of(as_of, sessions)
         if engine == "pandas":
-            result = score_pandas(patients, sessions, day, models, cfg, chunk_size, console)
+            checkpoint = Checkpoint(
+                checkpoint_dir(out), run_key(Path(cohort), day, chunk_size, models, cfg)
+            )
+            note = checkpoint.open(resume)
+            if note:
+                console.print(note)
+            result = score_pandas(
+                patients,
+                sessions,
+                day,
+                models,
+                cfg,
+                chunk_size,
+                console,
+                jobs=jobs or default_jobs(),
+                checkpoint=checkpoint,
+            )
         else:
             from serving.batch.engine_spark import score_spark
 
@@ -106,6 +131,8 @@ def run_score(
         write_atomic(errors_path(out), lambda tmp: errors.to_csv(tmp, index=False))
         if not scored.empty:
             write_table(scored[list(OUTPUT_COLUMNS)], out)
+        if engine == "pandas":
+            checkpoint.remove()  # FILE is committed: nothing left to resume
     except BatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         fail_cleanly(out, exc)
