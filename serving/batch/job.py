@@ -1,4 +1,10 @@
-"""`dosewise score`: the CLI-facing job (arguments, models, reading, engine, atomic commit)."""
+"""`dosewise score`: the CLI-facing job (arguments, models, engine, atomic commit, resume).
+
+Exit codes: 0 = written (maybe with row errors), 1 = nothing scorable (every patient invalid, a
+required column missing, a table unreadable or ending mid-record; FILE.errors names the table),
+2 = job error (arguments, no champion, output folder not writable: checked before scoring, a
+failed Spark job). After 1 or 2 no FILE (or DIR) is left, not even one from an earlier run.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 
-from features.io import TableReadError, read_cohort, write_atomic
+from features.io import TableReadError, find_table, read_cohort, write_atomic
 from features.settings import Settings
 from serving.batch.checkpoint import Checkpoint, checkpoint_dir, run_key
 from serving.batch.core import (
@@ -47,15 +54,12 @@ def run_score(
     jobs: int | None = None,
     resume: bool = False,
 ) -> int:
-    """`dosewise score`: 0 = written (maybe with row errors), 1 = nothing scorable (every patient
-    invalid, a required column missing, a table unreadable or ending mid-record; FILE.errors names
-    the table), 2 = job error (arguments, no champion, output folder not writable: checked before
-    scoring, Spark). After 1 or 2 no FILE is left behind, not even one from an earlier run.
+    """`dosewise score` (exit codes in the module docstring).
 
     `models` injects ready models (tests, benchmarks); by default the `@champion` models are loaded
     from the registry and a missing champion is exit code 2, never a guess. `jobs` worker
     processes for the pandas engine (default: all cores); `resume` reuses the chunks a killed run
-    checkpointed next to FILE.
+    checkpointed next to FILE. With `engine="spark"`, `out` is a dataset folder written by Spark.
     """
     console = console or Console(stderr=True)
     out = Path(out)
@@ -71,18 +75,14 @@ def run_score(
             raise BatchError("--jobs must be at least 1")
         if resume and engine != "pandas":
             raise BatchError("--resume works with the pandas engine (Spark retries failed tasks)")
+        if isinstance(as_of, str) and as_of:
+            as_of = parse_as_of(as_of, None)
         check_output_writable(out)
         cfg = cfg if cfg is not None else policy_config(settings)
-        if models is None:
-            from serving.models import ModelUnavailableError, load_champions
-
-            try:
-                models = load_champions(settings)
-            except ModelUnavailableError as exc:
-                raise BatchError(
-                    f"No champion model in the registry ({exc}). Train and promote first "
-                    "(`dosewise train`); batch scoring never guesses without a model."
-                ) from exc
+        models = models if models is not None else load_models(settings)
+        if engine == "spark":
+            return run_spark(settings, Path(cohort), out, as_of, models, cfg, chunk_size,
+                             spark_master, report, console, t0)  # fmt: skip
         try:
             patients, sessions = read_cohort(Path(cohort))
         except FileNotFoundError as exc:
@@ -93,72 +93,112 @@ def run_score(
             ) from None
         check_columns(patients, sessions)
         day = parse_as_of(as_of, sessions)
-        if engine == "pandas":
-            checkpoint = Checkpoint(
-                checkpoint_dir(out), run_key(Path(cohort), day, chunk_size, models, cfg)
-            )
-            note = checkpoint.open(resume)
-            if note:
-                console.print(note)
-            result = score_pandas(
-                patients,
-                sessions,
-                day,
-                models,
-                cfg,
-                chunk_size,
-                console,
-                jobs=jobs or default_jobs(),
-                checkpoint=checkpoint,
-            )
-        else:
-            from serving.batch.engine_spark import score_spark
-
-            result = score_spark(
-                patients,
-                sessions,
-                day,
-                settings,
-                models,
-                cfg,
-                chunk_size,
-                spark_master,
-                console,
-                staging_parent=out.parent,
-            )
+        checkpoint = Checkpoint(
+            checkpoint_dir(out), run_key(Path(cohort), day, chunk_size, models, cfg)
+        )
+        note = checkpoint.open(resume)
+        if note:
+            console.print(note)
+        result = score_pandas(patients, sessions, day, models, cfg, chunk_size, console,
+                              jobs=jobs or default_jobs(), checkpoint=checkpoint)  # fmt: skip
         scored = finalize_scored(result.scored, keep_extra=True)
         errors = finalize_errors(result.errors)
         write_atomic(errors_path(out), lambda tmp: errors.to_csv(tmp, index=False))
         if not scored.empty:
             write_table(scored[list(OUTPUT_COLUMNS)], out)
-        if engine == "pandas":
-            checkpoint.remove()  # FILE is committed: nothing left to resume
+        checkpoint.remove()  # FILE is committed (or nothing was scorable): nothing to resume
     except BatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         fail_cleanly(out, exc)
         return exc.exit_code
-    seconds = time.perf_counter() - t0
+    if scored.empty:
+        return nothing_scored(out, len(errors), console)
     summary = summarize(scored, errors)
-    meta = {
+    guideline = scored["guideline_version"].iloc[0]
+    meta = run_meta(day, "pandas", t0, len(scored), models, guideline, out)
+    return finish(summary, meta, scored, errors, report, console)
+
+
+def load_models(settings: Settings) -> Any:
+    """The `@champion` models; none is a job error (exit 2), never a guess."""
+    from serving.models import ModelUnavailableError, load_champions
+
+    try:
+        return load_champions(settings)
+    except ModelUnavailableError as exc:
+        raise BatchError(
+            f"No champion model in the registry ({exc}). Train and promote first "
+            "(`dosewise train`); batch scoring never guesses without a model."
+        ) from exc
+
+
+def run_spark(
+    settings: Settings,
+    cohort: Path,
+    out: Path,
+    as_of: dt.date | None,
+    models: Any,
+    cfg: Any,
+    chunk_size: int,
+    master: str | None,
+    report: Path | None,
+    console: Console,
+    t0: float,
+) -> int:
+    """The Spark engine: the executors read, score and write DIR; the driver gets counts."""
+    from serving.batch.engine_spark import score_spark
+    from serving.batch.spark_session import models_source
+
+    try:
+        find_table(cohort, "patients"), find_table(cohort, "sessions")
+    except FileNotFoundError as exc:
+        raise BatchError(str(exc)) from exc
+    run, day = score_spark(cohort, out, as_of, models_source(models, settings), cfg, chunk_size,
+                           master, console)  # fmt: skip
+    if run is None:
+        return nothing_scored(out, None, console)
+    meta = run_meta(day, "spark", t0, run.summary["scored"], models, run.guideline_version, out)
+    sample = finalize_scored(run.sample)
+    return finish(run.summary, meta, sample, run.errors_sample, report, console)
+
+
+def run_meta(
+    day: dt.date, engine: str, t0: float, n: int, models: Any, guideline: str, out: Path
+) -> dict[str, Any]:
+    seconds = time.perf_counter() - t0
+    return {
         "as_of": day.isoformat(),
         "engine": engine,
         "seconds": seconds,
-        "per_second": len(scored) / seconds if seconds > 0 else 0.0,
+        "per_second": n / seconds if seconds > 0 else 0.0,
         "models": f"{models.tolerance.name} v{models.tolerance.version}, "
         f"{models.adherence.name} v{models.adherence.version}",
-        "guideline_version": scored["guideline_version"].iloc[0] if len(scored) else "-",
+        "guideline_version": guideline,
         "errors_file": str(errors_path(out)),
         "out": str(out),
     }
-    if scored.empty:
-        console.print(
-            f"[red]Nothing could be scored[/]: {len(errors):,} invalid rows, see "
-            f"{errors_path(out)}; {out} not written."
-        )
-        fail_cleanly(out, None)
-        return 1
+
+
+def nothing_scored(out: Path, n_errors: int | None, console: Console) -> int:
+    counted = f"{n_errors:,} invalid rows, " if n_errors is not None else ""
+    console.print(
+        f"[red]Nothing could be scored[/]: {counted}see {errors_path(out)}; {out} not written."
+    )
+    fail_cleanly(out, None)
+    return 1
+
+
+def finish(
+    summary: dict[str, Any],
+    meta: dict[str, Any],
+    scored: pd.DataFrame,
+    errors: pd.DataFrame,
+    report: Path | None,
+    console: Console,
+) -> int:
+    """Summary, and the HTML report (from `scored`: all rows, or Spark's bounded sample)."""
     print_summary(summary, meta, console)
-    console.print(f"[green]wrote[/] {out}")
+    console.print(f"[green]wrote[/] {meta['out']}")
     if report is not None:
         from serving.report import write_report
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -100,6 +101,10 @@ def fail_cleanly(out: Path, exc: BatchError | None) -> None:
     with contextlib.suppress(OSError):
         if exc is not None and exc.errors is not None:
             errors = finalize_errors(exc.errors)
+            if errors_path(out).is_dir():  # a Spark errors dataset of an earlier run
+                shutil.rmtree(errors_path(out))
             write_atomic(errors_path(out), lambda tmp: errors.to_csv(tmp, index=False))
         if out.suffix.lower() in OUTPUT_SUFFIXES:
+            if out.is_dir():  # a Spark dataset of an earlier run
+                shutil.rmtree(out)
             out.unlink(missing_ok=True)
