@@ -78,8 +78,11 @@ def configure_python_env() -> None:
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
-def spark_session(master: str | None = None, app_name: str = "dosewise-score") -> tuple[Any, bool]:
-    """(session, created): reuse an active session (tests share one), else start a small one."""
+def spark_session(
+    master: str | None = None, app_name: str = "dosewise-score", conf: dict[str, str] | None = None
+) -> tuple[Any, bool]:
+    """(session, created): reuse an active session (tests share one), else start a small one;
+    `conf` adds Spark settings (the tests pin ports with it)."""
     configure_python_env()
     from pyspark.sql import SparkSession
 
@@ -103,6 +106,8 @@ def spark_session(master: str | None = None, app_name: str = "dosewise-score") -
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark, True

@@ -7,6 +7,8 @@ locked pyspark's own `spark-class`) for the test that runs the real CLI against 
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +19,26 @@ from features.settings import Settings
 from serving.batch import errors_path, finalize_errors, finalize_scored, run_score
 from tests.code.test_batch import BAD, inject_errors, make_cohort, write_cohort
 from tests.fakes import fake_models
+from tests.spark_cluster import SparkCluster, start_cluster
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    """The standalone cluster every Spark test here runs on (started once, torn down)."""
+    running = start_cluster(tmp_path_factory.mktemp("spark-cluster"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def spark(cluster: SparkCluster) -> Iterator[object]:
+    """One driver session on the cluster; `run_score(spark_master=...)` reuses it."""
     from serving.batch.spark_session import spark_session
 
-    session, created = spark_session("local[2]", app_name="dosewise-tests")
+    session, created = spark_session(cluster.master_url, "dosewise-tests", cluster.driver_conf)
     yield session
     if created:
         session.stop()
@@ -87,12 +99,17 @@ def assert_same_as_pandas(cohort: Path, dataset: Path, settings: Settings, tmp_p
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_spark_dataset_equals_pandas(
-    fmt: str, spark: object, settings: Settings, tmp_path: Path
+    fmt: str, cluster: SparkCluster, spark: object, settings: Settings, tmp_path: Path
 ) -> None:
+    """On the standalone cluster: the executors' dataset holds the pandas engine's rows."""
     cohort, n_bad = invalid_cohort(tmp_path, fmt)
     out = tmp_path / f"spark.{fmt}"
-    code = run_score(settings, cohort, out, "spark", chunk_size=50, models=fake_models())
+    code = run_score(settings, cohort, out, "spark", chunk_size=50,
+                     spark_master=cluster.master_url, models=fake_models())  # fmt: skip
     assert code == 0
+    assert spark.sparkContext.master == cluster.master_url  # type: ignore[attr-defined]
+    apps = json.loads(urllib.request.urlopen(f"{cluster.ui_url}/json/", timeout=5).read())
+    assert apps["aliveworkers"] == 1 and apps["activeapps"], apps  # ran on the cluster
     assert out.is_dir() and errors_path(out).is_dir()
     assert assert_same_as_pandas(cohort, out, settings, tmp_path) == 300 - n_bad
     assert len(read_errors(errors_path(out))["patient_id"].unique()) == n_bad
