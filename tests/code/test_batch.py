@@ -567,7 +567,7 @@ def test_report_is_self_contained(cohort_300: Path, settings: Settings, tmp_path
 
 def test_worker_models_pin_versions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import serving.models
-    from serving.batch import engine_spark as batch_spark
+    from serving.batch import spark_session as batch_spark
 
     calls: list[int] = []
 
