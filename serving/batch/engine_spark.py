@@ -101,8 +101,8 @@ def typed_like_pandas(df: pd.DataFrame, name: str, fmt: str) -> pd.DataFrame:
         df = tidy_csv_table(pd.read_csv(io.StringIO(text), keep_default_na=True), name)
     else:
         col = DATE_COLUMN[name]
-        if col in df and pd.api.types.is_integer_dtype(df[col].dropna()):
-            df[col] = pd.to_datetime(df[col], unit="ns")  # pandas' ns timestamps, read as long
+        if col in df and pd.api.types.is_numeric_dtype(df[col]):  # pandas' ns timestamps, read
+            df[col] = pd.to_datetime(df[col], unit="ns")  # as long (float when a share has nulls)
     df[ROW] = row
     return df
 
