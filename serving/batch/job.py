@@ -158,7 +158,7 @@ def run_spark(
     if run is None:
         return nothing_scored(out, None, console)
     meta = run_meta(day, "spark", t0, run.summary["scored"], models, run.guideline_version, out)
-    sample = finalize_scored(run.sample)
+    sample = finalize_scored(run.sample, keep_extra=True)
     return finish(run.summary, meta, sample, run.errors_sample, report, console)
 
 

@@ -104,9 +104,12 @@ def test_spark_dataset_equals_pandas(
     """On the standalone cluster: the executors' dataset holds the pandas engine's rows."""
     cohort, n_bad = invalid_cohort(tmp_path, fmt)
     out = tmp_path / f"spark.{fmt}"
-    code = run_score(settings, cohort, out, "spark", chunk_size=50,
+    report = tmp_path / "report.html" if fmt == "parquet" else None
+    code = run_score(settings, cohort, out, "spark", chunk_size=50, report=report,
                      spark_master=cluster.master_url, models=fake_models())  # fmt: skip
     assert code == 0
+    if report is not None:  # built from the bounded sample the driver gets
+        assert report.read_text().count("data:image/png;base64,") == 3
     assert spark.sparkContext.master == cluster.master_url  # type: ignore[attr-defined]
     apps = json.loads(urllib.request.urlopen(f"{cluster.ui_url}/json/", timeout=5).read())
     assert apps["aliveworkers"] == 1 and apps["activeapps"], apps  # ran on the cluster
