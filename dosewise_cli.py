@@ -169,10 +169,21 @@ def serve(
 @app.command()
 def score(
     cohort: Annotated[Path, typer.Argument(help="Folder with patients and sessions tables")],
-    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv)")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output (.parquet or .csv): a file; with --engine spark a dataset folder"
+        ),
+    ],
     engine: Annotated[str, typer.Option(help="pandas or spark")] = "pandas",
     as_of: Annotated[str | None, typer.Option(help="Prediction date YYYY-MM-DD")] = None,
-    chunk_size: Annotated[int, typer.Option(min=1)] = 5000,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Patients per recommend call")] = 5000,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="pandas: worker processes (default: all cores)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="pandas: reuse the chunks a killed run checkpointed")
+    ] = False,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,
 ) -> None:
@@ -181,7 +192,19 @@ def score(
     from serving.batch import run_score
 
     raise typer.Exit(
-        run_score(settings, cohort, out, engine, as_of, chunk_size, spark_master, report, err)
+        run_score(
+            settings,
+            cohort,
+            out,
+            engine,
+            as_of,
+            chunk_size,
+            spark_master,
+            report,
+            err,
+            jobs=jobs,
+            resume=resume,
+        )
     )
 
 

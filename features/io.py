@@ -77,11 +77,17 @@ def read_table(folder: Path, name: str) -> pd.DataFrame:
                 "(truncated?) or is not parquet",
             ) from None
     check_csv_complete(path, name)
-    date_cols = ["as_of"] if name == "patients" else ["date"]
     try:
         df = pd.read_csv(path, keep_default_na=True, on_bad_lines="error")
     except (ValueError, pd.errors.ParserError) as exc:
         raise TableReadError(name, path, f"not readable as CSV ({type(exc).__name__})") from None
+    return tidy_csv_table(df, name)
+
+
+def tidy_csv_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Dates and list columns of a table as read by `pd.read_csv` (also used by Spark executors
+    on their share of a CSV, so both engines type the cells alike)."""
+    date_cols = ["as_of"] if name == "patients" else ["date"]
     for col in date_cols:
         if col in df:
             df[col] = pd.to_datetime(df[col], errors="coerce")

@@ -445,7 +445,7 @@ def test_writer_failure_leaves_no_file(
         path.write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(batch, "_write_frame", broken)
+    monkeypatch.setattr(batch.output, "_write_frame", broken)
     with pytest.raises(OSError, match="disk full"):
         run_score(settings, cohort_300, out, models=fake_models())
     assert not out.exists()
@@ -464,7 +464,7 @@ def slow(df, path, suffix):
     Path(sys.argv[3]).write_text("writing")
     time.sleep(60)
 
-batch._write_frame = slow
+batch.output._write_frame = slow
 batch.run_score(Settings(root=sys.argv[4]), Path(sys.argv[1]), Path(sys.argv[2]),
                 models=fake_models())
 """
@@ -567,7 +567,7 @@ def test_report_is_self_contained(cohort_300: Path, settings: Settings, tmp_path
 
 def test_worker_models_pin_versions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import serving.models
-    from serving import batch_spark
+    from serving.batch import spark_session as batch_spark
 
     calls: list[int] = []
 

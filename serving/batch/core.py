@@ -1,0 +1,303 @@
+"""The scoring core: output schema, scoring whole patients with `recommend`, flat output rows.
+
+Why it looks the way it does: `prepare_cohort` (validation + point-in-time selection, vectorised)
+and `score_range` (one call to `serving.policy.recommend` per chunk of patients) are the only
+scoring steps; the pandas engine runs the ranges in worker processes, Spark runs `score_cohort`
+per bucket. Scoring is `recommend` on exactly the columns a REST request produces, so extra
+columns in a cohort (e.g. simulator truth) can never influence a recommendation, and every
+prescription goes through the guideline kernel inside `recommend`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.schemas import (
+    LIST_SEPARATOR,
+    PATIENT_ROW_COLUMNS,
+    REFERENCE_COLUMNS,
+    RX_COLUMNS,
+    SESSION_COLUMNS,
+)
+from features.settings import Settings
+from serving.batch.validation import (
+    BATCH_PATIENTS_SCHEMA,
+    ERROR_COLUMNS,
+    ROW,
+    SESSION_ROW_SCHEMA,
+    concat_errors,
+    dates_of,
+    patient_ids,
+    select_snapshots,
+    validate_rows,
+)
+
+ENGINES = ("pandas", "spark")
+OUTPUT_SUFFIXES = (".parquet", ".csv")
+
+# --- output shape -------------------------------------------------------------------------------
+INT_COLUMNS = (
+    "aerobic_sessions_per_week",
+    "aerobic_rpe_low",
+    "aerobic_rpe_high",
+    "resistance_sessions_per_week",
+    "resistance_sets",
+    "resistance_reps_low",
+    "resistance_reps_high",
+)
+FLOAT_COLUMNS = (
+    "aerobic_minutes_per_session",
+    "aerobic_pct_hrmax_low",
+    "aerobic_pct_hrmax_high",
+    "resistance_pct_1rm_low",
+    "resistance_pct_1rm_high",
+    "predicted_tolerance",
+    "predicted_adherence",
+    *REFERENCE_COLUMNS,
+)
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "as_of",
+    "decision",
+    "aerobic_sessions_per_week",
+    "aerobic_minutes_per_session",
+    "aerobic_pct_hrmax_low",
+    "aerobic_pct_hrmax_high",
+    "aerobic_rpe_low",
+    "aerobic_rpe_high",
+    "resistance_sessions_per_week",
+    "resistance_sets",
+    "resistance_reps_low",
+    "resistance_reps_high",
+    "resistance_pct_1rm_low",
+    "resistance_pct_1rm_high",
+    "restrictions",
+    "predicted_tolerance",
+    "predicted_adherence",
+    "rules",
+    "explanation",
+    "tolerance_model_version",
+    "adherence_model_version",
+    "guideline_version",
+    "unknown_facts",  # additive (guideline 2026.12.0): missing facts the kernel treated as bad
+    # additive: the progression reference (REST `progression_reference`); hand these back as the
+    # patients table's optional ref_* input columns next week
+    *REFERENCE_COLUMNS,
+)
+STR_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c not in INT_COLUMNS + FLOAT_COLUMNS)
+# Carried next to the output rows for the summary and the report; never written to FILE.
+EXTRA_COLUMNS = ("cancer_type",)
+
+
+@dataclass
+class ScoreResult:
+    """Output rows (OUTPUT_COLUMNS + EXTRA_COLUMNS) and error rows (ERROR_COLUMNS)."""
+
+    scored: pd.DataFrame
+    errors: pd.DataFrame
+
+
+# --- the pure scoring function ------------------------------------------------------------------
+@dataclass
+class PreparedCohort:
+    """Valid whole patients ready for `recommend`: request columns sorted by patient, their
+    sessions in a total order, and `codes` (the patient index of each session row)."""
+
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    codes: np.ndarray
+    cancer: np.ndarray
+    errors: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def chunks(self, chunk_size: int) -> list[tuple[int, int]]:
+        """(start, stop) patient ranges of `chunk_size`: the unit of work and of checkpoints."""
+        size = max(1, chunk_size)
+        return [(a, min(a + size, len(self))) for a in range(0, len(self), size)]
+
+
+def prepare_cohort(
+    patients: pd.DataFrame, sessions: pd.DataFrame, as_of: dt.date
+) -> PreparedCohort:
+    """Validate, select snapshots and order whole patients (vectorised; no model involved)."""
+    snaps, snap_errors = select_snapshots(patients, as_of)
+    good_p, p_errors = validate_rows(snaps, BATCH_PATIENTS_SCHEMA, "patients")
+    candidates = np.sort(snaps["patient_id"].to_numpy(dtype=object))
+
+    # One filtered copy of the sessions: the candidates' rows before the scoring date.
+    ids = patient_ids(sessions["patient_id"]) if "patient_id" in sessions else None
+    if ids is None:
+        ids = pd.Series("", index=sessions.index, dtype=object)
+    mask = pd.Categorical(ids, categories=candidates).codes >= 0
+    dates = dates_of(sessions["date"]) if "date" in sessions else None
+    if dates is not None:  # the future is not history (NaT kept: reported as invalid)
+        mask &= ~(dates >= pd.Timestamp(as_of)).to_numpy()
+    data = {c: sessions[c].to_numpy()[mask] for c in sessions.columns if c in SESSION_COLUMNS}
+    data["patient_id"] = ids.to_numpy()[mask]
+    if dates is not None:
+        data["date"] = dates.to_numpy()[mask]
+    row_no = sessions[ROW].to_numpy() if ROW in sessions else np.arange(len(sessions))
+    data[ROW] = row_no[mask]
+    s = pd.DataFrame(data)
+    good_s, s_errors = validate_rows(s, SESSION_ROW_SCHEMA, "sessions")
+
+    bad_ids = set(p_errors["patient_id"]) | set(s_errors["patient_id"])
+    good_p = good_p[~good_p["patient_id"].isin(bad_ids)]
+    good_p = good_p.sort_values("patient_id", kind="stable").reset_index(drop=True)
+    # Sessions sorted by patient (in good_p's order), date and original row: a total order, so
+    # ties on a date are broken the same way in both engines whatever order Spark delivers.
+    codes = pd.Categorical(good_s["patient_id"], categories=good_p["patient_id"]).codes
+    sel = np.flatnonzero(codes >= 0)
+    order = sel[
+        np.lexsort((good_s[ROW].to_numpy()[sel], good_s["date"].to_numpy()[sel], codes[sel]))
+    ]
+    codes = codes[order]
+    cols = [good_s.columns.get_loc(c) for c in SESSION_COLUMNS]
+    rest_s = good_s.iloc[order, cols].reset_index(drop=True)
+    del good_s
+    rest_p = good_p.reindex(
+        columns=list(PATIENT_ROW_COLUMNS) + list(RX_COLUMNS) + list(REFERENCE_COLUMNS)
+    )
+    return PreparedCohort(
+        patients=rest_p,
+        sessions=rest_s,
+        codes=np.asarray(codes),
+        cancer=good_p["cancer_type"].to_numpy(dtype=object),
+        errors=concat_errors([snap_errors, p_errors, s_errors]),
+    )
+
+
+def score_range(
+    prep: PreparedCohort, start: int, stop: int, as_of: dt.date, models: Any, cfg: Any
+) -> pd.DataFrame:
+    """Patients [start, stop) of a prepared cohort through `recommend` (one call), as output rows
+    (OUTPUT_COLUMNS + EXTRA_COLUMNS, canonical dtypes)."""
+    from serving.policy import recommend
+
+    lo = int(np.searchsorted(prep.codes, start, side="left"))
+    hi = int(np.searchsorted(prep.codes, stop - 1, side="right"))
+    responses = recommend(
+        prep.patients.iloc[start:stop].reset_index(drop=True),
+        prep.sessions.iloc[lo:hi].reset_index(drop=True),
+        as_of,
+        models,
+        cfg,
+    )
+    cancer = prep.cancer[start:stop].tolist()
+    rows = [
+        flatten_response(r) | {"cancer_type": c} for r, c in zip(responses, cancer, strict=True)
+    ]
+    return finalize_scored(
+        pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS)), keep_extra=True
+    )
+
+
+def score_cohort(
+    patients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    as_of: dt.date,
+    models: Any,
+    cfg: Any,
+    chunk_size: int = 5000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> ScoreResult:
+    """Validate, select snapshots and score whole patients in one process (Spark runs this per
+    bucket). `on_chunk(n)` is called after each chunk of n patients (progress bar)."""
+    prep = prepare_cohort(patients, sessions, as_of)
+    parts = []
+    for start, stop in prep.chunks(chunk_size):
+        parts.append(score_range(prep, start, stop, as_of, models, cfg))
+        if on_chunk is not None:
+            on_chunk(stop - start)
+    return ScoreResult(concat_scored(parts), prep.errors)
+
+
+def concat_scored(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks of output rows as one frame (an empty frame with the columns when none)."""
+    if not parts:
+        return pd.DataFrame(columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def flatten_response(resp: dict[str, Any]) -> dict[str, Any]:
+    """One contract response -> one flat output row (nested dose fields become columns)."""
+    rx = resp.get("prescription")
+    if rx is not None and not isinstance(rx, dict):
+        rx = rx.model_dump()
+    aer = (rx or {}).get("aerobic") or {}
+    res = (rx or {}).get("resistance") or {}
+    pred = resp.get("predictions") or {}
+    ref = resp.get("progression_reference")
+    if ref is not None and not isinstance(ref, dict):
+        ref = ref.model_dump()
+    as_of = resp["as_of"]
+    return {
+        "patient_id": str(resp["patient_id"]),
+        "as_of": as_of.isoformat() if hasattr(as_of, "isoformat") else str(as_of),
+        "decision": resp["decision"],
+        "aerobic_sessions_per_week": aer.get("sessions_per_week"),
+        "aerobic_minutes_per_session": aer.get("minutes_per_session"),
+        "aerobic_pct_hrmax_low": (aer.get("intensity_pct_hrmax") or {}).get("low"),
+        "aerobic_pct_hrmax_high": (aer.get("intensity_pct_hrmax") or {}).get("high"),
+        "aerobic_rpe_low": (aer.get("rpe") or {}).get("low"),
+        "aerobic_rpe_high": (aer.get("rpe") or {}).get("high"),
+        "resistance_sessions_per_week": res.get("sessions_per_week"),
+        "resistance_sets": res.get("sets"),
+        "resistance_reps_low": (res.get("reps") or {}).get("low"),
+        "resistance_reps_high": (res.get("reps") or {}).get("high"),
+        "resistance_pct_1rm_low": (res.get("intensity_pct_1rm") or {}).get("low"),
+        "resistance_pct_1rm_high": (res.get("intensity_pct_1rm") or {}).get("high"),
+        "restrictions": LIST_SEPARATOR.join((rx or {}).get("restrictions") or []),
+        "predicted_tolerance": pred.get("tolerance"),
+        "predicted_adherence": pred.get("adherence"),
+        "rules": json.dumps([r["id"] for r in resp.get("rules", [])]),
+        "explanation": json.dumps(
+            [
+                {"feature": e["feature"], "contribution": float(e["contribution"])}
+                for e in resp.get("explanation", [])
+            ]
+        ),
+        "tolerance_model_version": str(resp["model"]["tolerance"]["version"]),
+        "adherence_model_version": str(resp["model"]["adherence"]["version"]),
+        "guideline_version": str(resp["guideline_version"]),
+        "unknown_facts": LIST_SEPARATOR.join(resp.get("unknown_facts") or []),
+    } | {c: (ref or {}).get(c[len("ref_") :]) for c in REFERENCE_COLUMNS}
+
+
+def finalize_scored(df: pd.DataFrame, keep_extra: bool = False) -> pd.DataFrame:
+    """Canonical dtypes and order: the one place that decides what both engines write."""
+    cols = list(OUTPUT_COLUMNS + (EXTRA_COLUMNS if keep_extra else ()))
+    out = df.reindex(columns=cols).copy()
+    for c in INT_COLUMNS:
+        out[c] = pd.to_numeric(out[c], errors="coerce").round().astype("Int64")
+    for c in FLOAT_COLUMNS:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    for c in STR_COLUMNS + (EXTRA_COLUMNS if keep_extra else ()):
+        out[c] = out[c].map(lambda v: None if v is None or v is pd.NA or v != v else str(v))
+        out[c] = out[c].astype(object)
+    return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
+
+
+def finalize_errors(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.reindex(columns=list(ERROR_COLUMNS)).fillna("").astype(str).drop_duplicates()
+    return out.sort_values(list(ERROR_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+# --- the command --------------------------------------------------------------------------------
+def policy_config(settings: Settings) -> Any:
+    """The PolicyConfig REST uses: thresholds from the settings, everything else default."""
+    from serving.policy import PolicyConfig
+
+    return PolicyConfig(
+        tolerance_threshold=settings.tolerance_threshold,
+        adherence_threshold=settings.adherence_threshold,
+    )

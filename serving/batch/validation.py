@@ -1,0 +1,305 @@
+"""Row validation of a batch cohort: the rules both engines apply, per patient.
+
+Why it looks the way it does: every row is checked with the pandera schemas of
+`features/schemas.py` (plus the rx_*/ref_* bounds) and *reported*, never raised: a patient whose
+current snapshot or any session before the scoring date is invalid is skipped (the bad row might be
+the serious adverse event that forces a hold). All steps are per patient, so the pandas engine (one
+call on the cohort), its worker processes and Spark (one call per bucket) give the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+
+from features.schemas import (
+    LIST_SEPARATOR,
+    PATIENTS_SCHEMA,
+    REFERENCE_COLUMNS,
+    RESTRICTIONS,
+    SESSIONS_SCHEMA,
+)
+
+ERROR_COLUMNS = ("patient_id", "table", "field", "reason")
+# Original row number, carried through Spark so ties are broken as in the pandas engine.
+ROW = "_dosewise_row"
+
+# rx_* columns are optional in the contract but must be sane when present (same bounds as the
+# Prescription model where it has them).
+_RX_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "rx_aerobic_sessions": (0, 14),
+    "rx_aerobic_minutes": (0, 180),
+    "rx_aerobic_pct_hrmax_low": (0, 100),
+    "rx_aerobic_pct_hrmax_high": (0, 100),
+    "rx_aerobic_rpe_low": (6, 20),
+    "rx_aerobic_rpe_high": (6, 20),
+    "rx_resistance_sessions": (0, 14),
+    "rx_resistance_sets": (0, 10),
+    "rx_resistance_reps_low": (0, 30),
+    "rx_resistance_reps_high": (0, 30),
+    "rx_resistance_pct_1rm_low": (0, 100),
+    "rx_resistance_pct_1rm_high": (0, 100),
+}
+
+
+def _rx_column(lo: float | None, hi: float | None) -> pa.Column:
+    checks = [pa.Check.ge(lo)] if lo is not None else []
+    checks += [pa.Check.le(hi)] if hi is not None else []
+    return pa.Column(float, checks=checks, nullable=True, coerce=True)
+
+
+def _restrictions_ok(series: pd.Series) -> pd.Series:
+    allowed = set(RESTRICTIONS)
+    return series.fillna("").map(
+        lambda s: all(x in allowed for x in str(s).split(LIST_SEPARATOR) if x)
+    )
+
+
+# ref_* (the progression reference handed back): ProgressionReference's bounds.
+_REF_BOUNDS = dict(zip(REFERENCE_COLUMNS, ((0, 14), (0, 180), (0, 100), (0, 14), (0, 10), (0, 30),
+                                           (0, 100)), strict=True))  # fmt: skip
+
+BATCH_PATIENTS_SCHEMA = PATIENTS_SCHEMA.add_columns(
+    {c: _rx_column(*b) for c, b in (_RX_BOUNDS | _REF_BOUNDS).items()}
+    | {
+        "rx_restrictions": pa.Column(
+            str,
+            pa.Check(_restrictions_ok, error=f"items must be among {sorted(RESTRICTIONS)}"),
+            nullable=True,
+            coerce=True,
+        )
+    }
+)
+
+
+# Sessions are validated for the patients' candidates only: their ids were already checked on the
+# patients side (an id that fails there is skipped), so the per-row regex over millions of session
+# rows is saved.
+SESSION_ROW_SCHEMA = SESSIONS_SCHEMA.remove_columns(["patient_id"])
+
+
+class BatchError(RuntimeError):
+    """A problem with the job as a whole (not a row): reported and mapped to an exit code;
+    `errors` (ERROR_COLUMNS rows naming table and field) go to FILE.errors."""
+
+    def __init__(
+        self, message: str, exit_code: int = 2, errors: pd.DataFrame | None = None
+    ) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.errors = errors
+
+
+def table_error(table: str, field_: str, reason: str) -> pd.DataFrame:
+    """A FILE.errors row about a whole table (no patient)."""
+    return pd.DataFrame([{"patient_id": "", "table": table, "field": field_, "reason": reason}])
+
+
+# --- dates --------------------------------------------------------------------------------------
+def parse_as_of(value: str | dt.date | None, sessions: pd.DataFrame | None) -> dt.date:
+    """The scoring date: given, else the day after the latest session in the cohort, else today.
+
+    The day after the latest session makes a re-run on the same files reproducible (not tied to
+    the wall clock) and sees every session, since features use data strictly before `as_of`.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if value:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise BatchError(f"--as-of {value!r} is not a date (YYYY-MM-DD)") from exc
+    if sessions is not None and "date" in sessions and len(sessions):
+        latest = pd.to_datetime(sessions["date"], errors="coerce").max()
+        if pd.notna(latest):
+            return (pd.Timestamp(latest).normalize() + pd.Timedelta(days=1)).date()
+    return dt.date.today()
+
+
+def dates_of(series: pd.Series) -> pd.Series:
+    """Lenient date parse (NaT when unreadable); validation then reports NaT as missing."""
+    out = pd.to_datetime(series, errors="coerce")
+    if isinstance(out.dtype, pd.DatetimeTZDtype):
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def patient_ids(series: pd.Series) -> pd.Series:
+    """Ids as text, missing as "" (then reported), the same way in both engines."""
+    out = series.astype(str)
+    out[series.isna().to_numpy()] = ""
+    return out
+
+
+# --- validation ---------------------------------------------------------------------------------
+_CHECK_TEXT = (
+    ("coerce_dtype", "cannot be read as {dtype}"),
+    ("dtype(", "cannot be read as {dtype}"),
+    ("not_nullable", "missing (required)"),
+    ("greater_than_or_equal_to", "must be >= {arg}"),
+    ("less_than_or_equal_to", "must be <= {arg}"),
+    ("isin", "must be one of {arg}"),
+    ("str_matches", "must match {arg}"),
+    ("column_in_dataframe", "column missing"),
+)
+
+
+def _reason(check: Any, value: Any, column: Any = None) -> str:
+    """A readable reason naming the rule and the offending value."""
+    text = str(check)
+    if column in ("date", "as_of") and text == "not_nullable":
+        return "missing or not a date"
+    arg = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else ""
+    dtype = arg.strip("'\"") or "the expected type"
+    dtype = {"float64": "a number", "bool": "true/false", "boolean": "true/false"}.get(dtype, dtype)
+    for key, template in _CHECK_TEXT:
+        if text.startswith(key):
+            reason = template.format(arg=arg, dtype=dtype)
+            break
+    else:
+        reason = text
+    if text.startswith(("not_nullable", "column_in_dataframe")):
+        return reason
+    return f"{reason} (got {_show(value)})"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value)) if abs(value) < 1e15 else repr(value)
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def validate_rows(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, table: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-row validation: (valid rows, coerced; error rows). Never raises for bad rows.
+
+    pandera (lazy=True) lists every failing cell in `failure_cases` with its row index; those rows
+    are dropped and the rest validated again, because a cell that cannot be coerced makes pandera
+    skip the range checks of its whole column (reported without an index) on that pass.
+    `df` is coerced in place (no copy of a multi-million-row table): pass a frame you own.
+    """
+    if not df.index.is_unique:
+        df = df.reset_index(drop=True)
+    for name, col in schema.columns.items():  # optional columns may be absent from a file
+        if name not in df and col.nullable:
+            df[name] = None
+    errors: list[pd.DataFrame] = []
+    current = df
+    for _ in range(5):
+        try:
+            return schema.validate(current, lazy=True, inplace=True), concat_errors(errors)
+        except pandera.errors.SchemaErrors as exc:
+            fc = exc.failure_cases
+        rowwise = fc[fc["index"].notna()]
+        if rowwise.empty:
+            reasons = "; ".join(
+                sorted(
+                    {
+                        f"{c}: {_reason(k, v)}"
+                        for c, k, v in zip(
+                            fc["column"], fc["check"], fc["failure_case"], strict=True
+                        )
+                    }
+                )
+            )
+            raise BatchError(f"{table} table cannot be read: {reasons}", exit_code=1)
+        idx = rowwise["index"].astype(df.index.dtype)
+        errors.append(
+            pd.DataFrame(
+                {
+                    "patient_id": patient_ids(current.loc[idx, "patient_id"]).to_numpy()
+                    if "patient_id" in current
+                    else "",
+                    "table": table,
+                    "field": rowwise["column"].astype(str).to_numpy(),
+                    "reason": [
+                        _reason(k, v, c)
+                        for c, k, v in zip(
+                            rowwise["column"],
+                            rowwise["check"],
+                            rowwise["failure_case"],
+                            strict=True,
+                        )
+                    ],
+                }
+            )
+        )
+        current = current.drop(index=pd.Index(idx.unique()))
+    raise BatchError(f"{table} table: validation did not converge", exit_code=1)
+
+
+def concat_errors(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ERROR_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[list(ERROR_COLUMNS)]
+
+
+def _error_frame(ids: Sequence[str], table: str, field_: str, reason: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"patient_id": list(ids), "table": table, "field": field_, "reason": reason},
+        columns=list(ERROR_COLUMNS),
+    )
+
+
+def select_snapshots(patients: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Point in time: per patient, the latest snapshot with `as_of` <= the scoring date.
+
+    A patient with a snapshot whose date is missing or unreadable is skipped (we cannot tell
+    which snapshot is the latest); one with only future snapshots is reported as not scorable.
+    """
+    for col in ("patient_id", "as_of"):
+        if col not in patients:
+            raise BatchError(f"patients table has no {col} column", exit_code=1)
+    # Work on the key columns only, then copy the chosen rows once (the table can be large).
+    ids = patient_ids(patients["patient_id"]).to_numpy()
+    dates = dates_of(patients["as_of"]).to_numpy()
+    errs: list[pd.DataFrame] = []
+    no_id = ids == ""
+    if no_id.any():
+        errs.append(_error_frame([""] * int(no_id.sum()), "patients", "patient_id", "missing"))
+    no_date = pd.isna(dates) & ~no_id
+    bad_ids = sorted(set(ids[no_date]))
+    if bad_ids:
+        errs.append(_error_frame(bad_ids, "patients", "as_of", "missing or not a date"))
+    usable = ~no_id & ~pd.Series(ids).isin(set(bad_ids)).to_numpy()
+    in_time = usable & (dates <= np.datetime64(pd.Timestamp(as_of)))
+    future_only = sorted(set(ids[usable]) - set(ids[in_time]))
+    if future_only:
+        errs.append(
+            _error_frame(future_only, "patients", "as_of", f"no snapshot on or before {as_of}")
+        )
+    sel = np.flatnonzero(in_time)
+    codes, _ = pd.factorize(ids[sel])
+    row_no = patients[ROW].to_numpy()[sel] if ROW in patients else sel
+    o = np.lexsort((row_no, dates[sel], codes))  # per patient by date; ties: the later row wins
+    last = np.ones(len(o), dtype=bool)
+    last[:-1] = codes[o][1:] != codes[o][:-1]
+    chosen = sel[o][last]
+    p = patients.iloc[chosen].drop(columns=[ROW], errors="ignore")
+    p = p.assign(patient_id=ids[chosen], as_of=dates[chosen])
+    p = p.sort_values("patient_id", kind="stable").reset_index(drop=True)
+    return p, concat_errors(errs)
+
+
+def check_columns(patients: pd.DataFrame, sessions: pd.DataFrame) -> None:
+    """A required column missing from a table is a job error (exit 1), found before any work."""
+    for df, schema, name in (
+        (patients, BATCH_PATIENTS_SCHEMA, "patients"),
+        (sessions, SESSIONS_SCHEMA, "sessions"),
+    ):
+        missing = [c for c, col in schema.columns.items() if not col.nullable and c not in df]
+        if missing:
+            rows = pd.concat([table_error(name, c, "required column missing") for c in missing])
+            raise BatchError(
+                f"{name} table lacks required columns: {missing}", exit_code=1, errors=rows
+            )
