@@ -94,7 +94,7 @@ def spark_session(
         .master(master or "local[*]")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", os.environ.get("DOSEWISE_SPARK_DRIVER_MEMORY", "1g"))
+        .config("spark.driver.memory", Settings().spark_driver_memory)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.python.worker.reuse", "true")
