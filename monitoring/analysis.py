@@ -2,6 +2,15 @@
 prediction drift and feature drift per ISO week, the decision mix, and realised performance per
 week, model version and subgroup. Pure functions of frames: no database, no MLflow.
 
+Two references: each figure is compared with the champion's held-out reference (stored at
+promotion; `*_reference` keys) and with the serving version's deployment baseline, its first
+`monitor_baseline_weeks` weeks in service (`psi`, `js`), which is what the alarms read. Why both:
+under Dosewise the served predictions and the dose-driven history features differ from the
+training cohort's by design (the policy picks well-tolerated doses where training doses were
+randomised), by PSI 0.2-0.4 on predictions and up to 1.1 on RPE features in a no-shift
+deployment; a threshold loose enough for that would miss real shifts. The baseline has the
+policy's own shape, so a change after it is a change in the world.
+
 Which reference: prediction drift compares each model's served predictions with that model
 version's held-out predictions; feature drift compares the model input rows with the adherence
 model's held-out feature histograms, because adherence examples are built, like a served
@@ -26,6 +35,26 @@ LABEL = {"tolerance": "tolerated", "adherence": "attended"}
 PREDICTION_EDGES = np.linspace(0.0, 1.0, 21)
 # Features whose drift is monitored: who the patients are and what their history says.
 MONITORED_FEATURES = FEATURE_SET.profile + FEATURE_SET.history
+# History features that count or measure the doses given (planned sessions, minutes, intensity,
+# session spacing): under Dosewise they follow the policy's choices, which differ from the
+# training cohort's randomised doses by design, so they are reported and ranked but raise no
+# alarm. Everything about the patient and how they responded (rates, RPE, pain, fatigue,
+# adverse events, streaks) does.
+_DOSE_PATTERNS = (
+    "n_planned",
+    "completed_minutes",
+    "sessions_per_week",
+    "minutes_mean",
+    "weekly_minutes",
+    "pct_hrmax_mean",
+    "pct_1rm_mean",
+    "sets_mean",
+    "n_sessions_total",
+    "days_since_last",
+    "days_since_first",
+)
+DOSE_HISTORY = tuple(f for f in FEATURE_SET.history if any(p in f for p in _DOSE_PATTERNS))
+ALARM_FEATURES = tuple(f for f in MONITORED_FEATURES if f not in DOSE_HISTORY)
 
 
 def subgroup_masks(frame_features: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -51,30 +80,57 @@ def prediction_counts(p: np.ndarray) -> np.ndarray:
 
 
 def prediction_drift(
-    recs: pd.DataFrame, references: Mapping[tuple[str, str], dict[str, Any] | None]
+    recs: pd.DataFrame,
+    references: Mapping[tuple[str, str], dict[str, Any] | None],
+    baseline: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """PSI and JS of each week's served predictions vs the serving version's reference."""
+    """Per week and serving version: PSI and JS of the served predictions vs the version's
+    deployment baseline (`psi`, `js`: its first weeks in service), and vs the champion's
+    held-out reference (`psi_reference`, `js_reference`)."""
     out = []
+    nan = float("nan")
     for kind in KINDS:
-        for (week, version), g in recs.groupby(["week", f"{kind}_version"], sort=True):
-            p = g[f"pred_{kind}"].to_numpy(float)
+        col, vcol = f"pred_{kind}", f"{kind}_version"
+        for (week, version), g in recs.groupby(["week", vcol], sort=True):
+            p = g[col].to_numpy(float)
             p = p[np.isfinite(p)]
-            ref = references.get((kind, str(version)))
             cur = prediction_counts(p)
-            row = {"kind": kind, "week": week, "version": str(version), "n": len(p)}
-            row["mean"] = float(p.mean()) if len(p) else float("nan")
-            if ref is None:
-                row |= {"psi": float("nan"), "js": float("nan"), "reference": False}
-            else:
+            row: dict[str, Any] = {"kind": kind, "week": week, "version": str(version)}
+            row |= {"n": len(p), "mean": float(p.mean()) if len(p) else nan}
+            ref = references.get((kind, str(version)))
+            row["reference"] = ref is not None
+            if ref is not None:
                 refc = np.asarray(ref["predictions"]["counts"], dtype=float)
+                row["psi_reference"] = stats.psi(refc, cur)
+                row["js_reference"] = stats.js_divergence(refc, cur)
+                row["reference_mean"] = float(np.mean(ref["heldout_predictions"]))
+            else:
+                row |= {"psi_reference": nan, "js_reference": nan, "reference_mean": nan}
+            base = _baseline_rows(baseline, vcol, str(version))
+            in_base = base is not None and week in set(base["week"])
+            if base is None or in_base:
+                row |= {"psi": nan, "js": nan, "baseline_mean": nan, "in_baseline": in_base}
+            else:
+                b = base[col].to_numpy(float)
+                b = b[np.isfinite(b)]
+                bc = prediction_counts(b)
                 row |= {
-                    "psi": stats.psi(refc, cur),
-                    "js": stats.js_divergence(refc, cur),
-                    "reference": True,
-                    "reference_mean": float(np.mean(ref["heldout_predictions"])),
+                    "psi": stats.psi(bc, cur),
+                    "js": stats.js_divergence(bc, cur),
+                    "baseline_mean": float(b.mean()) if len(b) else nan,
+                    "baseline_n": len(b),
+                    "in_baseline": False,
                 }
             out.append(row)
     return out
+
+
+def _baseline_rows(baseline: pd.DataFrame | None, vcol: str, version: str) -> pd.DataFrame | None:
+    if baseline is None or baseline.empty:
+        return None
+    flag = f"baseline_{vcol.removesuffix('_version')}"
+    rows = baseline[(baseline[vcol].astype(str) == version) & baseline[flag].astype(bool)]
+    return None if rows.empty else rows
 
 
 def feature_drift(
@@ -82,43 +138,65 @@ def feature_drift(
     matrix: np.ndarray,
     names: tuple[str, ...],
     references: Mapping[tuple[str, str], dict[str, Any] | None],
+    baseline: pd.DataFrame | None = None,
+    baseline_matrix: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """PSI of every monitored feature per week vs the adherence version's feature histograms
-    (`week = "all"` for the whole window), with the missing share of each side."""
+    """PSI of every monitored feature per week (`week = "all"` for the window), in the
+    reference's bins: vs the adherence version's deployment baseline (`psi`) and vs its
+    held-out histograms (`psi_reference`), with the missing shares. Recommendations with a dose
+    only (hold and refer weeks have no planned sessions, so no training example either)."""
     out = []
-    weeks = recs["week"].to_numpy()
-    versions = recs["adherence_version"].astype(str).to_numpy()
-    groups = [("all", v, versions == v) for v in np.unique(versions)]
-    groups += [
-        (w, v, (weeks == w) & (versions == v))
-        for w in np.unique(weeks)
-        for v in np.unique(versions)
-    ]
+    nan = float("nan")
+    dosed = np.isfinite(recs["pred_adherence"].to_numpy(float))
+    weeks = np.where(dosed, recs["week"].to_numpy(), "")
+    versions = np.where(dosed, recs["adherence_version"].astype(str).to_numpy(), "")
+    vs, ws = np.unique(versions[dosed]), np.unique(weeks[dosed])
+    groups = [("all", v, versions == v) for v in vs]
+    groups += [(w, v, (weeks == w) & (versions == v)) for w in ws for v in vs]
     for week, version, mask in groups:
         if not mask.any():
             continue
         ref = references.get(("adherence", version))
         if ref is None:
             continue
+        base_mask = None
+        in_base = False
+        if baseline is not None and baseline_matrix is not None and len(baseline):
+            base_mask = (
+                (baseline["adherence_version"].astype(str).to_numpy() == version)
+                & np.isfinite(baseline["pred_adherence"].to_numpy(float))
+                & baseline["baseline_adherence"].to_numpy(bool)
+            )
+            in_base = week in set(baseline["week"].to_numpy()[base_mask])
+            if not base_mask.any() or in_base:
+                base_mask = None
         sub = matrix[mask]
         for name in MONITORED_FEATURES:
             hist = ref["features"].get(name)
             if hist is None:
                 continue
             j = names.index(name)
+            edges = hist.get("edges") or []
             refc = stats.reference_counts(hist)
-            cur = stats.bin_counts(sub[:, j], hist.get("edges") or [])
-            out.append(
-                {
-                    "week": week,
-                    "version": version,
-                    "feature": name,
-                    "psi": stats.psi(refc, cur),
-                    "missing": float(cur[-1] / max(cur.sum(), 1)),
-                    "reference_missing": float(refc[-1] / max(refc.sum(), 1)),
-                    "n": int(mask.sum()),
-                }
-            )
+            cur = stats.bin_counts(sub[:, j], edges)
+            row = {
+                "week": week,
+                "version": version,
+                "feature": name,
+                "psi_reference": stats.psi(refc, cur),
+                "missing": float(cur[-1] / max(cur.sum(), 1)),
+                "reference_missing": float(refc[-1] / max(refc.sum(), 1)),
+                "n": int(mask.sum()),
+                "alarm_eligible": name in ALARM_FEATURES,
+                "in_baseline": in_base,
+                "psi": nan,
+                "baseline_missing": nan,
+            }
+            if base_mask is not None:
+                bc = stats.bin_counts(baseline_matrix[base_mask, j], edges)
+                row["psi"] = stats.psi(bc, cur)
+                row["baseline_missing"] = float(bc[-1] / max(bc.sum(), 1))
+            out.append(row)
     return out
 
 

@@ -10,10 +10,13 @@ Why it is built like this:
   `serving.monitoring.attach`: the same audit row, hash chain and monitoring row as production.
   No prescription bypasses the policy and its guideline kernel.
 * Steady state from week 1: patients enrol in weekly cohorts and stay `programme_weeks` weeks
-  (16, as the training cohort), and every clinic runs `programme_weeks - 1` weeks before it is
-  served (the clinic before Dosewise: the simulator's default plans, logged too). So each served
-  week mixes programme weeks 0-15 like the training data, and a no-shift deployment has nothing
-  to alarm about.
+  (16, as the training cohort), and the clinic has used Dosewise since its first cohort,
+  `programme_weeks - 1` weeks before monitoring starts (those weeks are served by the same
+  policy but not recorded, and their sessions are logged). So each recorded week mixes
+  programme weeks 0-15 like the training data, every history was made under Dosewise, and a
+  no-shift deployment has nothing to alarm about. (A clinic that switches to Dosewise goes
+  through a transient of about four weeks while the 28-day history features fill with the
+  policy's doses; the `cohort-mix` clinic does, and that is part of what the monitor sees.)
 * Shifts (from week `at_week`, weeks counted from 1):
   - `none`;
   - `cohort-mix`: a second clinic with the `advanced-cohort` scenario's patients (older, 65%
@@ -110,7 +113,7 @@ class Cohort:
     site: str
     enrol_week: int  # deployment week index (0 = week 1) of its first week
     sim: Simulator
-    served_from: int  # first deployment week index the clinic uses Dosewise
+    served_from: int  # first week index the clinic uses Dosewise (negative: before week 1)
 
     def active(self, week: int, programme_weeks: int) -> bool:
         return self.enrol_week <= week < self.enrol_week + programme_weeks
@@ -199,12 +202,13 @@ def delivered_plan(rx: dict[str, Any] | None) -> dict[str, float]:
 def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:
     """Every enrolment cohort of every clinic the deployment will see."""
     size = max(1, math.ceil(cfg.patients / cfg.programme_weeks))
-    clinics: list[tuple[str, SimParams, int]] = [("main", PARAMS, 0)]
+    warm = cfg.programme_weeks - 1
+    clinics: list[tuple[str, SimParams, int, int]] = [("main", PARAMS, -warm, -warm)]
     if cfg.shift == "cohort-mix":
-        clinics.append(("advanced", scenario_params("advanced-cohort"), cfg.at_week - 1))
+        advanced = scenario_params("advanced-cohort")
+        clinics.append(("advanced", advanced, cfg.at_week - 1, cfg.at_week - 1 - warm))
     cohorts = []
-    for c_idx, (clinic, params, served_from) in enumerate(clinics):
-        first = served_from - (cfg.programme_weeks - 1)
+    for c_idx, (clinic, params, served_from, first) in enumerate(clinics):
         for enrol in range(first, cfg.weeks):
             seed = cfg.seed * 100_000 + c_idx * 10_000 + (enrol + 5_000)
             start = cfg.start + dt.timedelta(weeks=enrol)
@@ -214,8 +218,7 @@ def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:
     return cohorts
 
 
-Recorder = Callable[[list[dict[str, Any]], list[RecommendRequest]], None]
-Recommender = Callable[[list[RecommendRequest]], list[dict[str, Any]]]
+Recommender = Callable[[list[RecommendRequest], bool], list[dict[str, Any]]]
 
 
 def _logged(
@@ -246,13 +249,13 @@ def _requests(snap: pd.DataFrame, state: DeploymentState, as_of: dt.date) -> lis
 def run_deployment(
     cfg: DeploymentConfig,
     recommend: Recommender,
-    record: Recorder,
     on_week: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Simulate the deployment week by week; returns (patients, sessions) logged and a summary.
+    """Simulate the deployment week by week; returns the logged patients and sessions tables
+    and a per-week summary.
 
-    `recommend` answers contract requests (the policy behind the service); `record` writes the
-    answers to the audit and monitoring tables."""
+    `recommend(requests, record)` answers contract requests (the policy behind the service)
+    and, when `record`, writes them to the audit and monitoring tables (weeks 1..W)."""
     cohorts = make_cohorts(cfg)
     state = DeploymentState()
     first = min(c.enrol_week for c in cohorts)
@@ -270,14 +273,13 @@ def run_deployment(
             if week < c.served_from:
                 _, sessions = c.sim.step(None)
                 _log(state, _logged(sessions, c, week, cfg))
-            else:
-                served.append((c, snap))
+            else:  # a patient who withdrew is no longer seen (and no longer prescribed)
+                served.append((c, snap[~c.sim.dropped]))
         if served:
             as_of = cfg.start + dt.timedelta(weeks=week)
             snaps = pd.concat([s for _, s in served], ignore_index=True)
             reqs = _requests(snaps, state, as_of)
-            responses = recommend(reqs)
-            record(responses, reqs)
+            responses = recommend(reqs, week >= 0)
             plans = {}
             decisions: dict[str, int] = {}
             for resp in responses:
@@ -290,12 +292,16 @@ def run_deployment(
                 plans[pid] = delivered_plan(resp["prescription"])
             for c, snap in served:
                 ids = snap["patient_id"].astype(str)
-                frame = pd.DataFrame([plans[p] for p in ids]).assign(patient_id=ids.to_numpy())
+                frame = pd.DataFrame([plans[p] for p in ids], columns=list(PLAN_COLUMNS)).assign(
+                    patient_id=ids.to_numpy()
+                )
                 _, sessions = c.sim.step(frame[["patient_id", *PLAN_COLUMNS]])
                 _log(state, _logged(sessions, c, week, cfg))
-            weekly.append(
-                {"week": week + 1, "as_of": as_of.isoformat(), "requests": len(reqs)} | decisions
-            )
+            if week >= 0:
+                weekly.append(
+                    {"week": week + 1, "as_of": as_of.isoformat(), "requests": len(reqs)}
+                    | decisions
+                )
         if on_week is not None:
             on_week(week - first + 1, cfg.weeks - first)
     patients = pd.concat(state.patients, ignore_index=True)

@@ -18,7 +18,8 @@ BATCH = 256  # the largest POST /recommend_batch
 
 
 def production_path(settings: Settings, db_url: str, models: Any = None):
-    """(recommend, record, close): the service's policy call and audit/monitoring writer."""
+    """(recommend, close): the service's policy call, each batch written by the production
+    audit writer (audit row + monitoring row, one transaction) when it is to be recorded."""
     from serving.api import hash_request, recommend_many
     from serving.audit import AuditWriter, make_record
     from serving.monitoring import attach, request_inputs
@@ -34,26 +35,24 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
     )
     writer = AuditWriter(db_url, retention_days=settings.monitoring_retention_days).start()
 
-    def recommend(reqs: list[RecommendRequest]) -> list[dict[str, Any]]:
+    def recommend(reqs: list[RecommendRequest], record: bool) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for i in range(0, len(reqs), BATCH):
             t0 = time.perf_counter()
             chunk = reqs[i : i + BATCH]
             resps = recommend_many(chunk, models, cfg)
+            out.extend(resps)
+            if not record:
+                continue
             ms = (time.perf_counter() - t0) * 1000
             records = [
                 make_record(r, hash_request(q), ms, "recommend_batch")
                 for r, q in zip(resps, chunk, strict=True)
             ]
             writer.submit(attach(records, request_inputs(chunk))).result(timeout=120)
-            out.extend(resps)
         return out
 
-    def record(_responses: list[dict[str, Any]], _reqs: list[RecommendRequest]) -> None:
-        """Rows are written per batch in `recommend`, as the service writes them before it
-        answers; nothing is left to do here."""
-
-    return recommend, record, writer.close
+    return recommend, writer.close
 
 
 def run_simulate_deployment(
@@ -69,7 +68,7 @@ def run_simulate_deployment(
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     url = db_url or f"sqlite:///{out / 'audit.db'}"
-    recommend, record, close = production_path(settings, url, models)
+    recommend, close = production_path(settings, url, models)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -83,7 +82,7 @@ def run_simulate_deployment(
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = run_deployment(cfg, recommend, record, advance)
+            result = run_deployment(cfg, recommend, advance)
     finally:
         close()
     meta = {

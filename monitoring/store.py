@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Text, cast, select
+from sqlalchemy import Engine, Text, cast, func, select
 
 from serving.monitoring import monitoring_log
 
@@ -75,3 +75,33 @@ def read_recommendations(
             if j is not None and value is not None:
                 matrix[i, j] = value
     return frame, matrix
+
+
+def read_baseline(
+    engine: Engine, weeks: int, features: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each serving version's first `weeks` weeks in service (from its first `as_of`), flagged
+    per model: `baseline_tolerance` / `baseline_adherence` say whether a row is in the baseline
+    of its tolerance / adherence version."""
+    from features import FEATURE_SET
+
+    features = features or FEATURE_SET.columns
+    t = monitoring_log.c
+    starts: dict[str, dict[str, dt.date]] = {}
+    with engine.connect() as conn:
+        for kind in ("tolerance", "adherence"):
+            col = t[f"{kind}_version"]
+            rows = conn.execute(select(col, func.min(t.as_of)).group_by(col)).all()
+            starts[kind] = {str(v): dt.date.fromisoformat(a) for v, a in rows}
+    if not any(starts.values()):
+        return pd.DataFrame(), np.empty((0, len(features)))
+    first = min(d for s in starts.values() for d in s.values())
+    last = max(d for s in starts.values() for d in s.values()) + dt.timedelta(weeks=weeks, days=-1)
+    frame, matrix = read_recommendations(engine, first, last, features)
+    as_of = frame["as_of"].dt.date
+    for kind in ("tolerance", "adherence"):
+        begin = frame[f"{kind}_version"].astype(str).map(starts[kind])
+        end = begin + dt.timedelta(weeks=weeks)
+        frame[f"baseline_{kind}"] = ((as_of >= begin) & (as_of < end)).to_numpy(bool)
+    keep = (frame["baseline_tolerance"] | frame["baseline_adherence"]).to_numpy(bool)
+    return frame[keep].reset_index(drop=True), matrix[keep]
