@@ -5,6 +5,7 @@ Imports are lazy so that `dosewise --help` is instant and each subcommand loads 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -55,13 +56,25 @@ def train(
     ] = 21,
     promote: Annotated[bool, typer.Option(help="Run the promotion gate after training")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    gate_weeks: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Compare challenger and champion on the most recent N weeks (default: "
+            "DOSEWISE_PROMOTION_GATE_WEEKS for deployment logs, the patient split otherwise)",
+        ),
+    ] = None,
 ) -> None:
     """Train the tolerance and adherence models, evaluate on held-out patients, register them in
-    MLflow as `challenger`, then promote to `champion` if no worse than the current one."""
+    MLflow as `challenger`, then promote to `champion` if no worse than the current one. With
+    deployment logs (`simulate-deployment --out DIR`, or production exports in the same
+    format), the gate compares on the most recent labelled weeks."""
     settings = _settings()
     from training.train import print_summary, run_training
 
-    summary = run_training(settings, data, seed, do_promote=promote, console=err)
+    summary = run_training(
+        settings, data, seed, do_promote=promote, console=err, gate_weeks=gate_weeks
+    )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=float))
     else:
@@ -174,8 +187,6 @@ def score(
 
 
 def _date(value: str, option: str) -> dt.date:
-    import datetime as dt
-
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

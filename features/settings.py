@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     monitor_ece: float = Field(0.07, gt=0, le=1)
     monitor_min_rows: int = Field(100, ge=1)  # recommendations in a week for drift
     monitor_min_labels: int = Field(300, ge=1)  # labelled sessions in a week for performance
+    # `dosewise train --data <deployment logs>`: the promotion gate compares challenger and
+    # champion on this many most recent weeks (of the held-out patients); fitting uses the weeks
+    # before them.
+    promotion_gate_weeks: int = Field(4, ge=1, le=52)
 
     @model_validator(mode="before")
     @classmethod
