@@ -97,9 +97,11 @@ def test_each_shift_raises_the_right_alarm_within_two_weeks(
 
 def test_monitor_command_exit_codes_report_json_and_mlflow(monitor_root, deployments, tmp_path):
     from dosewise_cli import app
+    from features.settings import get_settings
 
     env = {"DOSEWISE_ROOT": str(monitor_root)}
     runner = CliRunner()
+    get_settings.cache_clear()  # the command reads settings from this environment
     healthy, shifted = deployments("none"), deployments("tolerance")
     args = ["monitor", "--since", START.isoformat(), "--until", UNTIL.isoformat()]
 
@@ -162,3 +164,4 @@ def test_monitor_command_exit_codes_report_json_and_mlflow(monitor_root, deploym
         env=env,
     )
     assert empty.exit_code == 2 and "no recommendations" in empty.output
+    get_settings.cache_clear()
