@@ -141,9 +141,10 @@ def feature_drift(
     baseline: pd.DataFrame | None = None,
     baseline_matrix: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """PSI of every monitored feature per week (`week = "all"` for the window), in the
-    reference's bins: vs the adherence version's deployment baseline (`psi`) and vs its
-    held-out histograms (`psi_reference`), with the missing shares. Recommendations with a dose
+    """PSI of every monitored feature per week (`week = "all"` for the window): vs the adherence
+    version's deployment baseline (`psi`, in bins made from the baseline: one per value for
+    discrete features) and vs its held-out histograms (`psi_reference`, in their stored
+    quantile bins), with the missing shares. Recommendations with a dose
     only (hold and refer weeks have no planned sessions, so no training example either)."""
     out = []
     nan = float("nan")
@@ -153,6 +154,7 @@ def feature_drift(
     vs, ws = np.unique(versions[dosed]), np.unique(weeks[dosed])
     groups = [("all", v, versions == v) for v in vs]
     groups += [(w, v, (weeks == w) & (versions == v)) for w in ws for v in vs]
+    base_edges: dict[tuple[str, str], np.ndarray] = {}  # bins of the baseline, per feature
     for week, version, mask in groups:
         if not mask.any():
             continue
@@ -193,8 +195,12 @@ def feature_drift(
                 "baseline_missing": nan,
             }
             if base_mask is not None:
-                bc = stats.bin_counts(baseline_matrix[base_mask, j], edges)
-                row["psi"] = stats.psi(bc, cur)
+                base_values = baseline_matrix[base_mask, j]
+                key = (version, name)
+                if key not in base_edges:
+                    base_edges[key] = stats.data_edges(base_values)
+                bc = stats.bin_counts(base_values, base_edges[key])
+                row["psi"] = stats.psi(bc, stats.bin_counts(sub[:, j], base_edges[key]))
                 row["baseline_missing"] = float(bc[-1] / max(bc.sum(), 1))
             out.append(row)
     return out

@@ -16,11 +16,12 @@ Why it is built like this:
   programme weeks 0-15 like the training data, every history was made under Dosewise, and a
   no-shift deployment has nothing to alarm about. (A clinic that switches to Dosewise goes
   through a transient of about four weeks while the 28-day history features fill with the
-  policy's doses; the `cohort-mix` clinic does, and that is part of what the monitor sees.)
+  policy's doses; the monitor's baseline should not be taken during one.)
 * Shifts (from week `at_week`, weeks counted from 1):
   - `none`;
-  - `cohort-mix`: a second clinic with the `advanced-cohort` scenario's patients (older, 65%
-    stage IV, chemotherapy and palliative x2) starts using Dosewise;
+  - `cohort-mix`: a second clinic with twice the census and the `advanced-cohort` scenario's
+    patients (older, 65% stage IV, chemotherapy and palliative x2) joins the monitored
+    deployment (it already used Dosewise, so only who the patients are changes);
   - `tolerance`: patients tolerate less than the models believe (tolerance logit -1.0 for
     everyone);
   - `logging`: one of the clinic's two sites (every other enrolment cohort) stops logging RPE.
@@ -56,11 +57,13 @@ from training.simulator.scenarios import scenario_params
 
 SHIFTS = {
     "none": "no change: the world the models were trained on",
-    "cohort-mix": "a second clinic with older, mostly stage IV, chemotherapy-heavy patients joins",
+    "cohort-mix": "a second clinic (twice the census; older, mostly stage IV, chemotherapy and "
+    "palliative x2) joins the monitored deployment",
     "tolerance": "patients tolerate less than the models believe (tolerance logit -1.0)",
     "logging": "one site (half the patients) stops logging RPE",
 }
 TOLERANCE_SHIFT_LOGIT = 1.0
+COHORT_MIX_CENSUS = 2  # the joining clinic sees twice the main clinic's patients
 DEFAULT_START = dt.date(2026, 3, 2)  # a Monday
 PLAN_COLUMNS = (
     "aerobic_sessions",
@@ -114,6 +117,7 @@ class Cohort:
     enrol_week: int  # deployment week index (0 = week 1) of its first week
     sim: Simulator
     served_from: int  # first week index the clinic uses Dosewise (negative: before week 1)
+    recorded_from: int  # first week index its recommendations reach the monitored tables
 
     def active(self, week: int, programme_weeks: int) -> bool:
         return self.enrol_week <= week < self.enrol_week + programme_weeks
@@ -201,20 +205,21 @@ def delivered_plan(rx: dict[str, Any] | None) -> dict[str, float]:
 
 def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:
     """Every enrolment cohort of every clinic the deployment will see."""
-    size = max(1, math.ceil(cfg.patients / cfg.programme_weeks))
     warm = cfg.programme_weeks - 1
-    clinics: list[tuple[str, SimParams, int, int]] = [("main", PARAMS, -warm, -warm)]
+    # (name, simulator parameters, census factor, week it is recorded from)
+    clinics: list[tuple[str, SimParams, int, int]] = [("main", PARAMS, 1, 0)]
     if cfg.shift == "cohort-mix":
         advanced = scenario_params("advanced-cohort")
-        clinics.append(("advanced", advanced, cfg.at_week - 1, cfg.at_week - 1 - warm))
+        clinics.append(("advanced", advanced, COHORT_MIX_CENSUS, cfg.at_week - 1))
     cohorts = []
-    for c_idx, (clinic, params, served_from, first) in enumerate(clinics):
-        for enrol in range(first, cfg.weeks):
+    for c_idx, (clinic, params, factor, recorded_from) in enumerate(clinics):
+        size = max(1, math.ceil(factor * cfg.patients / cfg.programme_weeks))
+        for enrol in range(-warm, cfg.weeks):
             seed = cfg.seed * 100_000 + c_idx * 10_000 + (enrol + 5_000)
             start = cfg.start + dt.timedelta(weeks=enrol)
             sim = Simulator(size, seed=seed, start=start, params=params)
             site = "south" if enrol % 2 else "north"
-            cohorts.append(Cohort(clinic, site, enrol, sim, served_from))
+            cohorts.append(Cohort(clinic, site, enrol, sim, -warm, recorded_from))
     return cohorts
 
 
@@ -277,9 +282,14 @@ def run_deployment(
                 served.append((c, snap[~c.sim.dropped]))
         if served:
             as_of = cfg.start + dt.timedelta(weeks=week)
-            snaps = pd.concat([s for _, s in served], ignore_index=True)
-            reqs = _requests(snaps, state, as_of)
-            responses = recommend(reqs, week >= 0)
+            responses: list[dict[str, Any]] = []
+            recorded = 0
+            for record in (False, True):
+                part = [s for c, s in served if (week >= c.recorded_from) == record]
+                if part:
+                    reqs = _requests(pd.concat(part, ignore_index=True), state, as_of)
+                    responses += recommend(reqs, record)
+                    recorded += len(reqs) if record else 0
             plans = {}
             decisions: dict[str, int] = {}
             for resp in responses:
@@ -299,8 +309,7 @@ def run_deployment(
                 _log(state, _logged(sessions, c, week, cfg))
             if week >= 0:
                 weekly.append(
-                    {"week": week + 1, "as_of": as_of.isoformat(), "requests": len(reqs)}
-                    | decisions
+                    {"week": week + 1, "as_of": as_of.isoformat(), "requests": recorded} | decisions
                 )
         if on_week is not None:
             on_week(week - first + 1, cfg.weeks - first)

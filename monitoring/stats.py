@@ -66,6 +66,21 @@ def bin_counts(values: np.ndarray, edges: list[float] | np.ndarray) -> np.ndarra
     return np.append(counts, missing).astype(float)
 
 
+def data_edges(values: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Bin edges for drift against a sample: one bin per value for a feature with at most
+    `bins` distinct values (flags, ECOG, stage: quantile edges would merge 0 and 1 into one
+    bin and hide any change of their shares), else quantile edges as the stored reference."""
+    x = np.asarray(values, dtype=float)
+    present = np.unique(x[np.isfinite(x)])
+    if present.size == 0:
+        return np.array([])
+    if present.size == 1:
+        return np.array([present[0], present[0]])
+    if present.size <= bins:
+        return np.concatenate([[present[0]], (present[:-1] + present[1:]) / 2, [present[-1]]])
+    return np.unique(np.quantile(x[np.isfinite(x)], np.linspace(0, 1, bins + 1)))
+
+
 def reference_counts(hist: dict) -> np.ndarray:
     """A stored feature histogram (`training.registry.feature_histogram`) as counts + missing."""
     counts = list(hist.get("counts") or [])

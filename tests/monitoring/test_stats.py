@@ -69,3 +69,21 @@ def test_reliability_bins_cover_every_row():
     bins = stats.reliability(y, p, bins=10)
     assert sum(b["n"] for b in bins) == 1000
     assert all(abs(b["predicted"] - b["observed"]) < 0.15 for b in bins)
+
+
+def test_data_edges_give_flags_and_small_scales_one_bin_per_value():
+    flags = np.array([0, 1, 1, 0, 1, np.nan])
+    edges = stats.data_edges(flags)
+    assert stats.bin_counts(flags, edges).tolist() == [2, 3, 1]
+    stage = np.array([1, 2, 3, 4, 4, 4])
+    assert stats.bin_counts(stage, stats.data_edges(stage)).tolist() == [1, 1, 1, 3, 0]
+    more = np.array([0.0] * 70 + [1.0] * 30)
+    assert (
+        stats.psi(
+            stats.bin_counts(more, stats.data_edges(flags)),
+            stats.bin_counts(flags[:5], stats.data_edges(flags)),
+        )
+        > 0.1
+    )  # a change in a flag's share is visible (quantile bins would merge 0 and 1)
+    continuous = np.linspace(0, 1, 1000)
+    assert len(stats.data_edges(continuous)) == 11
