@@ -30,9 +30,14 @@ KEY_COLUMNS = (
 
 
 def iso_week(dates: pd.Series) -> pd.Series:
-    """ISO week label of each date, e.g. `2026-W07` (weeks start on Monday)."""
-    iso = pd.to_datetime(dates).dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
+    """ISO week label of each date, e.g. `2026-W07` (weeks start on Monday); computed once per
+    distinct date (a window has a few dozen dates and up to millions of rows)."""
+    days = pd.to_datetime(dates)
+    labels = {}
+    for day in days.unique():
+        iso = pd.Timestamp(day).isocalendar()
+        labels[day] = f"{iso.year}-W{iso.week:02d}"
+    return days.map(labels).astype(object)
 
 
 def read_recommendations(
@@ -67,14 +72,32 @@ def read_recommendations(
             [np.nan if p is None or p.get(kind) is None else float(p[kind]) for p in preds],
             dtype=float,
         )
-    matrix = np.full((len(rows), len(features)), np.nan)
+    return frame, input_matrix([r.inputs for r in rows], features)
+
+
+def input_matrix(texts: list[str], features: tuple[str, ...]) -> np.ndarray:
+    """The model input rows (JSON objects) as a float matrix in `features` order, NaN when
+    missing. Rows written by `serving.monitoring` list every feature in this order, so their
+    values are taken as they stand (numpy turns null into NaN); any other row (another feature
+    set version) is matched by name."""
+    matrix = np.full((len(texts), len(features)), np.nan)
+    names = list(features)
     index = {f: j for j, f in enumerate(features)}
-    for i, r in enumerate(rows):
-        for name, value in json.loads(r.inputs).items():
+    same: list[int] = []
+    values: list[list] = []
+    for i, text in enumerate(texts):
+        row = json.loads(text)
+        if len(row) == len(names) and list(row) == names:
+            same.append(i)
+            values.append(list(row.values()))
+            continue
+        for name, value in row.items():
             j = index.get(name)
             if j is not None and value is not None:
                 matrix[i, j] = value
-    return frame, matrix
+    if same:
+        matrix[same] = np.array(values, dtype=float)
+    return matrix
 
 
 def read_baseline(

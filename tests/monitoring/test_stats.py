@@ -87,3 +87,29 @@ def test_data_edges_give_flags_and_small_scales_one_bin_per_value():
     )  # a change in a flag's share is visible (quantile bins would merge 0 and 1)
     continuous = np.linspace(0, 1, 1000)
     assert len(stats.data_edges(continuous)) == 11
+
+
+def test_input_matrix_reads_rows_in_feature_order_and_by_name():
+    import json
+
+    from monitoring.store import input_matrix
+
+    names = ("a", "b", "c")
+    texts = [
+        json.dumps({"a": 1.0, "b": None, "c": 3.0}),  # as serving writes it
+        json.dumps({"c": 6.0, "a": 4.0}),  # another order, a feature missing
+        json.dumps({"a": 7.0, "b": 8.0, "c": 9.0, "old": 1.0}),  # an extra feature
+    ]
+    m = input_matrix(texts, names)
+    np.testing.assert_array_equal(m[0], [1.0, np.nan, 3.0])
+    np.testing.assert_array_equal(m[1], [4.0, np.nan, 6.0])
+    np.testing.assert_array_equal(m[2], [7.0, 8.0, 9.0])
+
+
+def test_iso_week_labels():
+    import pandas as pd
+
+    from monitoring.store import iso_week
+
+    days = pd.Series(pd.to_datetime(["2026-03-02", "2026-03-08", "2026-03-09", "2027-01-01"]))
+    assert iso_week(days).tolist() == ["2026-W10", "2026-W10", "2026-W11", "2026-W53"]
