@@ -99,6 +99,8 @@ class DeploymentConfig:
     def __post_init__(self) -> None:
         if self.shift not in SHIFTS:
             raise ValueError(f"unknown shift {self.shift!r}; known: {', '.join(SHIFTS)}")
+        if self.shift != "none" and not 1 <= self.at_week <= self.weeks:
+            raise ValueError(f"--at-week must be within the {self.weeks} simulated weeks")
         if self.start.weekday() != 0:
             raise ValueError("start must be a Monday (weeks are ISO weeks)")
 
