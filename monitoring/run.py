@@ -267,7 +267,12 @@ def run_monitor(
     engine = make_engine(url)
     try:
         recs, matrix = read_recommendations(engine, since, until, FEATURE_SET.columns)
-        baseline, baseline_matrix = read_baseline(engine, settings.monitor_baseline_weeks)
+        baseline, baseline_matrix = read_baseline(
+            engine,
+            settings.monitor_baseline_weeks,
+            FEATURE_SET.columns,
+            (since, until, recs, matrix),
+        )
     except SQLAlchemyError as exc:
         raise MonitorError(f"cannot read monitoring_log ({type(exc).__name__})") from None
     finally:

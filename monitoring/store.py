@@ -100,15 +100,8 @@ def input_matrix(texts: list[str], features: tuple[str, ...]) -> np.ndarray:
     return matrix
 
 
-def read_baseline(
-    engine: Engine, weeks: int, features: tuple[str, ...] | None = None
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Each serving version's first `weeks` weeks in service (from its first `as_of`), flagged
-    per model: `baseline_tolerance` / `baseline_adherence` say whether a row is in the baseline
-    of its tolerance / adherence version."""
-    from features import FEATURE_SET
-
-    features = features or FEATURE_SET.columns
+def baseline_starts(engine: Engine) -> dict[str, dict[str, dt.date]]:
+    """First `as_of` each model version served: {kind: {version: date}}."""
     t = monitoring_log.c
     starts: dict[str, dict[str, dt.date]] = {}
     with engine.connect() as conn:
@@ -116,15 +109,45 @@ def read_baseline(
             col = t[f"{kind}_version"]
             rows = conn.execute(select(col, func.min(t.as_of)).group_by(col)).all()
             starts[kind] = {str(v): dt.date.fromisoformat(a) for v, a in rows}
+    return starts
+
+
+def flag_baseline(
+    frame: pd.DataFrame, matrix: np.ndarray, starts: dict[str, dict[str, dt.date]], weeks: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of `frame` in their versions' first `weeks` weeks, flagged per model."""
+    if frame.empty:
+        return frame.assign(baseline_tolerance=False, baseline_adherence=False), matrix
+    as_of = frame["as_of"].dt.date
+    out = frame.copy()
+    for kind in ("tolerance", "adherence"):
+        begin = frame[f"{kind}_version"].astype(str).map(starts[kind])
+        end = begin.map(lambda d: d + dt.timedelta(weeks=weeks) if isinstance(d, dt.date) else d)
+        out[f"baseline_{kind}"] = ((as_of >= begin) & (as_of < end)).to_numpy(bool)
+    keep = (out["baseline_tolerance"] | out["baseline_adherence"]).to_numpy(bool)
+    return out[keep].reset_index(drop=True), matrix[keep]
+
+
+def read_baseline(
+    engine: Engine,
+    weeks: int,
+    features: tuple[str, ...] | None = None,
+    window: tuple[dt.date, dt.date, pd.DataFrame, np.ndarray] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each serving version's first `weeks` weeks in service (from its first `as_of`), flagged
+    per model: `baseline_tolerance` / `baseline_adherence` say whether a row is in the baseline
+    of its tolerance / adherence version. With `window` = (since, until, frame, matrix) already
+    read, rows inside it are not read again."""
+    from features import FEATURE_SET
+
+    features = features or FEATURE_SET.columns
+    starts = baseline_starts(engine)
     if not any(starts.values()):
         return pd.DataFrame(), np.empty((0, len(features)))
     first = min(d for s in starts.values() for d in s.values())
     last = max(d for s in starts.values() for d in s.values()) + dt.timedelta(weeks=weeks, days=-1)
-    frame, matrix = read_recommendations(engine, first, last, features)
-    as_of = frame["as_of"].dt.date
-    for kind in ("tolerance", "adherence"):
-        begin = frame[f"{kind}_version"].astype(str).map(starts[kind])
-        end = begin + dt.timedelta(weeks=weeks)
-        frame[f"baseline_{kind}"] = ((as_of >= begin) & (as_of < end)).to_numpy(bool)
-    keep = (frame["baseline_tolerance"] | frame["baseline_adherence"]).to_numpy(bool)
-    return frame[keep].reset_index(drop=True), matrix[keep]
+    if window is not None and window[0] <= first and last <= window[1]:
+        frame, matrix = window[2], window[3]
+    else:
+        frame, matrix = read_recommendations(engine, first, last, features)
+    return flag_baseline(frame, matrix, starts, weeks)
