@@ -1,6 +1,6 @@
 """Shared fixtures of the monitoring tests: one tiny trained registry (real champions with
 their reference distributions stored at promotion) and simulated deployments on it, each made
-once per session and small (200 patients a week, 5 weeks, 6-week programme)."""
+once per session and small (200 patients a week, 5 weeks, 8-week programme)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 
 from features.settings import Settings, apply_offline_environment
 
-PATIENTS, WEEKS, AT_WEEK, PROGRAMME = 200, 5, 3, 6
+PATIENTS, WEEKS, AT_WEEK, PROGRAMME = 200, 5, 3, 8
 START = dt.date(2026, 3, 2)
 UNTIL = START + dt.timedelta(weeks=WEEKS, days=-1)
 

@@ -57,8 +57,7 @@ def test_metrics_expose_prediction_histograms_per_model_version(tmp_path: Path) 
         upper = min(b for b in (round(0.05 * i, 2) for i in range(1, 21)) if b >= p)
         bucket = (kind, version, f"{upper}")
         assert after[bucket] - before.get(bucket, 0.0) == len(dosed)
-    # labels come from the loaded models only: two models x one version each
-    assert {(m, v) for m, v, _ in after} == {
-        ("tolerance", dosed[0]["model"]["tolerance"]["version"]),
-        ("adherence", dosed[0]["model"]["adherence"]["version"]),
-    }
+    # labels: the two model kinds only, versions as the loaded models report them (other tests
+    # in this process may have served other versions; no request value ever becomes a label)
+    assert {m for m, _, _ in after} == {"tolerance", "adherence"}
+    assert "pt-" not in "".join(v for _, v, _ in after)
