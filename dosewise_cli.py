@@ -5,6 +5,7 @@ Imports are lazy so that `dosewise --help` is instant and each subcommand loads 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -65,13 +66,25 @@ def train(
     ] = 21,
     promote: Annotated[bool, typer.Option(help="Run the promotion gate after training")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    gate_weeks: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Compare challenger and champion on the most recent N weeks (default: "
+            "DOSEWISE_PROMOTION_GATE_WEEKS for deployment logs, the patient split otherwise)",
+        ),
+    ] = None,
 ) -> None:
     """Train the tolerance and adherence models, evaluate on held-out patients, register them in
-    MLflow as `challenger`, then promote to `champion` if no worse than the current one."""
+    MLflow as `challenger`, then promote to `champion` if no worse than the current one. With
+    deployment logs (`simulate-deployment --out DIR`, or production exports in the same
+    format), the gate compares on the most recent labelled weeks."""
     settings = _settings()
     from training.train import print_summary, run_training
 
-    summary = run_training(settings, data, seed, do_promote=promote, console=err)
+    summary = run_training(
+        settings, data, seed, do_promote=promote, console=err, gate_weeks=gate_weeks
+    )
     _log_model_cards(settings)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=float))
@@ -206,6 +219,125 @@ def score(
             resume=resume,
         )
     )
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"{option} must be a date YYYY-MM-DD (got {value!r})")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def monitor(
+    since: Annotated[str, typer.Option(help="First as_of date of the window, YYYY-MM-DD")],
+    until: Annotated[str, typer.Option(help="Last as_of date of the window, YYYY-MM-DD")],
+    sessions: Annotated[
+        Path | None,
+        typer.Option(help="Cohort folder with the sessions logged after the recommendations"),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report here")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    db_url: Annotated[
+        str | None, typer.Option(help="Monitoring database URL (default: settings.audit_db_url)")
+    ] = None,
+    track: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Log to the `dosewise-monitoring` run")
+    ] = True,
+) -> None:
+    """Prediction and feature drift vs the champions' references, the decision mix, and realised
+    performance once labels exist; exit 0 healthy, 3 a threshold crossed (retrain), 2 could not
+    run."""
+    settings = _settings()
+    start, end = _date(since, "--since"), _date(until, "--until")
+    if end < start:
+        err.print("--until is before --since")
+        raise typer.Exit(2)
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        err.print(f"--report must name an .html file (got {report.name!r})")
+        raise typer.Exit(2)
+    if sessions is not None and not sessions.is_dir():
+        err.print(f"--sessions must be a cohort folder (not found: {sessions})")
+        raise typer.Exit(2)
+    from features.io import TableReadError
+    from monitoring.run import ALARM, HEALTHY, MonitorError, run_monitor
+    from monitoring.tables import print_monitoring
+
+    try:
+        with err.status("monitoring: reading, labelling, comparing"):
+            result = run_monitor(settings, start, end, sessions, db_url)
+    except (MonitorError, TableReadError, FileNotFoundError) as exc:
+        err.print(f"monitor: cannot run: {exc}")
+        raise typer.Exit(2) from None
+    if report is not None:
+        from monitoring.report import write_report
+
+        write_report(report, result)
+    if track:
+        from monitoring.tracking import log_monitoring
+
+        result["mlflow_run_id"] = log_monitoring(settings, result, report)
+    if as_json:
+        typer.echo(json.dumps(result, indent=1, default=float))
+    else:
+        print_monitoring(result, Console())
+    raise typer.Exit(ALARM if result["alarms"] else HEALTHY)
+
+
+@app.command("simulate-deployment")
+def simulate_deployment(
+    weeks: Annotated[int, typer.Option(min=1, max=52, help="Weeks served by Dosewise")] = 12,
+    shift: Annotated[str, typer.Option(help="none | cohort-mix | tolerance | logging")] = "none",
+    at_week: Annotated[int, typer.Option(min=1, help="First week of the shift (from 1)")] = 6,
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("data/deployment"),
+    patients: Annotated[
+        int, typer.Option(min=16, help="Patients in the programme each week (per clinic)")
+    ] = 400,
+    seed: Annotated[int, typer.Option(help="Simulation seed")] = 7,
+    start: Annotated[str, typer.Option(help="Monday of week 1, YYYY-MM-DD")] = "2026-03-02",
+    db_url: Annotated[
+        str | None,
+        typer.Option(help="Audit/monitoring database URL (default: sqlite:///OUT/audit.db)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Run the simulator forward with the served policy (champions, the /recommend_batch path,
+    the production audit writer): audit and monitoring rows plus the logged patients and
+    sessions tables in OUT, with a shift from --at-week."""
+    settings = _settings()
+    from monitoring.deployment import SHIFTS, DeploymentConfig
+
+    if shift not in SHIFTS:
+        err.print(f"unknown --shift {shift!r}; known: {', '.join(SHIFTS)}")
+        raise typer.Exit(2)
+    try:
+        cfg = DeploymentConfig(patients, weeks, shift, at_week, seed, _date(start, "--start"))
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
+    from serving.models import ModelUnavailableError, load_champions
+
+    try:
+        models = load_champions(settings)
+    except ModelUnavailableError as exc:
+        err.print(f"no champion models ({exc}); run `dosewise train` first")
+        raise typer.Exit(2) from None
+    from monitoring.simulate import run_simulate_deployment
+
+    meta = run_simulate_deployment(settings, cfg, out, db_url, err, models)
+    if as_json:
+        typer.echo(json.dumps(meta, indent=2, default=str))
+    else:
+        Console().print(
+            f"{meta['recommendations']} recommendations ({meta['start']} .. {meta['until']}), "
+            f"{meta['sessions']} logged sessions -> {out}; shift {shift!r}"
+            + (f" from week {at_week}" if shift != "none" else "")
+            + f"\nnext: dosewise monitor --since {meta['start']} --until {meta['until']} "
+            f"--sessions {out} --db-url {meta['db_url']}"
+        )
 
 
 audit_app = typer.Typer(help="The audit trail of the REST service.", no_args_is_help=True)

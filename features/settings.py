@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     # recommendation) is kept; older rows are purged at start-up and hourly. The audit trail is
     # never purged.
     monitoring_retention_days: int = Field(180, ge=1, le=3650)
+    # `dosewise monitor` thresholds: crossing one in any ISO week is an alarm (exit 3). Drift is
+    # judged against the serving version's first `monitor_baseline_weeks` weeks in service (the
+    # policy's own shape; the held-out reference is reported beside it). PSI 0.25 is the usual
+    # "large shift". A week is judged only with enough rows (drift) or labelled sessions.
+    monitor_baseline_weeks: int = Field(2, ge=1, le=26)
+    monitor_prediction_psi: float = Field(0.25, gt=0)
+    monitor_prediction_js: float = Field(0.05, gt=0, le=1)
+    monitor_feature_psi: float = Field(0.25, gt=0)
+    monitor_auroc_drop: float = Field(0.07, gt=0, le=1)  # below the baseline weeks' AUROC
+    monitor_ece: float = Field(0.07, gt=0, le=1)
+    monitor_min_rows: int = Field(100, ge=1)  # recommendations in a week for drift
+    monitor_min_labels: int = Field(300, ge=1)  # labelled sessions in a week for performance
+    # `dosewise train --data <deployment logs>`: the promotion gate compares challenger and
+    # champion on this many most recent weeks (of the held-out patients); fitting uses the weeks
+    # before them.
+    promotion_gate_weeks: int = Field(4, ge=1, le=52)
 
     # review pages (issue #14): HMAC secret of signed links (empty: a random one kept 0600 in
     # <data_dir>/review_secret), link lifetime, and days a page's data is kept (then 404)

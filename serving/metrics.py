@@ -31,6 +31,10 @@ LATENCY_BUCKETS = (
     2.5,
 )
 
+# The bins of the champions' reference prediction histograms (20 on [0, 1]), so a scrape can be
+# compared with the reference directly.
+PREDICTION_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -39,6 +43,7 @@ class Metrics:
     requests: Any  # Counter{endpoint, status}
     model_reloads: Any  # Counter{outcome}
     audit_failures: Any  # Counter
+    predictions: Any  # Histogram{model, version}: the live prediction distribution (issue #15)
 
 
 _lock = threading.Lock()
@@ -78,6 +83,13 @@ def get_metrics() -> Metrics:
                     audit_failures=Counter(
                         "dosewise_audit_failures",
                         "Recommendations refused because the audit trail could not take them",
+                    ),
+                    predictions=Histogram(
+                        "dosewise_prediction",
+                        "Predicted tolerance / adherence of recommended doses, by model and "
+                        "version (versions come from the registry, never from a request)",
+                        ["model", "version"],
+                        buckets=PREDICTION_BUCKETS,
                     ),
                 )
     return _metrics

@@ -76,9 +76,18 @@ def split_patients(ids: np.ndarray, seed: int) -> dict[str, set[str]]:
     }
 
 
-def _split(ex: Examples, parts: dict[str, set[str]]) -> dict[str, Examples]:
+def _split(
+    ex: Examples, parts: dict[str, set[str]], gate_from: pd.Timestamp | None = None
+) -> dict[str, Examples]:
     pid = ex.frame["patient_id"].to_numpy()
-    out = {k: ex.subset(np.isin(pid, list(v))) for k, v in parts.items()}
+    if gate_from is None:
+        out = {k: ex.subset(np.isin(pid, list(v))) for k, v in parts.items()}
+    else:  # deployment data: test = the most recent weeks; fit only on what came before
+        recent = (pd.to_datetime(ex.frame["as_of"]) >= gate_from).to_numpy()
+        out = {
+            k: ex.subset(np.isin(pid, list(v)) & (recent if k == "test" else ~recent))
+            for k, v in parts.items()
+        }
     # within training patients, the latest 20% of time early-stops the boosting (split by time)
     tr = out["train"].frame
     cut = tr["as_of"].quantile(0.8)
@@ -109,9 +118,11 @@ def fit_and_log(
     settings: Settings,
     seed: int,
     data_ref: str,
+    gate_from: pd.Timestamp | None = None,
 ) -> ModelReport:
-    """Fit one model family, evaluate on held-out patients, log and register it as challenger."""
-    sp = _split(ex, parts)
+    """Fit one model family, evaluate on held-out patients (with `gate_from`: their most
+    recent weeks, the promotion gate's rows), log and register it as challenger."""
+    sp = _split(ex, parts, gate_from)
     # Both outcomes can only fall as dose (or ECOG) rises: the policy's monotone search needs it.
     decreasing = frozenset(FEATURE_SET.monotone_decreasing)
     lgbm = fit_lightgbm(
@@ -145,6 +156,9 @@ def fit_and_log(
                 "feature_set_version": FEATURE_SET.version,
                 "calibration": calibration,
                 "data": data_ref,
+                "gate_window": "held-out patients"
+                if gate_from is None
+                else f"held-out patients, as_of >= {gate_from.date()}",
             }
         )
         mlflow.log_params({"seed": seed, **lgbm.get_params()})
@@ -251,12 +265,27 @@ def run_training(
     seed: int = 21,
     do_promote: bool = True,
     console: Console | None = None,
+    gate_weeks: int | None = None,
 ) -> dict:
-    """The whole training job; returns a JSON-able summary."""
+    """The whole training job; returns a JSON-able summary.
+
+    `gate_weeks`: hold out the most recent weeks (of the held-out patients) as the test rows the
+    promotion gate compares challenger and champion on, and fit on the weeks before. Default:
+    `settings.promotion_gate_weeks` for deployment logs (a folder written by
+    `simulate-deployment`, or any folder with `deployment.json`), the patient split otherwise."""
     console = console or Console(stderr=True)
     registry.configure(settings)
     patients, sessions, data_ref = load_or_simulate(settings, data, seed, console)
     parts = split_patients(patients["patient_id"].to_numpy(), seed)
+    if gate_weeks is None and data is not None and (Path(data) / "deployment.json").exists():
+        gate_weeks = settings.promotion_gate_weeks
+    gate_from = None
+    if gate_weeks:
+        last = pd.to_datetime(patients["as_of"]).max()
+        gate_from = last.normalize() - pd.Timedelta(weeks=gate_weeks - 1)
+        console.print(
+            f"promotion gate on the most recent {gate_weeks} week(s): as_of >= {gate_from.date()}"
+        )
     reports = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
@@ -268,14 +297,18 @@ def run_training(
             task = progress.add_task(f"{kind}: building examples", total=None)
             ex = builder(patients, sessions)
             progress.update(task, description=f"{kind}: fitting on {len(ex.frame):,} examples")
-            reports.append(fit_and_log(kind, ex, patients, parts, settings, seed, data_ref))
+            reports.append(
+                fit_and_log(kind, ex, patients, parts, settings, seed, data_ref, gate_from)
+            )
             progress.update(task, description=f"{kind}: done (v{reports[-1].version})")
     decisions = promote(settings) if do_promote else []
     for d in decisions:
         for r in reports:
             if d.challenger == r.version and d.model.endswith(r.kind):
                 r.promotion = d
-    return summarize(reports, data_ref, seed)
+    summary = summarize(reports, data_ref, seed)
+    summary["gate_from"] = None if gate_from is None else str(gate_from.date())
+    return summary
 
 
 def summarize(reports: list[ModelReport], data_ref: str, seed: int) -> dict:

@@ -34,9 +34,11 @@ _BATCH = TypeAdapter(BatchRequest)
 
 
 def count_decisions(endpoint: str, responses: Sequence[Mapping[str, Any]]) -> None:
-    counter = get_metrics().recommendations
+    counter, hist = get_metrics().recommendations, get_metrics().predictions
     for r in responses:
         counter.labels(decision=r["decision"], endpoint=endpoint).inc()
+        for kind, p in (r.get("predictions") or {}).items():  # monitoring: live distribution
+            hist.labels(model=kind, version=r["model"][kind]["version"]).observe(p)
 
 
 @guarded("recommend")

@@ -1,0 +1,95 @@
+"""The terminal view of a monitor result: verdict, alarms, health per week, drift and realised
+performance (rich tables)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _f(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:.3f}"
+    return str(v)
+
+
+def print_monitoring(result: dict[str, Any], console: Console) -> None:
+    weeks = Table(title=f"Dosewise monitoring {result['since']} .. {result['until']}")
+    for col in (
+        "week",
+        "n",
+        "tol PSI",
+        "adh PSI",
+        "top feature PSI",
+        "tol ECE",
+        "adh AUROC",
+        "status",
+    ):
+        weeks.add_column(col, justify="right" if col != "status" else "left")
+    pred = {(r["kind"], r["week"]): r for r in result["prediction_drift"]}
+    perf = {
+        (r["kind"], r["week"]): r
+        for r in result["performance"]
+        if r["subgroup"] == "all" and r["week"] != "all"
+    }
+    feats: dict[str, float] = {}
+    for r in result["feature_drift_weekly"]:
+        if r.get("alarm_eligible") and math.isfinite(r["psi"]):
+            feats[r["week"]] = max(feats.get(r["week"], 0.0), r["psi"])
+    for h in result["health"]:
+        w = h["week"]
+        weeks.add_row(
+            w,
+            str(pred.get(("tolerance", w), {}).get("n", "")),
+            _f(pred.get(("tolerance", w), {}).get("psi", math.nan)),
+            _f(pred.get(("adherence", w), {}).get("psi", math.nan)),
+            _f(feats.get(w, math.nan)),
+            _f(perf.get(("tolerance", w), {}).get("ece", math.nan)),
+            _f(perf.get(("adherence", w), {}).get("auroc", math.nan)),
+            "[green]healthy[/]" if h["healthy"] else "[red]" + ", ".join(h["signals"]) + "[/]",
+        )
+    console.print(weeks)
+    overall = Table(title="Realised performance over the window (all weeks)")
+    for col in (
+        "model",
+        "version",
+        "subgroup",
+        "n",
+        "AUROC",
+        "held-out AUROC",
+        "Brier",
+        "ECE",
+        "slope",
+        "intercept",
+    ):
+        overall.add_column(col)
+    for r in result["performance"]:
+        if r["week"] != "all":
+            continue
+        held = result["heldout"].get(f"{r['kind']}:{r['version']}", {}).get("auroc", math.nan)
+        overall.add_row(
+            r["kind"],
+            r["version"],
+            r["subgroup"],
+            str(int(r["n"])),
+            _f(r["auroc"]),
+            _f(held),
+            _f(r["brier"]),
+            _f(r["ece"]),
+            _f(r["calibration_slope"]),
+            _f(r["calibration_intercept"]),
+        )
+    if result["performance"]:
+        console.print(overall)
+    else:
+        console.print("No labels yet (give --sessions with the sessions logged since).")
+    top = ", ".join(f"{r['feature']} {r['psi']:.2f}" for r in result["feature_drift"][:5])
+    console.print(f"Most drifted features over the window: {top}")
+    for a in result["alarms"]:
+        console.print(f"[red]ALARM[/] {a['week']} {a['signal']}: {a['why']}")
+    console.print(
+        f"[bold]{'ALARM' if result['alarms'] else 'healthy'}[/]: {result['recommendation']}"
+    )

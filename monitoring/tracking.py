@@ -1,0 +1,84 @@
+"""Log one `dosewise monitor` call to the MLflow experiment `dosewise-monitoring`: one run per
+call, every weekly figure with `step` = the ISO week as `YYYYWW` (so the UI plots it over time),
+window totals at step 0, the thresholds as params, the result JSON and the report as artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from features.settings import Settings, apply_offline_environment
+
+EXPERIMENT = "dosewise-monitoring"
+
+
+def week_step(week: str) -> int:
+    """`2026-W07` -> 202607; anything else (the window total) -> 0."""
+    if len(week) == 8 and week[4:6] == "-W":
+        return int(week[:4]) * 100 + int(week[6:])
+    return 0
+
+
+def metric_points(result: dict[str, Any]) -> list[tuple[str, float, int]]:
+    """(key, value, step) of every finite figure of a monitor result."""
+    out: list[tuple[str, float, int]] = []
+
+    def add(key: str, value: Any, week: str) -> None:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and math.isfinite(float(value)):
+            out.append((key, float(value), week_step(week)))
+
+    for r in result["prediction_drift"]:
+        for m in ("psi", "js", "mean", "n"):
+            add(f"prediction.{r['kind']}.{m}", r.get(m), r["week"])
+    for r in result["feature_drift"] + result["feature_drift_weekly"]:
+        add(f"feature.{r['feature']}.psi", r["psi"], r["week"])
+    for r in result["performance"]:
+        for m in ("auroc", "brier", "ece", "calibration_slope", "calibration_intercept", "n"):
+            add(f"performance.{r['kind']}.{r['subgroup']}.{m}", r[m], r["week"])
+    for r in result["decision_mix"]:
+        for k, v in r.items():
+            if k not in ("week", "n"):
+                add(f"decisions.{k}", v, r["week"])
+        add("decisions.n", r["n"], r["week"])
+    for h in result["health"]:
+        add("healthy", 1.0 if h["healthy"] else 0.0, h["week"])
+    add("alarms", len(result["alarms"]), "all")
+    return out
+
+
+def log_monitoring(settings: Settings, result: dict[str, Any], report: Path | None) -> str:
+    """One MLflow run with every figure; returns its run id."""
+    apply_offline_environment()
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    assert settings.mlruns_dir is not None
+    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    exp_id = (
+        exp.experiment_id
+        if exp is not None
+        else client.create_experiment(EXPERIMENT, artifact_location=settings.mlflow_artifact_root)
+    )
+    run = client.create_run(exp_id, run_name=f"monitor-{result['since']}-{result['until']}")
+    run_id = run.info.run_id
+    params = [Param(f"threshold.{k}", str(v)) for k, v in result["thresholds"].items()]
+    params += [Param("since", result["since"]), Param("until", result["until"])]
+    params += [Param(f"versions.{k}", ",".join(v)) for k, v in result["versions"].items()]
+    metrics = [Metric(k, v, 0, s) for k, v, s in metric_points(result)]
+    for i in range(0, max(len(metrics), 1), 900):  # MLflow takes at most 1000 per batch
+        client.log_batch(run_id, metrics=metrics[i : i + 900], params=params if i == 0 else [])
+    client.set_tag(run_id, "status", result["status"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "monitoring.json"
+        path.write_text(json.dumps(result, indent=1, default=float), encoding="utf-8")
+        client.log_artifact(run_id, str(path))
+    if report is not None and Path(report).exists():
+        client.log_artifact(run_id, str(report))
+    client.set_terminated(run_id)
+    return run_id

@@ -1,0 +1,82 @@
+"""Issue #15 item 4: `dosewise train --data` takes the tables logged in deployment, and the
+promotion gate compares challenger and champion on the most recent labelled weeks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.settings import Settings
+from training import registry
+from training.examples import Examples
+from training.train import _split, run_training
+
+
+def _examples() -> Examples:
+    days = pd.date_range("2026-03-02", periods=8, freq="7D")
+    frame = pd.DataFrame(
+        {
+            "patient_id": np.repeat([f"p{i}" for i in range(10)], len(days)),
+            "as_of": np.tile(days, 10),
+            "x": np.arange(80, dtype=float),
+            "label": np.tile([0, 1], 40),
+            "oracle": np.nan,
+        }
+    )
+    return Examples(frame, ("x",))
+
+
+def test_split_with_a_gate_tests_on_recent_weeks_and_fits_on_earlier_ones():
+    ex = _examples()
+    parts = {
+        "train": {f"p{i}" for i in range(7)},
+        "calibration": {"p7"},
+        "test": {"p8", "p9"},
+    }
+    gate_from = pd.Timestamp("2026-04-13")  # the last 2 of 8 weeks
+    sp = _split(ex, parts, gate_from)
+    assert set(sp["test"].frame["patient_id"]) == {"p8", "p9"}
+    assert (sp["test"].frame["as_of"] >= gate_from).all() and len(sp["test"].frame) == 4
+    for part in ("train", "calibration", "fit", "early_stop"):
+        assert (sp[part].frame["as_of"] < gate_from).all()
+    plain = _split(ex, parts)  # without a gate: every week of the held-out patients
+    assert len(plain["test"].frame) == 16
+
+
+def test_train_on_deployment_logs_gates_on_recent_weeks(monitor_root, deployments, tmp_path):
+    out = deployments("none")
+    root = tmp_path / "root"
+    # a copy of the registry whose champion was trained on the simulator split
+    import shutil
+
+    shutil.copytree(monitor_root / "mlruns", root / "mlruns")
+    _rewrite_artifact_root(root, monitor_root)
+    settings = Settings(root=root, promotion_gate_weeks=2)
+    summary = run_training(settings, out, seed=5)
+    sessions = pd.read_parquet(out / "sessions.parquet")
+    last_week = pd.to_datetime(sessions["date"]).max().normalize()
+    gate_from = pd.Timestamp(summary["gate_from"])
+    assert last_week - pd.Timedelta(days=13) <= gate_from <= last_week
+    client = registry.configure(settings)
+    for kind, model in summary["models"].items():
+        assert model["promotion"] is not None  # the gate ran against the old champion
+        mv = client.get_model_version(f"dosewise-{kind}", model["version"])
+        tags = client.get_run(mv.run_id).data.tags
+        assert tags["gate_window"] == f"held-out patients, as_of >= {gate_from.date()}"
+        assert model["metrics"]["n_test"] > 0
+
+
+def _rewrite_artifact_root(root, old_root) -> None:
+    """Point the copied MLflow store at its own artifacts (not the original's)."""
+    import sqlite3
+
+    db = sqlite3.connect(root / "mlruns" / "mlflow.db")
+    for table, col in (
+        ("runs", "artifact_uri"),
+        ("experiments", "artifact_location"),
+        ("model_versions", "source"),
+        ("model_versions", "storage_location"),
+    ):
+        db.execute(f"update {table} set {col} = replace({col}, ?, ?)", (str(old_root), str(root)))
+    db.commit()
+    db.close()
