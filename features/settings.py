@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     metrics_key: str = ""
     # Policy risk bound and progression gate (serving.policy.PolicyConfig documents and tunes them):
     # minimum P(tolerate) of a prescribed session; minimum P(attend) for one more session a week.
-    tolerance_threshold: float = Field(0.5, ge=0, le=1)
+    tolerance_threshold: float = Field(0.65, ge=0, le=1)
     adherence_threshold: float = Field(0.60, ge=0, le=1)
 
     # serving processes (serving/launch.py measured these defaults on the 2-core target)

@@ -250,14 +250,14 @@ class PolicyConfig:
     """
 
     # Risk bound 1: P(tolerate) of every prescribed session type at least this.
-    tolerance_threshold: float = 0.5
+    tolerance_threshold: float = 0.65
     # Sessions per week rise only when the predicted attendance of a session is at least this.
     adherence_threshold: float = 0.60
     # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs) at most
     # `generic_risk_ratio` x that of the Campbell 2019 generic dose for the same patient this
     # week (the dose a clinic gives without Dosewise), and never above `max_weekly_intolerant`.
     # 1.0: an absolute budget - no more expected intolerant sessions than the generic dose.
-    generic_risk_ratio: float = 1.0
+    generic_risk_ratio: float = 1.4
     max_weekly_intolerant: float = 1.5
     # Objective weights per modality (normalised doses: the Campbell 2019 generic week = 1).
     # Aerobic 2: VO2peak is the outcome the guideline dose falls shortest on for these patients
@@ -284,20 +284,27 @@ class PolicyConfig:
     aerobic_intensity_grid: tuple[float, ...] = (-6.0, -3.0, 0.0)  # around the reference
     resistance_intensity_grid: tuple[float, ...] = (-5.0, 0.0)  # around the reference
     max_aerobic_sessions: int = 5
+    max_aerobic_minutes: float = 60.0  # per session
     max_resistance_sessions: int = 3
     top_k: int = 5  # options per modality combined into whole weeks
     # A modality progresses (one more session, higher intensity) only after a tolerated spell.
     rise_tolerated_rate: float = 0.8
     # Longer sessions too only after a tolerated spell (ACSM 2009 "2-for-2"): the models never
     # saw how long sessions go in a world where length costs more than in the training data.
-    minutes_need_tolerated_week: bool = False
+    minutes_need_tolerated_week: bool = True
+    # ... and one step shorter after a week that was not tolerated (ACSM 2009: reduce the load
+    # that was not tolerated; Campbell 2019: progress only as tolerated).
+    minutes_step_back: bool = False
+    # ... or only when fewer than this share of the modality's attended sessions in 14 days were
+    # tolerated (0: off): most recent sessions were too hard, so the next ones are shorter.
+    step_back_below_rate: float = 0.5
     # Exposure guard (model-free, from the patient's own record): a modality goes above the
     # generic dose's sessions per week or session length (`start_*`) only on a clean record -
     # at least `clean_min_sessions` attended sessions of it in 14 days, every one tolerated, no
     # moderate or serious adverse event in 7 days - and after any intolerant session it steps
     # back (sessions to the generic count, minutes one step down, not below the generic). A dose
     # the models never saw often is treated as uncertain, not as safe (see the docstring).
-    exposure_guard: bool = True
+    exposure_guard: bool = False
     clean_min_sessions: float = 2.0
     clean_tolerated_rate: float = 0.8  # share of those sessions tolerated
     # Without a clean record: True cuts back to the generic sessions and one minutes step down;
@@ -308,6 +315,11 @@ class PolicyConfig:
     # at a time, lymphedema); the kernel caps the load step, not the volume step. A clinical
     # choice, not tuned: with it, seed 5 base VO2peak 1.944 (1.873 without), strength 4.22%.
     one_volume_step: bool = True
+    # Price of risk in the objective, in reference weeks per expected intolerant attended
+    # session (an upper bound on moderate-or-serious adverse events): among weeks inside the
+    # bounds, the one with the best benefit minus this x its expected intolerant sessions wins,
+    # so risk is spent where it buys the most fitness, not wherever the bound leaves room.
+    risk_price: float = 0.5
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0
@@ -491,8 +503,17 @@ def resistance_allowed(env: gk.Envelope) -> bool:
     return bool(env.resistance_allowed) and env.resistance_sessions_max >= 1
 
 
+def rate_below(rate: float, cfg: PolicyConfig) -> bool:
+    return bool(math.isfinite(rate) and rate < cfg.step_back_below_rate)
+
+
 def aerobic_options(
-    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig, ref_clean: bool = True
+    env: gk.Envelope,
+    ref: Reference,
+    rise: bool,
+    cfg: PolicyConfig,
+    ref_clean: bool = True,
+    rate: float = math.nan,
 ) -> np.ndarray:
     """(sessions, minutes, %HRmax) options inside the envelope, around the reference.
 
@@ -516,10 +537,13 @@ def aerobic_options(
     p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
     grow = cur and (rise or not cfg.minutes_need_tolerated_week)
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
+    if cur and not rise and (cfg.minutes_step_back or rate_below(rate, cfg)):
+        m_hi = m0 - cfg.minutes_step
     m_generic = cfg.start_aerobic[1]
     if not ref_clean and m_hi > m_generic:
         back = m0 - cfg.minutes_step if cfg.guard_step_back else m0  # step back or hold
         m_hi = max(m_generic, back)  # never below the generic length
+    m_hi = min(m_hi, max(cfg.max_aerobic_minutes, m0 if cur else 0.0))
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
@@ -691,6 +715,7 @@ class Context:
     ref: Reference
     rise: tuple[bool, bool]  # per modality: a tolerated week, so sessions/intensity may rise
     clean: tuple[bool, bool] = (True, True)  # per modality: a clean record (exposure guard)
+    rate: tuple[float, float] = (math.nan, math.nan)  # per modality: tolerated share in 14 days
 
 
 @dataclass(frozen=True)
@@ -852,7 +877,7 @@ def search(
         ctx = contexts[i]
         assert ctx is not None
         reps = _reps(ctx.env)
-        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A])
+        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
         ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         generic = generic_week(ctx.env, cfg)[None, :]
@@ -895,7 +920,8 @@ def search(
                 continue
             sub = PlanScores(_recalibrated(sc1.tolerance[sl], factor[i]), sc1.attendance[sl])
             benefit, ok, exposure = _modality_stage(plans1[sl], sub, m, ctx.ref, cfg, bound[i])
-            lists.append(_shortlist(opts, benefit, ok, exposure, cfg.top_k))
+            value = benefit - cfg.risk_price * exposure
+            lists.append(_shortlist(opts, value, ok, exposure, cfg.top_k))
         shortlists[i] = (lists[0], lists[1])
     # ---- stage 2: whole weeks -------------------------------------------------------------
     weeks, forced, owners2, spans = [], [], [], {}
@@ -926,6 +952,7 @@ def search(
     bounds2 = np.concatenate([np.full(spans[i].stop - spans[i].start, bound[i]) for i in live])
     weekly_ok = weekly_intolerant(plans2, unforced) <= bounds2 + 1e-12
     ok2 = session_ok & weekly_ok
+    value2 = benefit2 - cfg.risk_price * weekly_intolerant(plans2, PlanScores(tol2, sc2.attendance))
     out: dict[int, Choice] = {}
     n_rows = len(plans2)
     for i in live:
@@ -936,9 +963,9 @@ def search(
         good = cand[ok2[cand] & ~forced_arr[cand].any(axis=1)]
         partial = cand[ok2[cand] & forced_arr[cand].any(axis=1) & ~forced_arr[cand].all(axis=1)]
         if len(good):
-            j = int(good[np.argmax(benefit2[good])])
+            j = int(good[np.argmax(value2[good])])
         elif len(partial):
-            j = int(partial[np.argmax(benefit2[partial])])
+            j = int(partial[np.argmax(value2[partial])])
         else:
             j = int(cand[-1])  # the full deload
         plan = plans2[j]
@@ -1067,7 +1094,8 @@ def _contexts(
         row = point_matrix[i]
         rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
         clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
-        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean))
+        rate = tuple(_feature(row, (f"{m}_tolerated_rate_14d",)) for m in ("aerobic", "resistance"))
+        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean, rate))
     return out
 
 
