@@ -319,7 +319,7 @@ class PolicyConfig:
     # session (an upper bound on moderate-or-serious adverse events): among weeks inside the
     # bounds, the one with the best benefit minus this x its expected intolerant sessions wins,
     # so risk is spent where it buys the most fitness, not wherever the bound leaves room.
-    risk_price: float = 0.5
+    risk_price: float = 0.6
     # Per-patient recalibration of intolerance from the record (see `recalibration`); 0: off.
     recalibration_prior_sessions: float = 0.0
     recalibration_cap: float = 3.0

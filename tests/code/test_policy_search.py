@@ -7,6 +7,7 @@ must be; the safety of every emitted prescription is tests/safety/test_policy_pr
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,7 +279,7 @@ def test_weekly_risk_never_exceeds_the_bound_relative_to_the_generic_dose() -> N
         risk = weekly_intolerant(both, scorer.score(_points(), np.zeros(2, int), both))
         assert not choice.deload
         assert risk[0] <= ratio * risk[1] + 1e-9
-    lenient = dict(tolerance_threshold=0.5)
+    lenient = dict(tolerance_threshold=0.5, risk_price=0.0)  # the bound alone
     tight = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=1.0, **lenient))[0]
     loose = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=3.0, **lenient))[0]
     assert loose.benefit > tight.benefit  # the bound binds: more risk allowed, more dose
@@ -364,7 +365,7 @@ CLEAN = dict(
 )
 def test_clean_record_needs_enough_sessions_all_tolerated_and_no_adverse_event(change) -> None:
     row = _row(**(CLEAN | change))
-    assert clean_record(row, "aerobic", PolicyConfig()) is (not change)
+    assert clean_record(row, "aerobic", PolicyConfig(exposure_guard=True)) is (not change)
     assert clean_record(row, "aerobic", PolicyConfig(exposure_guard=False))
 
 
@@ -442,3 +443,54 @@ def test_the_deload_reference_travels_through_the_contract() -> None:
     lost = reference_of(records(requests_to_columns([nxt.model_copy(
         update={"progression_reference": None})])[0])[0], PolicyConfig())  # fmt: skip
     assert lost.aerobic[1] == rx["aerobic"]["minutes_per_session"]
+
+
+# ---- risk price, minutes progression and step back (issue 10, session 4) -------------------------
+def test_a_higher_price_of_risk_never_chooses_a_riskier_week() -> None:
+    """Benefit minus price x expected intolerant sessions: raising the price never raises the
+    chosen week's expected intolerant sessions, and a high price gives a lighter week."""
+    from serving.policy import weekly_intolerant
+
+    scorer = ToyScorer(per_minute=0.1, resistance_tolerance=0.7)
+    ctx = _context((True, True))
+    risks = []
+    for price in (0.0, 0.5, 2.0, 8.0):
+        cfg = PolicyConfig(risk_price=price, tolerance_threshold=0.5, generic_risk_ratio=3.0)
+        plan = search(_points(), [ctx], scorer, cfg)[0].plan[None, :]
+        risks.append(
+            float(weekly_intolerant(plan, scorer.score(_points(), np.zeros(1, int), plan))[0])
+        )
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(risks)), risks
+    assert risks[-1] < risks[0], risks
+
+
+def test_minutes_grow_only_after_a_tolerated_week() -> None:
+    ctx = _context((False, False))
+    cfg = PolicyConfig(minutes_need_tolerated_week=True)
+    m0 = ctx.ref.aerobic[1]
+    assert aerobic_options(ctx.env, ctx.ref, False, cfg)[:, 1].max() <= m0
+    assert aerobic_options(ctx.env, ctx.ref, True, cfg)[:, 1].max() > m0
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.49, 0.5, 0.9, float("nan")])
+def test_minutes_step_back_when_most_recent_sessions_were_not_tolerated(rate: float) -> None:
+    """Below `step_back_below_rate` tolerated in 14 days: every option is at least one minutes
+    step shorter than the reference; at or above it (or without a record): no shortening forced."""
+    ctx = _context((False, False))
+    cfg = PolicyConfig(step_back_below_rate=0.5)
+    m0 = ctx.ref.aerobic[1]
+    longest = aerobic_options(ctx.env, ctx.ref, False, cfg, True, rate)[:, 1].max()
+    if rate < 0.5:
+        assert longest <= m0 - cfg.minutes_step
+    else:
+        assert longest == m0
+
+
+def test_search_steps_minutes_back_on_a_bad_record_whatever_the_model_predicts() -> None:
+    """A scorer that finds every dose easy cannot keep the minutes of a patient whose recent
+    aerobic sessions were mostly not tolerated."""
+    base = _context((False, True))
+    easy = ToyScorer(per_minute=0.0, resistance_tolerance=0.99)
+    bad = Context(base.env, base.ref, base.rise, base.clean, (0.3, 1.0))
+    plan = search(_points(), [bad], easy, PolicyConfig())[0].plan
+    assert plan[1] <= base.ref.aerobic[1] - PolicyConfig().minutes_step
