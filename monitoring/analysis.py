@@ -36,10 +36,12 @@ PREDICTION_EDGES = np.linspace(0.0, 1.0, 21)
 # Features whose drift is monitored: who the patients are and what their history says.
 MONITORED_FEATURES = FEATURE_SET.profile + FEATURE_SET.history
 # History features that count or measure the doses given (planned sessions, minutes, intensity,
-# session spacing): under Dosewise they follow the policy's choices, which differ from the
-# training cohort's randomised doses by design, so they are reported and ranked but raise no
-# alarm. Everything about the patient and how they responded (rates, RPE, pain, fatigue,
-# adverse events, streaks) does.
+# session spacing), and the tolerated and completed shares of those doses: under Dosewise they
+# follow the policy's choices (which differ from the training cohort's randomised doses by
+# design, and adapt to the record: minutes step back when most sessions were not tolerated), so
+# they are reported and ranked but raise no alarm; a patient population that tolerates less than
+# the model believes shows in the tolerance calibration instead. Everything else about the
+# patient and how they responded (RPE, pain, fatigue, adverse events, attendance) raises alarms.
 _DOSE_PATTERNS = (
     "n_planned",
     "completed_minutes",
@@ -52,6 +54,9 @@ _DOSE_PATTERNS = (
     "n_sessions_total",
     "days_since_last",
     "days_since_first",
+    "tolerated_rate",
+    "intolerant_streak",
+    "completion_rate",
 )
 DOSE_HISTORY = tuple(f for f in FEATURE_SET.history if any(p in f for p in _DOSE_PATTERNS))
 ALARM_FEATURES = tuple(f for f in MONITORED_FEATURES if f not in DOSE_HISTORY)
@@ -116,6 +121,7 @@ def prediction_drift(
                 bc = prediction_counts(b)
                 row |= {
                     "psi": stats.psi(bc, cur),
+                    "psi_noise": stats.psi_noise(bc, cur),
                     "js": stats.js_divergence(bc, cur),
                     "baseline_mean": float(b.mean()) if len(b) else nan,
                     "baseline_n": len(b),
@@ -200,7 +206,9 @@ def feature_drift(
                 if key not in base_edges:
                     base_edges[key] = stats.data_edges(base_values)
                 bc = stats.bin_counts(base_values, base_edges[key])
-                row["psi"] = stats.psi(bc, stats.bin_counts(sub[:, j], base_edges[key]))
+                cc = stats.bin_counts(sub[:, j], base_edges[key])
+                row["psi"] = stats.psi(bc, cc)
+                row["psi_noise"] = stats.psi_noise(bc, cc)
                 row["baseline_missing"] = float(bc[-1] / max(bc.sum(), 1))
             out.append(row)
     return out

@@ -150,6 +150,11 @@ def _num(x: float) -> float:
     return -1.0 if x is None or not math.isfinite(x) else float(x)
 
 
+def _noise(x: float | None) -> float:
+    """The sampling PSI added to the threshold (0 when unknown)."""
+    return 0.0 if x is None or not math.isfinite(x) else float(x)
+
+
 def _signals(alarms: list[dict[str, Any]], week: str) -> list[str]:
     return sorted({a["signal"] for a in alarms if a["week"] == week})
 
@@ -165,7 +170,8 @@ def judge(
         if r["n"] < limits["min_rows"]:
             continue
         for metric, key in (("psi", "prediction_psi"), ("js", "prediction_js")):
-            if _num(r[metric]) > limits[key]:
+            noise = _noise(r.get("psi_noise")) if metric == "psi" else 0.0
+            if _num(r[metric]) > limits[key] + noise:
                 alarms.append(
                     {
                         "week": r["week"],
@@ -184,7 +190,7 @@ def judge(
         if (
             r["alarm_eligible"]
             and r["n"] >= limits["min_rows"]
-            and _num(r["psi"]) > limits["feature_psi"]
+            and _num(r["psi"]) > limits["feature_psi"] + _noise(r.get("psi_noise"))
         ):
             by_week.setdefault(r["week"], []).append(r)
     for week, rows in by_week.items():

@@ -118,7 +118,8 @@ def test_patient_view_dose_card(client, root: Path) -> None:
     assert resp.status_code == 200, resp.text
     [card] = resp.json()["cards"]
     assert card["indicator"] == "info" and len(card["summary"]) < 140
-    assert card["summary"].startswith("Exercise: aerobic")
+    verbs = ("Exercise", "Keep exercise", "Ease exercise")  # progress / maintain / regress (deload)
+    assert card["summary"].startswith(tuple(f"{v}: aerobic" for v in verbs)), card["summary"]
     assert card["source"]["label"] == "Dosewise" and "guideline=" in card["source"]["url"]
     assert card["selectionBehavior"] == "at-most-one" and len(card["suggestions"]) == 1
     assert all(r["display"] for r in card["overrideReasons"])
