@@ -115,7 +115,9 @@ def attach_pages(
 ) -> None:
     """Give the audit records their review rows and each response its signed `review_url`."""
     store.attach(records, pages)
-    sign_review_urls(resps, pages, str(request.base_url))
+    # behind a proxy the request's Host is internal: the public base URL names the page instead
+    public = _runtime().settings.public_base_url
+    sign_review_urls(resps, pages, public or str(request.base_url))
 
 
 def sign_review_urls(
