@@ -1098,6 +1098,15 @@ def _contexts(
     return out
 
 
+@dataclass(frozen=True)
+class PatientInputs:
+    """What `recommend` derived for one patient before the search."""
+
+    row: np.ndarray  # the feature row (FEATURE_COLUMNS)
+    facts: dict[str, Any]  # the kernel's facts
+    kernel: gk.KernelResult
+
+
 def recommend(
     patients: TableLike,
     sessions: TableLike | None,
@@ -1105,8 +1114,12 @@ def recommend(
     models: Models,
     cfg: PolicyConfig = PolicyConfig(),
     scorer: Scorer | None = None,
+    inputs: list[PatientInputs] | None = None,
 ) -> list[dict[str, Any]]:
     """Recommendations for every row of `patients` (one row per patient, rx_* columns optional).
+
+    `inputs`, when given, receives each patient's feature row, kernel facts and kernel result, in
+    order (what a review page re-uses instead of building them again).
 
     Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
     `scorer` defaults to the models (`ModelScorer`); the oracle arm passes the simulator's truth.
@@ -1137,6 +1150,8 @@ def recommend(
     hrow = [dict(zip(HISTORY_FACTS, row, strict=True)) for row in point_matrix[:, _HISTORY_AT]]
     facts_all = [kernel_facts(prow[i], hrow[i]) for i in range(n)]
     results = [gk.evaluate(f) for f in facts_all]
+    if inputs is not None:
+        inputs.extend(PatientInputs(point_matrix[i], facts_all[i], results[i]) for i in range(n))
     contexts = _contexts(point_matrix, results, facts_all, cfg)
     points = Points(point_matrix, pid, as_of_ts)
     found = search(points, contexts, scorer or ModelScorer(models), cfg)

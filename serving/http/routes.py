@@ -51,8 +51,9 @@ async def recommend_endpoint(request: Request) -> Response:
     def work() -> tuple[dict[str, Any], str, list[dict[str, Any]], list[Any]]:
         req = parse_body(body, RecommendRequest.model_validate)
         models = RUNTIME.require_models()
-        resp = recommend_many([req], models, RUNTIME.policy_cfg)[0]
-        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg)
+        derived: list[Any] = []
+        resp = recommend_many([req], models, RUNTIME.policy_cfg, inputs=derived)[0]
+        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg, derived)
         return resp, hash_request(req), monitoring.request_inputs([req]), pages
 
     resp, req_hash, inputs, pages = await RUNTIME.run(work)
@@ -76,8 +77,9 @@ async def recommend_batch_endpoint(request: Request) -> Response:
         if not reqs:
             return [], [], [], []
         models = RUNTIME.require_models()
-        resps = recommend_many(reqs, models, RUNTIME.policy_cfg)
-        pages = review.prepare_pages(reqs, resps, models, RUNTIME.policy_cfg)
+        derived: list[Any] = []
+        resps = recommend_many(reqs, models, RUNTIME.policy_cfg, inputs=derived)
+        pages = review.prepare_pages(reqs, resps, models, RUNTIME.policy_cfg, derived)
         return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs), pages
 
     resps, hashes, inputs, pages = await RUNTIME.run(work)

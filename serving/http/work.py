@@ -26,12 +26,15 @@ def _response_json(raw: dict[str, Any]) -> dict[str, Any]:
     return RecommendResponse.model_validate(raw).model_dump(mode="json")
 
 
-def recommend_many(reqs: Sequence[RecommendRequest], models: Any, cfg: Any) -> list[dict[str, Any]]:
+def recommend_many(
+    reqs: Sequence[RecommendRequest], models: Any, cfg: Any, inputs: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """Contract responses for requests, in order: one vectorised policy call per `as_of`.
 
     Inside a call each request gets a surrogate patient id (its position), so two items that
     share a patient id never mix their histories; the real id is put back in the response.
     (The policy treats the id as an opaque key; renaming a patient changes nothing.)
+    `inputs`, when given, receives the policy's `PatientInputs` per request, in request order.
     """
     from serving.policy import recommend
 
@@ -40,14 +43,20 @@ def recommend_many(reqs: Sequence[RecommendRequest], models: Any, cfg: Any) -> l
     for i, r in enumerate(reqs):
         groups.setdefault(r.as_of or today, []).append(i)
     out: list[dict[str, Any] | None] = [None] * len(reqs)
+    got: list[Any] = [None] * len(reqs)
     for as_of, idx in groups.items():
         patients, sessions = requests_to_columns(
             [reqs[i] for i in idx], [f"r{i}" for i in idx], as_of
         )
-        results = recommend(patients, sessions, as_of, models, cfg)
-        for i, res in zip(idx, results, strict=True):
+        derived: list[Any] | None = [] if inputs is not None else None
+        results = recommend(patients, sessions, as_of, models, cfg, inputs=derived)
+        for k, (i, res) in enumerate(zip(idx, results, strict=True)):
             res["patient_id"] = reqs[i].patient.patient_id
             out[i] = _response_json(res)
+            if derived is not None:
+                got[i] = derived[k]
+    if inputs is not None:
+        inputs.extend(got)
     return [o for o in out if o is not None]
 
 

@@ -91,27 +91,40 @@ def _dose_text(plan: np.ndarray, modality: str) -> str:
     return f"{plan[3]:.0f} x {plan[4]:.0f} sets at {plan[6]:.0f}% 1RM"
 
 
-def considered_doses(
-    req: RecommendRequest, resp: dict[str, Any], models: Any, cfg: policy.PolicyConfig
-) -> dict[str, Any] | None:
-    """The chosen week and its one-step-higher alternatives with the reason each was not
-    chosen; None with no dose (hold, refer)."""
-    rx = resp.get("prescription")
-    if not rx or (not rx.get("aerobic") and not rx.get("resistance")):
-        return None
-    as_of = req.as_of or dt.date.today()
-    ts = pd.Timestamp(as_of).normalize().to_datetime64()
+def derive_inputs(req: RecommendRequest, as_of: dt.date, ts: np.datetime64) -> policy.PatientInputs:
+    """The feature row, kernel facts and kernel result of one request, the way the policy
+    derives them (used when the policy's own are not at hand, e.g. the CDS path)."""
     patients, sessions = requests_to_columns([req], ["r0"], as_of)
     table = Table.of(patients)
     snap = {c: table.values(c) for c in table.columns}
     snap["patient_id"] = np.array(["r0"], dtype=object)
     snap["as_of"] = np.array([ts], dtype="datetime64[ns]")
     keys = {"patient_id": snap["patient_id"], "as_of": snap["as_of"]}
-    matrix = build_rows(snap, sessions, keys).rows()
-    row = matrix[0]
+    row = build_rows(snap, sessions, keys).rows()[0]
     history = {k: row[policy.FEATURE_COLUMNS.index(k)] for k in policy.HISTORY_FACTS}
     facts = policy.kernel_facts(policy.records(snap)[0], history)
-    result = gk.evaluate(facts)
+    return policy.PatientInputs(row, facts, gk.evaluate(facts))
+
+
+def considered_doses(
+    req: RecommendRequest,
+    resp: dict[str, Any],
+    models: Any,
+    cfg: policy.PolicyConfig,
+    known: policy.PatientInputs | None = None,
+) -> dict[str, Any] | None:
+    """The chosen week and its one-step-higher alternatives with the reason each was not
+    chosen; None with no dose (hold, refer). `known`: what the policy derived for this request
+    (feature row, facts, kernel result); built here again when not given."""
+    rx = resp.get("prescription")
+    if not rx or (not rx.get("aerobic") and not rx.get("resistance")):
+        return None
+    as_of = req.as_of or dt.date.today()
+    ts = pd.Timestamp(as_of).normalize().to_datetime64()
+    if known is None:
+        known = derive_inputs(req, as_of, ts)
+    matrix = known.row[None, :]
+    row, facts, result = known.row, known.facts, known.kernel
     env = result.envelope
     ref = policy.reference_of(facts, cfg)
     rise = tuple(policy.tolerated_week(row, m, cfg) for m in ("aerobic", "resistance"))
@@ -133,7 +146,7 @@ def considered_doses(
             alt[col] += delta
             alternatives.append((modality, label, alt))
     plans = np.vstack([chosen, policy.generic_week(env, cfg), *[a for _, _, a in alternatives]])
-    points = policy.Points(matrix, snap["patient_id"], pd.Timestamp(ts))
+    points = policy.Points(matrix, np.array(["r0"], dtype=object), pd.Timestamp(ts))
     scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
     risk = policy.weekly_intolerant(plans, scores)
     benefit = policy.expected_benefit(plans, scores, cfg)

@@ -85,9 +85,15 @@ def routes() -> list[Route]:
 
 # --- hooks called by serving/http/routes.py on /recommend and /recommend_batch ----------------
 def prepare_pages(
-    reqs: Sequence[Any], resps: Sequence[dict[str, Any]], models: Any, cfg: Any
+    reqs: Sequence[Any],
+    resps: Sequence[dict[str, Any]],
+    models: Any,
+    cfg: Any,
+    derived: Sequence[Any] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(page id, page data) per response; runs in the worker thread next to the policy."""
+    """(page id, page data) per response; runs in the worker thread next to the policy.
+    `derived`: the policy's `PatientInputs` per request (`recommend_many(inputs=...)`), so the
+    features and the kernel are not computed a second time; without them they are."""
     from serving.ui.considered import considered_doses
 
     runtime = _runtime()
@@ -97,9 +103,10 @@ def prepare_pages(
         except Exception as exc:  # retried next hour; never fails a recommendation
             log.warning("review page purge failed (%s)", type(exc).__name__)
     out = []
-    for req, resp in zip(reqs, resps, strict=True):
+    pre = list(derived) if derived else [None] * len(reqs)
+    for req, resp, known in zip(reqs, resps, pre, strict=True):
         try:
-            considered = considered_doses(req, resp, models, cfg)
+            considered = considered_doses(req, resp, models, cfg, known)
         except Exception as exc:  # the page then says so; the recommendation stands
             log.error("doses considered unavailable (%s)", type(exc).__name__)
             considered = None

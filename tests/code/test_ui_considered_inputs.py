@@ -1,0 +1,41 @@
+"""The review page's "doses considered" from the policy's own derived inputs (the REST path)
+equal those rebuilt from the request (the CDS path): one computation, two ways in."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from features.schemas import RecommendRequest
+from serving.http.work import recommend_many
+from serving.policy import PatientInputs, PolicyConfig
+from serving.ui.considered import considered_doses
+from tests.fakes import fake_models
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "recommend-request.json"
+
+
+def _requests() -> list[RecommendRequest]:
+    base = json.loads(FIXTURE.read_text())
+    no_history = copy.deepcopy(base) | {"sessions": []}
+    other_day = copy.deepcopy(base) | {"as_of": (dt.date(2026, 11, 27)).isoformat()}
+    return [RecommendRequest.model_validate(b) for b in (base, no_history, other_day)]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_considered_from_the_policys_inputs_equals_the_rebuilt_one(batch: bool) -> None:
+    models, cfg = fake_models(), PolicyConfig()
+    reqs = _requests()
+    for chunk in [reqs] if batch else [[r] for r in reqs]:
+        derived: list[PatientInputs] = []
+        resps = recommend_many(chunk, models, cfg, inputs=derived)
+        assert len(derived) == len(chunk)
+        for req, resp, known in zip(chunk, resps, derived, strict=True):
+            reused = considered_doses(req, resp, models, cfg, known)
+            rebuilt = considered_doses(req, resp, models, cfg)
+            assert reused == rebuilt
+            assert resp["prescription"] is None or reused is not None
