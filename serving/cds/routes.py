@@ -208,6 +208,20 @@ async def discovery_endpoint(request: Request) -> Response:
     return await handle(request)
 
 
+async def _authorised_body(request: Request, service_id: str) -> tuple[CdsState, Caller, bytes]:
+    """The caller's token checked (401 otherwise), the service known (404, after the token's
+    `jti` is spent), a JSON content type, then the body."""
+    api = _api()
+    state = current_state()
+    caller = authenticate(request, state)
+    assert state is not None
+    if service_id not in HOOKS:
+        await api.RUNTIME.run(_claim_in_store, state, caller)
+        raise _error(404, {"error": "not_found"})
+    api._check_content_type(request)
+    return state, caller, await request.body()
+
+
 async def service_endpoint(request: Request) -> Response:
     """POST /cds-services/{id}: patient-view or order-sign."""
     api = _api()
@@ -215,14 +229,7 @@ async def service_endpoint(request: Request) -> Response:
 
     @api._guarded(f"cds-{HOOKS.get(service_id, 'unknown')}")
     async def handle(request: Request) -> Response:
-        state = current_state()
-        caller = authenticate(request, state)
-        assert state is not None
-        if service_id not in HOOKS:
-            await api.RUNTIME.run(_claim_in_store, state, caller)
-            raise _error(404, {"error": "not_found"})
-        api._check_content_type(request)
-        body = await request.body()
+        state, caller, body = await _authorised_body(request, service_id)
         if service_id == PATIENT_VIEW_ID:
             return await _patient_view(body, state, caller)
         return await _order_sign(body, state, caller)
@@ -334,14 +341,7 @@ async def feedback_endpoint(request: Request) -> Response:
 
     @api._guarded("cds-feedback")
     async def handle(request: Request) -> Response:
-        state = current_state()
-        caller = authenticate(request, state)
-        assert state is not None
-        if service_id not in HOOKS:
-            await api.RUNTIME.run(_claim_in_store, state, caller)
-            raise _error(404, {"error": "not_found"})
-        api._check_content_type(request)
-        body = await request.body()
+        state, caller, body = await _authorised_body(request, service_id)
 
         def work() -> None:
             _claim_in_store(state, caller)
