@@ -1,6 +1,6 @@
 """The doses the policy considered, and why each higher one was not chosen.
 
-Kept in this one module on purpose: it calls the policy's public functions (serving/policy.py:
+Kept in this one module on purpose: it calls the policy's public functions (serving/policy/:
 `kernel_facts`, `reference_of`, `tolerated_week`, `clean_record`, `aerobic_options`,
 `resistance_options`, `generic_week`, `ModelScorer`, `weekly_intolerant`, `expected_benefit`)
 and the kernel's envelope, so when the policy's API moves only this module follows it.

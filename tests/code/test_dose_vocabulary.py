@@ -32,8 +32,9 @@ def test_labels_simulator_and_vocabulary_agree_on_band_tops() -> None:
 
 def test_policy_prescribes_the_vocabulary_band() -> None:
     from serving import policy
+    from serving.policy import prescribe
 
-    assert policy._rpe_band(80.0) == (14, 17)  # settled from the reference (was 14-16)
+    assert prescribe._rpe_band(80.0) == (14, 17)  # settled from the reference (was 14-16)
     assert policy.PLAN_COLUMNS == dose.PLAN_COLUMNS
 
 

@@ -308,7 +308,7 @@ def test_after_a_deload_the_kept_reference_leads_the_climb_back() -> None:
 
 
 def test_vectorised_week_rows_equal_the_one_at_a_time_rows() -> None:
-    from serving.policy import _week, _weeks
+    from serving.policy.search import _week, _weeks
 
     rng = np.random.default_rng(0)
     a = np.column_stack(
@@ -322,7 +322,7 @@ def test_vectorised_week_rows_equal_the_one_at_a_time_rows() -> None:
 
 
 def test_recalibration_tightens_only_on_a_worse_record_than_predicted() -> None:
-    from serving.policy import _recalibrated, recalibration
+    from serving.policy.search import _recalibrated, recalibration
 
     cfg = PolicyConfig(recalibration_prior_sessions=5.0)
     ref_tol = np.array([0.9, 0.9])  # predicted intolerance 0.1 for both modalities

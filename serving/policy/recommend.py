@@ -1,0 +1,189 @@
+"""`recommend`: kernel -> search -> prescription for every patient of a table (REST: one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract.dose import PLAN_COLUMNS
+from features.pipeline import build_rows
+from features.table import Table, TableLike
+from serving.guidelines import kernel as gk
+from serving.policy.config import PolicyConfig
+from serving.policy.prescribe import (
+    decide,
+    enforce_envelope,
+    plan_to_prescription,
+    progression_reference,
+)
+from serving.policy.record import (
+    FEATURE_COLUMNS,
+    HISTORY_FACTS,
+    _feature,
+    clean_record,
+    kernel_facts,
+    records,
+    reference_of,
+    tolerated_week,
+)
+from serving.policy.scoring import Models, ModelScorer, Points, Scorer
+from serving.policy.search import Choice, Context, search
+
+_HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
+
+
+def _contexts(
+    point_matrix: np.ndarray,
+    results: Sequence[gk.KernelResult],
+    facts_all: Sequence[dict[str, Any]],
+    cfg: PolicyConfig,
+) -> list[Context | None]:
+    out: list[Context | None] = []
+    for i, res in enumerate(results):
+        if res.decision != "allowed" or res.envelope.is_empty:
+            out.append(None)
+            continue
+        row = point_matrix[i]
+        rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
+        clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
+        rate = tuple(_feature(row, (f"{m}_tolerated_rate_14d",)) for m in ("aerobic", "resistance"))
+        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean, rate))
+    return out
+
+
+@dataclass(frozen=True)
+class PatientInputs:
+    """What `recommend` derived for one patient before the search."""
+
+    row: np.ndarray  # the feature row (FEATURE_COLUMNS)
+    facts: dict[str, Any]  # the kernel's facts
+    kernel: gk.KernelResult
+
+
+def recommend(
+    patients: TableLike,
+    sessions: TableLike | None,
+    as_of: dt.date | pd.Timestamp,
+    models: Models,
+    cfg: PolicyConfig = PolicyConfig(),
+    scorer: Scorer | None = None,
+    inputs: list[PatientInputs] | None = None,
+) -> list[dict[str, Any]]:
+    """Recommendations for every row of `patients` (one row per patient, rx_* columns optional).
+
+    `inputs`, when given, receives each patient's feature row, kernel facts and kernel result, in
+    order (what a review page re-uses instead of building them again).
+
+    Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
+    `scorer` defaults to the models (`ModelScorer`); the oracle arm passes the simulator's truth.
+    Returns one dict per patient in input order, shaped like the contract's response, plus
+    `reference_plan` (the progression reference for next week, PLAN_COLUMNS -> value, or None):
+    after a deload (decision "regress" from a deload) it is the dose deloaded from, and a caller
+    that hands it back as the `ref_*` columns (REFERENCE_COLUMNS) lets the patient climb back
+    to it; the current prescription (rx_*) stays what was prescribed.
+    """
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    if isinstance(patients, pd.DataFrame):
+        patients = patients.reset_index(drop=True)
+        pid = patients["patient_id"].astype(str).to_numpy(dtype=object)
+        snap: pd.DataFrame | dict[str, np.ndarray] = patients.assign(as_of=as_of_ts, patient_id=pid)
+    else:
+        table = Table.of(patients)
+        pid = np.array([str(x) for x in table.values("patient_id")], dtype=object)
+        snap = {c: table.values(c) for c in table.columns}
+        snap["patient_id"] = pid
+        snap["as_of"] = np.full(len(pid), as_of_ts.to_datetime64(), dtype="datetime64[ns]")
+    n = len(pid)
+    keys = {"patient_id": pid, "as_of": np.full(n, as_of_ts.to_datetime64(), "datetime64[ns]")}
+    feature_rows = build_rows(snap, sessions, keys)
+    if len(feature_rows) != n:  # every patient has a snapshot at as_of: a bug if not
+        raise RuntimeError("feature rows missing for some patients")
+    point_matrix = feature_rows.rows()
+    prow = records(snap)
+    hrow = [dict(zip(HISTORY_FACTS, row, strict=True)) for row in point_matrix[:, _HISTORY_AT]]
+    facts_all = [kernel_facts(prow[i], hrow[i]) for i in range(n)]
+    results = [gk.evaluate(f) for f in facts_all]
+    if inputs is not None:
+        inputs.extend(PatientInputs(point_matrix[i], facts_all[i], results[i]) for i in range(n))
+    contexts = _contexts(point_matrix, results, facts_all, cfg)
+    points = Points(point_matrix, pid, as_of_ts)
+    found = search(points, contexts, scorer or ModelScorer(models), cfg)
+    tops = _explanations(found, models, cfg)
+
+    responses = []
+    for i in range(n):
+        res = results[i]
+        rules = [
+            dict(id=r.id, kind=r.kind, effect=r.effect, citation=r.citation) for r in res.fired
+        ]
+        base_resp = {
+            "patient_id": str(prow[i]["patient_id"]),
+            "as_of": as_of_ts.date(),
+            "rules": rules,
+            "model": {
+                "tolerance": {"name": models.tolerance.name, "version": models.tolerance.version},
+                "adherence": {"name": models.adherence.name, "version": models.adherence.version},
+            },
+            "guideline_version": res.version,
+            "unknown_facts": list(res.unknown_facts),
+        }
+        if i not in found:
+            responses.append(
+                base_resp
+                | {
+                    "decision": res.decision if res.decision in ("hold", "refer") else "hold",
+                    "prescription": None,
+                    "predictions": None,
+                    "explanation": [],
+                    "reference_plan": None,
+                    "progression_reference": None,
+                }
+            )
+            continue
+        choice = found[i]
+        rx = enforce_envelope(plan_to_prescription(choice.plan, res, cfg), res)
+        decision = "regress" if choice.deload else decide(choice.plan, facts_all[i])
+        tol_i, adh_i = choice.tolerance, choice.adherence
+        responses.append(
+            base_resp
+            | {
+                "decision": decision,
+                "prescription": rx,
+                "predictions": None
+                if not (math.isfinite(tol_i) and math.isfinite(adh_i))
+                else {"tolerance": round(tol_i, 4), "adherence": round(adh_i, 4)},
+                "explanation": [
+                    {"feature": k, "contribution": round(v, 4)} for k, v in tops.get(i, {}).items()
+                ],
+                "reference_plan": dict(
+                    zip(PLAN_COLUMNS, map(float, choice.reference), strict=True)
+                ),
+                "progression_reference": progression_reference(choice.reference),
+            }
+        )
+    return responses
+
+
+def _explanations(
+    found: dict[int, Choice], models: Models, cfg: PolicyConfig
+) -> dict[int, dict[str, float]]:
+    """Top tolerance-model contributions of each chosen plan (one explain call for all)."""
+    have = [i for i in sorted(found) if found[i].feature_row is not None]
+    if not have:
+        return {}
+    contrib = models.tolerance.explain(np.vstack([found[i].feature_row for i in have]))
+    if contrib is None:
+        return {}
+    cols = FEATURE_COLUMNS
+    out = {}
+    for j, i in enumerate(have):
+        row = contrib[j, : len(cols)]
+        order = np.argsort(-np.abs(row), kind="stable")[: cfg.explain_top]
+        out[i] = {cols[k]: float(row[k]) for k in order if row[k] != 0}
+    return out
