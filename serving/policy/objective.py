@@ -63,8 +63,8 @@ def expected_benefit(plans: np.ndarray, scores: PlanScores, cfg: PolicyConfig) -
     a = plans[:, 0] * att[:, A] * done[:, A] * a_dose
     r = plans[:, 3] * att[:, R] * done[:, R] * r_dose
     return (
-        cfg.aerobic_weight * np.minimum(a, cfg.aerobic_dose_cap)
-        + cfg.resistance_weight * np.minimum(r, cfg.resistance_dose_cap)
+        cfg.aerobic_weight * np.minimum(a, cfg.aerobic_dose_cap) ** cfg.benefit_exponent
+        + cfg.resistance_weight * np.minimum(r, cfg.resistance_dose_cap) ** cfg.benefit_exponent
         + cfg.target_bonus * at_guideline_target(plans)
     )
 

@@ -83,6 +83,11 @@ def aerobic_options(
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
     if cur and not rise and (cfg.minutes_step_back or rate_below(rate, cfg)):
         m_hi = m0 - cfg.minutes_step
+        floor = cfg.step_back_floor_minutes
+        if cfg.step_back_floor_when_capped and env.aerobic_minutes_max <= cfg.start_aerobic[1]:
+            floor = max(floor, env.aerobic_minutes_max)
+        if floor > 0:  # not below this length by a step back
+            m_hi = max(m_hi, min(m0, floor))
     m_generic = cfg.start_aerobic[1]
     if not ref_clean and m_hi > m_generic:
         back = m0 - cfg.minutes_step if cfg.guard_step_back else m0  # step back or hold

@@ -138,6 +138,7 @@ def _modality_stage(
     ref: Reference,
     cfg: PolicyConfig,
     bound: float,
+    threshold: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per option of modality m: benefit, inside the risk bounds, expected intolerant sessions."""
     solo = plans.copy()
@@ -152,8 +153,10 @@ def _modality_stage(
     benefit = expected_benefit(solo, sub, cfg)
     exposure = weekly_intolerant(solo, sub)
     tol, att = scores.tolerance[:, m], scores.attendance[:, m]
-    ok = np.isfinite(tol) & (tol >= cfg.tolerance_threshold)
+    ok = np.isfinite(tol) & (tol >= threshold)
     ok &= exposure <= bound + 1e-12
+    if m == A:
+        ok &= ~longer_than_generic(plans, cfg) | (tol >= cfg.longer_session_tolerance)
     ref_s = (ref.aerobic if m == A else ref.resistance)[0]
     cur = ref.aerobic_current if m == A else ref.resistance_current
     col = 0 if m == A else 3
@@ -222,8 +225,10 @@ def search(
     generic_risk = weekly_intolerant(plans1, sc1)
     bound: dict[int, float] = {}
     factor: dict[int, np.ndarray] = {}
+    threshold: dict[int, np.ndarray] = {}
     for i in live:
         g = float(generic_risk[generic_row[i]])
+        threshold[i] = session_thresholds(sc1.tolerance[generic_row[i]], cfg)
         bound[i] = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * g)
         factor[i] = recalibration(points.matrix[i], sc1.tolerance[generic_row[i] + 1], cfg)
         ao, ro, sa, sr, _ = stage1[i]
@@ -235,7 +240,9 @@ def search(
                 lists.append(opts)
                 continue
             sub = PlanScores(_recalibrated(sc1.tolerance[sl], factor[i]), sc1.attendance[sl])
-            benefit, ok, exposure = _modality_stage(plans1[sl], sub, m, ctx.ref, cfg, bound[i])
+            benefit, ok, exposure = _modality_stage(
+                plans1[sl], sub, m, ctx.ref, cfg, bound[i], float(threshold[i][m])
+            )
             value = benefit - cfg.risk_price * exposure
             lists.append(_shortlist(opts, value, ok, exposure, cfg.top_k))
         shortlists[i] = (lists[0], lists[1])
@@ -263,7 +270,13 @@ def search(
     tol2 = _recalibrated(sc2.tolerance, factors2)
     benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg)
     free = ~forced_arr
-    session_ok = (np.isnan(tol2) | (tol2 >= cfg.tolerance_threshold) | ~free).all(axis=1)
+    thr2 = np.vstack([np.tile(threshold[i], (spans[i].stop - spans[i].start, 1)) for i in live])
+    thr2[:, A] = np.where(
+        longer_than_generic(plans2, cfg),
+        np.maximum(thr2[:, A], cfg.longer_session_tolerance),
+        thr2[:, A],
+    )
+    session_ok = (np.isnan(tol2) | (tol2 >= thr2) | ~free).all(axis=1)
     unforced = PlanScores(np.where(free, tol2, np.nan), np.where(free, sc2.attendance, np.nan))
     bounds2 = np.concatenate([np.full(spans[i].stop - spans[i].start, bound[i]) for i in live])
     weekly_ok = weekly_intolerant(plans2, unforced) <= bounds2 + 1e-12
@@ -299,6 +312,24 @@ def search(
             else sc2.features[j if plan[0] >= 1 else n_rows + j],
         )
     return out
+
+
+def longer_than_generic(plans: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
+    """Aerobic sessions longer than the generic dose's (the exposure no trial validated for this
+    patient, and the first thing a harder world punishes: CARE, Courneya 2013)."""
+    return plans[:, 1] > cfg.start_aerobic[1] + 1e-9
+
+
+def session_thresholds(generic_tolerance: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
+    """Per modality, the per-session bound on P(tolerate): `tolerance_threshold`, or with
+    `generic_session_floor` never stricter than the generic dose's own predicted tolerance for
+    this patient (the dose the clinic gives without Dosewise: Dosewise may not withhold less risky
+    training than the guideline would give; the weekly bound and the price still apply)."""
+    thr = np.full(2, cfg.tolerance_threshold)
+    if cfg.generic_session_floor:
+        g = np.asarray(generic_tolerance, dtype=float)
+        thr = np.where(np.isfinite(g), np.minimum(thr, g), thr)
+    return thr
 
 
 def _reference_after(plan: np.ndarray, ref: Reference, forced: tuple[bool, bool]) -> np.ndarray:

@@ -213,7 +213,9 @@ def test_recommend_with_a_deload_regresses_inside_the_envelope_and_returns_the_r
     req = RecommendRequest.model_validate(json.loads(FIXTURE.read_text()))
     patients, sessions = requests_to_columns([req])
     models = fake_models(constant=0.05)
-    [resp] = recommend(patients, sessions, req.as_of, models, PolicyConfig())
+    # without the generic session floor: every dose, the generic one included, is out of bounds
+    cfg = PolicyConfig(generic_session_floor=False)
+    [resp] = recommend(patients, sessions, req.as_of, models, cfg)
     assert resp["decision"] == "regress"
     cur = req.current_prescription
     assert cur is not None and cur.aerobic is not None and cur.resistance is not None

@@ -1,0 +1,158 @@
+"""Session 5 policy behaviours (issue 10): diminishing returns in the objective, the per-session
+bound that never withholds the generic dose's own risk, and the floor of the record's step back.
+
+Scorers are small stand-ins with a known truth (see test_policy_search.py for the others).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import FEATURE_SET
+from serving.guidelines import kernel as gk
+from serving.policy import (
+    Context,
+    PlanScores,
+    Points,
+    PolicyConfig,
+    aerobic_options,
+    expected_benefit,
+    reference_of,
+    search,
+)
+from serving.policy.search import session_thresholds
+from tests.safety.conftest import CURRENT_RX, HEALTHY
+
+COLS = list(FEATURE_SET.columns)
+
+
+@dataclass
+class FlatScorer:
+    """Every session of every dose tolerated with the same probability."""
+
+    tolerance: float
+    attendance: float = 0.9
+
+    def score(
+        self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
+    ) -> PlanScores:
+        n = len(plans)
+        tol = np.full((n, 2), self.tolerance)
+        att = np.full((n, 2), self.attendance)
+        for m, col in ((0, 0), (1, 3)):
+            tol[plans[:, col] < 1, m] = att[plans[:, col] < 1, m] = np.nan
+        return PlanScores(tol, att)
+
+
+def _context(rise: tuple[bool, bool], rate: float = math.nan, **facts) -> Context:
+    merged = HEALTHY | CURRENT_RX | facts
+    res = gk.evaluate(merged)
+    assert res.decision == "allowed"
+    return Context(
+        res.envelope, reference_of(merged, PolicyConfig()), rise, (True, True), (rate, math.nan)
+    )
+
+
+def _points() -> Points:
+    return Points(np.zeros((1, len(COLS))), np.array(["p0"]), pd.Timestamp(0))
+
+
+def _week(minutes: float, sessions: float = 3.0) -> np.ndarray:
+    return np.array([[sessions, minutes, 70.0, 0.0, 0.0, 0.0, 0.0]])
+
+
+# ---- diminishing returns ---------------------------------------------------------------------
+@pytest.mark.parametrize("exponent", [0.5, 0.7, 1.0])
+def test_the_first_half_of_a_dose_is_worth_at_least_the_second(exponent: float) -> None:
+    """benefit(half) >= benefit(full) / 2, with equality only when the objective is linear."""
+    cfg = PolicyConfig(benefit_exponent=exponent, target_bonus=0.0)
+    scores = PlanScores(np.array([[1.0, np.nan]]), np.array([[1.0, np.nan]]))
+    half = float(expected_benefit(_week(15.0), scores, cfg)[0])
+    full = float(expected_benefit(_week(30.0), scores, cfg)[0])
+    assert full > half > 0
+    if exponent < 1:
+        assert half > full / 2 + 1e-6
+    else:
+        assert half == pytest.approx(full / 2)
+
+
+def test_benefit_still_grows_with_the_dose_under_diminishing_returns() -> None:
+    cfg = PolicyConfig(benefit_exponent=0.7, target_bonus=0.0)
+    plans = np.vstack([_week(m) for m in (10.0, 20.0, 30.0, 45.0)])
+    scores = PlanScores(
+        np.column_stack([np.full(4, 0.9), np.full(4, np.nan)]),
+        np.column_stack([np.full(4, 0.8), np.full(4, np.nan)]),
+    )
+    benefit = expected_benefit(plans, scores, cfg)
+    assert np.all(np.diff(benefit) > 0)
+
+
+# ---- the per-session bound and the generic dose ----------------------------------------------
+def test_session_threshold_is_the_setting_or_the_generic_doses_prediction_if_lower() -> None:
+    on = PolicyConfig(tolerance_threshold=0.65, generic_session_floor=True)
+    off = replace(on, generic_session_floor=False)
+    np.testing.assert_allclose(session_thresholds(np.array([0.5, 0.9]), on), [0.5, 0.65])
+    np.testing.assert_allclose(session_thresholds(np.array([0.5, 0.9]), off), [0.65, 0.65])
+    np.testing.assert_allclose(session_thresholds(np.array([np.nan, 0.1]), on), [0.65, 0.1])
+
+
+def test_a_patient_predicted_to_find_every_dose_hard_keeps_training_at_the_generic_risk() -> None:
+    """Every dose predicted at 0.55 (< the 0.65 bound): without the floor the search deloads both
+    modalities; with it the patient keeps a dose no riskier per session than the generic one
+    (what the clinic would give anyway), not the deload."""
+    ctx = _context((False, False))
+    flat = FlatScorer(tolerance=0.55)
+    strict = search(_points(), [ctx], flat, PolicyConfig(generic_session_floor=False))[0]
+    floor = search(_points(), [ctx], flat, PolicyConfig(generic_session_floor=True))[0]
+    assert strict.deload
+    assert not floor.deload
+    assert floor.plan[1] > strict.plan[1]  # longer sessions than the deload's
+
+
+# ---- the record's step back stops at a floor ---------------------------------------------------
+@pytest.mark.parametrize("floor", [0.0, 25.0, 30.0, 40.0])
+def test_a_step_back_never_goes_below_the_floor_length(floor: float) -> None:
+    """Most recent sessions not tolerated (rate 0.2): the longest option is one step shorter than
+    the reference (30 min), unless that would go below the floor (then the reference itself)."""
+    ctx = _context((False, False), rate=0.2)
+    cfg = PolicyConfig(step_back_below_rate=0.5, step_back_floor_minutes=floor)
+    m0 = ctx.ref.aerobic[1]
+    assert m0 == 30.0
+    longest = aerobic_options(ctx.env, ctx.ref, False, cfg, True, 0.2)[:, 1].max()
+    assert longest == max(m0 - cfg.minutes_step, min(m0, floor))
+
+
+# ---- longer sessions than the generic need a higher predicted tolerance ------------------------
+def test_sessions_longer_than_the_generic_need_the_higher_tolerance() -> None:
+    """After a tolerated week a model that predicts 0.78 for every dose would lengthen sessions;
+    with `longer_session_tolerance` 0.8 no chosen session is longer than the generic 30 min, and
+    the patient still trains (no deload)."""
+    ctx = _context((True, True))
+    flat = FlatScorer(tolerance=0.78)
+    free = search(_points(), [ctx], flat, PolicyConfig(longer_session_tolerance=0.0))[0]
+    held = search(_points(), [ctx], flat, PolicyConfig(longer_session_tolerance=0.8))[0]
+    generic = PolicyConfig().start_aerobic[1]
+    assert free.plan[1] > generic
+    assert held.plan[1] <= generic
+    assert not held.deload and held.plan[0] >= 1
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_no_step_back_below_a_length_the_kernel_already_cut_to(flag: bool) -> None:
+    """ECOG 2: the kernel caps aerobic sessions at 30 min (the generic length). With the flag, a
+    bad record does not shorten them further (one reduction for one reason); without it, it
+    does. A patient whose sessions the kernel leaves uncapped steps back either way."""
+    cfg = PolicyConfig(step_back_below_rate=0.5, step_back_floor_when_capped=flag)
+    capped = _context((False, False), rate=0.2, ecog=2)
+    assert capped.env.aerobic_minutes_max <= cfg.start_aerobic[1]
+    longest = aerobic_options(capped.env, capped.ref, False, cfg, True, 0.2)[:, 1].max()
+    assert longest == (30.0 if flag else 30.0 - cfg.minutes_step)
+    free = _context((False, False), rate=0.2)
+    assert free.env.aerobic_minutes_max > cfg.start_aerobic[1]
+    longest = aerobic_options(free.env, free.ref, False, cfg, True, 0.2)[:, 1].max()
+    assert longest == 30.0 - cfg.minutes_step
