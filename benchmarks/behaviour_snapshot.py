@@ -5,7 +5,7 @@ two commits can be compared with `diff -r`: a refactoring must leave every byte 
     diff -r /tmp/snap-old /tmp/snap-new
 
 The champion's folder is copied to a temporary root first (nothing is written into it). Runs only
-through entry points that exist on both sides of a refactoring: `serving.api.configure` +
+through entry points that exist on both sides of a refactoring: `serving.http.runtime.configure` +
 `serving.service.asgi_app` (in process), and the `dosewise score` / `evaluate-policy` commands.
 """
 
@@ -53,12 +53,12 @@ def write_rest(root: Path, out: Path) -> None:
     from starlette.testclient import TestClient
 
     from features.settings import Settings
-    from serving import api
+    from serving.http.runtime import RUNTIME, configure
     from serving.service import asgi_app
 
     base = json.loads((ROOT / "tests" / "fixtures" / "recommend-request.json").read_text())
     variants = request_variants(base)
-    api.configure(settings=Settings(root=root, api_keys=KEY))
+    configure(settings=Settings(root=root, api_keys=KEY))
     auth = {"Authorization": f"Bearer {KEY}"}
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
@@ -94,8 +94,22 @@ def write_rest(root: Path, out: Path) -> None:
             }
             resp = client.post("/predict", json=predict, headers=auth)
             dump(out / "rest-predict.json", {"status": resp.status_code, "body": resp.json()})
+            for name, path in (
+                ("recommend", "/recommend"),
+                ("predict", "/predict"),
+            ):
+                example = json.loads(
+                    (
+                        ROOT / "features" / "contract" / "examples" / f"{name}-request.json"
+                    ).read_text()
+                )
+                resp = client.post(path, json=example, headers=auth)
+                dump(
+                    out / f"rest-example-{name}.json",
+                    {"status": resp.status_code, "body": resp.json()},
+                )
     finally:
-        api.RUNTIME.close()
+        RUNTIME.close()
 
 
 def dump(path: Path, obj: object) -> None:

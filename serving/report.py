@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from features.contract.vocab import DECISIONS
 from features.io import write_atomic
-from features.schemas import DECISIONS
 
 DECISION_COLOURS = {
     "progress": "#2a9d8f",

@@ -62,7 +62,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from features.schemas import MAX_SESSIONS_PER_REQUEST, RecommendRequest
+from features.contract.rest import RecommendRequest
+from features.contract.vocab import MAX_SESSIONS_PER_REQUEST
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from features.schemas import Prescription, RecommendRequest, requests_to_columns
+from features.contract.convert import requests_to_columns
+from features.contract.rest import Prescription, RecommendRequest
 from serving.cds import orders
 from serving.guidelines import (
     KernelResult,

@@ -7,7 +7,7 @@ order: hold -> refer -> caps, restrictions and progression, the most restrictive
 Why it looks like this:
 - It must be readable and testable by a clinician, so the clinical content lives in the YAML file
   and the code knows nothing about platelets or metastases.
-- It is the last line of defence, so it depends only on the data contract (`features.schemas`),
+- It is the last line of defence, so it depends only on the data contract (`features.contract`),
   the standard library and PyYAML, and `check_prescription` / `clamp_prescription` can gate any
   prescription from any source.
 - It runs for every patient of every batch, so conditions are compiled once and evaluation is a
@@ -41,8 +41,17 @@ from typing import Any
 
 import yaml
 
-from features.registry import KERNEL_HISTORY_FACTS
-from features.schemas import (
+from features.contract.convert import patient_to_row, prescription_to_row
+from features.contract.rest import (
+    AerobicDose,
+    IntRange,
+    Patient,
+    Prescription,
+    Range,
+    ResistanceDose,
+)
+from features.contract.tables import RX_COLUMNS
+from features.contract.vocab import (
     BONE_FRACTURE_RISKS,
     CANCER_TYPES,
     COMORBIDITIES,
@@ -50,19 +59,11 @@ from features.schemas import (
     METASTATIC_SITES,
     RESISTANCE_EXPERIENCE,
     RESTRICTIONS,
-    RX_COLUMNS,
     SEXES,
     STAGES,
     TREATMENT_PHASES,
-    AerobicDose,
-    IntRange,
-    Patient,
-    Prescription,
-    Range,
-    ResistanceDose,
-    patient_to_row,
-    prescription_to_row,
 )
+from features.registry import KERNEL_HISTORY_FACTS
 from serving.guidelines.envelope import (
     AEROBIC_FIELDS,
     EMPTY,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract.dose import PLAN_COLUMNS, VIGOROUS_PCT_HRMAX, target_rpe_band
-from features.schemas import PATIENT_COLUMNS, SESSION_COLUMNS
+from features.contract.tables import PATIENT_COLUMNS, SESSION_COLUMNS
 from training.sim_params import CANCER_TYPES, PARAMS, PHASES, SimParams
 from training.simulator.cohort import EXPERIENCE, STAGES, Cohort, generate_cohort
 from training.simulator.plan import default_week_plan
