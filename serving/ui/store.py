@@ -48,7 +48,7 @@ review_page = Table(
 )
 
 # Key under which an audit record carries its review row to the writer (not hashed, not a
-# column of audit_log; serving/audit.py strips it like the monitoring row).
+# column of audit_log; serving/audit/chain.py strips it like the monitoring row).
 REVIEW_KEY = "_review"
 
 
