@@ -9,8 +9,42 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, create_engine, event
 from sqlalchemy.engine import make_url
+
+# One MetaData for every table of the audit database: they live in one database and one chain of
+# migrations (`serving/migrations`), whichever module declares them.
+metadata = MetaData()
+
+
+def id_column() -> Column[int]:
+    """The surrogate key of an append-only table."""
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def ts_column(*, index: bool = False) -> Column[Any]:
+    """When the row was written (UTC)."""
+    return Column("ts", DateTime(timezone=True), nullable=False, index=index)
+
+
+def patient_id_column(*, index: bool = False) -> Column[str]:
+    """The patient's pseudonymous id, never a name."""
+    return Column("patient_id", String(64), nullable=False, index=index)
+
+
+def audit_row_columns() -> tuple[Column[str], Column[int]]:
+    """(writer_id, seq): the audit row a side row (monitoring, review page) belongs to."""
+    return Column("writer_id", String(36), nullable=False), Column("seq", Integer, nullable=False)
+
+
+def model_columns() -> tuple[Column[str], ...]:
+    """The two registered models (name and version) that made a recommendation."""
+    return (
+        Column("tolerance_model", String(128), nullable=False),
+        Column("tolerance_version", String(32), nullable=False),
+        Column("adherence_model", String(128), nullable=False),
+        Column("adherence_version", String(32), nullable=False),
+    )
 
 
 def make_engine(url: str) -> Engine:

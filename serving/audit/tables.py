@@ -6,25 +6,22 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Float,
     Integer,
-    MetaData,
     String,
     Table,
 )
 
+from serving.db import id_column, metadata, model_columns, patient_id_column, ts_column
 from serving.monitoring import MONITORING_KEY
 from serving.ui.store import REVIEW_KEY
-
-metadata = MetaData()
 
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False),  # UTC
-    Column("patient_id", String(64), nullable=False, index=True),  # pseudonymous, never a name
+    id_column(),
+    ts_column(),
+    patient_id_column(index=True),
     Column("as_of", String(10), nullable=False),
     Column("request_hash", String(64), nullable=False, index=True),
     Column("endpoint", String(32), nullable=False),
@@ -32,10 +29,7 @@ audit_log = Table(
     Column("prescription", JSON, nullable=True),
     Column("predictions", JSON, nullable=True),
     Column("rules", JSON, nullable=False),  # rule ids, in firing order
-    Column("tolerance_model", String(128), nullable=False),
-    Column("tolerance_version", String(32), nullable=False),
-    Column("adherence_model", String(128), nullable=False),
-    Column("adherence_version", String(32), nullable=False),
+    *model_columns(),
     Column("guideline_version", String(32), nullable=False),
     Column("latency_ms", Float, nullable=False),
     # the hash chain (nullable only for rows written before it existed)
@@ -54,11 +48,11 @@ HASHED_WHEN_SET = ("uuid", "tenant")
 audit_chain_head = Table(
     "audit_chain_head",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    id_column(),
     Column("writer_id", String(36), nullable=False, index=True),
     Column("seq", Integer, nullable=False),
     Column("head_hash", String(64), nullable=False),
-    Column("ts", DateTime(timezone=True), nullable=False),
+    ts_column(),
 )
 CHAIN_COLUMNS = ("writer_id", "seq", "prev_hash", "row_hash")
 SIDE_KEYS = (MONITORING_KEY, REVIEW_KEY)  # side rows a record carries (not hashed, own tables)

@@ -49,16 +49,17 @@ naming CR10) is converted to Borg 6-20 by `BORG_CR10_TO_RPE` (the usual correspo
 Borg scales, e.g. Borg 1998 and ACSM GETP: CR10 3 "moderate" ~ RPE 12-13, CR10 5 "hard" ~ RPE
 14-15); a value whose unit names the 6-20 scale, or above 10, is taken as Borg 6-20.
 
-The code tables named above live in `code_tables`; `patient`, `observations`, `treatment` and
-`sessions` read one kind of resource each, `readers` has the small JSON readers, `result` the
-`Mapped` result and its builder, and `record` puts them together (`map_record`).
+The code tables named above live in `code_tables`; `patient` (Patient, Conditions),
+`observations` (clinical values and activity sessions) and `treatment` (medications,
+procedures) read the resources, `readers` has the small JSON readers, `result` the `Mapped`
+result and its builder, and `record` puts them together (`map_record`).
 """
 
 from serving.cds.fhir_map.code_tables import LOINC, REQUIRED_FIELDS, SNOMED
+from serving.cds.fhir_map.observations import borg_rpe, is_resistance
 from serving.cds.fhir_map.patient import resolve_age
 from serving.cds.fhir_map.record import map_record
 from serving.cds.fhir_map.result import Fact, Mapped
-from serving.cds.fhir_map.sessions import borg_rpe, is_resistance
 
 __all__ = [
     "LOINC",

@@ -11,10 +11,9 @@ from pydantic import ValidationError
 
 from features.contract.rest import RecommendRequest
 from serving.cds.fhir_map.code_tables import REQUIRED_FIELDS
-from serving.cds.fhir_map.observations import map_observations
+from serving.cds.fhir_map.observations import map_observations, map_sessions
 from serving.cds.fhir_map.patient import map_conditions, map_patient_resource
 from serving.cds.fhir_map.result import Builder, Mapped
-from serving.cds.fhir_map.sessions import map_sessions
 from serving.cds.fhir_map.treatment import map_treatment
 
 
