@@ -44,7 +44,6 @@ from serving.guidelines.envelope import Envelope
 from serving.guidelines.kernel.conditions import RuleFileError
 from serving.guidelines.kernel.evaluation import (
     CLOSURE_LABELS,
-    DECISIONS,
     KernelResult,
     closure_labels,
     evaluate,
@@ -70,7 +69,6 @@ from serving.guidelines.kernel.ruleset import (
 
 __all__ = [
     "CLOSURE_LABELS",
-    "DECISIONS",
     "HISTORY_FACTS",
     "KINDS",
     "RULES_FILE",

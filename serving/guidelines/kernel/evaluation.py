@@ -23,7 +23,6 @@ from serving.guidelines.kernel.conditions import aerobic_infeasible, resistance_
 from serving.guidelines.kernel.facts import Facts, Limits, converter_for, to_number
 from serving.guidelines.kernel.ruleset import FiredRule, Rule, RuleSet, default_rules
 
-DECISIONS = ("allowed", "refer", "hold")  # from least to most restrictive
 # Labels derived from the final envelope (see the package docstring).
 CLOSURE_LABELS = ("no_aerobic", "no_resistance", "no_vigorous")
 
