@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -112,8 +113,13 @@ def write_rest(root: Path, out: Path) -> None:
         RUNTIME.close()
 
 
+# A review link names a random page id and an expiry from the clock: stable placeholders instead.
+REVIEW_LINK = re.compile(r"/ui/recommendations/[0-9a-f]{32}\?exp=\d+&sig=[0-9a-f]{64}")
+
+
 def dump(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
+    text = json.dumps(obj, indent=1, sort_keys=True, default=str)
+    path.write_text(REVIEW_LINK.sub("/ui/recommendations/PAGE?exp=EXP&sig=SIG", text) + "\n")
 
 
 def run_cli(args: list[str], root: Path) -> str:
@@ -158,7 +164,9 @@ def write_closed_loop(root: Path, out: Path) -> None:
         root,
     )
     start = text.index("{")
-    (out / "closed-loop.json").write_text(json.dumps(json.loads(text[start:]), indent=1) + "\n")
+    result = json.loads(text[start:])
+    result.pop("seconds", None)  # wall-clock time of the run
+    (out / "closed-loop.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main() -> None:
