@@ -109,7 +109,7 @@ def rest_path(
 ) -> tuple[float, int]:
     """Seconds for `recommend` called once per patient on n patients, with the input the REST
     service gives it (numpy columns, as from `requests_to_columns`; built before the clock)."""
-    from features.schemas import PATIENT_COLUMNS, RX_COLUMNS, SESSION_COLUMNS
+    from features.contract.tables import PATIENT_COLUMNS, RX_COLUMNS, SESSION_COLUMNS
     from serving.batch import parse_as_of, select_snapshots
     from serving.policy import recommend
 

@@ -5,7 +5,7 @@ two commits can be compared with `diff -r`: a refactoring must leave every byte 
     diff -r /tmp/snap-old /tmp/snap-new
 
 The champion's folder is copied to a temporary root first (nothing is written into it). Runs only
-through entry points that exist on both sides of a refactoring: `serving.api.configure` +
+through entry points that exist on both sides of a refactoring: `serving.http.runtime.configure` +
 `serving.service.asgi_app` (in process), and the `dosewise score` / `evaluate-policy` commands.
 """
 
@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,12 +54,12 @@ def write_rest(root: Path, out: Path) -> None:
     from starlette.testclient import TestClient
 
     from features.settings import Settings
-    from serving import api
+    from serving.http.runtime import RUNTIME, configure
     from serving.service import asgi_app
 
     base = json.loads((ROOT / "tests" / "fixtures" / "recommend-request.json").read_text())
     variants = request_variants(base)
-    api.configure(settings=Settings(root=root, api_keys=KEY))
+    configure(settings=Settings(root=root, api_keys=KEY))
     auth = {"Authorization": f"Bearer {KEY}"}
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
@@ -94,12 +95,31 @@ def write_rest(root: Path, out: Path) -> None:
             }
             resp = client.post("/predict", json=predict, headers=auth)
             dump(out / "rest-predict.json", {"status": resp.status_code, "body": resp.json()})
+            for name, path in (
+                ("recommend", "/recommend"),
+                ("predict", "/predict"),
+            ):
+                example = json.loads(
+                    (
+                        ROOT / "features" / "contract" / "examples" / f"{name}-request.json"
+                    ).read_text()
+                )
+                resp = client.post(path, json=example, headers=auth)
+                dump(
+                    out / f"rest-example-{name}.json",
+                    {"status": resp.status_code, "body": resp.json()},
+                )
     finally:
-        api.RUNTIME.close()
+        RUNTIME.close()
+
+
+# A review link names a random page id and an expiry from the clock: stable placeholders instead.
+REVIEW_LINK = re.compile(r"/ui/recommendations/[0-9a-f]{32}\?exp=\d+&sig=[0-9a-f]{64}")
 
 
 def dump(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
+    text = json.dumps(obj, indent=1, sort_keys=True, default=str)
+    path.write_text(REVIEW_LINK.sub("/ui/recommendations/PAGE?exp=EXP&sig=SIG", text) + "\n")
 
 
 def run_cli(args: list[str], root: Path) -> str:
@@ -144,7 +164,9 @@ def write_closed_loop(root: Path, out: Path) -> None:
         root,
     )
     start = text.index("{")
-    (out / "closed-loop.json").write_text(json.dumps(json.loads(text[start:]), indent=1) + "\n")
+    result = json.loads(text[start:])
+    result.pop("seconds", None)  # wall-clock time of the run
+    (out / "closed-loop.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main() -> None:

@@ -40,8 +40,9 @@ def main() -> None:
     import pandas as pd
 
     from features import FEATURE_SET, build
+    from features.contract.convert import requests_to_columns
+    from features.contract.rest import RecommendRequest
     from features.pipeline import build_rows
-    from features.schemas import RecommendRequest, requests_to_columns
     from serving.models import load_champions
     from serving.policy import Models, PolicyConfig, recommend
     from tests.frames import request_to_frames

@@ -24,8 +24,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     args = ap.parse_args()
 
-    from features.schemas import RecommendRequest
-    from serving.api import recommend_many
+    from features.contract.rest import RecommendRequest
+    from serving.http.work import recommend_many
     from serving.models import load_champions
     from serving.policy import PolicyConfig
     from serving.ui.render import render_recommendation

@@ -7,9 +7,10 @@ and refers give no sessions; fixed and progression doses are clamped into the en
 independent check counts any prescription outside the envelope as a guideline violation.
 
 Honest loop: what an arm prescribes is a `Prescription` (bands), and that exact prescription is
-next week's current prescription (`rx_*` columns via `features.schemas.prescription_to_row`), so
-nothing drifts from one week to the next. What the simulated patient does is the middle of each
-band (`delivered_plan`): aiming at the centre of "64-76% HRmax" is 70% HRmax.
+next week's current prescription (`rx_*` columns via
+`features.contract.convert.prescription_to_row`), so nothing drifts from one week to the next.
+What the simulated patient does is the middle of each band (`delivered_plan`): aiming at the
+centre of "64-76% HRmax" is 70% HRmax.
 """
 
 from __future__ import annotations
@@ -22,15 +23,9 @@ import numpy as np
 import pandas as pd
 
 from features import build
+from features.contract.convert import prescription_to_row
+from features.contract.rest import AerobicDose, IntRange, Prescription, Range, ResistanceDose
 from features.labels import tolerated
-from features.schemas import (
-    AerobicDose,
-    IntRange,
-    Prescription,
-    Range,
-    ResistanceDose,
-    prescription_to_row,
-)
 from features.settings import Settings
 from serving.guidelines import kernel as gk
 from serving.policy import (

@@ -7,9 +7,7 @@ trajectories of every arm, and the tables of the terminal.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt
 
 from evaluation.tables import SHOWN
-from features.io import write_atomic
+from features.html_report import html_table, image_sections, page_head, png_base64, write_html
 
 FOREST_METRICS = (
     "vo2peak_change",
@@ -32,13 +30,6 @@ FOREST_METRICS = (
     "dropout",
 )
 COLOURS = ("#1d3557", "#e76f51", "#2a9d8f", "#9b5de5", "#e9c46a")
-
-
-def _png(fig: plt.Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def plot_forest(result: dict[str, Any]) -> str:
@@ -74,7 +65,7 @@ def plot_forest(result: dict[str, Any]) -> str:
         ax.tick_params(axis="x", labelsize=7)
     axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.08))
     fig.suptitle("Arm minus fixed, 95% paired bootstrap interval", y=1.12)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def plot_trajectories(result: dict[str, Any]) -> str:
@@ -92,15 +83,7 @@ def plot_trajectories(result: dict[str, Any]) -> str:
         ax.set_title(label, fontsize=9)
     axes[0].legend(fontsize=7)
     fig.suptitle("Prescribed dose per arm (patients allowed to exercise)", y=1.04)
-    return _png(fig)
-
-
-def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return png_base64(fig)
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -126,31 +109,24 @@ def render_report(result: dict[str, Any], meta: dict[str, Any] | None = None) ->
     ]
     images = {"Arm differences (forest plot)": plot_forest(result)} if result["differences"] else {}
     images["Dose trajectories"] = plot_trajectories(result)
-    img = "".join(
-        f'<h3>{html.escape(k)}</h3><img alt="{html.escape(k)}" src="data:image/png;base64,{v}"/>'
-        for k, v in images.items()
-    )
     run = {k: result[k] for k in ("scenario", "patients", "weeks", "seed")} | (meta or {})
     title = f"Dosewise closed-loop evaluation ({result['scenario']})"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;
-text-align:left}}img{{display:block;margin:1em 0;max-width:100%}}</style></head><body>
-<h1>{html.escape(title)}</h1>
+    return (
+        page_head(title, 1200)
+        + f"""<h1>{html.escape(title)}</h1>
 <p>Simulated patients, not a clinical trial: the dose-response is the simulator's assumption
 (training/SIMULATOR.md). Every arm ran on the same patients with common random numbers.</p>
-<h2>Run</h2>{_table(list(run.items()), ("", ""))}
-<h2>Arms</h2>{_table(arm_rows, ("metric", *arms))}
+<h2>Run</h2>{html_table(list(run.items()), ("", ""))}
+<h2>Arms</h2>{html_table(arm_rows, ("metric", *arms))}
 <h2>Differences vs fixed (95% bootstrap interval)</h2>
-{_table(diff_rows, ("metric", *result["differences"]))}
-{img}
+{html_table(diff_rows, ("metric", *result["differences"]))}
+{image_sections(images)}
 <script type="application/json" id="result">{html.escape(json.dumps(result, default=float))}
 </script></body></html>
 """
+    )
 
 
 def write_report(path: Path, result: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
     """Render and write atomically (temporary file in the same folder, then rename)."""
-    text = render_report(result, meta)
-    write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_html(path, render_report(result, meta))

@@ -9,13 +9,12 @@ Artifacts: the result JSON and the HTML report when there is one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from features.settings import Settings, apply_offline_environment
+from features.settings import Settings
+from training.tracking_runs import experiment_id, log_batches, log_result_files, tracking_client
 
 EXPERIMENT = "dosewise-closed-loop"
 
@@ -54,20 +53,8 @@ def log_evaluation(
     extra_params: dict[str, Any] | None = None,
 ) -> str:
     """One MLflow run with params, metrics and artifacts; returns its run id."""
-    apply_offline_environment()
-    import mlflow
-    from mlflow import MlflowClient
-
-    assert settings.mlruns_dir is not None
-    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
-    uri = settings.mlflow_tracking_uri
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    exp_id = (
-        exp.experiment_id
-        if exp is not None
-        else client.create_experiment(EXPERIMENT, artifact_location=settings.mlflow_artifact_root)
-    )
+    client = tracking_client(settings)
+    exp_id = experiment_id(client, settings, EXPERIMENT)
     params = policy_params(cfg) | {
         "scenario": result["scenario"],
         "patients": str(result["patients"]),
@@ -86,14 +73,7 @@ def log_evaluation(
 
     metrics = [Metric(k, v, 0, 0) for k, v in flatten_metrics(result).items()]
     param_list = [Param(k, v[:6000]) for k, v in params.items()]
-    for i in range(0, max(len(metrics), 1), 900):  # MLflow takes at most 1000 per batch
-        client.log_batch(run_id, metrics=metrics[i : i + 900], params=param_list if i == 0 else [])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "closed_loop.json"
-        path.write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
-        client.log_artifact(run_id, str(path))
-    if report is not None and Path(report).exists():
-        client.log_artifact(run_id, str(report))
+    log_batches(client, run_id, metrics, param_list)
+    log_result_files(client, run_id, "closed_loop.json", result, 2, report)
     client.set_terminated(run_id)
-    del mlflow  # imported for its side effects on the tracking store (offline settings)
     return run_id

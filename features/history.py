@@ -39,27 +39,6 @@ SLOPE_K = 5  # RPE slope over the last 5 sessions with an RPE
 COMPLETION_CAP = 1.5  # a completion ratio above this is a logging error, not more effort
 RECENT_DAYS = 28  # "what they are used to": the reference window of relative-dose features
 
-_WINDOW_FEATURES = (
-    "n_planned",
-    "attendance_rate",
-    "completion_rate",
-    "tolerated_rate",
-    "rpe_mean",
-    "rpe_over_target",
-    "pain_mean",
-    "fatigue_mean",
-    "completed_minutes",
-    "mild_ae",
-    "moderate_ae",  # moderate or serious
-    "serious_ae",
-)
-_LAST_K_FEATURES = (
-    "attendance_rate",
-    "completion_rate",
-    "tolerated_rate",
-    "rpe_mean",
-    "rpe_over_target",
-)
 RECENT_COLUMNS = (
     "aerobic_sessions_per_week_28d",
     "aerobic_minutes_mean_28d",

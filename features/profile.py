@@ -11,16 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.encode import column, list_flags, to_flag, to_float, vocab_codes
-from features.schemas import (
+from features.contract.tables import PATIENT_NESTED
+from features.contract.vocab import (
     CANCER_TYPES,
     COMORBIDITIES,
     METASTATIC_SITES,
-    PATIENT_NESTED,
     RESISTANCE_EXPERIENCE,
     STAGES,
     TREATMENT_PHASES,
 )
+from features.encode import column, list_flags, to_flag, to_float, vocab_codes
 
 CYCLE_DAYS = 21  # the usual chemotherapy cycle length
 INFUSION_WINDOW_DAYS = 5  # DESIGN.md section 5: "not within 5 days of an infusion"

@@ -41,15 +41,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.contract.rest import Patient, RecommendRequest
+from features.contract.tables import PATIENT_LIST_FIELDS, PATIENT_NESTED, SESSION_COLUMNS
+from features.contract.vocab import LIST_SEPARATOR
 from features.io import write_atomic
-from features.schemas import (
-    LIST_SEPARATOR,
-    PATIENT_LIST_FIELDS,
-    PATIENT_NESTED,
-    SESSION_COLUMNS,
-    Patient,
-    RecommendRequest,
-)
 from training.sim_params import PARAMS, SimParams
 from training.simulator import Simulator
 from training.simulator.engine import TRUTH_PATIENT_COLUMNS, TRUTH_SESSION_COLUMNS

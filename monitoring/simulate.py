@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.schemas import RecommendRequest
+from features.contract.rest import RecommendRequest
 from features.settings import Settings
 from monitoring.deployment import DeploymentConfig, run_deployment, write_outputs
 

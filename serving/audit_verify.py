@@ -1,6 +1,6 @@
 """`dosewise audit verify`: recompute the audit trail's hash chains and report every break.
 
-What each finding means (serving/audit.py explains the chain):
+What each finding means (the `serving.audit` package docstring explains the chain):
 * `edited`: a row's content no longer gives its `row_hash` (a column was changed);
 * `forged`: a row whose `prev_hash` is not its predecessor's hash, or a writer with rows but no
   recorded chain head (a row inserted by hand, e.g. after dropping the triggers);

@@ -77,7 +77,7 @@ def request_inputs(reqs: Sequence[Any]) -> list[dict[str, float | None]]:
     """The model input row of each validated request (`RecommendRequest`), in order: features
     built the way `recommend_many` builds them (one call per `as_of`, surrogate ids so two items
     of one patient never mix)."""
-    from features.schemas import requests_to_columns
+    from features.contract.convert import requests_to_columns
 
     today = dt.date.today()
     groups: dict[dt.date, list[int]] = {}

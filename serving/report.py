@@ -6,9 +6,7 @@ to the scores. Written atomically like every other batch output.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -21,16 +19,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from features.io import write_atomic
-from features.schemas import DECISIONS
-
-DECISION_COLOURS = {
-    "progress": "#2a9d8f",
-    "maintain": "#8ab17d",
-    "regress": "#e9c46a",
-    "hold": "#e76f51",
-    "refer": "#9b5de5",
-}
+from features.contract.vocab import DECISIONS
+from features.html_report import (
+    DECISION_COLOURS,
+    html_table,
+    image_sections,
+    page_head,
+    png_base64,
+    write_html,
+)
 
 
 def weekly_doses(scored: pd.DataFrame) -> pd.DataFrame:
@@ -54,13 +51,6 @@ def weekly_doses(scored: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"aerobic_weekly_minutes": aer, "resistance_weekly_load": res})
 
 
-def _png(fig: plt.Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def plot_decisions(scored: pd.DataFrame) -> str:
     counts = scored["decision"].value_counts()
     order = [d for d in DECISIONS if d in counts] + [d for d in counts.index if d not in DECISIONS]
@@ -70,7 +60,7 @@ def plot_decisions(scored: pd.DataFrame) -> str:
     )
     ax.set_ylabel("patients")
     ax.set_title("Decisions")
-    return _png(fig)
+    return png_base64(fig, dpi=90)
 
 
 def plot_doses(scored: pd.DataFrame) -> str:
@@ -88,7 +78,7 @@ def plot_doses(scored: pd.DataFrame) -> str:
         ax.set_xlabel(label)
         ax.set_ylabel("patients")
     fig.suptitle("Prescribed weekly dose (patients with a dose)")
-    return _png(fig)
+    return png_base64(fig, dpi=90)
 
 
 def plot_tolerance_by_cancer(scored: pd.DataFrame) -> str:
@@ -106,15 +96,7 @@ def plot_tolerance_by_cancer(scored: pd.DataFrame) -> str:
         ax.text(0.5, 0.5, "no predictions", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("predicted tolerance")
     ax.set_title("Predicted tolerance of the recommended dose, by cancer type")
-    return _png(fig)
-
-
-def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return png_base64(fig, dpi=90)
 
 
 def render_report(
@@ -143,30 +125,24 @@ def render_report(
         "Weekly doses (aerobic minutes, resistance load)": plot_doses(scored),
         "Predicted tolerance by cancer type": plot_tolerance_by_cancer(scored),
     }
-    img = "".join(
-        f'<h3>{html.escape(k)}</h3><img alt="{html.escape(k)}" src="data:image/png;base64,{v}"/>'
-        for k, v in images.items()
-    )
     meta_rows = [(k, v) for k, v in meta.items() if k != "per_second"]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Dosewise batch report</title>
-<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;
-text-align:left}}img{{display:block;margin:1em 0;max-width:100%}}</style></head><body>
-<h1>Dosewise batch report</h1>
+    return (
+        page_head("Dosewise batch report", 960)
+        + f"""<h1>Dosewise batch report</h1>
 <p>Research software, not a medical device: every recommendation is for review by a qualified
 exercise professional or clinician.</p>
-<h2>Run</h2>{_table(meta_rows, ("", ""))}
-<h2>Decisions</h2>{_table(list(summary["decisions"].items()), ("decision", "patients"))}
-<h2>Most frequent rules</h2>{_table(summary["top_rules"], ("rule", "patients"))}
-<h2>Doses</h2>{_table(dose_rows, ("dose", "patients", "median"))}
-{img}
+<h2>Run</h2>{html_table(meta_rows, ("", ""))}
+<h2>Decisions</h2>{html_table(list(summary["decisions"].items()), ("decision", "patients"))}
+<h2>Most frequent rules</h2>{html_table(summary["top_rules"], ("rule", "patients"))}
+<h2>Doses</h2>{html_table(dose_rows, ("dose", "patients", "median"))}
+{image_sections(images)}
 <h2>Invalid rows</h2><p>{summary["error_rows"]} rows, {summary["error_patients"]} patients
 (see the errors file).</p>
-{_table([(*k, v) for k, v in err_by_field.items()], ("table", "field", "rows"))}
+{html_table([(*k, v) for k, v in err_by_field.items()], ("table", "field", "rows"))}
 <script type="application/json" id="summary">{html.escape(json.dumps(summary, default=str))}
 </script></body></html>
 """
+    )
 
 
 def write_report(
@@ -176,5 +152,4 @@ def write_report(
     summary: dict[str, Any],
     meta: dict[str, Any],
 ) -> None:
-    text = render_report(scored, errors, summary, meta)
-    write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_html(path, render_report(scored, errors, summary, meta))

@@ -13,19 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schemas import (
+from features.contract.rest import Patient, RecommendRequest, Session
+from features.contract.tables import PATIENT_LIST_FIELDS, PATIENT_NESTED
+from features.contract.vocab import (
     CANCER_TYPES,
     COMORBIDITIES,
     METASTATIC_SITES,
-    PATIENT_LIST_FIELDS,
-    PATIENT_NESTED,
     RESISTANCE_EXPERIENCE,
     SEXES,
     STAGES,
     TREATMENT_PHASES,
-    Patient,
-    RecommendRequest,
-    Session,
 )
 
 START = pd.Timestamp("2026-01-05")

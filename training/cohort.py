@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from features.contract.tables import validate_patients, validate_sessions
 from features.io import read_cohort
-from features.schemas import validate_patients, validate_sessions
 from features.settings import Settings
 
 

@@ -110,29 +110,6 @@ def build_adherence_examples(patients: pd.DataFrame, sessions: pd.DataFrame) -> 
     return _label(patients, sessions, cands, s["label"].to_numpy(), oracle)
 
 
-def prob_at_least(group: np.ndarray, p: np.ndarray, need: np.ndarray) -> np.ndarray:
-    """P(at least need[g] successes) for independent Bernoulli(p) within each group g.
-
-    Poisson-binomial tail by dynamic programming over the groups' sessions, all groups at once
-    (`group` holds consecutive ids 0..G-1, rows sorted by group).
-    """
-    n_groups = len(need)
-    counts = np.bincount(group, minlength=n_groups)
-    width = int(counts.max()) if len(counts) else 0
-    pos = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
-    pad = np.zeros((n_groups, width))
-    pad[group, pos] = np.clip(p, 0.0, 1.0)
-    dist = np.zeros((n_groups, width + 1))
-    dist[:, 0] = 1.0
-    for j in range(width):
-        pj = pad[:, j : j + 1]
-        shifted = np.zeros_like(dist)
-        shifted[:, 1:] = dist[:, :-1]
-        dist = dist * (1 - pj) + shifted * pj
-    ks = np.arange(width + 1)
-    return (dist * (ks[None, :] >= need[:, None])).sum(axis=1)
-
-
 def _label(
     patients: pd.DataFrame,
     sessions: pd.DataFrame,

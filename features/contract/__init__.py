@@ -9,5 +9,4 @@
 | `convert` | the only REST <-> table-row converters |
 | `examples` | example payloads shipped with the package (OpenAPI document and tests) |
 
-`features.schemas` re-exports all of it for older imports.
 """

@@ -103,12 +103,6 @@ def vo2_reserve_fraction(pct_hrmax: np.ndarray) -> np.ndarray:
     )
 
 
-def moderate_equivalent_factor(pct_hrmax: np.ndarray) -> np.ndarray:
-    """How many moderate minutes one minute at this intensity counts for (PAG 2018)."""
-    pct = np.asarray(pct_hrmax, dtype=float)
-    return np.where(pct >= VIGOROUS_PCT_HRMAX, VIGOROUS_MINUTE_FACTOR, 1.0)
-
-
 def resistance_rep_range(pct_1rm: float) -> tuple[int, int]:
     """Reps per set to prescribe with a resistance load (%1RM)."""
     if pct_1rm < MODERATE_PCT_1RM:

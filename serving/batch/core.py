@@ -19,13 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schemas import (
-    LIST_SEPARATOR,
-    PATIENT_ROW_COLUMNS,
-    REFERENCE_COLUMNS,
-    RX_COLUMNS,
-    SESSION_COLUMNS,
-)
+from features.contract.dose import REFERENCE_COLUMNS
+from features.contract.tables import PATIENT_ROW_COLUMNS, RX_COLUMNS, SESSION_COLUMNS
+from features.contract.vocab import LIST_SEPARATOR
 from features.settings import Settings
 from serving.batch.validation import (
     BATCH_PATIENTS_SCHEMA,

@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from features.contract.dose import REFERENCE_COLUMNS
+from features.contract.tables import PATIENT_ROW_COLUMNS, RX_COLUMNS, SESSION_COLUMNS
 from features.io import find_table, tidy_csv_table
-from features.schemas import PATIENT_ROW_COLUMNS, REFERENCE_COLUMNS, RX_COLUMNS, SESSION_COLUMNS
 from serving.batch.core import (
     EXTRA_COLUMNS,
     FLOAT_COLUMNS,

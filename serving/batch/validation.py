@@ -18,13 +18,9 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from features.schemas import (
-    LIST_SEPARATOR,
-    PATIENTS_SCHEMA,
-    REFERENCE_COLUMNS,
-    RESTRICTIONS,
-    SESSIONS_SCHEMA,
-)
+from features.contract.dose import REFERENCE_COLUMNS
+from features.contract.tables import PATIENTS_SCHEMA, SESSIONS_SCHEMA
+from features.contract.vocab import LIST_SEPARATOR, RESTRICTIONS
 
 ERROR_COLUMNS = ("patient_id", "table", "field", "reason")
 # Original row number, carried through Spark so ties are broken as in the pandas engine.

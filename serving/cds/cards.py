@@ -14,7 +14,7 @@ import uuid as uuidlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from features.schemas import AerobicDose, Prescription, ResistanceDose
+from features.contract.rest import AerobicDose, Prescription, ResistanceDose
 from serving.cds import orders
 from serving.cds.fhir_map import Mapped
 from serving.cds.models import Action, Card, Coding, Link, Source, Suggestion

@@ -3,7 +3,7 @@
 Prefetch templates use only what CDS Hooks 2.0 allows: an instance read (`Patient/{id}`) and
 type searches with `patient={{context.patientId}}` plus plain search parameters (no chained or
 `_include` queries, no tokens other than `context.*`). The keys are fixed: the mapping
-(serving/cds/fhir_map.py) reads them by name.
+(serving/cds/fhir_map/) reads them by name.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from serving.cds.models import ServiceDescription
 PATIENT_VIEW_ID = "dosewise-patient-view"
 ORDER_SIGN_ID = "dosewise-order-sign"
 
-# LOINC codes of everything `observations` must bring back (serving/cds/fhir_map.py uses each).
+# LOINC codes of everything `observations` must bring back (serving/cds/fhir_map/ uses each).
 OBSERVATION_CODES = (
     "21908-9",  # stage group, clinical
     "21902-2",  # stage group, pathological

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from features.schemas import Prescription, RecommendRequest, requests_to_columns
+from features.contract.convert import requests_to_columns
+from features.contract.rest import RecommendRequest
 from serving.cds import orders
 from serving.guidelines import (
     KernelResult,
@@ -142,8 +143,3 @@ def check_orders(
 
 def _label(res: Mapping[str, Any]) -> str:
     return f"ServiceRequest/{res.get('id', '?')}"
-
-
-def safe_prescription(rx: Prescription, result: KernelResult) -> Prescription | None:
-    """The kernel's clamp of a prescription (None under hold/refer)."""
-    return clamp_prescription(rx, result)

@@ -28,7 +28,7 @@ from typing import Any
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from features.schemas import AerobicDose, IntRange, Prescription, Range, ResistanceDose
+from features.contract.rest import AerobicDose, IntRange, Prescription, Range, ResistanceDose
 from serving.cds.fhir_map import SNOMED, is_resistance
 
 PA_PROFILE = "http://hl7.org/fhir/us/physical-activity/StructureDefinition/pa-servicerequest"

@@ -4,7 +4,7 @@
 `POST /cds-services/{id}/feedback`. The gateway's API-key check skips the `/cds-services` prefix
 (its body limit and metrics still apply): these calls carry a client JWT checked here, on every
 call, discovery included (serving/cds/auth.py). patient-view runs exactly the `/recommend` path
-(`serving.api.recommend_many` with the runtime's models and policy config) on the request mapped
+(`serving.recommend_many` with the runtime's models and policy config) on the request mapped
 from FHIR, and writes the audit row (with the card uuid and the caller) before answering.
 """
 
@@ -33,6 +33,17 @@ from serving.cds.models import CardsResponse, FeedbackRequest, HookRequest
 from serving.cds.orders import is_exercise_order
 from serving.cds.prefetch import gather, is_valid_resource
 from serving.cds.store import CdsStore, feedback_row
+from serving.http.decision_metrics import count_decisions
+from serving.http.errors import (
+    ApiError,
+    check_content_type,
+    guarded,
+    json_response,
+    validation_details,
+    validation_error,
+)
+from serving.http.runtime import RUNTIME
+from serving.http.work import hash_request, recommend_many
 from serving.ui import routes as review
 from serving.ui import store as review_store
 
@@ -46,12 +57,6 @@ METRIC_PATHS = {
     **{f"{PREFIX}/{s}/feedback": f"cds-{h}-feedback" for s, h in HOOKS.items()},
 }
 PATIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def _api() -> Any:
-    from serving import api  # late: serving.api imports this module for its routes
-
-    return api
 
 
 # --- per-worker state --------------------------------------------------------------------------
@@ -71,7 +76,7 @@ _state_lock = threading.Lock()
 def current_state() -> CdsState | None:
     """The state for the runtime's current settings (rebuilt when the runtime restarted)."""
     global _state
-    settings = _api().RUNTIME.settings
+    settings = RUNTIME.settings
     if settings is None:
         return None
     with _state_lock:
@@ -95,7 +100,7 @@ def current_state() -> CdsState | None:
 
 
 def _error(status: int, body: dict[str, Any]) -> Exception:
-    return _api().ApiError(status, body)
+    return ApiError(status, body)
 
 
 def _unauthorized(reason: str) -> Exception:
@@ -130,29 +135,27 @@ def _tenant(caller: Caller) -> str:
 
 
 def _parse(body: bytes, model: Any) -> Any:
-    api = _api()
     from serving.jsonbody import JsonBodyError, read_json
 
     try:
         raw = read_json(body)
     except JsonBodyError as exc:
-        raise api._validation_error([{"loc": ["body"], "msg": f"malformed JSON: {exc}"}]) from None
+        raise validation_error([{"loc": ["body"], "msg": f"malformed JSON: {exc}"}]) from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise api._validation_error(api.validation_details(exc, raw)) from None
+        raise validation_error(validation_details(exc, raw)) from None
 
 
 def _hook_request(body: bytes, service_id: str) -> tuple[HookRequest, str]:
     hook = _parse(body, HookRequest)
-    api = _api()
     if hook.hook != HOOKS[service_id]:
-        raise api._validation_error(
+        raise validation_error(
             [{"loc": ["hook"], "msg": f"this service answers {HOOKS[service_id]}"}]
         )
     pid = hook.context.get("patientId")
     if not isinstance(pid, str) or not PATIENT_ID.match(pid):
-        raise api._validation_error(
+        raise validation_error(
             [
                 {
                     "loc": ["context", "patientId"],
@@ -196,14 +199,13 @@ def today() -> dt.date:
 # --- handlers ----------------------------------------------------------------------------------
 async def discovery_endpoint(request: Request) -> Response:
     """GET /cds-services (JWT required, like every CDS call)."""
-    api = _api()
 
-    @api._guarded("cds-services")
+    @guarded("cds-services")
     async def handle(request: Request) -> Response:
         state = current_state()
         caller = authenticate(request, state)
-        await api.RUNTIME.run(_claim_in_store, state, caller)
-        return api._json(discovery_document())
+        await RUNTIME.run(_claim_in_store, state, caller)
+        return json_response(discovery_document())
 
     return await handle(request)
 
@@ -211,23 +213,21 @@ async def discovery_endpoint(request: Request) -> Response:
 async def _authorised_body(request: Request, service_id: str) -> tuple[CdsState, Caller, bytes]:
     """The caller's token checked (401 otherwise), the service known (404, after the token's
     `jti` is spent), a JSON content type, then the body."""
-    api = _api()
     state = current_state()
     caller = authenticate(request, state)
     assert state is not None
     if service_id not in HOOKS:
-        await api.RUNTIME.run(_claim_in_store, state, caller)
+        await RUNTIME.run(_claim_in_store, state, caller)
         raise _error(404, {"error": "not_found"})
-    api._check_content_type(request)
+    check_content_type(request)
     return state, caller, await request.body()
 
 
 async def service_endpoint(request: Request) -> Response:
     """POST /cds-services/{id}: patient-view or order-sign."""
-    api = _api()
     service_id = request.path_params["service_id"]
 
-    @api._guarded(f"cds-{HOOKS.get(service_id, 'unknown')}")
+    @guarded(f"cds-{HOOKS.get(service_id, 'unknown')}")
     async def handle(request: Request) -> Response:
         state, caller, body = await _authorised_body(request, service_id)
         if service_id == PATIENT_VIEW_ID:
@@ -238,7 +238,6 @@ async def service_endpoint(request: Request) -> Response:
 
 
 async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Response:
-    api = _api()
     t0 = time.perf_counter()
 
     def work() -> tuple[
@@ -252,9 +251,9 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
             card = cards.insufficient_card(mapped, state.base_url)
             return CardsResponse(cards=[card]).as_json(), None, None, [], []
         req = mapped.request
-        models = api.RUNTIME.require_models()
-        resp = api.recommend_many([req], models, api.RUNTIME.policy_cfg)[0]
-        pages = review.prepare_pages([req], [resp], models, api.RUNTIME.policy_cfg)
+        models = RUNTIME.require_models()
+        resp = recommend_many([req], models, RUNTIME.policy_cfg)[0]
+        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg)
         review.sign_review_urls([resp], pages, state.base_url or "/")  # the card's link
         card_uuid = str(uuidlib.uuid4())
         card = cards.recommendation_card(
@@ -266,12 +265,12 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
         return (
             CardsResponse(cards=[card]).as_json(),
             resp,
-            api.hash_request(req),
+            hash_request(req),
             monitoring.request_inputs([req]),
             pages,
         )
 
-    answer, resp, req_hash, inputs, pages = await api.RUNTIME.run(work)
+    answer, resp, req_hash, inputs, pages = await RUNTIME.run(work)
     if resp is not None and req_hash is not None:
         from serving import monitoring
         from serving.audit import make_record
@@ -281,20 +280,19 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
         record["tenant"] = _tenant(caller)[:512]
         records = monitoring.attach([record], inputs)
         review_store.attach(records, pages)  # the review page row, with the audit row
-        await api.RUNTIME.audit_records(records)
-        api._count("cds-patient-view", [resp])
-    return api._json(answer)
+        await RUNTIME.audit_records(records)
+        count_decisions("cds-patient-view", [resp])
+    return json_response(answer)
 
 
 async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
-    api = _api()
 
     def work() -> dict[str, Any]:
         _claim_in_store(state, caller)
         hook, pid = _hook_request(body, ORDER_SIGN_ID)
         draft = hook.context.get("draftOrders")
         if not isinstance(draft, dict) or draft.get("resourceType") != "Bundle":
-            raise api._validation_error(
+            raise validation_error(
                 [{"loc": ["context", "draftOrders"], "msg": "required: a FHIR Bundle"}]
             )
         entries = [e.get("resource") for e in draft.get("entry") or [] if isinstance(e, dict)]
@@ -330,16 +328,15 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
         )
         return CardsResponse(cards=[card]).as_json()
 
-    answer = await api.RUNTIME.run(work)
-    return api._json(answer)
+    answer = await RUNTIME.run(work)
+    return json_response(answer)
 
 
 async def feedback_endpoint(request: Request) -> Response:
     """POST /cds-services/{id}/feedback: outcomes stored append-only, joined by card uuid."""
-    api = _api()
     service_id = request.path_params["service_id"]
 
-    @api._guarded("cds-feedback")
+    @guarded("cds-feedback")
     async def handle(request: Request) -> Response:
         state, caller, body = await _authorised_body(request, service_id)
 
@@ -354,7 +351,7 @@ async def feedback_endpoint(request: Request) -> Response:
                     and reason.system == cards.OVERRIDE_SYSTEM
                     and reason.code not in cards.OVERRIDE_CODES
                 ):
-                    raise api._validation_error(
+                    raise validation_error(
                         [
                             {
                                 "loc": ["feedback", i, "overrideReason", "reason", "code"],
@@ -367,8 +364,8 @@ async def feedback_endpoint(request: Request) -> Response:
                 [feedback_row(it, service_id, _tenant(caller)[:512], now) for it in fb.feedback]
             )
 
-        await api.RUNTIME.run(work)
-        return api._json({})
+        await RUNTIME.run(work)
+        return json_response({})
 
     return await handle(request)
 

@@ -25,7 +25,6 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
-    MetaData,
     String,
     Table,
     delete,
@@ -37,15 +36,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from serving.audit import audit_log, make_engine
-
-metadata = MetaData()
+from serving.audit import audit_log
+from serving.db import id_column, make_engine, metadata, ts_column
 
 cds_feedback = Table(
     "cds_feedback",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False),
+    id_column(),
+    ts_column(),
     Column("card_uuid", String(64), nullable=False),
     Column("service_id", String(64), nullable=False),
     Column("outcome", String(16), nullable=False),

@@ -1,6 +1,6 @@
 """Guideline safety kernel: the versioned rule file (`rules.yaml`) and the code that applies it.
 
-Depends only on the data contract (`features.schemas`), the standard library and PyYAML, so a
+Depends only on the data contract (`features.contract`), the standard library and PyYAML, so a
 clinician can read and test it without the models or the service.
 """
 

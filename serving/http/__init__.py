@@ -4,6 +4,7 @@
 |---|---|
 | `routes` | the endpoints and `ROUTES`, the one list where packages register routes |
 | `work` | what the endpoints compute (policy call, /predict scoring, audit hash) |
+| `decision_metrics` | the decision counters every recommending endpoint feeds (REST, CDS) |
 | `errors` | reading the body, 4xx bodies naming the field, the generic 500 |
 | `gateway` | header limits, API-key auth, body limit, `/metrics`, request metrics |
 | `runtime` | per-worker state: settings, keys, models (reloaded), policy config, audit writer |

@@ -8,7 +8,6 @@ Another package adds its endpoints by appending its routes to `ROUTES` here (one
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -22,23 +21,15 @@ from features.contract.rest import BatchRequest, PredictRequest, RecommendReques
 from serving import monitoring
 from serving.audit import make_record
 from serving.cds.routes import cds_routes
+from serving.http.decision_metrics import count_decisions
 from serving.http.errors import JSON_MEDIA, check_content_type, guarded, json_response, parse_body
 from serving.http.openapi import openapi_bytes
 from serving.http.runtime import RUNTIME
 from serving.http.work import hash_request, predict_plans, recommend_many
-from serving.metrics import get_metrics
 from serving.ui import routes as review
 from serving.ui import ui_routes
 
 _BATCH = TypeAdapter(BatchRequest)
-
-
-def count_decisions(endpoint: str, responses: Sequence[Mapping[str, Any]]) -> None:
-    counter, hist = get_metrics().recommendations, get_metrics().predictions
-    for r in responses:
-        counter.labels(decision=r["decision"], endpoint=endpoint).inc()
-        for kind, p in (r.get("predictions") or {}).items():  # monitoring: live distribution
-            hist.labels(model=kind, version=r["model"][kind]["version"]).observe(p)
 
 
 @guarded("recommend")

@@ -59,7 +59,6 @@ from serving.policy.objective import (
     expected_benefit,
     resistance_session_dose,
     weekly_intolerant,
-    within_session_bound,
 )
 from serving.policy.options import (
     aerobic_allowed,
@@ -134,5 +133,4 @@ __all__ = [
     "search",
     "tolerated_week",
     "weekly_intolerant",
-    "within_session_bound",
 ]

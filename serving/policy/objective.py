@@ -90,10 +90,3 @@ def weekly_intolerant(plans: np.ndarray, scores: PlanScores) -> np.ndarray:
     tol = _fill(scores.tolerance, 1.0)
     att = _fill(scores.attendance, 0.0)
     return plans[:, 0] * att[:, A] * (1 - tol[:, A]) + plans[:, 3] * att[:, R] * (1 - tol[:, R])
-
-
-def within_session_bound(scores: PlanScores, cfg: PolicyConfig) -> np.ndarray:
-    """Every prescribed session type tolerated with probability >= tolerance_threshold."""
-    tol = scores.tolerance
-    ok = np.isnan(tol) | (tol >= cfg.tolerance_threshold)
-    return ok.all(axis=1)

@@ -85,7 +85,7 @@ def decide(plan: np.ndarray, facts: dict[str, Any]) -> str:
     return "regress"
 
 
-_REFERENCE_BOUNDS = (14, 180, 100, 14, 10, 30, 100)  # features.schemas.ProgressionReference
+_REFERENCE_BOUNDS = (14, 180, 100, 14, 10, 30, 100)  # features.contract.rest.ProgressionReference
 _REFERENCE_INTS = (0, 3, 4, 5)
 
 

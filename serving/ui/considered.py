@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.contract.convert import requests_to_columns
+from features.contract.rest import RecommendRequest
 from features.pipeline import build_rows
-from features.schemas import RecommendRequest, requests_to_columns
 from features.table import Table
 from serving import policy
 from serving.guidelines import kernel as gk

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from features.schemas import RecommendRequest, Session
+from features.contract.rest import RecommendRequest, Session
 
 log = logging.getLogger("dosewise.serving.ui")
 

@@ -24,31 +24,27 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Engine,
-    Integer,
-    MetaData,
     String,
     Table,
     delete,
     select,
 )
 
-metadata = MetaData()
+from serving.db import audit_row_columns, metadata, patient_id_column, ts_column
 
 review_page = Table(
     "review_page",
     metadata,
     Column("id", String(32), primary_key=True),  # uuid4 hex, the page id
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("writer_id", String(36), nullable=False),  # the audit row: (writer_id, seq)
-    Column("seq", Integer, nullable=False),
-    Column("patient_id", String(64), nullable=False),  # pseudonymous
+    ts_column(index=True),
+    *audit_row_columns(),
+    patient_id_column(),
     Column("data", JSON, nullable=False),
 )
 
 # Key under which an audit record carries its review row to the writer (not hashed, not a
-# column of audit_log; serving/audit.py strips it like the monitoring row).
+# column of audit_log; serving/audit/chain.py strips it like the monitoring row).
 REVIEW_KEY = "_review"
 
 

@@ -76,7 +76,7 @@ def cds_client(tmp_path: Path, loader: Any = None) -> Iterator[Any]:
     from starlette.testclient import TestClient
 
     from features.settings import Settings
-    from serving import api
+    from serving.http.runtime import RUNTIME, configure
     from serving.service import asgi_app
     from tests.fakes import fake_models
 
@@ -86,10 +86,10 @@ def cds_client(tmp_path: Path, loader: Any = None) -> Iterator[Any]:
         public_base_url=BASE,
         cds_trusted_clients=write_trusted(tmp_path / "trusted.json"),
     )
-    api.configure(settings=settings, model_loader=loader or (lambda s: fake_models()))
+    configure(settings=settings, model_loader=loader or (lambda s: fake_models()))
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
             yield client
     finally:
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()

@@ -1,4 +1,4 @@
-"""FHIR -> contract mapping (serving/cds/fhir_map.py) and prefetch handling, on the fixture
+"""FHIR -> contract mapping (serving/cds/fhir_map/) and prefetch handling, on the fixture
 patients and on small hand-made resources: every fact read from its code, units converted,
 missing data unknown (never invented), invalid resources dropped."""
 

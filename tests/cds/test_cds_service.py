@@ -13,7 +13,7 @@ import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from sqlalchemy import select
 
-from features.schemas import Prescription
+from features.contract.rest import Prescription
 from features.settings import Settings
 from serving.audit import audit_log, make_engine
 from serving.cds import cards

@@ -21,15 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.schemas import (
-    CANCER_TYPES,
-    LIST_SEPARATOR,
-    PATIENT_LIST_FIELDS,
-    PATIENT_NESTED,
-    RX_COLUMNS,
-    RecommendRequest,
-    requests_to_columns,
-)
+from features.contract.convert import requests_to_columns
+from features.contract.rest import RecommendRequest
+from features.contract.tables import PATIENT_LIST_FIELDS, PATIENT_NESTED, RX_COLUMNS
+from features.contract.vocab import CANCER_TYPES, LIST_SEPARATOR
 from features.settings import Settings
 from serving import batch
 from serving.batch import (

@@ -47,7 +47,5 @@ def test_rep_scheme_and_vigorous_minutes() -> None:
     assert dose.resistance_rep_range(45) == (12, 15)
     assert dose.resistance_rep_range(60) == (10, 12)
     assert dose.resistance_rep_range(70) == (8, 12)
-    factor = dose.moderate_equivalent_factor(np.array([76.0, 77.0]))
-    np.testing.assert_array_equal(factor, [1.0, 2.0])
     assert dose.vo2_reserve_fraction(np.array(64.0)) == pytest.approx(0.40)
     assert dose.vo2_reserve_fraction(np.array(77.0)) == pytest.approx(0.60)

@@ -36,7 +36,8 @@ from evaluation.metrics import (
 from evaluation.report import write_report
 from evaluation.retrain import temporary_settings
 from evaluation.tracking import EXPERIMENT, flatten_metrics, log_evaluation
-from features.schemas import RX_COLUMNS, prescription_to_row
+from features.contract.convert import prescription_to_row
+from features.contract.tables import RX_COLUMNS
 from features.settings import Settings
 from tests.fakes import fake_models
 

@@ -12,9 +12,9 @@ from features import FEATURE_SET, build, registry
 from features import candidates as cand_mod
 from features import history as hist_mod
 from features import profile as prof_mod
+from features.contract.convert import requests_to_columns
 from features.contract.examples import load_example
 from features.contract.rest import RecommendRequest
-from features.schemas import requests_to_columns
 
 REPO = Path(__file__).resolve().parents[2]
 

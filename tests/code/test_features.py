@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from features import FEATURE_SET, build
+from features.contract.rest import RecommendRequest
 from features.labels import target_rpe_high, tolerated
-from features.schemas import RecommendRequest
 from tests.frames import request_to_frames
 from tests.synth import synth_cohort
 
@@ -92,7 +92,7 @@ def test_feature_set_contract() -> None:
     for fact in KERNEL_FACTS:
         assert fact in fs.history
     # the additive optional patient fields are read by the kernel only, not by the models
-    from features.schemas import OPTIONAL_PATIENT_COLUMNS
+    from features.contract.tables import OPTIONAL_PATIENT_COLUMNS
 
     assert not set(OPTIONAL_PATIENT_COLUMNS) & set(fs.columns)
     required = {

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from serving import api
+from serving.http.openapi import EXAMPLE_PREDICT_REQUEST, EXAMPLE_REQUEST
 from tests.code.test_service_contract import AUTH, make_client
 
 PATHS = ("/recommend", "/recommend_batch", "/predict")
@@ -66,9 +66,9 @@ def _replace(doc: Any, path: tuple, value: Any) -> Any:
 
 
 EXAMPLES = {
-    "/recommend": api.EXAMPLE_REQUEST,
-    "/recommend_batch": [api.EXAMPLE_REQUEST],
-    "/predict": api.EXAMPLE_PREDICT_REQUEST,
+    "/recommend": EXAMPLE_REQUEST,
+    "/recommend_batch": [EXAMPLE_REQUEST],
+    "/predict": EXAMPLE_PREDICT_REQUEST,
 }
 
 

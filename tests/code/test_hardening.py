@@ -18,7 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from features.settings import Settings
-from serving import api
+from serving.http.openapi import EXAMPLE_REQUEST
+from serving.http.runtime import RUNTIME, configure
 from serving.jsonbody import MAX_DEPTH, JsonBodyError, nesting_depth, read_json
 from serving.service import asgi_app
 from tests.code.test_service_contract import AUTH, KEY, assert_validation_error, make_client, post
@@ -35,7 +36,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 @pytest.fixture()
 def body() -> dict[str, Any]:
-    return json.loads(json.dumps(api.EXAMPLE_REQUEST))
+    return json.loads(json.dumps(EXAMPLE_REQUEST))
 
 
 def raw_post(client: TestClient, path: str, data: bytes, headers: dict | None = None):
@@ -76,7 +77,7 @@ def test_metrics_is_get_only(client: TestClient) -> None:
 
 def test_metrics_behind_its_own_key(tmp_path: Path) -> None:
     settings = Settings(root=tmp_path, api_keys=KEY, metrics_key="scrape-key")
-    api.configure(settings=settings, model_loader=lambda s: fake_models())
+    configure(settings=settings, model_loader=lambda s: fake_models())
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
             assert client.get("/metrics").status_code == 401
@@ -84,8 +85,8 @@ def test_metrics_behind_its_own_key(tmp_path: Path) -> None:
             ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-key"})
             assert ok.status_code == 200 and "dosewise_requests_total" in ok.text
     finally:
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()
 
 
 # --- 2: no 500 from nesting or huge numbers ------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from evaluation.arms import OracleScorer
 from features import FEATURE_SET
 from features.contract.convert import requests_to_columns
-from features.schemas import RecommendRequest
+from features.contract.rest import RecommendRequest
 from serving.guidelines import kernel as gk
 from serving.policy import (
     PLAN_COLUMNS,
@@ -412,8 +412,8 @@ def test_search_holds_after_an_intolerant_session_whatever_the_model_predicts() 
 def test_the_deload_reference_travels_through_the_contract() -> None:
     """A deload's response carries `progression_reference` (the dose deloaded from); handed back
     with the deload as the current prescription, the policy progresses from it again."""
-    from features.schemas import REFERENCE_COLUMNS as SCHEMA_REFERENCE_COLUMNS
-    from features.schemas import RecommendResponse
+    from features.contract.dose import REFERENCE_COLUMNS as SCHEMA_REFERENCE_COLUMNS
+    from features.contract.rest import RecommendResponse
     from serving.policy import REFERENCE_COLUMNS, records
 
     assert SCHEMA_REFERENCE_COLUMNS == REFERENCE_COLUMNS

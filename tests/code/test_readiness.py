@@ -12,8 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from features.settings import Settings
-from serving import api
 from serving.audit import make_engine
+from serving.http.openapi import EXAMPLE_REQUEST
+from serving.http.runtime import RUNTIME, _default_probe
 from serving.models import ModelUnavailableError, load_champions, registry_problem
 from tests.code.test_service_contract import make_client, post
 
@@ -33,7 +34,7 @@ def test_missing_registry_is_not_created(tmp_path: Path) -> None:
     assert registry_problem(settings) == "registry file missing"
     with pytest.raises(ModelUnavailableError):
         load_champions(settings)
-    assert api._default_probe(settings) is None
+    assert _default_probe(settings) is None
     assert not db.exists()
 
 
@@ -50,10 +51,10 @@ def test_a_file_that_is_no_registry_is_left_alone(tmp_path: Path, content: bytes
 
 
 def test_readyz_is_503_while_the_audit_cannot_take_a_row(tmp_path: Path) -> None:
-    body = json.loads(json.dumps(api.EXAMPLE_REQUEST))
+    body = json.loads(json.dumps(EXAMPLE_REQUEST))
     with make_client(tmp_path, reload_interval_s=0.05) as client:
         assert client.get("/readyz").status_code == 200
-        writer = api.RUNTIME.audit
+        writer = RUNTIME.audit
         assert writer is not None
         url = Settings(root=tmp_path).audit_db_url
         assert url is not None

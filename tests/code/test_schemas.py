@@ -11,15 +11,14 @@ import pandera.errors
 import pytest
 from pydantic import ValidationError
 
-from features.schemas import (
+from features.contract.convert import requests_to_columns
+from features.contract.rest import RecommendRequest, RecommendResponse
+from features.contract.tables import (
     OPTIONAL_PATIENT_COLUMNS,
     PATIENT_COLUMNS,
     PATIENT_ROW_COLUMNS,
     RX_COLUMNS,
     SESSION_COLUMNS,
-    RecommendRequest,
-    RecommendResponse,
-    requests_to_columns,
     validate_patients,
     validate_sessions,
 )

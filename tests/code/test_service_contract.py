@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from features.schemas import RecommendResponse
+from features.contract.rest import RecommendResponse
 from features.settings import Settings
-from serving import api
+from serving.http.openapi import EXAMPLE_PREDICT_REQUEST
+from serving.http.runtime import RUNTIME, configure
 from serving.models import ModelUnavailableError
 from serving.service import asgi_app
 from tests.fakes import FakeAdherence, FakeTolerance, fake_models
@@ -59,13 +60,13 @@ def make_client(
 ) -> Iterator[TestClient]:
     """The service app with injected settings and models; lifespan (startup/shutdown) runs."""
     settings = Settings(root=tmp_path, api_keys=keys, max_body_bytes=max_body_bytes)
-    api.configure(settings=settings, model_loader=loader or (lambda s: fake_models()), **options)
+    configure(settings=settings, model_loader=loader or (lambda s: fake_models()), **options)
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
             yield client
     finally:
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()
 
 
 @pytest.fixture()
@@ -149,7 +150,7 @@ def test_unauthorized(client: TestClient, request_body: dict, headers: dict) -> 
     for path, body in (
         ("/recommend", request_body),
         ("/recommend_batch", [request_body]),
-        ("/predict", api.EXAMPLE_PREDICT_REQUEST),
+        ("/predict", EXAMPLE_PREDICT_REQUEST),
     ):
         resp = post(client, path, body, headers=headers)
         assert resp.status_code == 401
@@ -167,7 +168,7 @@ def test_several_keys_each_work(tmp_path: Path, request_body: dict) -> None:
         for key in ("alpha-key", "beta-key"):
             resp = post(client, "/recommend", request_body, {"Authorization": f"Bearer {key}"})
             assert resp.status_code == 200
-        assert "alpha-key" not in repr(vars(api.RUNTIME.keys))  # only digests are kept
+        assert "alpha-key" not in repr(vars(RUNTIME.keys))  # only digests are kept
 
 
 def test_no_keys_configured_refuses_everything(tmp_path: Path, request_body: dict) -> None:
@@ -311,7 +312,7 @@ def test_no_champion_503(tmp_path: Path, request_body: dict) -> None:
         for path, body in (
             ("/recommend", request_body),
             ("/recommend_batch", [request_body]),
-            ("/predict", api.EXAMPLE_PREDICT_REQUEST),
+            ("/predict", EXAMPLE_PREDICT_REQUEST),
         ):
             resp = post(client, path, body)
             assert resp.status_code == 503
@@ -429,7 +430,7 @@ def test_batch_limits(tmp_path: Path, request_body: dict) -> None:
 
 # --- /predict ------------------------------------------------------------------------------------
 def test_predict(client: TestClient) -> None:
-    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    req = copy.deepcopy(EXAMPLE_PREDICT_REQUEST)
     req["candidates"].append(dict.fromkeys(req["candidates"][0], 0))
     resp = post(client, "/predict", req)
     assert resp.status_code == 200, resp.text
@@ -447,7 +448,7 @@ def test_predict(client: TestClient) -> None:
 
 def test_predict_more_dose_less_tolerance(client: TestClient) -> None:
     """The fake tolerance falls with minutes: /predict must show it (same features as policy)."""
-    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    req = copy.deepcopy(EXAMPLE_PREDICT_REQUEST)
     base = req["candidates"][1]
     req["candidates"] = [dict(base, aerobic_minutes=m) for m in (20, 40, 60)]
     tol = [p["tolerance"] for p in post(client, "/predict", req).json()["predictions"]]
@@ -483,7 +484,7 @@ def test_predict_scores_attendance_per_session_and_modality(tmp_path: Path) -> N
     def loader(_: Settings) -> Models:
         return Models(tolerance=FakeTolerance(), adherence=ModalityAdherence())
 
-    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    req = copy.deepcopy(EXAMPLE_PREDICT_REQUEST)
     week = dict(req["candidates"][0], aerobic_sessions=3, resistance_sessions=1)
     aerobic_only = dict(week, resistance_sessions=0)
     resistance_only = dict(week, aerobic_sessions=0)
@@ -525,7 +526,7 @@ def test_progression_reference_is_returned_and_accepted_back(
 
 
 def test_predict_validation(client: TestClient) -> None:
-    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    req = copy.deepcopy(EXAMPLE_PREDICT_REQUEST)
     req["candidates"][0]["aerobic_pct_hrmax"] = 130
     req["candidates"][1]["watts"] = 100
     assert_validation_error(
@@ -533,10 +534,10 @@ def test_predict_validation(client: TestClient) -> None:
         ["candidates", 0, "aerobic_pct_hrmax"],
         ["candidates", 1, "watts"],
     )
-    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    req = copy.deepcopy(EXAMPLE_PREDICT_REQUEST)
     req["candidates"] = []
     assert_validation_error(post(client, "/predict", req), ["candidates"])
-    req = copy.deepcopy(api.EXAMPLE_PREDICT_REQUEST)
+    req = copy.deepcopy(EXAMPLE_PREDICT_REQUEST)
     req["sessions"][0]["date"] = "2026-11-21"
     assert_validation_error(post(client, "/predict", req), ["sessions", 0, "date"])
 

@@ -1,25 +1,12 @@
-"""Units of the training package: oracle arithmetic, ECE, splits, promotion gate."""
+"""Units of the training package: ECE, splits, promotion gate."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import poisson_binom
 
 from training.evaluate import expected_calibration_error, safe_auroc
-from training.examples import prob_at_least
 from training.train import split_patients
-
-
-def test_poisson_binomial_tail_matches_scipy() -> None:
-    rng = np.random.default_rng(0)
-    counts = rng.integers(1, 8, 300)
-    group = np.repeat(np.arange(300), counts)
-    p = rng.random(len(group))
-    need = np.ceil(0.8 * counts - 1e-9).astype(int)
-    fast = prob_at_least(group, p, need)
-    slow = [poisson_binom.sf(k - 1, p[group == g]) for g, k in enumerate(need)]
-    np.testing.assert_allclose(fast, slow, atol=1e-12)
 
 
 def test_ece_is_zero_for_perfect_calibration_and_large_for_bad() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from features.schemas import RecommendRequest
+from features.contract.rest import RecommendRequest
 from serving.http.work import recommend_many
 from serving.policy import PatientInputs, PolicyConfig
 from serving.ui.considered import considered_doses

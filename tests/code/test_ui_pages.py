@@ -21,9 +21,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from features.settings import Settings
-from serving import api
 from serving.audit import audit_log
 from serving.http.gateway import metric_labels
+from serving.http.runtime import RUNTIME, configure
 from serving.service import asgi_app
 from serving.ui import links, store
 from serving.ui.considered import envelope_reason
@@ -38,13 +38,13 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("ui")
-    api.configure(settings=Settings(root=root, api_keys=KEY), model_loader=lambda s: fake_models())
+    configure(settings=Settings(root=root, api_keys=KEY), model_loader=lambda s: fake_models())
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as c:
             yield c
     finally:
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()
 
 
 def body() -> dict[str, Any]:
@@ -175,7 +175,7 @@ def test_the_page_row_is_tied_to_its_audit_row_and_holds_no_raw_request(
 ) -> None:
     rec = recommend(client, body())
     page_id = urlsplit(rec["review_url"]).path.rsplit("/", 1)[1]
-    engine = api.RUNTIME.audit.engine
+    engine = RUNTIME.audit.engine
     with engine.connect() as conn:
         page = conn.execute(
             select(store.review_page).where(store.review_page.c.id == page_id)
@@ -195,7 +195,7 @@ def test_the_page_row_is_tied_to_its_audit_row_and_holds_no_raw_request(
 def test_pages_past_retention_are_gone_and_purged(client: TestClient) -> None:
     rec = recommend(client, body())
     page_id = urlsplit(rec["review_url"]).path.rsplit("/", 1)[1]
-    engine = api.RUNTIME.audit.engine
+    engine = RUNTIME.audit.engine
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=91)
     assert store.load_page(engine, page_id, 90) is not None
     assert store.load_page(engine, page_id, 90, now=later) is None
@@ -261,7 +261,7 @@ def test_drivers_are_grouped_in_clinical_words() -> None:
 
 
 def test_trajectory_sums_weeks_and_marks_events() -> None:
-    from features.schemas import RecommendRequest
+    from features.contract.rest import RecommendRequest
     from serving.ui.pagedata import trajectory
 
     b = body()

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from features.settings import Settings
-from serving import api
+from serving.http.runtime import RUNTIME, configure
 from serving.service import asgi_app
 from tests.code.test_ui_pages import AUTH, KEY, body
 from tests.fakes import fake_models
@@ -16,11 +16,11 @@ from tests.fakes import fake_models
 def test_review_url_uses_the_public_base_url_when_one_is_set(tmp_path: Path) -> None:
     public = "https://dosewise.example.org/api"
     settings = Settings(root=tmp_path, api_keys=KEY, public_base_url=public)
-    api.configure(settings=settings, model_loader=lambda s: fake_models())
+    configure(settings=settings, model_loader=lambda s: fake_models())
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as c:
             rec = c.post("/recommend", json=body(), headers=AUTH).json()
     finally:
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()
     assert rec["review_url"].startswith(public + "/ui/recommendations/"), rec["review_url"]

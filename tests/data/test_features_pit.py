@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from features import FEATURE_SET, build
 from features.labels import tolerated
-from features.schemas import requests_to_columns
+from features.contract.convert import requests_to_columns
 from tests.frames import request_to_frames
 from tests.synth import START, synth_cohort, to_request
 

@@ -27,7 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from features.settings import Settings
-from serving import api
+from serving.http.openapi import EXAMPLE_REQUEST, openapi_document
+from serving.http.runtime import RUNTIME, configure
 from serving.service import asgi_app
 from tests.fakes import fake_models
 
@@ -46,7 +47,7 @@ APP = asgi_app()
 # The document the service serves (built from the same code), bound to the in-process app.
 # schemathesis starts the app's lifespan (service startup) on the first call and keeps it running;
 # the fixture below configures the service before that and shuts it down after this module.
-schema = schemathesis.openapi.from_dict(api.openapi_document())
+schema = schemathesis.openapi.from_dict(openapi_document())
 schema.app = APP
 # The coverage phase adds ~2,600 deterministic boundary cases (issue #17: part of the normal test
 # command, the fuzzing target with tests/code/test_fuzz_bodies.py); DOSEWISE_SCHEMATHESIS_COVERAGE=0
@@ -58,13 +59,13 @@ SEEN: dict[int, int] = {}
 @pytest.fixture(scope="module", autouse=True)
 def configured_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     root: Path = tmp_path_factory.mktemp("schemathesis")
-    api.configure(settings=Settings(root=root, api_keys=KEY), model_loader=lambda s: fake_models())
+    configure(settings=Settings(root=root, api_keys=KEY), model_loader=lambda s: fake_models())
     try:
         yield
     finally:
         asgi_lifespans.shutdown_lifespans()  # runs the service's shutdown hook
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()
 
 
 @schema.parametrize()
@@ -84,12 +85,10 @@ def test_api_never_fails(case: Any) -> None:
 
 def test_documented_example_succeeds() -> None:
     """Sanity check of the setup itself: the documented example is answered with 200."""
-    case = schema["/recommend"]["POST"].Case(
-        body=api.EXAMPLE_REQUEST, media_type="application/json"
-    )
+    case = schema["/recommend"]["POST"].Case(body=EXAMPLE_REQUEST, media_type="application/json")
     response = case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS)
     assert response.status_code == 200
-    assert api.RUNTIME.ready()
+    assert RUNTIME.ready()
 
 
 def test_cases_were_run() -> None:

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from features.settings import Settings
-from serving import api
+from serving.http.runtime import RUNTIME, configure
 from serving.service import asgi_app
 from tests.fakes import fake_models
 
@@ -34,9 +34,7 @@ def _histogram(client: TestClient) -> dict[tuple[str, str, str], float]:
 
 
 def test_metrics_expose_prediction_histograms_per_model_version(tmp_path: Path) -> None:
-    api.configure(
-        settings=Settings(root=tmp_path, api_keys=KEY), model_loader=lambda s: fake_models()
-    )
+    configure(settings=Settings(root=tmp_path, api_keys=KEY), model_loader=lambda s: fake_models())
     try:
         with TestClient(asgi_app(), raise_server_exceptions=False) as client:
             before = _histogram(client)
@@ -45,8 +43,8 @@ def test_metrics_expose_prediction_histograms_per_model_version(tmp_path: Path) 
             batch = client.post("/recommend_batch", json=[BODY, BODY], headers=auth).json()
             after = _histogram(client)
     finally:
-        api.RUNTIME.close()
-        api.configure()
+        RUNTIME.close()
+        configure()
     dosed = [a for a in answers + batch if a["predictions"] is not None]
     assert dosed, "the example request should get a dose"
     for kind in ("tolerance", "adherence"):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from features.schemas import RX_COLUMNS
+from features.contract.tables import RX_COLUMNS
 
 # A well, fit, cleared-for-nothing survivor: no rule beyond the global caps fires.
 HEALTHY: dict[str, Any] = {

@@ -30,7 +30,9 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from features.schemas import (
+from features.contract.convert import prescription_to_row
+from features.contract.rest import AerobicDose, IntRange, Prescription, Range, ResistanceDose
+from features.contract.vocab import (
     BONE_FRACTURE_RISKS,
     COMORBIDITIES,
     LIST_SEPARATOR,
@@ -38,12 +40,6 @@ from features.schemas import (
     RESISTANCE_EXPERIENCE,
     RESTRICTIONS,
     TREATMENT_PHASES,
-    AerobicDose,
-    IntRange,
-    Prescription,
-    Range,
-    ResistanceDose,
-    prescription_to_row,
 )
 from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import (

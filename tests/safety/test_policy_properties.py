@@ -19,13 +19,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from features import build
-from features.schemas import (
-    COMORBIDITIES,
-    METASTATIC_SITES,
-    Prescription,
-    RecommendRequest,
-    requests_to_columns,
-)
+from features.contract.convert import requests_to_columns
+from features.contract.rest import Prescription, RecommendRequest
+from features.contract.vocab import COMORBIDITIES, METASTATIC_SITES
 from serving.guidelines import kernel as gk
 from serving.policy import HISTORY_FACTS, REFERENCE_COLUMNS, Models, PolicyConfig, recommend
 from tests.frames import request_to_frames

@@ -1,7 +1,7 @@
 """Clinical vignettes, written from shared/reference/guidelines.md, through the REST objects.
 
 Each test is one person as a clinician would describe them; its name and docstring give the rule
-it exercises. Patients are built as `features.schemas.Patient` and turned into facts with
+it exercises. Patients are built as `features.contract.rest.Patient` and turned into facts with
 `facts_from_request`, the path REST takes.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from features.schemas import (
+from features.contract.rest import (
     AerobicDose,
     IntRange,
     Patient,

@@ -2,7 +2,7 @@
 
 * `audit_log.uuid` (the CDS card's uuid, 128 random bits) and `audit_log.tenant` (the calling
   EHR's `iss`, and its `tenant` claim when sent): nullable, empty on rows from other endpoints.
-  The hash chain covers them when set (serving/audit.py `row_digest` leaves them out when empty,
+  The hash chain covers them when set (`serving.audit.chain.row_digest` leaves them out when empty,
   so rows written before this revision verify as they did).
 * `cds_feedback`: append-only (triggers as for the audit trail), one row per feedback outcome,
   joined to `audit_log` by the card uuid. Override reason codes only: free-text comments are

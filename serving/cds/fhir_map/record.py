@@ -1,0 +1,96 @@
+"""`map_record`: a whole prefetched record -> `Mapped` (every resource validated first, then
+read by the other modules of this package)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from features.contract.rest import RecommendRequest
+from serving.cds.fhir_map.code_tables import REQUIRED_FIELDS
+from serving.cds.fhir_map.observations import map_observations, map_sessions
+from serving.cds.fhir_map.patient import map_conditions, map_patient_resource
+from serving.cds.fhir_map.result import Builder, Mapped
+from serving.cds.fhir_map.treatment import map_treatment
+
+
+def _drop(patient: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the value at `loc` (a ValidationError location under `patient`); False if absent."""
+    target: Any = patient
+    for key in loc[:-1]:
+        if not isinstance(target, dict) or key not in target:
+            return False
+        target = target[key]
+    if isinstance(target, dict) and loc and loc[-1] in target:
+        del target[loc[-1]]
+        return True
+    return False
+
+
+def map_record(
+    patient_id: str,
+    as_of: dt.date,
+    patient: Mapping[str, Any],
+    conditions: list[Mapping[str, Any]] | None,
+    observations: list[Mapping[str, Any]] | None,
+    activity: list[Mapping[str, Any]] | None,
+    medications: list[Mapping[str, Any]] | None,
+    procedures: list[Mapping[str, Any]] | None,
+) -> Mapped:
+    """The contract request for this FHIR record (None with missing required facts), and the facts
+    used, the fields missing and the values ignored."""
+    b = Builder(as_of)
+    b.patient["patient_id"] = patient_id
+    map_patient_resource(b, patient)
+    if conditions is not None:
+        map_conditions(b, conditions)
+    if observations is not None:
+        map_observations(b, observations)
+    map_treatment(b, medications, procedures)
+    sessions = map_sessions(b, activity or [])
+    b.out.sessions_used = len(sessions)
+    if activity is None:
+        b.out.missing.append("sessions")
+    optional = (
+        "labs.platelets_10e9_l",
+        "labs.anc_10e9_l",
+        "labs.hemoglobin_g_dl",
+        "vitals.resting_hr",
+        "vitals.systolic_bp",
+        "vitals.diastolic_bp",
+        "vitals.spo2",
+        "vitals.temperature_c",
+        "days_since_infusion",
+    )
+    for name in (*REQUIRED_FIELDS, *optional):
+        if not b.has(name):
+            b.out.missing.append(name)
+    if b.out.missing_required:
+        return b.out
+    body = {"patient": b.patient, "sessions": sessions, "as_of": as_of.isoformat()}
+    for _ in range(8):  # an implausible value is dropped (unknown), never clipped
+        try:
+            b.out.request = RecommendRequest.model_validate(body)
+            return b.out
+        except ValidationError as exc:
+            dropped = False
+            for err in exc.errors(include_url=False, include_input=False):
+                loc = tuple(err["loc"])
+                if loc[:1] == ("patient",) and _drop(b.patient, loc[1:]):
+                    name = ".".join(str(x) for x in loc[1:])
+                    b.out.ignored.append(f"{name}: implausible value")
+                    b.out.facts = [f for f in b.out.facts if f.field != name]
+                    b.out.missing.append(name)
+                    dropped = True
+                elif loc[:1] == ("sessions",) and len(loc) > 1:
+                    idx = int(loc[1])
+                    if idx < len(sessions):
+                        sessions.pop(idx)
+                        b.out.ignored.append("a session with an implausible value")
+                        dropped = True
+                        break
+            if not dropped or b.out.missing_required:
+                return b.out

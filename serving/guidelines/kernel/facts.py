@@ -1,0 +1,166 @@
+"""How the kernel reads a patient: the fact types, the normalisation of every value it may meet
+(numbers, yes/no words, list text, None / NaN / pandas NA as "not known"), and the facts of one
+REST request. The history facts are declared in `features/registry.py` (`kernel=True`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from features.contract.convert import patient_to_row, prescription_to_row
+from features.contract.rest import (
+    Patient,
+    Prescription,
+)
+from features.contract.tables import RX_COLUMNS
+from features.contract.vocab import (
+    BONE_FRACTURE_RISKS,
+    CANCER_TYPES,
+    COMORBIDITIES,
+    LIST_SEPARATOR,
+    METASTATIC_SITES,
+    RESISTANCE_EXPERIENCE,
+    RESTRICTIONS,
+    SEXES,
+    STAGES,
+    TREATMENT_PHASES,
+)
+from features.registry import KERNEL_HISTORY_FACTS
+
+# History facts the rules read: `features.history` column names (the policy takes them from the
+# feature rows). The all-session ones are kept for callers that only know those; the rules use a
+# per-modality fact when it is known and fall back to the all-session one when it is not.
+# Declared (name, unit, meaning) in features/registry.py with `kernel=True`.
+HISTORY_FACTS = KERNEL_HISTORY_FACTS
+
+Facts = dict[str, Any]
+Limits = dict[str, float]
+Check = Callable[[Facts, set[str], Limits], bool]
+Value = Callable[[Facts], float | None]
+
+
+NUMBER_FIELDS = frozenset(
+    {
+        "age",
+        "height_cm",
+        "weight_kg",
+        "days_since_infusion",
+        "ecog",
+        "resting_hr",
+        "systolic_bp",
+        "diastolic_bp",
+        "spo2",
+        "temperature_c",
+        "hemoglobin_g_dl",
+        "platelets_10e9_l",
+        "anc_10e9_l",
+        "fatigue",
+        "pain",
+        "vo2peak_ml_kg_min",
+        "six_minute_walk_m",
+        "grip_strength_kg",
+        "next_infusion_in_days",
+        "recent_surgery_days",
+        "lvef_pct",
+        "glucose_mg_dl",
+        *HISTORY_FACTS,
+        *(c for c in RX_COLUMNS if c != "rx_restrictions"),
+        "rx_aerobic_volume",  # derived: current aerobic minutes x sessions
+    }
+)
+BOOL_FIELDS = frozenset(
+    {
+        "medical_clearance",
+        "sarcopenia",
+        "vomiting_24h",
+        "cardiotoxic_therapy",
+        "neurological_symptoms",
+    }
+)
+TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "sex": SEXES,
+    "cancer_type": CANCER_TYPES,
+    "stage": STAGES,
+    "treatment_phase": TREATMENT_PHASES,
+    "resistance_experience": RESISTANCE_EXPERIENCE,
+    "bone_fracture_risk": BONE_FRACTURE_RISKS,
+}
+LIST_FIELDS: dict[str, tuple[str, ...]] = {
+    "metastatic_sites": METASTATIC_SITES,
+    "comorbidities": COMORBIDITIES,
+    "rx_restrictions": RESTRICTIONS,
+    "restrictions": RESTRICTIONS,  # derived, live: imposed by the rules above the one reading it
+}
+DERIVED_FACTS = frozenset({"rx_aerobic_volume", "restrictions"})
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # pandas NA, arrays
+        return True
+
+
+def to_number(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if out != out else out
+
+
+_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _WORDS.get(value.strip().lower())
+    num = to_number(value)
+    return None if num is None else num != 0
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    return None if _is_missing(value) else str(value)
+
+
+def _items(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(x.strip() for x in value.split(LIST_SEPARATOR) if x.strip())
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(str(x).strip() for x in value if not _is_missing(x))
+    return frozenset()
+
+
+def converter_for(name: str) -> Callable[[Any], Any]:
+    if name in NUMBER_FIELDS:
+        return to_number
+    if name in BOOL_FIELDS:
+        return _bool
+    if name in TEXT_FIELDS:
+        return _text
+    return _items
+
+
+def facts_from_request(
+    patient: Patient, current: Prescription | None, history: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The kernel's facts for one REST patient: the patients-table row (same flattening as the
+    feature pipeline), the current prescription as rx_* columns, and the history facts
+    (`HISTORY_FACTS`, `features.history` names; missing ones are unknown)."""
+    facts = patient_to_row(patient, dt.date.today())
+    facts.update(prescription_to_row(current))
+    history = history or {}
+    for name in HISTORY_FACTS:
+        facts[name] = history.get(name)
+    return facts
