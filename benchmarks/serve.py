@@ -286,10 +286,11 @@ def load(
 def in_process(root: Path, n: int) -> dict[str, float]:
     """The same recommendation without HTTP: the policy alone, and the whole handler path."""
     warnings.filterwarnings("ignore")
-    from features.schemas import RecommendRequest, requests_to_columns
-    from serving import api
+    from features.contract.convert import requests_to_columns
+    from features.contract.rest import RecommendRequest
+    from serving.http.work import hash_request, recommend_many
     from serving.models import load_champions
-    from serving.policy import PolicyConfig, recommend
+    from serving.policy import PolicyConfig, recommend, response_json
 
     settings = Settings(root=root)
     models = load_champions(settings)
@@ -303,9 +304,9 @@ def in_process(root: Path, n: int) -> dict[str, float]:
 
     def handler_path() -> None:  # parse + validate + frames + policy + response + hash
         r = RecommendRequest.model_validate_json(body)
-        resp = api.recommend_many([r], models, cfg)[0]
-        api.hash_request(r)
-        json.dumps(resp)
+        rec = recommend_many([r], models, cfg)[0]
+        hash_request(r)
+        json.dumps(response_json(rec))
 
     out = {}
     for name, fn in (("policy", policy_only), ("handler", handler_path)):

@@ -1,5 +1,5 @@
-"""The work behind the endpoints (runs in a worker thread): requests -> the policy -> contract
-responses; candidate plans -> the models' raw predictions; the audit hash of a request.
+"""The work behind the endpoints (runs in a worker thread): requests -> the policy's typed
+recommendations; candidate plans -> the models' raw predictions; the audit hash of a request.
 """
 
 from __future__ import annotations
@@ -16,47 +16,45 @@ from features.contract.rest import (
     PredictRequest,
     PredictResponse,
     RecommendRequest,
-    RecommendResponse,
 )
 from serving.audit import request_hash
-
-
-def _response_json(raw: dict[str, Any]) -> dict[str, Any]:
-    """Policy output -> contract response (validated: a policy bug never leaks a wrong shape)."""
-    return RecommendResponse.model_validate(raw).model_dump(mode="json")
+from serving.policy.config import PolicyConfig
+from serving.policy.recommend import PatientInputs, recommend
+from serving.policy.result import Recommendation
+from serving.policy.scoring import Models
 
 
 def recommend_many(
-    reqs: Sequence[RecommendRequest], models: Any, cfg: Any, inputs: list[Any] | None = None
-) -> list[dict[str, Any]]:
-    """Contract responses for requests, in order: one vectorised policy call per `as_of`.
+    reqs: Sequence[RecommendRequest],
+    models: Models,
+    cfg: PolicyConfig,
+    inputs: list[PatientInputs] | None = None,
+) -> list[Recommendation]:
+    """The policy's recommendations for requests, in order: one vectorised call per `as_of`.
 
     Inside a call each request gets a surrogate patient id (its position), so two items that
-    share a patient id never mix their histories; the real id is put back in the response.
+    share a patient id never mix their histories; the real id is put back in the result.
     (The policy treats the id as an opaque key; renaming a patient changes nothing.)
     `inputs`, when given, receives the policy's `PatientInputs` per request, in request order.
     """
-    from serving.policy import recommend
-
     today = dt.date.today()
     groups: dict[dt.date, list[int]] = {}
     for i, r in enumerate(reqs):
         groups.setdefault(r.as_of or today, []).append(i)
-    out: list[dict[str, Any] | None] = [None] * len(reqs)
-    got: list[Any] = [None] * len(reqs)
+    out: list[Recommendation | None] = [None] * len(reqs)
+    got: list[PatientInputs | None] = [None] * len(reqs)
     for as_of, idx in groups.items():
         patients, sessions = requests_to_columns(
             [reqs[i] for i in idx], [f"r{i}" for i in idx], as_of
         )
-        derived: list[Any] | None = [] if inputs is not None else None
+        derived: list[PatientInputs] | None = [] if inputs is not None else None
         results = recommend(patients, sessions, as_of, models, cfg, inputs=derived)
-        for k, (i, res) in enumerate(zip(idx, results, strict=True)):
-            res["patient_id"] = reqs[i].patient.patient_id
-            out[i] = _response_json(res)
+        for k, (i, rec) in enumerate(zip(idx, results, strict=True)):
+            out[i] = rec.with_patient_id(reqs[i].patient.patient_id)
             if derived is not None:
                 got[i] = derived[k]
     if inputs is not None:
-        inputs.extend(got)
+        inputs.extend(g for g in got if g is not None)
     return [o for o in out if o is not None]
 
 
