@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 
 from features.contract.convert import requests_to_columns
+from features.contract.dose import PLAN_COLUMNS
 from features.contract.rest import (
     PredictRequest,
     PredictResponse,
     RecommendRequest,
 )
+from features.pipeline import build_rows
 from serving.audit import request_hash
 from serving.policy.config import PolicyConfig
 from serving.policy.recommend import PatientInputs, recommend
 from serving.policy.result import Recommendation
-from serving.policy.scoring import Models
+from serving.policy.scoring import A, Models, ModelScorer, Points, R
 
 
 def recommend_many(
@@ -73,16 +75,14 @@ def _session_weighted(parts: tuple[tuple[int, float | None], ...]) -> float | No
     return round(sum(n * p for n, p in known) / total, 4) if total else None
 
 
-def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
-    """Tolerance and attendance of each candidate plan, scored the way the policy scores a
-    week (`ModelScorer`): features from `features.build` with one row per plan and modality
-    (an aerobic session, a resistance session), then each model's `predict`. Adherence is the
-    session-weighted mean of the per-session attendance of the modalities the plan contains
-    (attendance is modelled per session, so frequency itself is not penalised); a plan's
-    tolerance is the lower of the modalities it contains."""
-    from features import build
-    from features.contract.dose import PLAN_COLUMNS
-
+def predict_plans(req: PredictRequest, models: Models) -> dict[str, Any]:
+    """Tolerance and attendance of each candidate plan, scored by the policy's own scorer
+    (`ModelScorer` on the request's feature row, exactly as the search scores a week): one row
+    per plan and modality present. Adherence is the session-weighted mean of the per-session
+    attendance of the modalities the plan contains (attendance is modelled per session, so
+    frequency itself is not penalised); a plan's tolerance is the lower of its modalities'.
+    A model output that is not a number reads as 0 here, as it does in the policy (the worst
+    case: `scoring._probability`), where it used to be reported as null."""
     as_of = req.as_of or dt.date.today()
     rec = RecommendRequest.model_construct(
         patient=req.patient,
@@ -90,34 +90,29 @@ def predict_plans(req: PredictRequest, models: Any) -> dict[str, Any]:
         current_prescription=req.current_prescription,
         as_of=as_of,
     )
-    patients, sessions = requests_to_columns([rec])
-    ts = pd.Timestamp(as_of)
     pid = req.patient.patient_id
-    k = len(req.candidates)
+    patients, sessions = requests_to_columns([rec], [pid], as_of)
+    ts = pd.Timestamp(as_of).normalize()
+    keys = {
+        "patient_id": np.array([pid], dtype=object),
+        "as_of": np.array([ts.to_datetime64()], dtype="datetime64[ns]"),
+    }
+    rows = build_rows(patients, sessions, keys)
+    if len(rows) != 1:  # build drops rows without a snapshot: never for a request
+        raise RuntimeError("feature row missing for the request")
     plans = np.array(
         [[float(getattr(c, col)) for col in PLAN_COLUMNS] for c in req.candidates], dtype=float
     )
-    cands = pd.DataFrame(np.vstack([plans, plans]), columns=list(PLAN_COLUMNS))
-    cands.insert(0, "patient_id", pid)
-    cands.insert(1, "as_of", ts)
-    cands["modality"] = np.repeat(np.array(["aerobic", "resistance"], dtype=object), k)
-    point = pd.DataFrame({"patient_id": [pid], "as_of": [ts]})
-    feats = build(patients, sessions, point, candidates=cands)
-    if len(feats) != 2 * k:  # build drops rows without a snapshot: never for a request
-        raise RuntimeError("feature rows missing for candidate plans")
-    tol = np.asarray(models.tolerance.predict(feats), dtype=float)
-    att = np.asarray(models.adherence.predict(feats), dtype=float)
+    points = Points(rows.rows(), keys["patient_id"], ts)
+    scores = ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
 
-    def num(x: float) -> float | None:
+    def num(x: float) -> float | None:  # NaN: no session of that modality in the plan
         return round(float(x), 4) if np.isfinite(x) else None
 
     preds = []
     for j, plan in enumerate(req.candidates):
-        has = (plan.aerobic_sessions >= 1, plan.resistance_sessions >= 1)
-        t_a = num(tol[j]) if has[0] else None
-        t_r = num(tol[k + j]) if has[1] else None
-        a_a = num(att[j]) if has[0] else None
-        a_r = num(att[k + j]) if has[1] else None
+        t_a, t_r = num(scores.tolerance[j, A]), num(scores.tolerance[j, R])
+        a_a, a_r = num(scores.attendance[j, A]), num(scores.attendance[j, R])
         present = [t for t in (t_a, t_r) if t is not None]
         preds.append(
             {
