@@ -290,7 +290,7 @@ def in_process(root: Path, n: int) -> dict[str, float]:
     from features.contract.rest import RecommendRequest
     from serving.http.work import hash_request, recommend_many
     from serving.models import load_champions
-    from serving.policy import PolicyConfig, recommend
+    from serving.policy import PolicyConfig, recommend, response_json
 
     settings = Settings(root=root)
     models = load_champions(settings)
@@ -304,9 +304,9 @@ def in_process(root: Path, n: int) -> dict[str, float]:
 
     def handler_path() -> None:  # parse + validate + frames + policy + response + hash
         r = RecommendRequest.model_validate_json(body)
-        resp = recommend_many([r], models, cfg)[0]
+        rec = recommend_many([r], models, cfg)[0]
         hash_request(r)
-        json.dumps(resp)
+        json.dumps(response_json(rec))
 
     out = {}
     for name, fn in (("policy", policy_only), ("handler", handler_path)):

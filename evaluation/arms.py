@@ -252,13 +252,13 @@ class DosewiseArm(Arm):
             responses = recommend(snap, history, week, self.env.models(), self.env.cfg)
         else:
             responses = recommend(snap, history, week, self.env.models(), self.env.cfg, scorer)
-        for resp in responses:
-            pid, ref = str(resp["patient_id"]), resp.get("reference_plan")
-            if resp["decision"] == "regress" and ref is not None:
-                self.references[pid] = ref  # a deload: keep the dose it was deloaded from
-            elif resp["prescription"] is not None:
-                self.references.pop(pid, None)  # the prescription is the reference again
-        return [resp["prescription"] for resp in responses]
+        for rec in responses:
+            if rec.decision == "regress" and rec.reference_plan is not None:
+                # a deload: keep the dose it was deloaded from
+                self.references[rec.patient_id] = rec.reference_plan.as_dict()
+            elif rec.prescription is not None:
+                self.references.pop(rec.patient_id, None)  # the prescription is the reference
+        return [rec.prescription for rec in responses]
 
 
 def with_references(snapshot: pd.DataFrame, refs: dict[str, dict[str, float]]) -> pd.DataFrame:

@@ -41,10 +41,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract.rest import Patient, RecommendRequest
+from features.contract.rest import Patient, Prescription, ProgressionReference, RecommendRequest
 from features.contract.tables import PATIENT_LIST_FIELDS, PATIENT_NESTED, SESSION_COLUMNS
 from features.contract.vocab import LIST_SEPARATOR
 from features.io import write_atomic
+from serving.policy.result import Recommendation
 from training.sim_params import PARAMS, SimParams
 from training.simulator import Simulator
 from training.simulator.engine import TRUTH_PATIENT_COLUMNS, TRUTH_SESSION_COLUMNS
@@ -126,8 +127,8 @@ class DeploymentState:
 
     sessions: list[pd.DataFrame] = field(default_factory=list)
     patients: list[pd.DataFrame] = field(default_factory=list)
-    prescriptions: dict[str, dict] = field(default_factory=dict)
-    references: dict[str, dict] = field(default_factory=dict)
+    prescriptions: dict[str, Prescription] = field(default_factory=dict)
+    references: dict[str, ProgressionReference] = field(default_factory=dict)
     by_patient: dict[str, list[dict]] = field(default_factory=dict)  # logged sessions as dicts
 
 
@@ -177,25 +178,24 @@ def session_dicts(sessions: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def delivered_plan(rx: dict[str, Any] | None) -> dict[str, float]:
+def delivered_plan(rx: Prescription | None) -> dict[str, float]:
     """The point dose a patient does under a contract prescription: the middle of each band."""
     plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
-    if not rx:
+    if rx is None:
         return plan
-    if a := rx.get("aerobic"):
-        band = a["intensity_pct_hrmax"]
+    if (a := rx.aerobic) is not None:
+        band = a.intensity_pct_hrmax
         plan |= {
-            "aerobic_sessions": float(a["sessions_per_week"]),
-            "aerobic_minutes": float(a["minutes_per_session"]),
-            "aerobic_pct_hrmax": (band["low"] + band["high"]) / 2,
+            "aerobic_sessions": float(a.sessions_per_week),
+            "aerobic_minutes": float(a.minutes_per_session),
+            "aerobic_pct_hrmax": (band.low + band.high) / 2,
         }
-    if r := rx.get("resistance"):
+    if (r := rx.resistance) is not None:
         plan |= {
-            "resistance_sessions": float(r["sessions_per_week"]),
-            "resistance_sets": float(r["sets"]),
-            "resistance_reps": float(round((r["reps"]["low"] + r["reps"]["high"]) / 2)),
-            "resistance_pct_1rm": (r["intensity_pct_1rm"]["low"] + r["intensity_pct_1rm"]["high"])
-            / 2,
+            "resistance_sessions": float(r.sessions_per_week),
+            "resistance_sets": float(r.sets),
+            "resistance_reps": float(round((r.reps.low + r.reps.high) / 2)),
+            "resistance_pct_1rm": (r.intensity_pct_1rm.low + r.intensity_pct_1rm.high) / 2,
         }
     return plan
 
@@ -220,7 +220,7 @@ def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:
     return cohorts
 
 
-Recommender = Callable[[list[RecommendRequest], bool], list[dict[str, Any]]]
+Recommender = Callable[[list[RecommendRequest], bool], list[Recommendation]]
 
 
 def _logged(
@@ -279,7 +279,7 @@ def run_deployment(
                 served.append((c, snap[~c.sim.dropped]))
         if served:
             as_of = cfg.start + dt.timedelta(weeks=week)
-            responses: list[dict[str, Any]] = []
+            responses: list[Recommendation] = []
             recorded = 0
             for record in (False, True):
                 part = [s for c, s in served if (week >= c.recorded_from) == record]
@@ -289,14 +289,14 @@ def run_deployment(
                     recorded += len(reqs) if record else 0
             plans = {}
             decisions: dict[str, int] = {}
-            for resp in responses:
-                pid = str(resp["patient_id"])
-                decisions[resp["decision"]] = decisions.get(resp["decision"], 0) + 1
-                if resp["prescription"] is not None:
-                    state.prescriptions[pid] = resp["prescription"]
-                if resp.get("progression_reference") is not None:
-                    state.references[pid] = resp["progression_reference"]
-                plans[pid] = delivered_plan(resp["prescription"])
+            for rec in responses:
+                pid = rec.patient_id
+                decisions[rec.decision] = decisions.get(rec.decision, 0) + 1
+                if rec.prescription is not None:
+                    state.prescriptions[pid] = rec.prescription
+                if rec.progression_reference is not None:
+                    state.references[pid] = rec.progression_reference
+                plans[pid] = delivered_plan(rec.prescription)
             for c, snap in served:
                 ids = snap["patient_id"].astype(str)
                 frame = pd.DataFrame([plans[p] for p in ids], columns=list(PLAN_COLUMNS)).assign(

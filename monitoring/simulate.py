@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from features.contract.rest import RecommendRequest
 from features.settings import Settings
 from monitoring.deployment import DeploymentConfig, run_deployment, write_outputs
+from serving.policy.result import Recommendation
 
 BATCH = 256  # the largest POST /recommend_batch
 
@@ -22,8 +23,8 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
     audit writer (audit row + monitoring row, one transaction) when it is to be recorded."""
     from serving.audit import AuditWriter, make_record
     from serving.http.work import hash_request, recommend_many
-    from serving.monitoring import attach, request_inputs
-    from serving.policy import PolicyConfig
+    from serving.monitoring import attach, model_inputs
+    from serving.policy import PolicyConfig, response_json
 
     if models is None:
         from serving.models import load_champions
@@ -35,21 +36,23 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
     )
     writer = AuditWriter(db_url, retention_days=settings.monitoring_retention_days).start()
 
-    def recommend(reqs: list[RecommendRequest], record: bool) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def recommend(reqs: list[RecommendRequest], record: bool) -> list[Recommendation]:
+        out: list[Recommendation] = []
         for i in range(0, len(reqs), BATCH):
             t0 = time.perf_counter()
             chunk = reqs[i : i + BATCH]
-            resps = recommend_many(chunk, models, cfg)
-            out.extend(resps)
+            derived: list[Any] = []
+            recs = recommend_many(chunk, models, cfg, inputs=derived)
+            out.extend(recs)
             if not record:
                 continue
             ms = (time.perf_counter() - t0) * 1000
             records = [
-                make_record(r, hash_request(q), ms, "recommend_batch")
-                for r, q in zip(resps, chunk, strict=True)
+                make_record(response_json(r), hash_request(q), ms, "recommend_batch")
+                for r, q in zip(recs, chunk, strict=True)
             ]
-            writer.submit(attach(records, request_inputs(chunk))).result(timeout=120)
+            inputs = model_inputs([d.row for d in derived])
+            writer.submit(attach(records, inputs)).result(timeout=120)
         return out
 
     return recommend, writer.close

@@ -59,37 +59,14 @@ monitoring_log = Table(
 MONITORING_KEY = "_monitoring"
 
 
-def feature_rows(patients: Any, sessions: Any, as_of: dt.date) -> list[dict[str, float | None]]:
-    """The model input row of each patient at `as_of`, as JSON-safe numbers (NaN -> None)."""
+def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
+    """Each feature row the policy scored (`PatientInputs.row`, FEATURE_SET order) as the
+    monitoring row's `inputs`: JSON-safe numbers (NaN -> None). Taken from what the policy
+    already built for the request (`recommend_many(inputs=...)`), never built a second time."""
     from features import FEATURE_SET
-    from features.pipeline import build_rows
 
-    rows = build_rows(patients, sessions, as_of)
     names = list(FEATURE_SET.columns)
-    out = []
-    for j in range(len(rows)):
-        values = rows.matrix[:, j]
-        out.append({n: _number(v) for n, v in zip(names, values, strict=True)})
-    return out
-
-
-def request_inputs(reqs: Sequence[Any]) -> list[dict[str, float | None]]:
-    """The model input row of each validated request (`RecommendRequest`), in order: features
-    built the way `recommend_many` builds them (one call per `as_of`, surrogate ids so two items
-    of one patient never mix)."""
-    from features.contract.convert import requests_to_columns
-
-    today = dt.date.today()
-    groups: dict[dt.date, list[int]] = {}
-    for i, r in enumerate(reqs):
-        groups.setdefault(r.as_of or today, []).append(i)
-    out: list[dict[str, float | None]] = [{} for _ in reqs]
-    for as_of, idx in groups.items():
-        ids = [f"r{i}" for i in idx]
-        patients, sessions = requests_to_columns([reqs[i] for i in idx], ids, as_of)
-        for i, row in zip(idx, feature_rows(patients, sessions, as_of), strict=True):
-            out[i] = row
-    return out
+    return [{n: _number(v) for n, v in zip(names, row.tolist(), strict=True)} for row in rows]
 
 
 def _number(value: Any) -> float | None:

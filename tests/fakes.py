@@ -7,9 +7,13 @@ behaviour can be checked against a known truth.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from serving.policy import Recommendation
 
 from serving.policy import Models
 
@@ -73,3 +77,27 @@ class FakeAdherence:
 
 def fake_models(**kw) -> Models:
     return Models(tolerance=FakeTolerance(**kw), adherence=FakeAdherence())
+
+
+def hold_recommendation() -> Recommendation:
+    """A typed hold recommendation (no dose) for tests of what reads one (pages, CDS cards)."""
+    import datetime as dt
+
+    from serving.guidelines.kernel import FiredRule
+    from serving.policy import ModelVersion, Recommendation
+
+    return Recommendation(
+        patient_id="p",
+        as_of=dt.date(2026, 11, 20),
+        decision="hold",
+        prescription=None,
+        predictions=None,
+        explanation=(),
+        rules=(FiredRule("hold.fever", "hold", "fever", "c"),),
+        tolerance_model=ModelVersion("t", "1"),
+        adherence_model=ModelVersion("a", "1"),
+        guideline_version="g",
+        unknown_facts=(),
+        reference_plan=None,
+        progression_reference=None,
+    )

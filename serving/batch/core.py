@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from serving.batch.validation import (
     select_snapshots,
     validate_rows,
 )
+
+if TYPE_CHECKING:
+    from serving.policy.result import Recommendation
 
 ENGINES = ("pandas", "spark")
 OUTPUT_SUFFIXES = (".parquet", ".csv")
@@ -224,49 +227,41 @@ def concat_scored(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def flatten_response(resp: dict[str, Any]) -> dict[str, Any]:
-    """One contract response -> one flat output row (nested dose fields become columns)."""
-    rx = resp.get("prescription")
-    if rx is not None and not isinstance(rx, dict):
-        rx = rx.model_dump()
-    aer = (rx or {}).get("aerobic") or {}
-    res = (rx or {}).get("resistance") or {}
-    pred = resp.get("predictions") or {}
-    ref = resp.get("progression_reference")
-    if ref is not None and not isinstance(ref, dict):
-        ref = ref.model_dump()
-    as_of = resp["as_of"]
+def flatten_response(rec: Recommendation) -> dict[str, Any]:
+    """One recommendation -> one flat output row (nested dose fields become columns)."""
+    rx = rec.prescription
+    a = rx.aerobic if rx is not None else None
+    r = rx.resistance if rx is not None else None
+    pred = rec.predictions
+    ref = rec.progression_reference
     return {
-        "patient_id": str(resp["patient_id"]),
-        "as_of": as_of.isoformat() if hasattr(as_of, "isoformat") else str(as_of),
-        "decision": resp["decision"],
-        "aerobic_sessions_per_week": aer.get("sessions_per_week"),
-        "aerobic_minutes_per_session": aer.get("minutes_per_session"),
-        "aerobic_pct_hrmax_low": (aer.get("intensity_pct_hrmax") or {}).get("low"),
-        "aerobic_pct_hrmax_high": (aer.get("intensity_pct_hrmax") or {}).get("high"),
-        "aerobic_rpe_low": (aer.get("rpe") or {}).get("low"),
-        "aerobic_rpe_high": (aer.get("rpe") or {}).get("high"),
-        "resistance_sessions_per_week": res.get("sessions_per_week"),
-        "resistance_sets": res.get("sets"),
-        "resistance_reps_low": (res.get("reps") or {}).get("low"),
-        "resistance_reps_high": (res.get("reps") or {}).get("high"),
-        "resistance_pct_1rm_low": (res.get("intensity_pct_1rm") or {}).get("low"),
-        "resistance_pct_1rm_high": (res.get("intensity_pct_1rm") or {}).get("high"),
-        "restrictions": LIST_SEPARATOR.join((rx or {}).get("restrictions") or []),
-        "predicted_tolerance": pred.get("tolerance"),
-        "predicted_adherence": pred.get("adherence"),
-        "rules": json.dumps([r["id"] for r in resp.get("rules", [])]),
+        "patient_id": rec.patient_id,
+        "as_of": rec.as_of.isoformat(),
+        "decision": rec.decision,
+        "aerobic_sessions_per_week": a.sessions_per_week if a else None,
+        "aerobic_minutes_per_session": a.minutes_per_session if a else None,
+        "aerobic_pct_hrmax_low": a.intensity_pct_hrmax.low if a else None,
+        "aerobic_pct_hrmax_high": a.intensity_pct_hrmax.high if a else None,
+        "aerobic_rpe_low": a.rpe.low if a and a.rpe else None,
+        "aerobic_rpe_high": a.rpe.high if a and a.rpe else None,
+        "resistance_sessions_per_week": r.sessions_per_week if r else None,
+        "resistance_sets": r.sets if r else None,
+        "resistance_reps_low": r.reps.low if r else None,
+        "resistance_reps_high": r.reps.high if r else None,
+        "resistance_pct_1rm_low": r.intensity_pct_1rm.low if r else None,
+        "resistance_pct_1rm_high": r.intensity_pct_1rm.high if r else None,
+        "restrictions": LIST_SEPARATOR.join(rx.restrictions if rx is not None else []),
+        "predicted_tolerance": pred.tolerance if pred else None,
+        "predicted_adherence": pred.adherence if pred else None,
+        "rules": json.dumps([x.id for x in rec.rules]),
         "explanation": json.dumps(
-            [
-                {"feature": e["feature"], "contribution": float(e["contribution"])}
-                for e in resp.get("explanation", [])
-            ]
+            [{"feature": e.feature, "contribution": float(e.contribution)} for e in rec.explanation]
         ),
-        "tolerance_model_version": str(resp["model"]["tolerance"]["version"]),
-        "adherence_model_version": str(resp["model"]["adherence"]["version"]),
-        "guideline_version": str(resp["guideline_version"]),
-        "unknown_facts": LIST_SEPARATOR.join(resp.get("unknown_facts") or []),
-    } | {c: (ref or {}).get(c[len("ref_") :]) for c in REFERENCE_COLUMNS}
+        "tolerance_model_version": rec.tolerance_model.version,
+        "adherence_model_version": rec.adherence_model.version,
+        "guideline_version": str(rec.guideline_version),
+        "unknown_facts": LIST_SEPARATOR.join(rec.unknown_facts),
+    } | {c: getattr(ref, c[len("ref_") :]) if ref is not None else None for c in REFERENCE_COLUMNS}
 
 
 def finalize_scored(df: pd.DataFrame, keep_extra: bool = False) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from features.contract.rest import AerobicDose, Prescription, ResistanceDose
 from serving.cds import orders
 from serving.cds.fhir_map import Mapped
 from serving.cds.models import Action, Card, Coding, Link, Source, Suggestion
+from serving.policy.result import Recommendation
 
 SUMMARY_MAX = 139
 OVERRIDE_SYSTEM = f"{orders.DOSEWISE_FHIR}/CodeSystem/cds-override-reason"
@@ -59,30 +60,30 @@ def dose_words(rx: Prescription) -> str:
     return "; ".join(parts) or "no exercise dose"
 
 
-def summary_for(resp: Mapping[str, Any]) -> str:
-    decision = resp["decision"]
-    rules = resp.get("rules") or []
+def summary_for(rec: Recommendation) -> str:
+    decision = rec.decision
     if decision == "hold":
-        why = next((r["effect"] for r in rules if r["kind"] == "hold"), "a hold rule fired")
+        why = next((r.effect for r in rec.rules if r.kind == "hold"), "a hold rule fired")
         return _clip(f"Hold exercise this week: {why}")
     if decision == "refer":
-        why = next((r["effect"] for r in rules if r["kind"] == "refer"), "a refer rule fired")
+        why = next((r.effect for r in rec.rules if r.kind == "refer"), "a refer rule fired")
         return _clip(f"Refer before exercise: {why}")
-    rx = Prescription.model_validate(resp["prescription"])
+    rx = rec.prescription
+    assert rx is not None  # progress / maintain / regress carry a prescription
     verb = {"progress": "Exercise", "maintain": "Keep exercise", "regress": "Ease exercise"}[
         decision
     ]
     return _clip(f"{verb}: {dose_words(rx)}")
 
 
-def source_for(resp: Mapping[str, Any], base_url: str) -> Source:
+def source_for(rec: Recommendation, base_url: str) -> Source:
     """ "Dosewise", linking to the model card with the model and guideline versions used."""
-    model = resp["model"]
+    tol, adh = rec.tolerance_model, rec.adherence_model
     query = urllib.parse.urlencode(
         {
-            "guideline": resp["guideline_version"],
-            "tolerance": f"{model['tolerance']['name']}@{model['tolerance']['version']}",
-            "adherence": f"{model['adherence']['name']}@{model['adherence']['version']}",
+            "guideline": rec.guideline_version,
+            "tolerance": f"{tol.name}@{tol.version}",
+            "adherence": f"{adh.name}@{adh.version}",
         }
     )
     return Source(label="Dosewise", url=f"{base_url}/ui/model-card?{query}")
@@ -92,12 +93,11 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def detail_for(resp: Mapping[str, Any], mapped: Mapped) -> str:
+def detail_for(rec: Recommendation, mapped: Mapped) -> str:
     """Markdown: prescription, predictions, rules with citations, data used, data missing."""
-    lines = [f"**Decision: {resp['decision']}** (as of {resp['as_of']})", ""]
-    rx = resp.get("prescription")
-    if rx:
-        p = Prescription.model_validate(rx)
+    lines = [f"**Decision: {rec.decision}** (as of {rec.as_of.isoformat()})", ""]
+    p = rec.prescription
+    if p is not None:
         lines.append("**Prescription for next week**")
         if p.aerobic is not None:
             lines.append(f"- {orders.describe_aerobic(p.aerobic)}")
@@ -106,17 +106,16 @@ def detail_for(resp: Mapping[str, Any], mapped: Mapped) -> str:
         if p.restrictions:
             lines.append(f"- Precautions: {orders.describe_restrictions(list(p.restrictions))}")
         lines.append("")
-    preds = resp.get("predictions")
-    if preds:
+    preds = rec.predictions
+    if preds is not None:
         lines += [
-            f"**Predictions**: tolerance {preds['tolerance']:.0%}, adherence "
-            f"{preds['adherence']:.0%}",
+            f"**Predictions**: tolerance {preds.tolerance:.0%}, adherence {preds.adherence:.0%}",
             "",
         ]
     lines.append("**Guideline rules that fired**")
-    for r in resp.get("rules") or []:
-        lines.append(f"- `{r['id']}` ({r['kind']}): {r['effect']} — *{r['citation']}*")
-    if not resp.get("rules"):
+    for r in rec.rules:
+        lines.append(f"- `{r.id}` ({r.kind}): {r.effect} — *{r.citation}*")
+    if not rec.rules:
         lines.append("- none")
     lines += ["", "**Data used**", "", "| fact | value | date | source |", "|---|---|---|---|"]
     for f in mapped.facts:
@@ -124,30 +123,30 @@ def detail_for(resp: Mapping[str, Any], mapped: Mapped) -> str:
             f"| {f.field} | {_md_escape(f.value)} | {f.date or '—'} | {_md_escape(f.source)} |"
         )
     lines.append(f"| sessions | {mapped.sessions_used} exercise sessions | — | activity |")
-    unknown = sorted(set(mapped.missing) | set(resp.get("unknown_facts") or []))
+    unknown = sorted(set(mapped.missing) | set(rec.unknown_facts))
     lines += ["", "**Missing (treated as unknown)**: " + (", ".join(unknown) or "nothing")]
     if mapped.ignored:
         lines.append("**Ignored**: " + "; ".join(_md_escape(i) for i in mapped.ignored[:20]))
-    model = resp["model"]
+    tol, adh = rec.tolerance_model, rec.adherence_model
     lines += [
         "",
-        f"Models: {model['tolerance']['name']} v{model['tolerance']['version']}, "
-        f"{model['adherence']['name']} v{model['adherence']['version']}; guidelines "
-        f"{resp['guideline_version']}. Research software, not a medical device.",
+        f"Models: {tol.name} v{tol.version}, {adh.name} v{adh.version}; guidelines "
+        f"{rec.guideline_version}. Research software, not a medical device.",
     ]
     return "\n".join(lines)
 
 
 def orders_for(
-    resp: Mapping[str, Any], mapped: Mapped, patient_id: str, requester: str | None
+    rec: Recommendation, mapped: Mapped, patient_id: str, requester: str | None
 ) -> list[dict[str, Any]]:
     """The draft ServiceRequests a decision asks for (validated and profile-checked)."""
-    if resp["decision"] == "hold":
+    if rec.decision == "hold":
         return []
-    if resp["decision"] == "refer":
-        ids = [r["id"] for r in resp.get("rules") or [] if r["kind"] == "refer"]
+    if rec.decision == "refer":
+        ids = [r.id for r in rec.rules if r.kind == "refer"]
         return [orders.build_referral(patient_id, ids, mapped.cancer_condition, requester)]
-    rx = Prescription.model_validate(resp["prescription"])
+    rx = rec.prescription
+    assert rx is not None  # progress / maintain / regress carry a prescription
     out = []
     restrictions = list(rx.restrictions)
     dose: AerobicDose | ResistanceDose | None
@@ -162,16 +161,17 @@ def orders_for(
 
 
 def recommendation_card(
-    resp: Mapping[str, Any],
+    rec: Recommendation,
     mapped: Mapped,
     card_uuid: str,
     patient_id: str,
     base_url: str,
     requester: str | None = None,
+    review_url: str | None = None,
 ) -> Card:
-    """The patient-view card of a recommendation."""
-    decision = resp["decision"]
-    srs = orders_for(resp, mapped, patient_id, requester)
+    """The patient-view card of a recommendation (`review_url`: its signed review page)."""
+    decision = rec.decision
+    srs = orders_for(rec, mapped, patient_id, requester)
     suggestions = []
     if srs:
         label = "Order the referral" if decision == "refer" else "Order this exercise prescription"
@@ -186,15 +186,14 @@ def recommendation_card(
             )
         )
     links = []
-    review = resp.get("review_url")
-    if isinstance(review, str) and review:
-        links.append(Link(label="Review this recommendation", url=review, type="absolute"))
+    if review_url:
+        links.append(Link(label="Review this recommendation", url=review_url, type="absolute"))
     return Card(
         uuid=card_uuid,
-        summary=summary_for(resp),
-        detail=detail_for(resp, mapped),
+        summary=summary_for(rec),
+        detail=detail_for(rec, mapped),
         indicator="warning" if decision in ("hold", "refer") else "info",
-        source=source_for(resp, base_url),
+        source=source_for(rec, base_url),
         suggestions=suggestions,
         selectionBehavior="at-most-one" if suggestions else None,
         overrideReasons=list(OVERRIDE_REASONS),

@@ -44,6 +44,7 @@ from serving.http.errors import (
 )
 from serving.http.runtime import RUNTIME
 from serving.http.work import hash_request, recommend_many
+from serving.policy.result import Recommendation, response_json
 from serving.ui import routes as review
 from serving.ui import store as review_store
 
@@ -240,48 +241,39 @@ async def service_endpoint(request: Request) -> Response:
 async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Response:
     t0 = time.perf_counter()
 
-    def work() -> tuple[
-        dict[str, Any], dict[str, Any] | None, str | None, list[dict[str, Any]], list[Any]
-    ]:
+    def work() -> tuple[dict[str, Any], list[dict[str, Any]], list[Recommendation]]:
+        from serving import monitoring
+        from serving.audit import make_record
+
         _claim_in_store(state, caller)
         hook, pid = _hook_request(body, PATIENT_VIEW_ID)
         record = _record_or_412(hook)
         mapped = _mapped(record, pid, today())
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
-            return CardsResponse(cards=[card]).as_json(), None, None, [], []
+            return CardsResponse(cards=[card]).as_json(), [], []
         req = mapped.request
         models = RUNTIME.require_models()
-        resp = recommend_many([req], models, RUNTIME.policy_cfg)[0]
-        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg)
-        review.sign_review_urls([resp], pages, state.base_url or "/")  # the card's link
+        derived: list[Any] = []
+        rec = recommend_many([req], models, RUNTIME.policy_cfg, inputs=derived)[0]
+        pages = review.prepare_pages([req], [rec], models, RUNTIME.policy_cfg, derived)
+        url = review.review_urls(pages, state.base_url or "/")[0]  # the card's link
         card_uuid = str(uuidlib.uuid4())
         card = cards.recommendation_card(
-            resp, mapped, card_uuid, pid, state.base_url, _requester(hook)
+            rec, mapped, card_uuid, pid, state.base_url, _requester(hook), url
         )
-        from serving import monitoring
-
-        resp["_uuid"] = card_uuid
-        return (
-            CardsResponse(cards=[card]).as_json(),
-            resp,
-            hash_request(req),
-            monitoring.request_inputs([req]),
-            pages,
-        )
-
-    answer, resp, req_hash, inputs, pages = await RUNTIME.run(work)
-    if resp is not None and req_hash is not None:
-        from serving import monitoring
-        from serving.audit import make_record
-
-        record = make_record(resp, req_hash, (time.perf_counter() - t0) * 1000, "cds-patient-view")
-        record["uuid"] = resp["_uuid"]
-        record["tenant"] = _tenant(caller)[:512]
-        records = monitoring.attach([record], inputs)
+        ms = (time.perf_counter() - t0) * 1000
+        audit = make_record(response_json(rec, url), hash_request(req), ms, "cds-patient-view")
+        audit["uuid"] = card_uuid
+        audit["tenant"] = _tenant(caller)[:512]
+        records = monitoring.attach([audit], monitoring.model_inputs([d.row for d in derived]))
         review_store.attach(records, pages)  # the review page row, with the audit row
+        return CardsResponse(cards=[card]).as_json(), records, [rec]
+
+    answer, records, recs = await RUNTIME.run(work)
+    if records:
         await RUNTIME.audit_records(records)
-        count_decisions("cds-patient-view", [resp])
+        count_decisions("cds-patient-view", recs)
     return json_response(answer)
 
 

@@ -8,6 +8,8 @@ Another package adds its endpoints by appending its routes to `ROUTES` here (one
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -26,10 +28,43 @@ from serving.http.errors import JSON_MEDIA, check_content_type, guarded, json_re
 from serving.http.openapi import openapi_bytes
 from serving.http.runtime import RUNTIME
 from serving.http.work import hash_request, predict_plans, recommend_many
+from serving.policy.recommend import PatientInputs
+from serving.policy.result import Recommendation, response_json
 from serving.ui import routes as review
+from serving.ui import store as review_store
 from serving.ui import ui_routes
 
 _BATCH = TypeAdapter(BatchRequest)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a worker thread hands back to the event loop: the JSON responses, their audit
+    records (each carrying its monitoring and review-page rows) and the recommendations."""
+
+    responses: list[dict[str, Any]]
+    records: list[dict[str, Any]]
+    recs: list[Recommendation]
+
+
+def answer(reqs: Sequence[RecommendRequest], endpoint: str, base_url: str, t0: float) -> Answer:
+    """Requests -> the policy -> review pages, signed links, contract responses and the audit
+    records, all from what the policy built once (feature rows, kernel results)."""
+    models = RUNTIME.require_models()
+    cfg = RUNTIME.policy_cfg
+    derived: list[PatientInputs] = []
+    recs = recommend_many(reqs, models, cfg, inputs=derived)
+    pages = review.prepare_pages(reqs, recs, models, cfg, derived)
+    urls = review.review_urls(pages, base_url)
+    responses = [response_json(rec, url) for rec, url in zip(recs, urls, strict=True)]
+    latency_ms = (time.perf_counter() - t0) * 1000
+    records = [
+        make_record(resp, hash_request(req), latency_ms, endpoint)
+        for resp, req in zip(responses, reqs, strict=True)
+    ]
+    records = monitoring.attach(records, monitoring.model_inputs([d.row for d in derived]))
+    review_store.attach(records, pages)
+    return Answer(responses, records, recs)
 
 
 @guarded("recommend")
@@ -38,22 +73,16 @@ async def recommend_endpoint(request: Request) -> Response:
     t0 = time.perf_counter()
     check_content_type(request)
     body = await request.body()
+    base_url = review.public_base_url(request)
 
-    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]], list[Any]]:
+    def work() -> Answer:
         req = parse_body(body, RecommendRequest.model_validate)
-        models = RUNTIME.require_models()
-        derived: list[Any] = []
-        resp = recommend_many([req], models, RUNTIME.policy_cfg, inputs=derived)[0]
-        pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg, derived)
-        return resp, hash_request(req), monitoring.request_inputs([req]), pages
+        return answer([req], "recommend", base_url, t0)
 
-    resp, req_hash, inputs, pages = await RUNTIME.run(work)
-    latency_ms = (time.perf_counter() - t0) * 1000
-    records = monitoring.attach([make_record(resp, req_hash, latency_ms, "recommend")], inputs)
-    review.attach_pages(request, records, [resp], pages)  # page rows + signed review_url
-    await RUNTIME.audit_records(records)
-    count_decisions("recommend", [resp])
-    return json_response(resp)
+    done = await RUNTIME.run(work)
+    await RUNTIME.audit_records(done.records)  # before the 200: no answer without its rows
+    count_decisions("recommend", done.recs)
+    return json_response(done.responses[0])
 
 
 @guarded("recommend_batch")
@@ -62,29 +91,19 @@ async def recommend_batch_endpoint(request: Request) -> Response:
     t0 = time.perf_counter()
     check_content_type(request)
     body = await request.body()
+    base_url = review.public_base_url(request)
 
-    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], list[Any]]:
+    def work() -> Answer:
         reqs = parse_body(body, _BATCH.validate_python, item_prefix=True)
         if not reqs:
-            return [], [], [], []
-        models = RUNTIME.require_models()
-        derived: list[Any] = []
-        resps = recommend_many(reqs, models, RUNTIME.policy_cfg, inputs=derived)
-        pages = review.prepare_pages(reqs, resps, models, RUNTIME.policy_cfg, derived)
-        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs), pages
+            return Answer([], [], [])
+        return answer(reqs, "recommend_batch", base_url, t0)
 
-    resps, hashes, inputs, pages = await RUNTIME.run(work)
-    if resps:
-        latency_ms = (time.perf_counter() - t0) * 1000
-        records = [
-            make_record(r, h, latency_ms, "recommend_batch")
-            for r, h in zip(resps, hashes, strict=True)
-        ]
-        records = monitoring.attach(records, inputs)
-        review.attach_pages(request, records, resps, pages)
-        await RUNTIME.audit_records(records)
-        count_decisions("recommend_batch", resps)
-    return json_response(resps)
+    done = await RUNTIME.run(work)
+    if done.records:
+        await RUNTIME.audit_records(done.records)
+        count_decisions("recommend_batch", done.recs)
+    return json_response(done.responses)
 
 
 @guarded("predict")

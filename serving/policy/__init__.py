@@ -46,7 +46,7 @@ How a dose is chosen (DESIGN.md section 6, issue 10):
 Modules: `config` (PolicyConfig), `record` (facts, reference, history flags), `options`
 (per-modality options, deload, generic dose), `scoring` (Scorer, the models as one),
 `objective` (benefit and risk), `search`, `prescribe` (Prescription, decision, final gate),
-`recommend`.
+`recommend`, `result` (the typed Recommendation and its one conversion to the contract).
 """
 
 from features.contract.dose import PLAN_COLUMNS, REFERENCE_COLUMNS
@@ -86,6 +86,15 @@ from serving.policy.record import (
     reference_of,
     tolerated_week,
 )
+from serving.policy.result import (
+    Contribution,
+    ModelVersion,
+    Plan,
+    Predictions,
+    Recommendation,
+    response_json,
+    to_response,
+)
 from serving.policy.scoring import A, Models, ModelScorer, PlanScores, Points, Predictor, R, Scorer
 from serving.policy.search import Choice, Context, recalibration, search
 
@@ -99,14 +108,19 @@ __all__ = [
     "A",
     "Choice",
     "Context",
+    "Contribution",
     "ModelScorer",
+    "ModelVersion",
     "Models",
     "PatientInputs",
+    "Plan",
     "PlanScores",
     "Points",
     "PolicyConfig",
+    "Predictions",
     "Predictor",
     "R",
+    "Recommendation",
     "Reference",
     "Scorer",
     "UnsafePrescriptionError",
@@ -130,7 +144,9 @@ __all__ = [
     "resistance_allowed",
     "resistance_options",
     "resistance_session_dose",
+    "response_json",
     "search",
+    "to_response",
     "tolerated_week",
     "weekly_intolerant",
 ]

@@ -10,7 +10,14 @@ import numpy as np
 from features.contract.dose import PLAN_COLUMNS
 from features.contract.dose import aerobic_rpe_band as _rpe_band
 from features.contract.dose import resistance_rep_range as _rep_range
-from features.contract.rest import AerobicDose, IntRange, Prescription, Range, ResistanceDose
+from features.contract.rest import (
+    AerobicDose,
+    IntRange,
+    Prescription,
+    ProgressionReference,
+    Range,
+    ResistanceDose,
+)
 from serving.guidelines import kernel as gk
 from serving.policy.config import PolicyConfig
 from serving.policy.options import _clip
@@ -85,18 +92,18 @@ def decide(plan: np.ndarray, facts: dict[str, Any]) -> str:
     return "regress"
 
 
-_REFERENCE_BOUNDS = (14, 180, 100, 14, 10, 30, 100)  # features.contract.rest.ProgressionReference
+_REFERENCE_BOUNDS = (14, 180, 100, 14, 10, 30, 100)  # the contract's ProgressionReference
 _REFERENCE_INTS = (0, 3, 4, 5)
 
 
-def progression_reference(reference: np.ndarray) -> dict[str, float | int]:
+def progression_reference(reference: np.ndarray) -> ProgressionReference:
     """The reference as the contract's `progression_reference` (whole sessions, sets and reps;
     inside the field bounds)."""
     out: dict[str, float | int] = {}
     for j, (col, hi) in enumerate(zip(PLAN_COLUMNS, _REFERENCE_BOUNDS, strict=True)):
         v = _clip(_f(reference[j], 0.0), 0.0, hi)
         out[col] = round(v) if j in _REFERENCE_INTS else round(v, 2)
-    return out
+    return ProgressionReference(**out)
 
 
 class UnsafePrescriptionError(RuntimeError):

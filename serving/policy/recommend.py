@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract.dose import PLAN_COLUMNS
 from features.pipeline import build_rows
 from features.table import Table, TableLike
 from serving.guidelines import kernel as gk
@@ -32,6 +31,7 @@ from serving.policy.record import (
     reference_of,
     tolerated_week,
 )
+from serving.policy.result import Contribution, ModelVersion, Plan, Predictions, Recommendation
 from serving.policy.scoring import Models, ModelScorer, Points, Scorer
 from serving.policy.search import Choice, Context, search
 
@@ -74,7 +74,7 @@ def recommend(
     cfg: PolicyConfig = PolicyConfig(),
     scorer: Scorer | None = None,
     inputs: list[PatientInputs] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Recommendation]:
     """Recommendations for every row of `patients` (one row per patient, rx_* columns optional).
 
     `inputs`, when given, receives each patient's feature row, kernel facts and kernel result, in
@@ -82,11 +82,11 @@ def recommend(
 
     Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
     `scorer` defaults to the models (`ModelScorer`); the oracle arm passes the simulator's truth.
-    Returns one dict per patient in input order, shaped like the contract's response, plus
-    `reference_plan` (the progression reference for next week, PLAN_COLUMNS -> value, or None):
-    after a deload (decision "regress" from a deload) it is the dose deloaded from, and a caller
-    that hands it back as the `ref_*` columns (REFERENCE_COLUMNS) lets the patient climb back
-    to it; the current prescription (rx_*) stays what was prescribed.
+    Returns one `Recommendation` per patient in input order (`serving.policy.result`); its
+    `reference_plan` is the progression reference for next week (None without a dose): after a
+    deload (decision "regress" from a deload) it is the dose deloaded from, and a caller that
+    hands it back as the `ref_*` columns (REFERENCE_COLUMNS) lets the patient climb back to it;
+    the current prescription (rx_*) stays what was prescribed.
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
     if isinstance(patients, pd.DataFrame):
@@ -116,58 +116,51 @@ def recommend(
     found = search(points, contexts, scorer or ModelScorer(models), cfg)
     tops = _explanations(found, models, cfg)
 
-    responses = []
+    tol_ref = ModelVersion(models.tolerance.name, str(models.tolerance.version))
+    adh_ref = ModelVersion(models.adherence.name, str(models.adherence.version))
+    as_of_date = as_of_ts.date()
+    out = []
     for i in range(n):
         res = results[i]
-        rules = [
-            dict(id=r.id, kind=r.kind, effect=r.effect, citation=r.citation) for r in res.fired
-        ]
-        base_resp = {
-            "patient_id": str(prow[i]["patient_id"]),
-            "as_of": as_of_ts.date(),
-            "rules": rules,
-            "model": {
-                "tolerance": {"name": models.tolerance.name, "version": models.tolerance.version},
-                "adherence": {"name": models.adherence.name, "version": models.adherence.version},
-            },
-            "guideline_version": res.version,
-            "unknown_facts": list(res.unknown_facts),
-        }
-        if i not in found:
-            responses.append(
-                base_resp
-                | {
-                    "decision": res.decision if res.decision in ("hold", "refer") else "hold",
-                    "prescription": None,
-                    "predictions": None,
-                    "explanation": [],
-                    "reference_plan": None,
-                    "progression_reference": None,
-                }
+        choice = found.get(i)
+        common = dict(
+            patient_id=str(prow[i]["patient_id"]),
+            as_of=as_of_date,
+            rules=res.fired,
+            tolerance_model=tol_ref,
+            adherence_model=adh_ref,
+            guideline_version=res.version,
+            unknown_facts=tuple(res.unknown_facts),
+        )
+        if choice is None:
+            out.append(
+                Recommendation(
+                    decision=res.decision if res.decision in ("hold", "refer") else "hold",
+                    prescription=None,
+                    predictions=None,
+                    explanation=(),
+                    reference_plan=None,
+                    progression_reference=None,
+                    **common,
+                )
             )
             continue
-        choice = found[i]
         rx = enforce_envelope(plan_to_prescription(choice.plan, res, cfg), res)
-        decision = "regress" if choice.deload else decide(choice.plan, facts_all[i])
         tol_i, adh_i = choice.tolerance, choice.adherence
-        responses.append(
-            base_resp
-            | {
-                "decision": decision,
-                "prescription": rx,
-                "predictions": None
-                if not (math.isfinite(tol_i) and math.isfinite(adh_i))
-                else {"tolerance": round(tol_i, 4), "adherence": round(adh_i, 4)},
-                "explanation": [
-                    {"feature": k, "contribution": round(v, 4)} for k, v in tops.get(i, {}).items()
-                ],
-                "reference_plan": dict(
-                    zip(PLAN_COLUMNS, map(float, choice.reference), strict=True)
-                ),
-                "progression_reference": progression_reference(choice.reference),
-            }
+        out.append(
+            Recommendation(
+                decision="regress" if choice.deload else decide(choice.plan, facts_all[i]),
+                prescription=rx,
+                predictions=Predictions(round(tol_i, 4), round(adh_i, 4))
+                if math.isfinite(tol_i) and math.isfinite(adh_i)
+                else None,
+                explanation=tuple(Contribution(k, round(v, 4)) for k, v in tops.get(i, {}).items()),
+                reference_plan=Plan.from_array(choice.reference),
+                progression_reference=progression_reference(choice.reference),
+                **common,
+            )
         )
-    return responses
+    return out
 
 
 def _explanations(

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract.convert import requests_to_columns
-from features.contract.rest import RecommendRequest
+from features.contract.rest import Prescription, Range, RecommendRequest
 from features.pipeline import build_rows
 from features.table import Table
 from serving import policy
@@ -32,24 +32,20 @@ AEROBIC_STEPS = (("one more session", 0, 1.0), ("5 min longer", 1, 5.0), ("+3% H
 RESISTANCE_STEPS = (("one more session", 3, 1.0), ("one more set", 4, 1.0), ("+5% 1RM", 6, 5.0))
 
 
-def _mid(band: dict[str, float]) -> float:
-    return (float(band["low"]) + float(band["high"])) / 2
+def _mid(band: Range) -> float:
+    return (float(band.low) + float(band.high)) / 2
 
 
-def chosen_week(prescription: dict[str, Any], env: gk.Envelope) -> np.ndarray:
+def chosen_week(prescription: Prescription, env: gk.Envelope) -> np.ndarray:
     """The prescription as a 7-column week plan (policy.PLAN_COLUMNS), intensities at the
     middle of their bands (what the policy scored)."""
     plan = np.zeros(7)
-    a, r = prescription.get("aerobic"), prescription.get("resistance")
-    if a:
-        plan[0:3] = (
-            a["sessions_per_week"],
-            a["minutes_per_session"],
-            _mid(a["intensity_pct_hrmax"]),
-        )
-    if r:
+    a, r = prescription.aerobic, prescription.resistance
+    if a is not None:
+        plan[0:3] = (a.sessions_per_week, a.minutes_per_session, _mid(a.intensity_pct_hrmax))
+    if r is not None:
         reps = min(max(12.0, env.resistance_reps_min), env.resistance_reps_max)
-        plan[3:7] = (r["sessions_per_week"], r["sets"], reps, _mid(r["intensity_pct_1rm"]))
+        plan[3:7] = (r.sessions_per_week, r.sets, reps, _mid(r.intensity_pct_1rm))
     return plan
 
 
@@ -109,7 +105,7 @@ def derive_inputs(req: RecommendRequest, as_of: dt.date, ts: np.datetime64) -> p
 
 def considered_doses(
     req: RecommendRequest,
-    resp: dict[str, Any],
+    rec: policy.Recommendation,
     models: Any,
     cfg: policy.PolicyConfig,
     known: policy.PatientInputs | None = None,
@@ -117,8 +113,8 @@ def considered_doses(
     """The chosen week and its one-step-higher alternatives with the reason each was not
     chosen; None with no dose (hold, refer). `known`: what the policy derived for this request
     (feature row, facts, kernel result); built here again when not given."""
-    rx = resp.get("prescription")
-    if not rx or (not rx.get("aerobic") and not rx.get("resistance")):
+    rx = rec.prescription
+    if rx is None or (rx.aerobic is None and rx.resistance is None):
         return None
     as_of = req.as_of or dt.date.today()
     ts = pd.Timestamp(as_of).normalize().to_datetime64()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from features.contract.rest import RecommendRequest, Session
+from serving.policy.result import Contribution, Recommendation
 
 log = logging.getLogger("dosewise.serving.ui")
 
@@ -81,16 +82,16 @@ def plain_feature(name: str) -> str:
     return f"{text} ({window})" if window else text
 
 
-def group_drivers(explanation: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def group_drivers(explanation: Sequence[Contribution]) -> list[dict[str, Any]]:
     """Feature contributions grouped in clinical words, groups by total absolute weight."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for item in explanation:
-        group = next(g for g, pat in GROUPS if re.search(pat, item["feature"]))
-        c = float(item["contribution"])
+        group = next(g for g, pat in GROUPS if re.search(pat, item.feature))
+        c = float(item.contribution)
         groups.setdefault(group, []).append(
             {
-                "feature": item["feature"],
-                "label": plain_feature(item["feature"]),
+                "feature": item.feature,
+                "label": plain_feature(item.feature),
                 "contribution": round(c, 3),
                 "direction": "raises" if c > 0 else "lowers",
             }
@@ -113,7 +114,7 @@ def _load(s: Session, sets: float | None) -> float:
     return float(sets or 0) * float(s.planned_reps or 0) * float(s.planned_pct_1rm or 0) / 100
 
 
-def trajectory(req: RecommendRequest, resp: dict[str, Any]) -> dict[str, Any]:
+def trajectory(req: RecommendRequest, rec: Recommendation) -> dict[str, Any]:
     """Weekly planned vs completed aerobic minutes and resistance load over the last 8-12 weeks,
     adverse events and infusion days, and next week's recommendation."""
     as_of = req.as_of or dt.date.today()
@@ -163,14 +164,15 @@ def trajectory(req: RecommendRequest, resp: dict[str, Any]) -> dict[str, Any]:
         idx = (day - starts[0]).days // 7
         if 0 <= idx <= n:  # n: next week
             marks.append({"x": idx, "date": day.isoformat()})
-    rx = resp.get("prescription") or {}
-    a, r = rx.get("aerobic"), rx.get("resistance")
-    next_aerobic = float(a["sessions_per_week"] * a["minutes_per_session"]) if a else 0.0
+    rx = rec.prescription
+    a = rx.aerobic if rx is not None else None
+    r = rx.resistance if rx is not None else None
+    next_aerobic = float(a.sessions_per_week * a.minutes_per_session) if a else 0.0
     next_load = 0.0
     if r:
-        reps = (r["reps"]["low"] + r["reps"]["high"]) / 2
-        pct = (r["intensity_pct_1rm"]["low"] + r["intensity_pct_1rm"]["high"]) / 2
-        next_load = round(r["sessions_per_week"] * r["sets"] * reps * pct / 100, 1)
+        reps = (r.reps.low + r.reps.high) / 2
+        pct = (r.intensity_pct_1rm.low + r.intensity_pct_1rm.high) / 2
+        next_load = round(r.sessions_per_week * r.sets * reps * pct / 100, 1)
     return {
         "weeks": weeks,
         "infusions": marks,
@@ -184,7 +186,7 @@ def _severity(event: str) -> int:
     return ("none", "mild", "moderate", "serious").index(event)
 
 
-def data_used(req: RecommendRequest, resp: dict[str, Any]) -> dict[str, Any]:
+def data_used(req: RecommendRequest, rec: Recommendation) -> dict[str, Any]:
     """The facts the recommendation rests on, with their dates, and what was missing."""
     as_of = (req.as_of or dt.date.today()).isoformat()
     p = req.patient
@@ -232,7 +234,7 @@ def data_used(req: RecommendRequest, resp: dict[str, Any]) -> dict[str, Any]:
         missing.append("Current prescription (none: starting from the generic dose)")
     else:
         used.append({"item": "Current prescription", "value": "given", "date": as_of})
-    for fact in resp.get("unknown_facts") or []:
+    for fact in rec.unknown_facts:
         missing.append(f"{fact.replace('_', ' ')} (treated as unknown, possibly abnormal)")
     return {"used": used, "missing": missing}
 
@@ -247,34 +249,40 @@ def _show(value: Any) -> str:
 
 def build_page_data(
     req: RecommendRequest,
-    resp: dict[str, Any],
+    rec: Recommendation,
     cfg: Any,
     considered: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Everything the recommendation page renders (JSON-safe)."""
-    rules = sorted(resp.get("rules") or [], key=lambda r: KIND_ORDER.get(r["kind"], 9))
-    rx = resp.get("prescription")
+    rules = sorted(rec.rules, key=lambda r: KIND_ORDER.get(r.kind, 9))
+    rx = rec.prescription
     restrictions = [
         {"code": c, "meaning": RESTRICTIONS.get(c, c.replace("_", " "))}
-        for c in (rx or {}).get("restrictions", [])
+        for c in (rx.restrictions if rx is not None else [])
     ]
+    preds = rec.predictions
     return {
-        "patient_id": resp["patient_id"],
-        "as_of": str(resp["as_of"]),
-        "decision": resp["decision"],
-        "prescription": rx,
+        "patient_id": rec.patient_id,
+        "as_of": rec.as_of.isoformat(),
+        "decision": rec.decision,
+        "prescription": None if rx is None else rx.model_dump(mode="json"),
         "restrictions": restrictions,
-        "predictions": resp.get("predictions"),
+        "predictions": None
+        if preds is None
+        else {"tolerance": preds.tolerance, "adherence": preds.adherence},
         "bounds": {
             "tolerance": float(cfg.tolerance_threshold),
             "adherence": float(cfg.adherence_threshold),
         },
-        "rules": rules,
-        "drivers": group_drivers(resp.get("explanation") or []),
+        "rules": [r.as_dict() for r in rules],
+        "drivers": group_drivers(rec.explanation),
         "considered": considered,
-        "trajectory": trajectory(req, resp),
-        "data": data_used(req, resp),
-        "model": resp["model"],
-        "guideline_version": resp["guideline_version"],
+        "trajectory": trajectory(req, rec),
+        "data": data_used(req, rec),
+        "model": {
+            "tolerance": {"name": rec.tolerance_model.name, "version": rec.tolerance_model.version},
+            "adherence": {"name": rec.adherence_model.name, "version": rec.adherence_model.version},
+        },
+        "guideline_version": rec.guideline_version,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

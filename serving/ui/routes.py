@@ -5,8 +5,8 @@
   a forged or expired link is 403, neither is 401, an unknown or purged id 404.
 * `GET /ui/model-card`: the model card of the champions (API key).
 * `prepare_pages` (in the worker thread, with the policy's inputs at hand) computes what each
-  page shows; `attach_pages` hands it to the audit writer with its audit row and puts the
-  signed `review_url` on each response.
+  page shows and `review_urls` signs each page's link for its response; `store.attach` hands
+  each page to the audit writer with its audit row.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from serving.policy.result import Recommendation
 from serving.ui import links, store
 from serving.ui.pagedata import build_page_data
 
@@ -86,12 +87,12 @@ def routes() -> list[Route]:
 # --- hooks called by serving/http/routes.py on /recommend and /recommend_batch ----------------
 def prepare_pages(
     reqs: Sequence[Any],
-    resps: Sequence[dict[str, Any]],
+    recs: Sequence[Recommendation],
     models: Any,
     cfg: Any,
     derived: Sequence[Any] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(page id, page data) per response; runs in the worker thread next to the policy.
+    """(page id, page data) per recommendation; runs in the worker thread next to the policy.
     `derived`: the policy's `PatientInputs` per request (`recommend_many(inputs=...)`), so the
     features and the kernel are not computed a second time; without them they are."""
     from serving.ui.considered import considered_doses
@@ -104,40 +105,32 @@ def prepare_pages(
             log.warning("review page purge failed (%s)", type(exc).__name__)
     out = []
     pre = list(derived) if derived else [None] * len(reqs)
-    for req, resp, known in zip(reqs, resps, pre, strict=True):
+    for req, rec, known in zip(reqs, recs, pre, strict=True):
         try:
-            considered = considered_doses(req, resp, models, cfg, known)
+            considered = considered_doses(req, rec, models, cfg, known)
         except Exception as exc:  # the page then says so; the recommendation stands
             log.error("doses considered unavailable (%s)", type(exc).__name__)
             considered = None
-        out.append((store.new_page_id(), build_page_data(req, resp, cfg, considered)))
+        out.append((store.new_page_id(), build_page_data(req, rec, cfg, considered)))
     return out
 
 
-def attach_pages(
-    request: Request,
-    records: list[dict[str, Any]],
-    resps: Sequence[dict[str, Any]],
-    pages: list[tuple[str, dict[str, Any]]],
-) -> None:
-    """Give the audit records their review rows and each response its signed `review_url`."""
-    store.attach(records, pages)
-    # behind a proxy the request's Host is internal: the public base URL names the page instead
-    public = _runtime().settings.public_base_url
-    sign_review_urls(resps, pages, public or str(request.base_url))
+def public_base_url(request: Request) -> str:
+    """Where review links point: behind a proxy the request's Host is internal, so the public
+    base URL (settings) names the page when set."""
+    return _runtime().settings.public_base_url or str(request.base_url)
 
 
-def sign_review_urls(
-    resps: Sequence[dict[str, Any]], pages: list[tuple[str, dict[str, Any]]], base_url: str
-) -> None:
-    """Each response's signed, expiring `review_url` under `base_url`."""
+def review_urls(pages: list[tuple[str, dict[str, Any]]], base_url: str) -> list[str]:
+    """Each page's signed, expiring `review_url` under `base_url`."""
     settings = _runtime().settings
     secret = review_secret()
     base = base_url.rstrip("/")
     lifetime = 60 * settings.review_link_minutes
-    for resp, (page_id, _) in zip(resps, pages, strict=True):
-        query = links.signed_query(page_id, secret, lifetime)
-        resp["review_url"] = f"{base}{links.page_path(page_id)}?{query}"
+    return [
+        f"{base}{links.page_path(page_id)}?{links.signed_query(page_id, secret, lifetime)}"
+        for page_id, _ in pages
+    ]
 
 
 _SECRET: dict[str, bytes] = {}

@@ -227,25 +227,16 @@ def test_same_patient_via_fhir_and_via_recommend(client, root: Path) -> None:
 
 def test_review_url_becomes_a_link() -> None:
     from serving.cds.fhir_map import Mapped
+    from tests.fakes import hold_recommendation
 
-    resp = {
-        "decision": "hold",
-        "as_of": "2026-11-20",
-        "prescription": None,
-        "predictions": None,
-        "rules": [{"id": "hold.fever", "kind": "hold", "effect": "fever", "citation": "c"}],
-        "model": {
-            "tolerance": {"name": "t", "version": "1"},
-            "adherence": {"name": "a", "version": "1"},
-        },
-        "guideline_version": "g",
-        "review_url": "https://dosewise.test/ui/recommendations/abc?sig=x",
-    }
-    card = cards.recommendation_card(resp, Mapped(request=None), "u-1", "p", "https://d.test")
-    assert [link.url for link in card.links] == [resp["review_url"]]
+    rec = hold_recommendation()
+    url = "https://dosewise.test/ui/recommendations/abc?sig=x"
     card = cards.recommendation_card(
-        {**resp, "review_url": ""}, Mapped(request=None), "u", "p", "x"
+        rec, Mapped(request=None), "u-1", "p", "https://d.test", None, url
     )
+    assert [link.url for link in card.links] == [url]
+    assert card.summary == "Hold exercise this week: fever"
+    card = cards.recommendation_card(rec, Mapped(request=None), "u", "p", "x", None, "")
     assert card.links == []
 
 

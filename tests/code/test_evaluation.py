@@ -84,11 +84,11 @@ def test_dosewise_arm_carries_forward_exactly_what_was_prescribed(monkeypatch) -
     for (_, before), (after, _) in itertools.pairwise(calls):
         rx_next = after.set_index(after["patient_id"].astype(str))
         for resp in before:
-            rx = resp["prescription"]
+            rx = resp.prescription
             if rx is None or (rx.aerobic is None and rx.resistance is None):
                 continue
             want = prescription_to_row(rx)
-            got = rx_next.loc[resp["patient_id"]]
+            got = rx_next.loc[resp.patient_id]
             for col in RX_COLUMNS:
                 if col == "rx_restrictions":
                     assert got[col] == want[col]

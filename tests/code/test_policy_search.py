@@ -36,6 +36,7 @@ from serving.policy import (
     recommend,
     reference_of,
     resistance_options,
+    response_json,
     search,
     tolerated_week,
 )
@@ -216,14 +217,15 @@ def test_recommend_with_a_deload_regresses_inside_the_envelope_and_returns_the_r
     # without the generic session floor: every dose, the generic one included, is out of bounds
     cfg = PolicyConfig(generic_session_floor=False)
     [resp] = recommend(patients, sessions, req.as_of, models, cfg)
-    assert resp["decision"] == "regress"
+    assert resp.decision == "regress"
     cur = req.current_prescription
     assert cur is not None and cur.aerobic is not None and cur.resistance is not None
-    ref = resp["reference_plan"]
-    assert ref["aerobic_sessions"] == cur.aerobic.sessions_per_week
-    assert ref["aerobic_minutes"] == cur.aerobic.minutes_per_session
-    assert ref["resistance_sessions"] == cur.resistance.sessions_per_week
-    rx = resp["prescription"]
+    ref = resp.reference_plan
+    assert ref is not None
+    assert ref.aerobic_sessions == cur.aerobic.sessions_per_week
+    assert ref.aerobic_minutes == cur.aerobic.minutes_per_session
+    assert ref.resistance_sessions == cur.resistance.sessions_per_week
+    rx = resp.prescription
     assert rx.aerobic.minutes_per_session < cur.aerobic.minutes_per_session
     assert rx.aerobic.sessions_per_week == cur.aerobic.sessions_per_week
 
@@ -265,7 +267,8 @@ def test_recommend_uses_the_scorer_it_is_given() -> None:
     scorer = ToyScorer(per_minute=0.0, resistance_tolerance=0.01)
     [resp] = recommend(patients, sessions, req.as_of, models, PolicyConfig(), scorer=scorer)
     assert scorer.calls == 2
-    assert resp["predictions"]["tolerance"] == pytest.approx(0.01, abs=1e-4)
+    assert resp.predictions is not None
+    assert resp.predictions.tolerance == pytest.approx(0.01, abs=1e-4)
 
 
 def test_weekly_risk_never_exceeds_the_bound_relative_to_the_generic_dose() -> None:
@@ -421,8 +424,9 @@ def test_the_deload_reference_travels_through_the_contract() -> None:
     req = RecommendRequest.model_validate(body)
     patients, sessions = requests_to_columns([req])
     [resp] = recommend(patients, sessions, req.as_of, fake_models(constant=0.05), PolicyConfig())
-    assert resp["decision"] == "regress"
-    wire = RecommendResponse.model_validate(resp).model_dump(mode="json")
+    assert resp.decision == "regress"
+    wire = response_json(resp)
+    assert RecommendResponse.model_validate(wire).model_dump(mode="json") == wire
     ref = wire["progression_reference"]
     cur = req.current_prescription
     assert cur is not None and cur.aerobic is not None

@@ -38,4 +38,4 @@ def test_considered_from_the_policys_inputs_equals_the_rebuilt_one(batch: bool) 
             reused = considered_doses(req, resp, models, cfg, known)
             rebuilt = considered_doses(req, resp, models, cfg)
             assert reused == rebuilt
-            assert resp["prescription"] is None or reused is not None
+            assert resp.prescription is None or reused is not None

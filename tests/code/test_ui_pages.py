@@ -237,17 +237,18 @@ def test_page_structure_is_accessible(client: TestClient) -> None:
 
 
 def test_drivers_are_grouped_in_clinical_words() -> None:
+    from serving.policy import Contribution
     from serving.ui.pagedata import group_drivers, plain_feature
 
     assert plain_feature("completion_rate_14d") == "completion rate (last 14 days)"
     assert plain_feature("rpe_over_target_last5") == "effort (RPE) over target (last 5 sessions)"
     groups = group_drivers(
         [
-            {"feature": "completion_rate_14d", "contribution": 0.4},
-            {"feature": "platelets_10e9_l", "contribution": -0.3},
-            {"feature": "days_since_infusion", "contribution": 0.1},
-            {"feature": "vo2peak_ml_kg_min", "contribution": 0.05},
-            {"feature": "aerobic_minutes", "contribution": -0.02},
+            Contribution("completion_rate_14d", 0.4),
+            Contribution("platelets_10e9_l", -0.3),
+            Contribution("days_since_infusion", 0.1),
+            Contribution("vo2peak_ml_kg_min", 0.05),
+            Contribution("aerobic_minutes", -0.02),
         ]
     )
     assert [g["group"] for g in groups] == [
@@ -263,12 +264,12 @@ def test_drivers_are_grouped_in_clinical_words() -> None:
 def test_trajectory_sums_weeks_and_marks_events() -> None:
     from features.contract.rest import RecommendRequest
     from serving.ui.pagedata import trajectory
+    from tests.fakes import hold_recommendation
 
     b = body()
     b["patient"]["days_since_infusion"] = 3  # 2026-11-17: the last week shown
     req = RecommendRequest.model_validate(b)
-    resp = {"prescription": None}
-    t = trajectory(req, resp)
+    t = trajectory(req, hold_recommendation())
     weeks = {w["start"]: w for w in t["weeks"]}
     assert len(t["weeks"]) == 8 and t["weeks"][-1]["start"] == "2026-11-13"
     # 2026-11-06..12: aerobic 30 planned (11-09, done 30) + 30 planned (11-12, missed)

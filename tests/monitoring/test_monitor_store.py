@@ -54,7 +54,7 @@ def test_monitor_reads_back_rows_and_baseline(audit_url: str, tmp_path: Path) ->
     assert recs["week"].tolist() == [f"2026-W{w}" for w in (48, 49, 50, 51) for _ in range(5)]
     age = matrix[:, FEATURE_SET.columns.index("age")]
     assert sorted(age[:5].tolist()) == [40, 41, 42, 43, 44]
-    dosed = [a for a in answers if a["predictions"] is not None]
+    dosed = [a for a in answers if a.predictions is not None]
     assert np.isfinite(recs["pred_tolerance"]).sum() == len(dosed)
     assert set(recs["tolerance_version"]) == {"0"}
     assert len(base) == 10 and base["baseline_tolerance"].all() and base["baseline_adherence"].all()
