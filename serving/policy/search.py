@@ -416,8 +416,7 @@ def _choices(
             np.where(has, att * n, 0.0).sum(axis=1) / np.where(has, n, 0.0).sum(axis=1),
             math.nan,
         )
-    n_rows = len(plans)
-    feat_at = np.where(plan[:, 0] >= 1, best, n_rows + best)
+    modality = np.where(plan[:, 0] >= 1, A, R)  # explained: aerobic when the week has it
     out: dict[int, Choice] = {}
     for p, i in enumerate(live.tolist()):
         out[i] = Choice(
@@ -428,7 +427,7 @@ def _choices(
             benefit=float(benefit[best[p]]),
             deload=bool(fa[p] or fr[p]),
             considered=int(considered[p]),
-            feature_row=None if scores.features is None else scores.features[feat_at[p]],
+            feature_row=scores.feature_row(int(best[p]), int(modality[p])),
         )
     return out
 
