@@ -111,20 +111,23 @@ class ModelScorer:
         inverse = inverse.reshape(-1)
         prev = self.memo if self.memo.get("points") is points else {}
         known = np.full(len(uniq), -1)
-        if prev:
+        if prev and len(prev["keys"]) and len(uniq):
             both = np.concatenate([prev["keys"], uniq])
             _, inv_both = np.unique(both, return_inverse=True)
             inv_both = inv_both.reshape(-1)
             slot = np.full(inv_both.max() + 1, -1)
             slot[inv_both[: len(prev["keys"])]] = np.arange(len(prev["keys"]))
             known = slot[inv_both[len(prev["keys"]) :]]
-        todo = np.flatnonzero(known < 0)
-        feats = _features(points, point, plans, wanted[first[todo]], modality[first[todo]])
+        todo, hit = np.flatnonzero(known < 0), np.flatnonzero(known >= 0)
+        # feature rows are kept for explanations only when every row was asked for (the final
+        # stage; a partial request (`need`) is a screening stage): then the rows the previous
+        # call scored are built too, after the rows to predict
+        build = todo if partial else np.r_[todo, hit]
+        feats = _features(points, point, plans, wanted[first[build]], modality[first[build]])
         tol_u, att_u = np.empty(len(uniq)), np.empty(len(uniq))
         if len(todo):
-            tol_u[todo] = _probability(self.models.tolerance.predict(feats))
-            att_u[todo] = _probability(self.models.adherence.predict(feats))
-        hit = np.flatnonzero(known >= 0)
+            tol_u[todo] = _probability(self.models.tolerance.predict(feats[: len(todo)]))
+            att_u[todo] = _probability(self.models.adherence.predict(feats[: len(todo)]))
         if len(hit):
             tol_u[hit] = prev["tolerance"][known[hit]]
             att_u[hit] = prev["attendance"][known[hit]]
@@ -134,14 +137,8 @@ class ModelScorer:
         k = len(rows[A])
         tol[rows[A], A], tol[rows[R], R] = tol_u[inverse[:k]], tol_u[inverse[k:]]
         att[rows[A], A], att[rows[R], R] = att_u[inverse[:k]], att_u[inverse[k:]]
-        # feature rows are kept for explanations only when every row was asked for (the final
-        # stage); a partial request (`need`) is a screening stage. The rows the previous call
-        # scored are built again here (their features were not kept).
         if partial:
             return PlanScores(tolerance=tol, attendance=att)
-        if len(hit):
-            again = _features(points, point, plans, wanted[first[hit]], modality[first[hit]])
-            feats = np.vstack([feats, again])
         row_of = np.empty(len(uniq), dtype=np.int64)
         row_of[np.r_[todo, hit]] = np.arange(len(todo) + len(hit))
         feature_at = np.full(2 * n, -1, dtype=np.int64)
