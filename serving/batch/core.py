@@ -273,9 +273,19 @@ def finalize_scored(df: pd.DataFrame, keep_extra: bool = False) -> pd.DataFrame:
     for c in FLOAT_COLUMNS:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
     for c in STR_COLUMNS + (EXTRA_COLUMNS if keep_extra else ()):
-        out[c] = out[c].map(lambda v: None if v is None or v is pd.NA or v != v else str(v))
-        out[c] = out[c].astype(object)
+        out[c] = _text_or_none(out[c])
     return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
+
+
+def _text_or_none(col: pd.Series) -> pd.Series:
+    """Each value as text, missing ones (None, NaN, NA, NaT) as None: an object column (str()
+    per value in pandas' C loop instead of a Python lambda per cell)."""
+    missing = col.isna().to_numpy()
+    values = col.to_numpy(dtype=object, copy=True)
+    if (~missing).any():
+        values[~missing] = pd.Series(values[~missing], dtype=object).astype(str).to_numpy()
+    values[missing] = None
+    return pd.Series(values, index=col.index, dtype=object)
 
 
 def finalize_errors(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,10 +1,11 @@
 """Row validation of a batch cohort: the rules both engines apply, per patient.
 
 Why it looks the way it does: every row is checked with the pandera schemas of
-`features/schemas.py` (plus the rx_*/ref_* bounds) and *reported*, never raised: a patient whose
-current snapshot or any session before the scoring date is invalid is skipped (the bad row might be
-the serious adverse event that forces a hold). All steps are per patient, so the pandas engine (one
-call on the cohort), its worker processes and Spark (one call per bucket) give the same rows.
+`features/contract/tables.py` (plus the rx_*/ref_* bounds) and *reported*, never raised: a patient
+whose current snapshot or any session before the scoring date is invalid is skipped (the bad row
+might be the serious adverse event that forces a hold). All steps are per patient, so the pandas
+engine (one call on the cohort), its worker processes and Spark (one call per bucket) give the same
+rows.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,11 +50,24 @@ class Points:
 class PlanScores:
     """Per plan: P(tolerate) and P(attend) of one aerobic and one resistance session (n x 2,
     NaN where the plan has no session of that modality), and optionally the tolerance feature
-    rows (aerobic rows, then resistance rows) for explanations."""
+    rows for explanations: row `feature_at[m * n + i]` of `features` is plan i's modality m row
+    (-1: none; without `feature_at`, `features` holds all 2n rows, aerobic then resistance)."""
 
     tolerance: np.ndarray
     attendance: np.ndarray
     features: np.ndarray | None = None
+    feature_at: np.ndarray | None = None
+
+    def feature_row(self, i: int, m: int) -> np.ndarray | None:
+        """The tolerance feature row of plan i's modality m (None when not kept)."""
+        if self.features is None:
+            return None
+        j = m * len(self.tolerance) + i
+        if self.feature_at is not None:
+            j = int(self.feature_at[j])
+            if j < 0:
+                return np.full(self.features.shape[1], np.nan)
+        return self.features[j]
 
 
 class Scorer(Protocol):
@@ -71,9 +84,16 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class ModelScorer:
-    """The two registered models as a Scorer: one feature row per plan and modality needed."""
+    """The two registered models as a Scorer: one feature row per plan and modality needed.
+
+    Identical (point, modality, plan) rows get identical scores, so each is predicted once: within
+    a call (a patient's "here" week is one of its options) and across the calls of one search
+    (stage 2 re-scores whole weeks whose modality row stage 1 already scored). `memo` holds the
+    previous call's rows and scores; a scorer belongs to one `recommend` call (one `Points`).
+    """
 
     models: Models
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def score(
         self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
@@ -83,25 +103,65 @@ class ModelScorer:
         partial = need is not None
         need = has if need is None else (need & has)
         rows = [np.flatnonzero(need[:, A]), np.flatnonzero(need[:, R])]
-        stacked = plans[np.concatenate(rows)]
-        cands = {c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)}
-        cands["modality"] = np.repeat(
-            np.array(["aerobic", "resistance"], dtype=object), [len(r) for r in rows]
-        )
-        feats = candidate_matrix(points.matrix, point[np.concatenate(rows)], Table(cands))
-        tol_rows = _probability(self.models.tolerance.predict(feats))
-        att_rows = _probability(self.models.adherence.predict(feats))
-        tol, att = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
+        wanted = np.concatenate(rows)
+        modality = np.repeat(np.array([A, R]), [len(r) for r in rows])
+        keys = _row_keys(point[wanted], modality, plans[wanted])
+        # distinct rows of this call, and which of them the previous call already scored
+        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        prev = self.memo if self.memo.get("points") is points else {}
+        known = np.full(len(uniq), -1)
+        if prev and len(prev["keys"]) and len(uniq):
+            both = np.concatenate([prev["keys"], uniq])
+            _, inv_both = np.unique(both, return_inverse=True)
+            inv_both = inv_both.reshape(-1)
+            slot = np.full(inv_both.max() + 1, -1)
+            slot[inv_both[: len(prev["keys"])]] = np.arange(len(prev["keys"]))
+            known = slot[inv_both[len(prev["keys"]) :]]
+        todo, hit = np.flatnonzero(known < 0), np.flatnonzero(known >= 0)
         # feature rows are kept for explanations only when every row was asked for (the final
-        # stage); a partial request (`need`) is a screening stage
-        full = None if partial else np.full((2 * n, feats.shape[1]), np.nan)
+        # stage; a partial request (`need`) is a screening stage): then the rows the previous
+        # call scored are built too, after the rows to predict
+        build = todo if partial else np.r_[todo, hit]
+        feats = _features(points, point, plans, wanted[first[build]], modality[first[build]])
+        tol_u, att_u = np.empty(len(uniq)), np.empty(len(uniq))
+        if len(todo):
+            tol_u[todo] = _probability(self.models.tolerance.predict(feats[: len(todo)]))
+            att_u[todo] = _probability(self.models.adherence.predict(feats[: len(todo)]))
+        if len(hit):
+            tol_u[hit] = prev["tolerance"][known[hit]]
+            att_u[hit] = prev["attendance"][known[hit]]
+        self.memo.clear()
+        self.memo.update(points=points, keys=uniq, tolerance=tol_u, attendance=att_u)
+        tol, att = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
         k = len(rows[A])
-        for m, idx, part in ((A, rows[A], slice(0, k)), (R, rows[R], slice(k, None))):
-            tol[idx, m] = tol_rows[part]
-            att[idx, m] = att_rows[part]
-            if full is not None:
-                full[idx + m * n] = feats[part]
-        return PlanScores(tolerance=tol, attendance=att, features=full)
+        tol[rows[A], A], tol[rows[R], R] = tol_u[inverse[:k]], tol_u[inverse[k:]]
+        att[rows[A], A], att[rows[R], R] = att_u[inverse[:k]], att_u[inverse[k:]]
+        if partial:
+            return PlanScores(tolerance=tol, attendance=att)
+        row_of = np.empty(len(uniq), dtype=np.int64)
+        row_of[np.r_[todo, hit]] = np.arange(len(todo) + len(hit))
+        feature_at = np.full(2 * n, -1, dtype=np.int64)
+        feature_at[rows[A]] = row_of[inverse[:k]]
+        feature_at[n + rows[R]] = row_of[inverse[k:]]
+        return PlanScores(tol, att, features=feats, feature_at=feature_at)
+
+
+def _features(
+    points: Points, point: np.ndarray, plans: np.ndarray, src: np.ndarray, modality: np.ndarray
+) -> np.ndarray:
+    """Feature rows of plans[src] for one modality each (A or R) at their points."""
+    stacked = plans[src]
+    cands = {c: stacked[:, j] for j, c in enumerate(PLAN_COLUMNS)}
+    cands["modality"] = np.array(["aerobic", "resistance"], dtype=object)[modality]
+    return candidate_matrix(points.matrix, point[src], Table(cands))
+
+
+def _row_keys(point: np.ndarray, modality: np.ndarray, plans: np.ndarray) -> np.ndarray:
+    """One opaque key per (point, modality, plan) row: equal keys, equal feature rows."""
+    table = np.column_stack([point.astype(float), modality.astype(float), plans]).astype(float)
+    table = np.ascontiguousarray(table)
+    return table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).reshape(-1)
 
 
 def _probability(values: Any) -> np.ndarray:

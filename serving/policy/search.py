@@ -19,7 +19,7 @@ from serving.policy.options import (
     generic_week,
     resistance_options,
 )
-from serving.policy.record import Reference, _feature
+from serving.policy.record import _FEATURE_AT, Reference, _feature
 from serving.policy.scoring import A, PlanScores, Points, R, Scorer
 
 
@@ -99,30 +99,6 @@ def _recalibrated(tol: np.ndarray, factor: np.ndarray) -> np.ndarray:
     return 1.0 - np.minimum(1.0, (1.0 - tol) * factor)
 
 
-def _combinations(
-    a_short: np.ndarray,
-    r_short: np.ndarray,
-    a_allowed: bool,
-    r_allowed: bool,
-    deload: np.ndarray,
-    reps: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Whole weeks from every shortlisted aerobic x resistance part (aerobic-major order), and
-    per week which modality is the deload (a modality with an empty shortlist is deloaded when
-    allowed, absent when not)."""
-    a_parts = a_short if len(a_short) else (deload[None, 0:3] if a_allowed else np.zeros((1, 3)))
-    r_parts = (
-        r_short if len(r_short) else (deload[None, [3, 4, 6]] if r_allowed else np.zeros((1, 3)))
-    )
-    fa, fr = not len(a_short) and a_allowed, not len(r_short) and r_allowed
-    na, nr = len(a_parts), len(r_parts)
-    weeks = _weeks(
-        np.repeat(a_parts, nr, axis=0), np.tile(r_parts, (na, 1)), deload[5] if fr else reps
-    )
-    flags = np.tile([fa, fr], (na * nr, 1))
-    return weeks, flags
-
-
 def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray:
     """The option closest to the reference (the other modality's context while scoring)."""
     if not len(opts):
@@ -131,24 +107,129 @@ def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray
     return opts[int(np.argmin((np.abs(opts - np.asarray(target)) / scale).sum(axis=1)))]
 
 
-def _modality_stage(
+# Stage-1 row roles inside a patient's block: aerobic option, resistance option, generic, here.
+_ROLE_GENERIC, _ROLE_HERE = 2, 3
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What stage 1 needs of a context, shared by every patient with an equal context (the
+    options depend on the context only): one block of week rows to score and its bookkeeping."""
+
+    rows: np.ndarray  # aerobic-option weeks, resistance-option weeks, generic, here (n x 7)
+    part: np.ndarray  # per row: the modality option it stands for (n x 3; zeros for the last 2)
+    role: np.ndarray  # per row: A, R, _ROLE_GENERIC, _ROLE_HERE
+    n_a: int  # aerobic options
+    n_r: int  # resistance options
+    reps: float
+    deload: np.ndarray  # the full deload week (7)
+    total_max: int  # the envelope's sessions per week, both modalities
+
+
+def _context_key(ctx: Context) -> tuple:
+    """Equal keys give equal options (NaN rates as None, so missing rates compare equal)."""
+    rate = tuple(None if math.isnan(r) else r for r in ctx.rate)
+    return (ctx.env, ctx.ref, ctx.rise, ctx.clean, rate)
+
+
+def _kind_of(ctx: Context, cfg: PolicyConfig) -> _Kind:
+    """Options, the other modality's context and the weeks stage 1 scores, for one context."""
+    reps = _reps(ctx.env)
+    ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
+    ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
+    a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
+    generic = generic_week(ctx.env, cfg)[None, :]
+    here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration
+    rows = np.vstack(
+        [_weeks(ao, r_ctx[None, :], reps), _weeks(a_ctx[None, :], ro, reps), generic, here]
+    )
+    role = np.concatenate([np.full(len(ao), A), np.full(len(ro), R), [_ROLE_GENERIC, _ROLE_HERE]])
+    part = np.vstack([ao.reshape(-1, 3), ro.reshape(-1, 3), np.zeros((2, 3))])
+    deload = deload_plan(ctx.env, ctx.ref, (True, True), cfg)
+    return _Kind(rows, part, role, len(ao), len(ro), reps, deload, ctx.env.total_sessions_max)
+
+
+def _segments(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For segments of these lengths laid end to end: each segment's start, and per element
+    its segment and its position inside the segment."""
+    starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+    seg = np.repeat(np.arange(len(lengths)), lengths)
+    return starts, seg, np.arange(len(seg)) - starts[seg]
+
+
+def _group_first(group: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Per group (in ascending group id), the element that sorts first by `keys` (most
+    significant first), ties to the lowest index: a stable argmin per group."""
+    order = np.lexsort((np.arange(len(group)), *reversed(keys), group))
+    first = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+    return order[first]
+
+
+def _descending(values: np.ndarray) -> np.ndarray:
+    """A sort key for `np.argmax` semantics: larger first, NaN before everything."""
+    return np.where(np.isnan(values), -np.inf, -values)
+
+
+def _min_first(values: np.ndarray) -> np.ndarray:
+    """A sort key for `np.argmin` semantics: smaller first, NaN before everything."""
+    return np.where(np.isnan(values), -np.inf, values)
+
+
+def _py_min(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Python's `min(a, b)` elementwise (NaN-safe the way the builtin is: b only if b < a)."""
+    return np.where(np.asarray(b) < a, b, a)
+
+
+def _py_max(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Python's `max(a, b)` elementwise (b only if b > a)."""
+    return np.where(np.asarray(b) > a, b, a)
+
+
+def _recalibration_rows(rows: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
+    """`recalibration` for many patients at once (points x 2), the same arithmetic."""
+    out = np.ones((len(rows), 2))
+    if cfg.recalibration_prior_sessions <= 0 or not len(rows):
+        return out
+    k = cfg.recalibration_prior_sessions
+
+    def col(name: str) -> np.ndarray:
+        j = _FEATURE_AT.get(name)
+        return rows[:, j].astype(float) if j is not None else np.full(len(rows), math.nan)
+
+    for m, name in ((A, "aerobic"), (R, "resistance")):
+        pred = 1.0 - ref_tol[:, m].astype(float)
+        rate = col(f"{name}_tolerated_rate_14d")
+        n = col(f"{name}_n_planned_14d") * col(f"{name}_attendance_rate_14d")
+        use = np.isfinite(pred) & np.isfinite(rate) & np.isfinite(n) & (n > 0)
+        with np.errstate(all="ignore"):
+            obs = (n * (1.0 - rate) + k * pred) / (n + k)
+            f = _py_min(_py_max(cfg.recalibration_floor, obs / _py_max(pred, 1e-3)),
+                        cfg.recalibration_cap)  # fmt: skip
+        out[:, m] = np.where(use, f, 1.0)
+    return out
+
+
+def _option_values(
     plans: np.ndarray,
     scores: PlanScores,
     m: int,
-    ref: Reference,
+    ref_sessions: np.ndarray,
+    current: np.ndarray,
+    bound: np.ndarray,
+    threshold: np.ndarray,
     cfg: PolicyConfig,
-    bound: float,
-    threshold: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per option of modality m: benefit, inside the risk bounds, expected intolerant sessions."""
+    """Per option row of modality m (each with its patient's reference, bound and recalibrated
+    scores): value (benefit - risk price x exposure), inside the bounds, expected intolerant
+    sessions."""
     solo = plans.copy()
     if m == A:
         solo[:, 3:7] = 0.0
     else:
         solo[:, 0:3] = 0.0
+    mine = np.arange(2) == m
     sub = PlanScores(
-        np.where(np.arange(2) == m, scores.tolerance, np.nan),
-        np.where(np.arange(2) == m, scores.attendance, np.nan),
+        np.where(mine, scores.tolerance, np.nan), np.where(mine, scores.attendance, np.nan)
     )
     benefit = expected_benefit(solo, sub, cfg)
     exposure = weekly_intolerant(solo, sub)
@@ -157,23 +238,56 @@ def _modality_stage(
     ok &= exposure <= bound + 1e-12
     if m == A:
         ok &= ~longer_than_generic(plans, cfg) | (tol >= cfg.longer_session_tolerance)
-    ref_s = (ref.aerobic if m == A else ref.resistance)[0]
-    cur = ref.aerobic_current if m == A else ref.resistance_current
-    col = 0 if m == A else 3
-    rising = cur & (plans[:, col] > ref_s)
+    rising = current & (plans[:, 0 if m == A else 3] > ref_sessions)
     ok &= ~rising | (att >= cfg.adherence_threshold)
-    return benefit, ok, exposure
+    return benefit - cfg.risk_price * exposure, ok, exposure
 
 
-def _shortlist(opts: np.ndarray, benefit: np.ndarray, ok: np.ndarray, exposure: np.ndarray, k: int):
-    """The k best options inside the bounds, plus the least exposed one (so a whole week
-    combining both modalities can still fit the weekly bound)."""
+def _shortlisted(
+    owner: np.ndarray, value: np.ndarray, ok: np.ndarray, exposure: np.ndarray, k: int
+) -> np.ndarray:
+    """Mask of the rows kept per owner: the k best values inside the bounds (stable order),
+    plus the least exposed one (so a whole week combining both modalities can still fit the
+    weekly bound)."""
+    keep = np.zeros(len(owner), dtype=bool)
     idx = np.flatnonzero(ok)
     if not len(idx):
-        return opts[:0]
-    best = idx[np.argsort(-benefit[idx], kind="stable")[:k]]
-    safest = idx[np.argmin(exposure[idx])]
-    return opts[np.unique(np.r_[best, safest])]
+        return keep
+    g = owner[idx]
+    order = np.lexsort((idx, -value[idx], g))  # per owner: best value first, ties by position
+    _, _, rank = _segments(np.unique(g, return_counts=True)[1])  # position inside the owner
+    keep[idx[order[rank < k]]] = True
+    keep[idx[_group_first(g, _min_first(exposure[idx]))]] = True
+    return keep
+
+
+def _weeks_rows(a: np.ndarray, r: np.ndarray, reps: np.ndarray) -> np.ndarray:
+    """`_weeks` for equal-length rows of aerobic and resistance parts, reps per row."""
+    has_r = r[:, 0:1] >= 1
+    res = np.where(has_r, np.column_stack([r[:, 0], r[:, 1], reps, r[:, 2]]), 0.0)
+    return np.column_stack([a, res])
+
+
+def _parts(
+    chosen: np.ndarray,
+    owner: np.ndarray,
+    values: np.ndarray,
+    allowed: np.ndarray,
+    fallback: np.ndarray,
+    n_owners: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One modality's shortlisted parts per owner, in row order; an owner with an empty
+    shortlist gets its deload part when the modality is allowed (flagged), else a zero part.
+    Returns (parts, start and count per owner, forced per owner)."""
+    count = np.bincount(owner[chosen], minlength=n_owners)
+    empty = np.flatnonzero(count == 0)
+    forced = (count == 0) & allowed
+    fill = np.where(allowed[empty, None], fallback[empty], 0.0)
+    own = np.concatenate([owner[chosen], empty])
+    vals = np.vstack([values[chosen], fill.reshape(-1, 3)])
+    order = np.argsort(own, kind="stable")
+    count = np.maximum(count, 1)
+    return vals[order], np.cumsum(count) - count, count, forced
 
 
 def search(
@@ -183,133 +297,146 @@ def search(
     cfg: PolicyConfig,
 ) -> dict[int, Choice]:
     """Per-modality options scored with the other modality at its reference, then the best of
-    each combined into whole weeks and scored again; two scorer calls for all patients."""
-    live = [i for i, c in enumerate(contexts) if c is not None]
-    if not live:
+    each combined into whole weeks and scored again; two scorer calls for all patients.
+
+    Vectorised over patients: each distinct context's options are built once (`_Kind`), the
+    patients' blocks are laid end to end, and bounds, values and picks are segment-wise numpy
+    (per patient: stable order, first best), the same arithmetic as one patient at a time."""
+    live = np.array([i for i, c in enumerate(contexts) if c is not None], dtype=np.int64)
+    if not len(live):
         return {}
+    nl = len(live)
+    # ---- the distinct contexts -------------------------------------------------------------
+    kinds: list[_Kind] = []
+    index: dict[tuple, int] = {}
+    kid = np.empty(nl, dtype=np.int64)
+    refs: list[Reference] = []
+    for p, i in enumerate(live):
+        ctx = contexts[i]
+        assert ctx is not None
+        key = _context_key(ctx)
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(kinds)
+            kinds.append(_kind_of(ctx, cfg))
+        kid[p] = k
+        refs.append(ctx.ref)
+    k_len = np.array([len(k.rows) for k in kinds])
+    k_off = np.concatenate([[0], np.cumsum(k_len)[:-1]])
+    k_rows = np.vstack([k.rows for k in kinds])
+    k_part = np.vstack([k.part for k in kinds])
+    k_role = np.concatenate([k.role for k in kinds])
+    n_a = np.array([k.n_a for k in kinds])[kid]
+    n_r = np.array([k.n_r for k in kinds])[kid]
+    reps = np.array([k.reps for k in kinds])[kid]
+    deload = np.vstack([k.deload for k in kinds])[kid]
+    total_max = np.array([k.total_max for k in kinds], dtype=float)[kid]
+    ref_a = np.array([r.aerobic for r in refs], dtype=float).reshape(-1, 3)
+    ref_r = np.array([r.resistance for r in refs], dtype=float).reshape(-1, 3)
+    cur = np.array([(r.aerobic_current, r.resistance_current) for r in refs], bool).reshape(-1, 2)
+
     # ---- stage 1: each modality on its own --------------------------------------------------
-    stage1: dict[int, tuple[np.ndarray, np.ndarray, slice, slice, float]] = {}
-    generic_row: dict[int, int] = {}
-    blocks, owners, needs = [], [], []
-    pos = 0
-    for i in live:
-        ctx = contexts[i]
-        assert ctx is not None
-        reps = _reps(ctx.env)
-        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
-        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
-        a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
-        generic = generic_week(ctx.env, cfg)[None, :]
-        here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration
-        rows = np.vstack(
-            [_weeks(ao, r_ctx[None, :], reps), _weeks(a_ctx[None, :], ro, reps), generic, here]
-        )
-        blocks.append(rows)
-        owners.append(np.full(len(rows), i))
-        needs.append(
-            np.vstack(
-                [
-                    np.tile([True, False], (len(ao), 1)),
-                    np.tile([False, True], (len(ro), 1)),
-                    [[True, True], [True, True]],
-                ]
-            )
-        )
-        n_opts = len(ao) + len(ro)
-        stage1[i] = (ao, ro, slice(pos, pos + len(ao)), slice(pos + len(ao), pos + n_opts), reps)
-        generic_row[i] = pos + n_opts
-        pos += len(rows)
-    shortlists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    plans1 = np.vstack(blocks)
-    sc1 = scorer.score(points, np.concatenate(owners), plans1, np.vstack(needs))
-    generic_risk = weekly_intolerant(plans1, sc1)
-    bound: dict[int, float] = {}
-    factor: dict[int, np.ndarray] = {}
-    threshold: dict[int, np.ndarray] = {}
-    for i in live:
-        g = float(generic_risk[generic_row[i]])
-        threshold[i] = session_thresholds(sc1.tolerance[generic_row[i]], cfg)
-        bound[i] = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * g)
-        factor[i] = recalibration(points.matrix[i], sc1.tolerance[generic_row[i] + 1], cfg)
-        ao, ro, sa, sr, _ = stage1[i]
-        ctx = contexts[i]
-        assert ctx is not None
-        lists = []
-        for m, opts, sl in ((A, ao, sa), (R, ro, sr)):
-            if not len(opts):
-                lists.append(opts)
-                continue
-            sub = PlanScores(_recalibrated(sc1.tolerance[sl], factor[i]), sc1.attendance[sl])
-            benefit, ok, exposure = _modality_stage(
-                plans1[sl], sub, m, ctx.ref, cfg, bound[i], float(threshold[i][m])
-            )
-            value = benefit - cfg.risk_price * exposure
-            lists.append(_shortlist(opts, value, ok, exposure, cfg.top_k))
-        shortlists[i] = (lists[0], lists[1])
-    # ---- stage 2: whole weeks -------------------------------------------------------------
-    weeks, forced, owners2, spans = [], [], [], {}
-    pos = 0
-    for i in live:
-        ctx = contexts[i]
-        assert ctx is not None
-        ao, ro, _, _, reps = stage1[i]
-        a_short, r_short = shortlists[i]
-        full_deload = deload_plan(ctx.env, ctx.ref, (True, True), cfg)
-        combos, flags = _combinations(a_short, r_short, len(ao) > 0, len(ro) > 0, full_deload, reps)
-        keep = combos[:, 0] + combos[:, 3] <= ctx.env.total_sessions_max
-        mine = np.vstack([combos[keep], full_deload[None, :]])
-        weeks.append(mine)
-        forced.append(np.vstack([flags[keep], [[True, True]]]))
-        owners2.append(np.full(len(mine), i))
-        spans[i] = slice(pos, pos + len(mine))
-        pos += len(mine)
-    plans2 = np.vstack(weeks)
-    forced_arr = np.vstack(forced).astype(bool)
-    sc2 = scorer.score(points, np.concatenate(owners2), plans2)
-    factors2 = np.vstack([np.tile(factor[i], (spans[i].stop - spans[i].start, 1)) for i in live])
-    tol2 = _recalibrated(sc2.tolerance, factors2)
-    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg)
-    free = ~forced_arr
-    thr2 = np.vstack([np.tile(threshold[i], (spans[i].stop - spans[i].start, 1)) for i in live])
-    thr2[:, A] = np.where(
-        longer_than_generic(plans2, cfg),
-        np.maximum(thr2[:, A], cfg.longer_session_tolerance),
-        thr2[:, A],
+    starts1, own1, pos1 = _segments(k_len[kid])
+    src = k_off[kid][own1] + pos1
+    plans1, part1, role1 = k_rows[src], k_part[src], k_role[src]
+    need1 = np.column_stack([role1 != R, role1 != A])
+    sc1 = scorer.score(points, live[own1], plans1, need1)
+    gen = starts1 + n_a + n_r
+    generic_risk = weekly_intolerant(
+        plans1[gen], PlanScores(sc1.tolerance[gen], sc1.attendance[gen])
     )
+    bound = _py_min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * generic_risk)
+    factor = _recalibration_rows(points.matrix[live], sc1.tolerance[gen + 1], cfg)
+    thr = session_thresholds(sc1.tolerance[gen], cfg)  # per patient and modality
+    chosen = []
+    for m in (A, R):
+        sel = np.flatnonzero(role1 == m)
+        o = own1[sel]
+        sub = PlanScores(_recalibrated(sc1.tolerance[sel], factor[o]), sc1.attendance[sel])
+        ref_s = (ref_a if m == A else ref_r)[o, 0]
+        value, ok, exposure = _option_values(
+            plans1[sel], sub, m, ref_s, cur[o, m], bound[o], thr[o, m], cfg
+        )
+        chosen.append(sel[_shortlisted(o, value, ok, exposure, cfg.top_k)])
+
+    # ---- stage 2: whole weeks (aerobic-major), then the full deload -------------------------
+    a_vals, a_start, a_cnt, fa = _parts(chosen[A], own1, part1, n_a > 0, deload[:, 0:3], nl)
+    r_vals, r_start, r_cnt, fr = _parts(chosen[R], own1, part1, n_r > 0, deload[:, [3, 4, 6]], nl)
+    _, own_c, pos_c = _segments(a_cnt * r_cnt)
+    combos = _weeks_rows(
+        a_vals[a_start[own_c] + pos_c // r_cnt[own_c]],
+        r_vals[r_start[own_c] + pos_c % r_cnt[own_c]],
+        np.where(fr, deload[:, 5], reps)[own_c],
+    )
+    kept = np.flatnonzero(combos[:, 0] + combos[:, 3] <= total_max[own_c])
+    n_kept = np.bincount(own_c[kept], minlength=nl)
+    starts2, own2, _ = _segments(n_kept + 1)
+    last = starts2 + n_kept  # the full deload closes each patient's block
+    plans2 = np.empty((len(own2), 7))
+    forced = np.empty((len(own2), 2), dtype=bool)
+    at = starts2[own_c[kept]] + (np.arange(len(kept)) - (np.cumsum(n_kept) - n_kept)[own_c[kept]])
+    plans2[at] = combos[kept]
+    forced[at] = np.column_stack([fa, fr])[own_c[kept]]
+    plans2[last] = deload
+    forced[last] = True
+    sc2 = scorer.score(points, live[own2], plans2)
+    tol2 = _recalibrated(sc2.tolerance, factor[own2])
+    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg)
+    free = ~forced
+    thr2 = thr[own2].copy()
+    longer = longer_than_generic(plans2, cfg)
+    thr2[:, A] = np.where(longer, np.maximum(thr2[:, A], cfg.longer_session_tolerance), thr2[:, A])
     session_ok = (np.isnan(tol2) | (tol2 >= thr2) | ~free).all(axis=1)
     unforced = PlanScores(np.where(free, tol2, np.nan), np.where(free, sc2.attendance, np.nan))
-    bounds2 = np.concatenate([np.full(spans[i].stop - spans[i].start, bound[i]) for i in live])
-    weekly_ok = weekly_intolerant(plans2, unforced) <= bounds2 + 1e-12
+    weekly_ok = weekly_intolerant(plans2, unforced) <= bound[own2] + 1e-12
     ok2 = session_ok & weekly_ok
     value2 = benefit2 - cfg.risk_price * weekly_intolerant(plans2, PlanScores(tol2, sc2.attendance))
+    # per patient: the best week with no deload, else the best with one modality deloaded,
+    # else the full deload (first best in block order)
+    any_f, all_f = forced.any(axis=1), forced.all(axis=1)
+    tier = np.where(ok2 & ~any_f, 0, np.where(ok2 & any_f & ~all_f, 1, 2))
+    best = _group_first(own2, tier, _descending(value2))
+    best = np.where(tier[best] == 2, last, best)
+    return _choices(live, best, plans2, forced, sc2, benefit2, refs, n_kept + 1 + n_a + n_r)
+
+
+def _choices(
+    live: np.ndarray,
+    best: np.ndarray,
+    plans: np.ndarray,
+    forced: np.ndarray,
+    scores: PlanScores,
+    benefit: np.ndarray,
+    refs: Sequence[Reference],
+    considered: np.ndarray,
+) -> dict[int, Choice]:
+    """The picked rows as `Choice`s (per-row arithmetic vectorised, then one object each)."""
+    plan = plans[best]
+    fa, fr = forced[best, A], forced[best, R]
+    tol = scores.tolerance[best]
+    finite = np.isfinite(tol)
+    tol_min = np.where(finite.any(axis=1), np.where(finite, tol, np.inf).min(axis=1), math.nan)
+    n = plan[:, [0, 3]]
+    att = scores.attendance[best]
+    has = np.isfinite(att) & (n >= 1)
+    with np.errstate(all="ignore"):
+        adh = np.where(
+            has.any(axis=1),
+            np.where(has, att * n, 0.0).sum(axis=1) / np.where(has, n, 0.0).sum(axis=1),
+            math.nan,
+        )
+    modality = np.where(plan[:, 0] >= 1, A, R)  # explained: aerobic when the week has it
     out: dict[int, Choice] = {}
-    n_rows = len(plans2)
-    for i in live:
-        sl = spans[i]
-        ctx = contexts[i]
-        assert ctx is not None
-        cand = np.arange(sl.start, sl.stop)
-        good = cand[ok2[cand] & ~forced_arr[cand].any(axis=1)]
-        partial = cand[ok2[cand] & forced_arr[cand].any(axis=1) & ~forced_arr[cand].all(axis=1)]
-        if len(good):
-            j = int(good[np.argmax(value2[good])])
-        elif len(partial):
-            j = int(partial[np.argmax(value2[partial])])
-        else:
-            j = int(cand[-1])  # the full deload
-        plan = plans2[j]
-        fa, fr = forced_arr[j]
+    for p, i in enumerate(live.tolist()):
         out[i] = Choice(
-            plan=plan,
-            reference=_reference_after(plan, ctx.ref, (bool(fa), bool(fr))),
-            tolerance=_min_present(sc2.tolerance[j]),
-            adherence=_session_weighted(plan, sc2.attendance[j]),
-            benefit=float(benefit2[j]),
-            deload=bool(fa or fr),
-            considered=(sl.stop - sl.start) + len(stage1[i][0]) + len(stage1[i][1]),
-            feature_row=None
-            if sc2.features is None
-            else sc2.features[j if plan[0] >= 1 else n_rows + j],
+            plan=plan[p],
+            reference=_reference_after(plan[p], refs[p], (bool(fa[p]), bool(fr[p]))),
+            tolerance=float(tol_min[p]),
+            adherence=float(adh[p]),
+            benefit=float(benefit[best[p]]),
+            deload=bool(fa[p] or fr[p]),
+            considered=int(considered[p]),
+            feature_row=scores.feature_row(int(best[p]), int(modality[p])),
         )
     return out
 
@@ -321,13 +448,13 @@ def longer_than_generic(plans: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
 
 
 def session_thresholds(generic_tolerance: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
-    """Per modality, the per-session bound on P(tolerate): `tolerance_threshold`, or with
-    `generic_session_floor` never stricter than the generic dose's own predicted tolerance for
-    this patient (the dose the clinic gives without Dosewise: Dosewise may not withhold less risky
-    training than the guideline would give; the weekly bound and the price still apply)."""
-    thr = np.full(2, cfg.tolerance_threshold)
+    """The per-session bound on P(tolerate), per modality (the last axis): `tolerance_threshold`,
+    or with `generic_session_floor` never stricter than the generic dose's own predicted tolerance
+    for this patient (the dose the clinic gives without Dosewise: Dosewise may not withhold less
+    risky training than the guideline would give; the weekly bound and the price still apply)."""
+    g = np.asarray(generic_tolerance, dtype=float)
+    thr = np.full(g.shape, cfg.tolerance_threshold)
     if cfg.generic_session_floor:
-        g = np.asarray(generic_tolerance, dtype=float)
         thr = np.where(np.isfinite(g), np.minimum(thr, g), thr)
     return thr
 
@@ -342,15 +469,3 @@ def _reference_after(plan: np.ndarray, ref: Reference, forced: tuple[bool, bool]
         out[3], out[4], out[6] = ref.resistance
         out[5] = plan[5]
     return out
-
-
-def _min_present(values: np.ndarray) -> float:
-    v = values[np.isfinite(values)]
-    return float(v.min()) if len(v) else math.nan
-
-
-def _session_weighted(plan: np.ndarray, att: np.ndarray) -> float:
-    """Mean predicted attendance over the week's planned sessions."""
-    n = np.array([plan[0], plan[3]])
-    has = np.isfinite(att) & (n >= 1)
-    return float((att[has] * n[has]).sum() / n[has].sum()) if has.any() else math.nan
