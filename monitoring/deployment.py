@@ -41,15 +41,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.io import write_atomic
-from features.schemas import (
+from features.contract.rest import Patient, RecommendRequest
+from features.contract.tables import (
     LIST_SEPARATOR,
     PATIENT_LIST_FIELDS,
     PATIENT_NESTED,
     SESSION_COLUMNS,
-    Patient,
-    RecommendRequest,
 )
+from features.io import write_atomic
+from serving.monitoring import prescribed_plan
 from training.sim_params import PARAMS, SimParams
 from training.simulator import Simulator
 from training.simulator.engine import TRUTH_PATIENT_COLUMNS, TRUTH_SESSION_COLUMNS
@@ -183,26 +183,9 @@ def session_dicts(sessions: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
 
 
 def delivered_plan(rx: dict[str, Any] | None) -> dict[str, float]:
-    """The point dose a patient does under a contract prescription: the middle of each band."""
-    plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
-    if not rx:
-        return plan
-    if a := rx.get("aerobic"):
-        band = a["intensity_pct_hrmax"]
-        plan |= {
-            "aerobic_sessions": float(a["sessions_per_week"]),
-            "aerobic_minutes": float(a["minutes_per_session"]),
-            "aerobic_pct_hrmax": (band["low"] + band["high"]) / 2,
-        }
-    if r := rx.get("resistance"):
-        plan |= {
-            "resistance_sessions": float(r["sessions_per_week"]),
-            "resistance_sets": float(r["sets"]),
-            "resistance_reps": float(round((r["reps"]["low"] + r["reps"]["high"]) / 2)),
-            "resistance_pct_1rm": (r["intensity_pct_1rm"]["low"] + r["intensity_pct_1rm"]["high"])
-            / 2,
-        }
-    return plan
+    """The point dose a patient does under a contract prescription: the middle of each band
+    (the dose the monitoring row's per-modality predictions are made for)."""
+    return prescribed_plan(rx)
 
 
 def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:

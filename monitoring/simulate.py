@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.schemas import RecommendRequest
+from features.contract.rest import RecommendRequest
 from features.settings import Settings
 from monitoring.deployment import DeploymentConfig, run_deployment, write_outputs
 
@@ -22,7 +22,7 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
     audit writer (audit row + monitoring row, one transaction) when it is to be recorded."""
     from serving.audit import AuditWriter, make_record
     from serving.http.work import hash_request, recommend_many
-    from serving.monitoring import attach, request_inputs
+    from serving.monitoring import attach, served_inputs
     from serving.policy import PolicyConfig
 
     if models is None:
@@ -49,7 +49,7 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
                 make_record(r, hash_request(q), ms, "recommend_batch")
                 for r, q in zip(resps, chunk, strict=True)
             ]
-            writer.submit(attach(records, request_inputs(chunk))).result(timeout=120)
+            writer.submit(attach(records, served_inputs(chunk, resps, models))).result(timeout=120)
         return out
 
     return recommend, writer.close

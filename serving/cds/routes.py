@@ -267,7 +267,7 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
             CardsResponse(cards=[card]).as_json(),
             resp,
             api.hash_request(req),
-            monitoring.request_inputs([req]),
+            monitoring.served_inputs([req], [resp], models),
             pages,
         )
 

@@ -48,13 +48,13 @@ async def recommend_endpoint(request: Request) -> Response:
     check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[dict[str, Any], str, list[dict[str, Any]], list[Any]]:
+    def work() -> tuple[dict[str, Any], str, list[monitoring.ServedInputs], list[Any]]:
         req = parse_body(body, RecommendRequest.model_validate)
         models = RUNTIME.require_models()
         derived: list[Any] = []
         resp = recommend_many([req], models, RUNTIME.policy_cfg, inputs=derived)[0]
         pages = review.prepare_pages([req], [resp], models, RUNTIME.policy_cfg, derived)
-        return resp, hash_request(req), monitoring.request_inputs([req]), pages
+        return resp, hash_request(req), monitoring.served_inputs([req], [resp], models), pages
 
     resp, req_hash, inputs, pages = await RUNTIME.run(work)
     latency_ms = (time.perf_counter() - t0) * 1000
@@ -72,7 +72,7 @@ async def recommend_batch_endpoint(request: Request) -> Response:
     check_content_type(request)
     body = await request.body()
 
-    def work() -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], list[Any]]:
+    def work() -> tuple[list[dict[str, Any]], list[str], list[monitoring.ServedInputs], list[Any]]:
         reqs = parse_body(body, _BATCH.validate_python, item_prefix=True)
         if not reqs:
             return [], [], [], []
@@ -80,7 +80,12 @@ async def recommend_batch_endpoint(request: Request) -> Response:
         derived: list[Any] = []
         resps = recommend_many(reqs, models, RUNTIME.policy_cfg, inputs=derived)
         pages = review.prepare_pages(reqs, resps, models, RUNTIME.policy_cfg, derived)
-        return resps, [hash_request(r) for r in reqs], monitoring.request_inputs(reqs), pages
+        return (
+            resps,
+            [hash_request(r) for r in reqs],
+            monitoring.served_inputs(reqs, resps, models),
+            pages,
+        )
 
     resps, hashes, inputs, pages = await RUNTIME.run(work)
     if resps:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from features import FEATURE_SET
-from features.schemas import RecommendRequest
+from features.contract.rest import RecommendRequest
 from features.settings import Settings
 from monitoring.simulate import production_path
 from monitoring.store import read_baseline, read_recommendations
