@@ -137,9 +137,7 @@ def auroc_se(auroc: float, n_pos: int, n_neg: int) -> float:
     if not math.isfinite(a) or n_pos < 1 or n_neg < 1:
         return float("nan")
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (
-        n_pos * n_neg
-    )
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
     return math.sqrt(max(var, 0.0))
 
 
