@@ -84,10 +84,11 @@ def _split(
 ) -> dict[str, Examples]:
     """Rows per part. With `gate_from` (deployment logs): the test rows are the held-out
     patients' weeks from `gate_from` on, everything else is fitted on the weeks before; with
-    `calibration_weeks` too, the calibration rows are only the last `calibration_weeks` weeks
-    before `gate_from`. Why: after a shift the model is fitted on months of which only the last
-    weeks are the new world; calibrating on those weeks brings its probabilities to the world
-    it will serve (the ranking still learns from every week)."""
+    `calibration_weeks` too, the calibration rows are the last `calibration_weeks` weeks before
+    `gate_from` of every non-test patient, and the model is fitted on the weeks before those.
+    Why: after a shift only the last weeks are the new world; calibrating on them (out of
+    sample: the fit never saw those weeks) brings the probabilities to the world the model will
+    serve, while the ranking learns from every earlier week."""
     pid = ex.frame["patient_id"].to_numpy()
     if gate_from is None:
         out = {k: ex.subset(np.isin(pid, list(v))) for k, v in parts.items()}
@@ -100,8 +101,10 @@ def _split(
         }
         if calibration_weeks:
             window = (as_of >= gate_from - pd.Timedelta(weeks=calibration_weeks)).to_numpy()
-            cal = np.isin(pid, list(parts["calibration"])) & window & ~recent
-            out["calibration"] = ex.subset(cal)
+            window &= ~recent
+            known = np.isin(pid, list(parts["train"] | parts["calibration"]))
+            out["train"] = ex.subset(np.isin(pid, list(parts["train"])) & ~recent & ~window)
+            out["calibration"] = ex.subset(known & window)
     # within training patients, the latest 20% of time early-stops the boosting (split by time)
     tr = out["train"].frame
     cut = tr["as_of"].quantile(0.8)
