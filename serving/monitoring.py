@@ -156,9 +156,9 @@ def modality_predictions(
 ) -> list[dict[str, float | None] | None]:
     """Per response, P(tolerate) and P(attend) of one session of each prescribed modality at the
     prescribed dose (`MODALITY_KEYS`; None for a modality not prescribed) and the sessions
-    prescribed of each (`SESSION_KEYS`), scored by the
-    response's models from its model input row the way `ModelScorer` scores a plan (the
-    candidate columns from `features.pipeline.candidate_matrix`). None for hold and refer."""
+    prescribed of each (`SESSION_KEYS`), scored by the response's models from its model input
+    row the way `ModelScorer` scores a plan (the candidate columns from
+    `features.pipeline.candidate_matrix`). None for hold and refer."""
     from features import FEATURE_SET
     from features.contract.dose import PLAN_COLUMNS
     from features.pipeline import candidate_matrix
