@@ -89,7 +89,14 @@ class Settings(BaseSettings):
     monitor_prediction_psi: float = Field(0.25, gt=0)
     monitor_prediction_js: float = Field(0.05, gt=0, le=1)
     monitor_feature_psi: float = Field(0.25, gt=0)
-    monitor_auroc_drop: float = Field(0.07, gt=0, le=1)  # below the baseline weeks' AUROC
+    # Performance is judged against what the week's own predictions imply if calibrated
+    # (`monitoring/expected.py`), not the held-out figures: realised AUROC falls with the
+    # served case-mix by design (no-shift deployments: realised 0.70 = expected 0.70 < held-out
+    # 0.78), so only realised below expected is decay. AUROC alarm: below expected (less the
+    # estimator's held-out bias) by `monitor_auroc_drop` + 2 SE; ECE alarm: above its sampling
+    # floor by `monitor_ece`. Two seeds x 12 no-shift weeks: worst AUROC gap 0.04 (SE 0.02),
+    # worst ECE excess 0.016; the tolerance shift's first week: ECE excess 0.13-0.15.
+    monitor_auroc_drop: float = Field(0.07, gt=0, le=1)
     monitor_ece: float = Field(0.07, gt=0, le=1)
     monitor_min_rows: int = Field(100, ge=1)  # recommendations in a week for drift
     monitor_min_labels: int = Field(300, ge=1)  # labelled sessions in a week for performance

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features import FEATURE_SET
-from monitoring import stats
+from monitoring import expected, stats
 
 KINDS = ("tolerance", "adherence")
 LABEL = {"tolerance": "tolerated", "adherence": "attended"}
@@ -224,18 +224,32 @@ def decision_mix(recs: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _label_predictions(recs: pd.DataFrame, labels: pd.DataFrame, kind: str) -> np.ndarray:
+    """The prediction each label is scored against (`outcomes.session_predictions`)."""
+    if f"p_{kind}" in labels:
+        return labels[f"p_{kind}"].to_numpy(float)
+    return recs[f"pred_{kind}"].to_numpy(float)[labels["rec"].to_numpy(int)]
+
+
 def realised_performance(
     recs: pd.DataFrame, labels: pd.DataFrame, groups: Mapping[str, np.ndarray]
 ) -> list[dict[str, Any]]:
     """AUROC, Brier, ECE, calibration slope and intercept per kind, per (week, version) and per
-    (version, subgroup) over the window (`week = "all"`, `subgroup = "all"` for totals)."""
+    (version, subgroup) over the window (`week = "all"`, `subgroup = "all"` for totals), each
+    beside what the same predictions imply if calibrated (`expected_auroc`, `expected_ece`,
+    `expected_brier`: `monitoring.expected`), so case-mix and model decay can be told apart."""
     out = []
     if labels.empty:
         return out
     rec = labels["rec"].to_numpy(int)
+    per_modality = (
+        labels["per_modality"].to_numpy(bool)
+        if "per_modality" in labels
+        else np.zeros(len(labels), bool)
+    )
     for kind in KINDS:
         y = labels[LABEL[kind]].to_numpy(float)
-        p = recs[f"pred_{kind}"].to_numpy(float)[rec]
+        p = _label_predictions(recs, labels, kind)
         ok = np.isfinite(y) & np.isfinite(p)
         week = recs["week"].to_numpy()[rec]
         version = recs[f"{kind}_version"].astype(str).to_numpy()[rec]
@@ -249,7 +263,71 @@ def realised_performance(
             out.append(
                 {"kind": kind, "week": w, "version": v, "subgroup": g}
                 | stats.performance(y[m], p[m])
+                | expected.expected_performance(p[m])
+                | {"per_modality_share": float(per_modality[m].mean()) if m.any() else 0.0}
             )
+    return out
+
+
+def expected_before_labels(recs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per kind, ISO week and version, the performance the served predictions imply before any
+    label exists: each prescribed modality's prediction weighted by its prescribed sessions
+    (adherence: every planned session is a label) or by sessions x P(attend) (tolerance: only
+    attended sessions are). Rows without per-modality predictions (before migration 0005) use
+    the served prediction with weight 1."""
+    out = []
+    for kind in KINDS:
+        vcol = f"{kind}_version"
+        for (week, version), g in recs.groupby(["week", vcol], sort=True):
+            ps, ws = [], []
+            for m in ("aerobic", "resistance"):
+                col = f"pred_{kind}_{m}"
+                if col not in g:
+                    continue
+                p = g[col].to_numpy(float)
+                w = g[f"sessions_{m}"].to_numpy(float)
+                if kind == "tolerance":
+                    w = w * g[f"pred_adherence_{m}"].to_numpy(float)
+                ps.append(p)
+                ws.append(w)
+            p = np.concatenate(ps) if ps else np.array([])
+            w = np.concatenate(ws) if ws else np.array([])
+            fin = np.isfinite(p) & np.isfinite(w)
+            if not fin.any():  # old rows: the served prediction, one per recommendation
+                p = g[f"pred_{kind}"].to_numpy(float)
+                w = np.ones_like(p)
+                fin = np.isfinite(p)
+            out.append(
+                {"kind": kind, "week": week, "version": str(version), "n": int(fin.sum())}
+                | expected.expected_performance(p[fin], w[fin])
+            )
+    return out
+
+
+def estimator_check(
+    references: Mapping[tuple[str, str], dict[str, Any] | None],
+    heldout: Mapping[tuple[str, str], dict[str, float]],
+) -> list[dict[str, Any]]:
+    """The expected figures computed on each version's held-out predictions (the training
+    case-mix) beside the held-out figures it was promoted on: they agree when the held-out
+    predictions are calibrated, which is what makes the expected figures a valid yardstick."""
+    out = []
+    for (kind, version), ref in sorted(references.items()):
+        if ref is None or ref.get("heldout_predictions") is None:
+            continue
+        p = np.asarray(ref["heldout_predictions"], dtype=float)
+        held = heldout.get((kind, version), {})
+        out.append(
+            {
+                "kind": kind,
+                "version": version,
+                "n": int(np.isfinite(p).sum()),
+                "heldout_auroc": held.get("auroc", float("nan")),
+                "heldout_ece": held.get("ece", float("nan")),
+                "heldout_brier": held.get("brier", float("nan")),
+            }
+            | expected.expected_performance(p)
+        )
     return out
 
 
@@ -258,10 +336,9 @@ def reliability_curves(recs: pd.DataFrame, labels: pd.DataFrame) -> dict[str, li
     out: dict[str, list[dict]] = {}
     if labels.empty:
         return out
-    rec = labels["rec"].to_numpy(int)
     for kind in KINDS:
         y = labels[LABEL[kind]].to_numpy(float)
-        p = recs[f"pred_{kind}"].to_numpy(float)[rec]
+        p = _label_predictions(recs, labels, kind)
         ok = np.isfinite(y) & np.isfinite(p)
         out[kind] = stats.reliability(y[ok], p[ok]) if ok.any() else []
     return out

@@ -6,6 +6,12 @@ adherence label and `features.labels.tolerated` (attended sessions only) the tol
 session belongs to the latest recommendation of its patient on or before its date and at most
 6 days before it (one recommended week); sessions with no such recommendation (before the
 deployment, or a hold/refer week) are not labels of any prediction.
+
+Which prediction a label is scored against (`p_tolerance`, `p_adherence`): the prediction of the
+session's own modality at the prescribed dose, as training's held-out evaluation scores each
+session (`training.examples`); for rows written before those were recorded (migration 0005),
+the served `predictions` (the lower of the two tolerances, the session-weighted attendance),
+flagged `per_modality = False`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ def label_sessions(recs: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     dosed = recs[np.isfinite(recs["pred_tolerance"]) | np.isfinite(recs["pred_adherence"])]
     cols = ["rec", "as_of", "patient_id", "attended", "tolerated", "modality"]
     if dosed.empty or sessions.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=[*cols, "p_tolerance", "p_adherence", "per_modality"])
     s = sessions.copy()
     s["patient_id"] = s["patient_id"].astype(str)
     s["date"] = pd.to_datetime(s["date"]).astype("datetime64[ns]")
@@ -50,4 +56,27 @@ def label_sessions(recs: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     )
     merged = merged.dropna(subset=["rec"])
     merged["rec"] = merged["rec"].astype(int)
-    return merged[cols].reset_index(drop=True)
+    out = merged[cols].reset_index(drop=True)
+    return out.assign(**session_predictions(recs, out))
+
+
+def session_predictions(recs: pd.DataFrame, labels: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per label row: the prediction its session is scored against (`p_tolerance`,
+    `p_adherence`) and whether it is the session's own modality's (`per_modality`)."""
+    rec = labels["rec"].to_numpy(int)
+    modality = labels["modality"].astype(str).to_numpy()
+    out: dict[str, np.ndarray] = {}
+    known = np.zeros(len(labels), dtype=bool)
+    for kind in ("tolerance", "adherence"):
+        p = np.full(len(labels), np.nan)
+        for m in ("aerobic", "resistance"):
+            col = f"pred_{kind}_{m}"
+            if col in recs:
+                here = modality == m
+                p[here] = recs[col].to_numpy(float)[rec[here]]
+        mine = np.isfinite(p)
+        known |= mine
+        p[~mine] = recs[f"pred_{kind}"].to_numpy(float)[rec[~mine]]
+        out[f"p_{kind}"] = p
+    out["per_modality"] = known
+    return out

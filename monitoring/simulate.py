@@ -23,7 +23,7 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
     audit writer (audit row + monitoring row, one transaction) when it is to be recorded."""
     from serving.audit import AuditWriter, make_record
     from serving.http.work import hash_request, recommend_many
-    from serving.monitoring import attach, model_inputs
+    from serving.monitoring import attach, served_inputs
     from serving.policy import PolicyConfig, response_json
 
     if models is None:
@@ -47,11 +47,12 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
             if not record:
                 continue
             ms = (time.perf_counter() - t0) * 1000
+            resps = [response_json(r) for r in recs]
             records = [
-                make_record(response_json(r), hash_request(q), ms, "recommend_batch")
-                for r, q in zip(recs, chunk, strict=True)
+                make_record(resp, hash_request(q), ms, "recommend_batch")
+                for resp, q in zip(resps, chunk, strict=True)
             ]
-            inputs = model_inputs([d.row for d in derived])
+            inputs = served_inputs([d.row for d in derived], resps, models)
             writer.submit(attach(records, inputs)).result(timeout=120)
         return out
 

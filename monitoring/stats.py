@@ -129,6 +129,18 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     return float(b), float(a)
 
 
+def auroc_se(auroc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUROC from its value and class sizes (Hanley and McNeil 1982):
+    the noise a weekly AUROC has even when nothing changed (~0.02 on 1,400 sessions at 86%
+    tolerated); NaN when undefined."""
+    a = float(auroc)
+    if not math.isfinite(a) or n_pos < 1 or n_neg < 1:
+        return float("nan")
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
+
+
 def performance(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Realised performance of probabilities `p` on labels `y` (NaN where undefined)."""
     y = np.asarray(y, dtype=float)
@@ -141,17 +153,21 @@ def performance(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "positive_rate": nan,
             "mean_prediction": nan,
             "auroc": nan,
+            "auroc_se": nan,
             "brier": nan,
             "ece": nan,
             "calibration_slope": nan,
             "calibration_intercept": nan,
         }
     slope, intercept = calibration_slope_intercept(y, p)
+    auroc = safe_auroc(y.astype(int), p)
+    n_pos = int(y.sum())
     return {
         "n": float(n),
         "positive_rate": float(y.mean()),
         "mean_prediction": float(p.mean()),
-        "auroc": safe_auroc(y.astype(int), p),
+        "auroc": auroc,
+        "auroc_se": auroc_se(auroc, n_pos, n - n_pos),
         "brier": float(brier_score_loss(y.astype(int), p, labels=[0, 1])),
         "ece": expected_calibration_error(y, p),
         "calibration_slope": slope,

@@ -13,9 +13,9 @@ import json
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Text, cast, func, select
+from sqlalchemy import Engine, Text, cast, func, inspect, literal, select
 
-from serving.monitoring import monitoring_log
+from serving.monitoring import MODALITY_KEYS, SESSION_KEYS, monitoring_log
 
 KEY_COLUMNS = (
     "patient_id",
@@ -46,15 +46,25 @@ def read_recommendations(
     """Recommendations with `since <= as_of <= until`, oldest first: (frame, feature matrix).
 
     The frame has the key columns, `week` (ISO), `pred_tolerance` / `pred_adherence` (NaN
-    without a dose) and a row per recommendation; the matrix (rows x `features`) holds the model
-    input rows (NaN when missing)."""
+    without a dose), the per-modality predictions `pred_tolerance_aerobic` ... (NaN for a
+    modality not prescribed, and for rows written before migration 0005) and a row per
+    recommendation; the matrix (rows x `features`) holds the model input rows (NaN when
+    missing)."""
     t = monitoring_log.c
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("monitoring_log")}
+    modality = (
+        cast(t.modality_predictions, Text)
+        if "modality_predictions" in columns  # a database not yet at revision 0005
+        else literal(None, Text)
+    )
     query = (
         select(
             t.id,
             *[t[c] for c in KEY_COLUMNS],
             cast(t.predictions, Text).label("predictions"),
             cast(t.inputs, Text).label("inputs"),
+            modality.label("modality_predictions"),
         )
         .where(t.as_of >= since.isoformat(), t.as_of <= until.isoformat())
         .order_by(t.as_of, t.id)
@@ -70,6 +80,12 @@ def read_recommendations(
     for kind in ("tolerance", "adherence"):
         frame[f"pred_{kind}"] = np.array(
             [np.nan if p is None or p.get(kind) is None else float(p[kind]) for p in preds],
+            dtype=float,
+        )
+    per = [json.loads(r.modality_predictions) if r.modality_predictions else None for r in rows]
+    for key in MODALITY_KEYS + SESSION_KEYS:
+        frame[key if key in SESSION_KEYS else f"pred_{key}"] = np.array(
+            [np.nan if p is None or p.get(key) is None else float(p[key]) for p in per],
             dtype=float,
         )
     return frame, input_matrix([r.inputs for r in rows], features)

@@ -16,6 +16,11 @@ def _f(v: Any) -> str:
     return str(v)
 
 
+def _pair(row: dict[str, Any]) -> str:
+    """Realised AUROC with the expected one (if calibrated) in brackets."""
+    return f"{_f(row.get('auroc', math.nan))} ({_f(row.get('expected_auroc', math.nan))})"
+
+
 def print_monitoring(result: dict[str, Any], console: Console) -> None:
     weeks = Table(title=f"Dosewise monitoring {result['since']} .. {result['until']}")
     for col in (
@@ -25,7 +30,8 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
         "adh PSI",
         "top feature PSI",
         "tol ECE",
-        "adh AUROC",
+        "tol AUROC (exp)",
+        "adh AUROC (exp)",
         "status",
     ):
         weeks.add_column(col, justify="right" if col != "status" else "left")
@@ -48,7 +54,8 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
             _f(pred.get(("adherence", w), {}).get("psi", math.nan)),
             _f(feats.get(w, math.nan)),
             _f(perf.get(("tolerance", w), {}).get("ece", math.nan)),
-            _f(perf.get(("adherence", w), {}).get("auroc", math.nan)),
+            _pair(perf.get(("tolerance", w), {})),
+            _pair(perf.get(("adherence", w), {})),
             "[green]healthy[/]" if h["healthy"] else "[red]" + ", ".join(h["signals"]) + "[/]",
         )
     console.print(weeks)
@@ -59,9 +66,11 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
         "subgroup",
         "n",
         "AUROC",
+        "expected",
         "held-out AUROC",
         "Brier",
         "ECE",
+        "ECE floor",
         "slope",
         "intercept",
     ):
@@ -76,9 +85,11 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
             r["subgroup"],
             str(int(r["n"])),
             _f(r["auroc"]),
+            _f(r.get("expected_auroc", math.nan)),
             _f(held),
             _f(r["brier"]),
             _f(r["ece"]),
+            _f(r.get("expected_ece", math.nan)),
             _f(r["calibration_slope"]),
             _f(r["calibration_intercept"]),
         )
@@ -86,6 +97,12 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
         console.print(overall)
     else:
         console.print("No labels yet (give --sessions with the sessions logged since).")
+    for c in result.get("estimator_check", []):
+        console.print(
+            f"Estimator check {c['kind']} v{c['version']}: on its held-out rows expected AUROC "
+            f"{c['expected_auroc']:.3f} vs held-out {c['heldout_auroc']:.3f}, expected ECE "
+            f"{c['expected_ece']:.4f} vs {c['heldout_ece']:.4f}"
+        )
     top = ", ".join(f"{r['feature']} {r['psi']:.2f}" for r in result["feature_drift"][:5])
     console.print(f"Most drifted features over the window: {top}")
     for a in result["alarms"]:

@@ -37,8 +37,21 @@ def metric_points(result: dict[str, Any]) -> list[tuple[str, float, int]]:
     for r in result["feature_drift"] + result["feature_drift_weekly"]:
         add(f"feature.{r['feature']}.psi", r["psi"], r["week"])
     for r in result["performance"]:
-        for m in ("auroc", "brier", "ece", "calibration_slope", "calibration_intercept", "n"):
-            add(f"performance.{r['kind']}.{r['subgroup']}.{m}", r[m], r["week"])
+        for m in (
+            "auroc",
+            "brier",
+            "ece",
+            "calibration_slope",
+            "calibration_intercept",
+            "n",
+            "expected_auroc",
+            "expected_ece",
+            "expected_brier",
+        ):
+            add(f"performance.{r['kind']}.{r['subgroup']}.{m}", r.get(m), r["week"])
+    for r in result.get("expected_before_labels", []):
+        for m in ("expected_auroc", "expected_ece", "expected_brier"):
+            add(f"before_labels.{r['kind']}.{m}", r.get(m), r["week"])
     for r in result["decision_mix"]:
         for k, v in r.items():
             if k not in ("week", "n"):

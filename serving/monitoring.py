@@ -11,7 +11,15 @@ Why it looks like this:
   (`writer_id`, `seq`): a recommendation is either in both tables or in neither.
 * Not append-only, unlike the audit trail: rows older than `DOSEWISE_MONITORING_RETENTION_DAYS`
   are purged at start-up and periodically. The purge never touches `audit_log`.
-* The schema is made by the versioned migrations in `serving/migrations` (revision 0002).
+* The schema is made by the versioned migrations in `serving/migrations` (revision 0002;
+  0005 adds `modality_predictions`).
+* Per-modality predictions (`modality_predictions`): the answer's `predictions` are the lower of
+  the two modalities' P(tolerate) and the session-weighted P(attend), while a label is one
+  session of one modality. Training's held-out evaluation scores each session against the
+  prediction of its own modality at the dose delivered, so the monitor needs the same numbers:
+  the models are asked once more, at write time, for one aerobic and one resistance session of
+  the prescribed dose (the middle of each band, what the patient does), from the same input row.
+  Rows written before 0005 have none (NULL); the monitor then falls back to `predictions`.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     Column,
@@ -48,6 +58,7 @@ monitoring_log = Table(
     Column("decision", String(16), nullable=False),
     Column("inputs", JSON, nullable=False),  # feature name -> number (None when missing)
     Column("predictions", JSON, nullable=True),
+    Column("modality_predictions", JSON, nullable=True),  # MODALITY_KEYS -> number or None
     Column("tolerance_model", String(128), nullable=False),
     Column("tolerance_version", String(32), nullable=False),
     Column("adherence_model", String(128), nullable=False),
@@ -57,6 +68,26 @@ monitoring_log = Table(
 # Key under which an audit record carries its monitoring row to the writer (not hashed, not a
 # column of audit_log).
 MONITORING_KEY = "_monitoring"
+
+# Per-modality predictions of the prescribed dose: P(tolerate) and P(attend) of one session.
+MODALITY_KEYS = (
+    "tolerance_aerobic",
+    "tolerance_resistance",
+    "adherence_aerobic",
+    "adherence_resistance",
+)
+MODALITIES = ("aerobic", "resistance")
+# ... and the sessions prescribed per modality (the weight of each prediction before labels).
+SESSION_KEYS = ("sessions_aerobic", "sessions_resistance")
+
+
+@dataclass(frozen=True)
+class ServedInputs:
+    """What a recommendation's monitoring row needs beyond its audit record: the model input
+    row and the per-modality predictions of the prescribed dose (None without a dose)."""
+
+    features: Mapping[str, float | None]
+    modality: Mapping[str, float | None] | None
 
 
 def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
@@ -69,15 +100,107 @@ def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
     return [{n: _number(v) for n, v in zip(names, row.tolist(), strict=True)} for row in rows]
 
 
+def prescribed_plan(rx: Mapping[str, Any] | None) -> dict[str, float]:
+    """The point dose a patient does under a contract prescription (JSON form): the middle of
+    each band, in `PLAN_COLUMNS` (0 sessions for a modality not prescribed)."""
+    from features.contract.dose import PLAN_COLUMNS
+
+    plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
+    if not rx:
+        return plan
+    if a := rx.get("aerobic"):
+        band = a["intensity_pct_hrmax"]
+        plan |= {
+            "aerobic_sessions": float(a["sessions_per_week"]),
+            "aerobic_minutes": float(a["minutes_per_session"]),
+            "aerobic_pct_hrmax": (band["low"] + band["high"]) / 2,
+        }
+    if r := rx.get("resistance"):
+        plan |= {
+            "resistance_sessions": float(r["sessions_per_week"]),
+            "resistance_sets": float(r["sets"]),
+            "resistance_reps": float(round((r["reps"]["low"] + r["reps"]["high"]) / 2)),
+            "resistance_pct_1rm": (r["intensity_pct_1rm"]["low"] + r["intensity_pct_1rm"]["high"])
+            / 2,
+        }
+    return plan
+
+
+def modality_predictions(
+    inputs: Sequence[Mapping[str, float | None]],
+    responses: Sequence[Mapping[str, Any]],
+    models: Any,
+) -> list[dict[str, float | None] | None]:
+    """Per response, P(tolerate) and P(attend) of one session of each prescribed modality at the
+    prescribed dose (`MODALITY_KEYS`; None for a modality not prescribed) and the sessions
+    prescribed of each (`SESSION_KEYS`), scored by the response's models from its model input
+    row the way `ModelScorer` scores a plan (the candidate columns from
+    `features.pipeline.candidate_matrix`). None for hold and refer."""
+    from features import FEATURE_SET
+    from features.contract.dose import PLAN_COLUMNS
+    from features.pipeline import candidate_matrix
+    from features.table import Table
+
+    names = FEATURE_SET.columns
+    owner: list[int] = []
+    which: list[int] = []
+    plans: list[list[float]] = []
+    out: list[dict[str, float | None] | None] = [
+        dict.fromkeys(MODALITY_KEYS + SESSION_KEYS) if r.get("prescription") else None
+        for r in responses
+    ]
+    for i, resp in enumerate(responses):
+        if not resp.get("prescription"):
+            continue
+        plan = prescribed_plan(resp["prescription"])
+        for m, modality in enumerate(MODALITIES):
+            if plan[f"{modality}_sessions"] >= 1:
+                row = out[i]
+                assert row is not None
+                row[f"sessions_{modality}"] = plan[f"{modality}_sessions"]
+                owner.append(i)
+                which.append(m)
+                plans.append([plan[c] for c in PLAN_COLUMNS])
+    if not owner:
+        return out
+    points = np.array(
+        [[np.nan if x.get(n) is None else x[n] for n in names] for x in inputs], dtype=float
+    )
+    cols = np.array(plans, dtype=float)
+    cands: dict[str, Any] = {c: cols[:, j] for j, c in enumerate(PLAN_COLUMNS)}
+    cands["modality"] = np.array([MODALITIES[m] for m in which], dtype=object)
+    feats = candidate_matrix(points, np.array(owner), Table(cands))
+    tol = np.asarray(models.tolerance.predict(feats), dtype=float)
+    att = np.asarray(models.adherence.predict(feats), dtype=float)
+    for k, (i, m) in enumerate(zip(owner, which, strict=True)):
+        row = out[i]
+        assert row is not None
+        row[f"tolerance_{MODALITIES[m]}"] = _number(round(float(tol[k]), 6))
+        row[f"adherence_{MODALITIES[m]}"] = _number(round(float(att[k]), 6))
+    return out
+
+
+def served_inputs(
+    rows: Sequence[Any], responses: Sequence[Mapping[str, Any]], models: Any
+) -> list[ServedInputs]:
+    """The monitoring inputs of the responses, in order: the feature rows the policy scored
+    (`PatientInputs.row`, as `model_inputs`) and the per-modality predictions of each prescribed
+    dose (`modality_predictions`)."""
+    features = model_inputs(rows)
+    per = modality_predictions(features, responses, models)
+    return [ServedInputs(x, p) for x, p in zip(features, per, strict=True)]
+
+
 def _number(value: Any) -> float | None:
     v = float(value)
     return None if math.isnan(v) or math.isinf(v) else v
 
 
 def make_monitoring_row(
-    audit_record: Mapping[str, Any], inputs: Mapping[str, float | None]
+    audit_record: Mapping[str, Any], inputs: Mapping[str, float | None] | ServedInputs
 ) -> dict[str, Any]:
-    """The monitoring row of an audit record (its link columns are filled in at commit)."""
+    """The monitoring row of an audit record (its link columns are filled in at commit).
+    `inputs` is the model input row alone (no per-modality predictions) or `ServedInputs`."""
     keys = (
         "ts",
         "patient_id",
@@ -90,11 +213,18 @@ def make_monitoring_row(
         "adherence_model",
         "adherence_version",
     )
-    return {**{k: audit_record[k] for k in keys}, "inputs": dict(inputs)}
+    served = inputs if isinstance(inputs, ServedInputs) else ServedInputs(inputs, None)
+    modality = None if served.modality is None else dict(served.modality)
+    return {
+        **{k: audit_record[k] for k in keys},
+        "inputs": dict(served.features),
+        "modality_predictions": modality,
+    }
 
 
 def attach(
-    records: Sequence[dict[str, Any]], inputs: Sequence[Mapping[str, float | None]]
+    records: Sequence[dict[str, Any]],
+    inputs: Sequence[Mapping[str, float | None] | ServedInputs],
 ) -> list[dict[str, Any]]:
     """Audit records carrying their monitoring rows to the writer."""
     return [

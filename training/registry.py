@@ -83,6 +83,51 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None) -> t
     )
 
 
+# On deployment logs (`train --data` with a gate window) the challenger must *beat* the
+# champion on the most recent labelled weeks, not merely match it: its Brier score (a proper
+# score: calibration and discrimination together) lower by more than RECENT_BRIER_SE paired
+# standard errors, and its AUROC at most RECENT_AUROC_MARGIN below. Why Brier first: after a
+# shift such as "patients tolerate less than the models believe" the champion still ranks
+# patients as well (AUROC unchanged) but every probability is too high, and the policy acts on
+# the probabilities (thresholds, expected intolerant sessions); a challenger fitted on a few
+# months of one clinic's logs ranks slightly worse than a champion fitted on a 5,000-patient
+# cohort, hence the AUROC margin (0.03: three times the week-to-week noise of a 1,000-session
+# AUROC, and below the 0.07 discrimination alarm of `dosewise monitor`). Without a shift the
+# champion's Brier is as good or better, so nothing is promoted.
+RECENT_BRIER_SE = 2.0
+RECENT_AUROC_MARGIN = 0.03
+
+
+def decide_on_recent_weeks(
+    y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None
+) -> tuple[bool, str]:
+    """The promotion gate on deployment logs: promote only a challenger that beats the champion
+    on the same recent labelled rows (see RECENT_BRIER_SE, RECENT_AUROC_MARGIN)."""
+    from training.evaluate import expected_calibration_error, safe_auroc
+
+    if champion is None:
+        return True, "no champion yet"
+    y = np.asarray(y, dtype=float)
+    se_ch = (np.asarray(challenger, dtype=float) - y) ** 2
+    se_cp = (np.asarray(champion, dtype=float) - y) ** 2
+    diff = se_ch - se_cp
+    gain = -float(diff.mean())
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+    auc_ch, auc_cp = safe_auroc(y.astype(int), challenger), safe_auroc(y.astype(int), champion)
+    ece_ch = expected_calibration_error(y, challenger)
+    ece_cp = expected_calibration_error(y, champion)
+    figures = (
+        f"on {len(y)} recent labelled rows: Brier {se_ch.mean():.4f} vs champion "
+        f"{se_cp.mean():.4f} (gain {gain:+.4f}, paired SE {se:.4f}), AUROC {auc_ch:.4f} vs "
+        f"{auc_cp:.4f}, ECE {ece_ch:.4f} vs {ece_cp:.4f}"
+    )
+    if not gain > RECENT_BRIER_SE * se:
+        return False, f"not better: Brier gain below {RECENT_BRIER_SE} x SE {figures}"
+    if auc_ch < auc_cp - RECENT_AUROC_MARGIN:
+        return False, f"AUROC more than {RECENT_AUROC_MARGIN} below the champion's {figures}"
+    return True, f"better {figures}"
+
+
 # --------------------------------------------------------------------------------------------
 # reference distributions of a champion (issue #15): what production monitoring compares with
 # --------------------------------------------------------------------------------------------

@@ -77,17 +77,34 @@ def split_patients(ids: np.ndarray, seed: int) -> dict[str, set[str]]:
 
 
 def _split(
-    ex: Examples, parts: dict[str, set[str]], gate_from: pd.Timestamp | None = None
+    ex: Examples,
+    parts: dict[str, set[str]],
+    gate_from: pd.Timestamp | None = None,
+    calibration_weeks: int | None = None,
 ) -> dict[str, Examples]:
+    """Rows per part. With `gate_from` (deployment logs): the test rows are the held-out
+    patients' weeks from `gate_from` on, everything else is fitted on the weeks before; with
+    `calibration_weeks` too, the calibration rows are the last `calibration_weeks` weeks before
+    `gate_from` of every non-test patient, and the model is fitted on the weeks before those.
+    Why: after a shift only the last weeks are the new world; calibrating on them (out of
+    sample: the fit never saw those weeks) brings the probabilities to the world the model will
+    serve, while the ranking learns from every earlier week."""
     pid = ex.frame["patient_id"].to_numpy()
     if gate_from is None:
         out = {k: ex.subset(np.isin(pid, list(v))) for k, v in parts.items()}
     else:  # deployment data: test = the most recent weeks; fit only on what came before
-        recent = (pd.to_datetime(ex.frame["as_of"]) >= gate_from).to_numpy()
+        as_of = pd.to_datetime(ex.frame["as_of"])
+        recent = (as_of >= gate_from).to_numpy()
         out = {
             k: ex.subset(np.isin(pid, list(v)) & (recent if k == "test" else ~recent))
             for k, v in parts.items()
         }
+        if calibration_weeks:
+            window = (as_of >= gate_from - pd.Timedelta(weeks=calibration_weeks)).to_numpy()
+            window &= ~recent
+            known = np.isin(pid, list(parts["train"] | parts["calibration"]))
+            out["train"] = ex.subset(np.isin(pid, list(parts["train"])) & ~recent & ~window)
+            out["calibration"] = ex.subset(known & window)
     # within training patients, the latest 20% of time early-stops the boosting (split by time)
     tr = out["train"].frame
     cut = tr["as_of"].quantile(0.8)
@@ -122,7 +139,8 @@ def fit_and_log(
 ) -> ModelReport:
     """Fit one model family, evaluate on held-out patients (with `gate_from`: their most
     recent weeks, the promotion gate's rows), log and register it as challenger."""
-    sp = _split(ex, parts, gate_from)
+    recal = settings.promotion_gate_weeks if gate_from is not None else None
+    sp = _split(ex, parts, gate_from, recal)
     # Both outcomes can only fall as dose (or ECOG) rises: the policy's monotone search needs it.
     decreasing = frozenset(FEATURE_SET.monotone_decreasing)
     lgbm = fit_lightgbm(
@@ -207,7 +225,9 @@ def fit_and_log(
 
 
 def promote(settings: Settings) -> list[registry.PromotionDecision]:
-    """Move `champion` to each challenger that is no worse on the challenger's held-out rows."""
+    """Move `champion` to each challenger that is no worse on the challenger's held-out rows;
+    for a challenger trained on deployment logs (a gate window), only to one that beats the
+    champion on those most recent labelled weeks (`registry.decide_on_recent_weeks`)."""
     client = registry.configure(settings)
     decisions = []
     for name in (settings.tolerance_model_name, settings.adherence_model_name):
@@ -229,7 +249,10 @@ def promote(settings: Settings) -> list[registry.PromotionDecision]:
         )
         test = pd.read_parquet(local)
         y = test["label"].to_numpy(dtype=int)
+        gate = client.get_run(mv.run_id).data.tags.get("gate_window", "")
+        recent = gate.startswith("held-out patients, as_of >=")  # trained on deployment logs
         scores = {}
+        preds: dict[str, np.ndarray] = {}
         reason_extra = ""
         for role, ver in (("challenger", chall), ("champion", champ)):
             if ver is None:
@@ -241,9 +264,15 @@ def promote(settings: Settings) -> list[registry.PromotionDecision]:
             m = mlflow.sklearn.load_model(f"models:/{name}/{ver}")
             p = m.predict_proba(test[list(cols)])[:, 1]
             scores[role] = core_metrics(y, p, baseline=p, heuristic=p, oracle=p)
+            preds[role] = p
             if role == "challenger":
                 reference = (test[list(cols)], p)
-        ok, reason = registry.decide(scores["challenger"], scores.get("champion"))
+        if recent:  # deployment logs: the challenger must beat the champion on recent weeks
+            ok, reason = registry.decide_on_recent_weeks(
+                y, preds["challenger"], preds.get("champion")
+            )
+        else:
+            ok, reason = registry.decide(scores["challenger"], scores.get("champion"))
         if ok:
             registry.store_reference(client, name, chall, *reference)
             client.set_registered_model_alias(name, settings.champion_alias, chall)

@@ -263,10 +263,12 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
             rec, mapped, card_uuid, pid, state.base_url, _requester(hook), url
         )
         ms = (time.perf_counter() - t0) * 1000
-        audit = make_record(response_json(rec, url), hash_request(req), ms, "cds-patient-view")
+        resp = response_json(rec, url)
+        audit = make_record(resp, hash_request(req), ms, "cds-patient-view")
         audit["uuid"] = card_uuid
         audit["tenant"] = _tenant(caller)[:512]
-        records = monitoring.attach([audit], monitoring.model_inputs([d.row for d in derived]))
+        inputs = monitoring.served_inputs([d.row for d in derived], [resp], models)
+        records = monitoring.attach([audit], inputs)
         review_store.attach(records, pages)  # the review page row, with the audit row
         return CardsResponse(cards=[card]).as_json(), records, [rec]
 

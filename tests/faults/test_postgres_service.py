@@ -53,9 +53,13 @@ def test_two_workers_on_postgresql_and_a_server_restart(
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda _: server.recommend(), range(200)))
         assert statuses == [200] * 200, server.tail()
-        assert server.audit_rows() == 200
-        assert scalar(url, select(func.count()).select_from(monitoring_log)) == 200
-        assert scalar(url, select(func.count(distinct(audit_log.c.writer_id)))) == 2
+        written = server.audit_rows(), scalar(url, select(func.count()).select_from(monitoring_log))
+        writers = scalar(url, select(func.count(distinct(audit_log.c.writer_id))))
+        assert written == (200, 200) and writers == 2
+        print(
+            f"\npostgres concurrency: {statuses.count(200)} responses 200 -> {written[0]} audit "
+            f"rows, {written[1]} monitoring rows, from {writers} workers"
+        )
 
         # --- PostgreSQL restarts under load -------------------------------------------------------
         with Load(server, threads=2):

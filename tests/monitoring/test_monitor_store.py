@@ -60,3 +60,107 @@ def test_monitor_reads_back_rows_and_baseline(audit_url: str, tmp_path: Path) ->
     assert len(base) == 10 and base["baseline_tolerance"].all() and base["baseline_adherence"].all()
     assert set(base["week"]) == {"2026-W48", "2026-W49"}
     np.testing.assert_array_equal(base_matrix, matrix[:10])
+
+
+def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
+    audit_url: str, tmp_path: Path
+) -> None:
+    """The row's per-modality predictions equal POST /predict on the prescribed dose (features
+    from `features.build` with the dose as candidate, as training builds its examples)."""
+    from features.contract.rest import PredictRequest, WeekPlan
+    from serving.http.work import predict_plans
+    from serving.monitoring import prescribed_plan
+
+    models = fake_models()
+    recommend, close = production_path(Settings(root=tmp_path), audit_url, models)
+    as_of = dt.date(2026, 11, 23)
+    reqs = _requests(as_of, 6)
+    try:
+        answers = recommend(reqs, True)
+    finally:
+        close()
+    engine = make_engine(audit_url)
+    try:
+        recs, _ = read_recommendations(engine, as_of, as_of, FEATURE_SET.columns)
+    finally:
+        engine.dispose()
+    checked = 0
+    for i, (req, answer) in enumerate(zip(reqs, answers, strict=True)):
+        row = recs[recs["patient_id"] == req.patient.patient_id].iloc[0]
+        if answer["prescription"] is None:
+            assert np.isnan(row["pred_tolerance_aerobic"]) and np.isnan(row["sessions_aerobic"])
+            continue
+        plan = prescribed_plan(answer["prescription"])
+        week = WeekPlan(
+            **{
+                k: int(v) if k.endswith(("sessions", "sets", "reps")) else v
+                for k, v in plan.items()
+            }
+        )
+        direct = predict_plans(
+            PredictRequest(
+                patient=req.patient, sessions=req.sessions, as_of=as_of, candidates=[week]
+            ),
+            models,
+        )["predictions"][0]
+        for m in ("aerobic", "resistance"):
+            for kind in ("tolerance", "adherence"):
+                want = direct[f"{kind}_{m}"]
+                got = row[f"pred_{kind}_{m}"]
+                if want is None:
+                    assert np.isnan(got), (i, m, kind)
+                else:
+                    assert abs(got - want) < 1e-4, (i, m, kind, got, want)
+                    checked += 1
+            assert row[f"sessions_{m}"] == (plan[f"{m}_sessions"] or np.nan) or (
+                plan[f"{m}_sessions"] == 0 and np.isnan(row[f"sessions_{m}"])
+            )
+    assert checked >= 4
+
+
+def test_rows_written_before_migration_0005_stay_readable(tmp_path: Path) -> None:
+    """A database at revision 0004 (no `modality_predictions`) is read with NaN per-modality
+    predictions; upgrading it to head adds the column and keeps the rows."""
+    from alembic import command
+    from sqlalchemy import insert, inspect
+
+    from serving.audit import _alembic_config, migrate
+    from serving.monitoring import monitoring_log
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0004")
+    old = {c.name for c in monitoring_log.c if c.name not in ("id", "modality_predictions")}
+    row = {
+        "ts": dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
+        "writer_id": "w",
+        "seq": 1,
+        "patient_id": "p1",
+        "as_of": "2026-11-23",
+        "endpoint": "recommend",
+        "decision": "maintain",
+        "inputs": {"age": 50.0},
+        "predictions": {"tolerance": 0.8, "adherence": 0.7},
+        "tolerance_model": "t",
+        "tolerance_version": "1",
+        "adherence_model": "a",
+        "adherence_version": "1",
+    }
+    assert set(row) == old
+    table = monitoring_log.__class__(
+        "monitoring_log",
+        monitoring_log.metadata.__class__(),
+        *[c.copy() for c in monitoring_log.c if c.name != "modality_predictions"],
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(table), [row])
+    day = dt.date(2026, 11, 23)
+    for _ in range(2):  # before and after the upgrade
+        recs, matrix = read_recommendations(engine, day, day, FEATURE_SET.columns)
+        assert recs["pred_tolerance"].tolist() == [0.8]
+        assert np.isnan(recs["pred_tolerance_aerobic"]).all()
+        assert matrix[0, FEATURE_SET.columns.index("age")] == 50.0
+        migrate(engine)
+    cols = {c["name"] for c in inspect(engine).get_columns("monitoring_log")}
+    assert "modality_predictions" in cols
+    engine.dispose()
