@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features import build
-from features.contract.convert import prescription_to_row
+from features.contract.convert import delivered_plan, prescription_to_row
 from features.contract.rest import AerobicDose, IntRange, Prescription, Range, ResistanceDose
 from features.labels import tolerated
 from features.settings import Settings
@@ -74,29 +74,6 @@ class ArmEnv:
         if self.models_loader is None:
             raise RuntimeError("this evaluation has no models")
         return self.models_loader()
-
-
-def delivered_plan(rx: Prescription | None) -> dict[str, float]:
-    """The point dose a patient does under `rx`: the middle of each prescribed band."""
-    plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
-    if rx is None:
-        return plan
-    if rx.aerobic is not None:
-        a = rx.aerobic
-        plan |= {
-            "aerobic_sessions": float(a.sessions_per_week),
-            "aerobic_minutes": float(a.minutes_per_session),
-            "aerobic_pct_hrmax": (a.intensity_pct_hrmax.low + a.intensity_pct_hrmax.high) / 2,
-        }
-    if rx.resistance is not None:
-        r = rx.resistance
-        plan |= {
-            "resistance_sessions": float(r.sessions_per_week),
-            "resistance_sets": float(r.sets),
-            "resistance_reps": float(round((r.reps.low + r.reps.high) / 2)),
-            "resistance_pct_1rm": (r.intensity_pct_1rm.low + r.intensity_pct_1rm.high) / 2,
-        }
-    return plan
 
 
 def has_dose(rx: Prescription | None) -> bool:

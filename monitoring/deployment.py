@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.contract.convert import delivered_plan
+from features.contract.dose import PLAN_COLUMNS
 from features.contract.rest import Patient, Prescription, ProgressionReference, RecommendRequest
 from features.contract.tables import PATIENT_LIST_FIELDS, PATIENT_NESTED, SESSION_COLUMNS
 from features.contract.vocab import LIST_SEPARATOR
@@ -61,15 +63,6 @@ SHIFTS = {
 TOLERANCE_SHIFT_LOGIT = 1.0
 COHORT_MIX_CENSUS = 2  # the joining clinic sees twice the main clinic's patients
 DEFAULT_START = dt.date(2026, 3, 2)  # a Monday
-PLAN_COLUMNS = (
-    "aerobic_sessions",
-    "aerobic_minutes",
-    "aerobic_pct_hrmax",
-    "resistance_sessions",
-    "resistance_sets",
-    "resistance_reps",
-    "resistance_pct_1rm",
-)
 SESSION_INT_FIELDS = (
     "planned_sets",
     "planned_reps",
@@ -176,28 +169,6 @@ def session_dicts(sessions: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
                 item[k] = round(item[k])
         out.setdefault(pid, []).append({k: v for k, v in item.items() if v is not None})
     return out
-
-
-def delivered_plan(rx: Prescription | None) -> dict[str, float]:
-    """The point dose a patient does under a contract prescription: the middle of each band."""
-    plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
-    if rx is None:
-        return plan
-    if (a := rx.aerobic) is not None:
-        band = a.intensity_pct_hrmax
-        plan |= {
-            "aerobic_sessions": float(a.sessions_per_week),
-            "aerobic_minutes": float(a.minutes_per_session),
-            "aerobic_pct_hrmax": (band.low + band.high) / 2,
-        }
-    if (r := rx.resistance) is not None:
-        plan |= {
-            "resistance_sessions": float(r.sessions_per_week),
-            "resistance_sets": float(r.sets),
-            "resistance_reps": float(round((r.reps.low + r.reps.high) / 2)),
-            "resistance_pct_1rm": (r.intensity_pct_1rm.low + r.intensity_pct_1rm.high) / 2,
-        }
-    return plan
 
 
 def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:

@@ -4,9 +4,7 @@ the decision mix per week, and the tables. One file, plots embedded, written ato
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -17,23 +15,9 @@ matplotlib.use("Agg")  # no display on servers and CI
 
 import matplotlib.pyplot as plt
 
-from features.io import write_atomic
+from features.html_report import DECISION_COLOURS, png_base64, write_html
 
 COLOURS = {"tolerance": "#1d3557", "adherence": "#e76f51"}
-DECISION_COLOURS = {
-    "progress": "#2a9d8f",
-    "maintain": "#8ab17d",
-    "regress": "#e9c46a",
-    "hold": "#e76f51",
-    "refer": "#9b5de5",
-}
-
-
-def _png(fig: plt.Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def plot_drift(result: dict[str, Any]) -> str:
@@ -54,7 +38,7 @@ def plot_drift(result: dict[str, Any]) -> str:
     for ax in (a1, a2):
         ax.tick_params(axis="x", rotation=60, labelsize=7)
         ax.legend(fontsize=7)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def plot_reliability(result: dict[str, Any]) -> str | None:
@@ -76,7 +60,7 @@ def plot_reliability(result: dict[str, Any]) -> str | None:
         ax.set_title(f"reliability: {kind}")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def plot_decisions(result: dict[str, Any]) -> str:
@@ -91,7 +75,7 @@ def plot_decisions(result: dict[str, Any]) -> str:
     ax.set_title("decision mix per week")
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _fmt(v: Any) -> str:
@@ -218,5 +202,4 @@ def render(result: dict[str, Any]) -> str:
 
 
 def write_report(path: Path, result: dict[str, Any]) -> None:
-    text = render(result)
-    write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+    write_html(path, render(result))

@@ -4,13 +4,12 @@ window totals at step 0, the thresholds as params, the result JSON and the repor
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from features.settings import Settings, apply_offline_environment
+from features.settings import Settings
+from training.tracking_runs import experiment_id, log_batches, log_result_files, tracking_client
 
 EXPERIMENT = "dosewise-monitoring"
 
@@ -65,33 +64,18 @@ def metric_points(result: dict[str, Any]) -> list[tuple[str, float, int]]:
 
 def log_monitoring(settings: Settings, result: dict[str, Any], report: Path | None) -> str:
     """One MLflow run with every figure; returns its run id."""
-    apply_offline_environment()
-    from mlflow import MlflowClient
+    client = tracking_client(settings)
     from mlflow.entities import Metric, Param
 
-    assert settings.mlruns_dir is not None
-    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    exp_id = (
-        exp.experiment_id
-        if exp is not None
-        else client.create_experiment(EXPERIMENT, artifact_location=settings.mlflow_artifact_root)
-    )
+    exp_id = experiment_id(client, settings, EXPERIMENT)
     run = client.create_run(exp_id, run_name=f"monitor-{result['since']}-{result['until']}")
     run_id = run.info.run_id
     params = [Param(f"threshold.{k}", str(v)) for k, v in result["thresholds"].items()]
     params += [Param("since", result["since"]), Param("until", result["until"])]
     params += [Param(f"versions.{k}", ",".join(v)) for k, v in result["versions"].items()]
     metrics = [Metric(k, v, 0, s) for k, v, s in metric_points(result)]
-    for i in range(0, max(len(metrics), 1), 900):  # MLflow takes at most 1000 per batch
-        client.log_batch(run_id, metrics=metrics[i : i + 900], params=params if i == 0 else [])
+    log_batches(client, run_id, metrics, params)
     client.set_tag(run_id, "status", result["status"])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "monitoring.json"
-        path.write_text(json.dumps(result, indent=1, default=float), encoding="utf-8")
-        client.log_artifact(run_id, str(path))
-    if report is not None and Path(report).exists():
-        client.log_artifact(run_id, str(report))
+    log_result_files(client, run_id, "monitoring.json", result, 1, report)
     client.set_terminated(run_id)
     return run_id

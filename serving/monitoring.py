@@ -103,27 +103,10 @@ def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
 def prescribed_plan(rx: Mapping[str, Any] | None) -> dict[str, float]:
     """The point dose a patient does under a contract prescription (JSON form): the middle of
     each band, in `PLAN_COLUMNS` (0 sessions for a modality not prescribed)."""
-    from features.contract.dose import PLAN_COLUMNS
+    from features.contract.convert import delivered_plan
+    from features.contract.rest import Prescription
 
-    plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
-    if not rx:
-        return plan
-    if a := rx.get("aerobic"):
-        band = a["intensity_pct_hrmax"]
-        plan |= {
-            "aerobic_sessions": float(a["sessions_per_week"]),
-            "aerobic_minutes": float(a["minutes_per_session"]),
-            "aerobic_pct_hrmax": (band["low"] + band["high"]) / 2,
-        }
-    if r := rx.get("resistance"):
-        plan |= {
-            "resistance_sessions": float(r["sessions_per_week"]),
-            "resistance_sets": float(r["sets"]),
-            "resistance_reps": float(round((r["reps"]["low"] + r["reps"]["high"]) / 2)),
-            "resistance_pct_1rm": (r["intensity_pct_1rm"]["low"] + r["intensity_pct_1rm"]["high"])
-            / 2,
-        }
-    return plan
+    return delivered_plan(Prescription.model_validate(rx) if rx else None)
 
 
 def modality_predictions(

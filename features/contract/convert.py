@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract.dose import REFERENCE_COLUMNS
+from features.contract.dose import PLAN_COLUMNS, REFERENCE_COLUMNS
 from features.contract.rest import (
     Patient,
     Prescription,
@@ -133,3 +133,27 @@ def requests_to_columns(
         else {c: np.concatenate([p[c] for p in parts]) for c in SESSION_COLUMNS}
     )
     return patients, sessions
+
+
+def delivered_plan(rx: Prescription | None) -> dict[str, float]:
+    """The point dose a patient does under `rx`: the middle of each prescribed band (what the
+    closed loop and the simulated deployment deliver, and what monitoring predicts for)."""
+    plan = dict.fromkeys(PLAN_COLUMNS, 0.0)
+    if rx is None:
+        return plan
+    if rx.aerobic is not None:
+        a = rx.aerobic
+        plan |= {
+            "aerobic_sessions": float(a.sessions_per_week),
+            "aerobic_minutes": float(a.minutes_per_session),
+            "aerobic_pct_hrmax": (a.intensity_pct_hrmax.low + a.intensity_pct_hrmax.high) / 2,
+        }
+    if rx.resistance is not None:
+        r = rx.resistance
+        plan |= {
+            "resistance_sessions": float(r.sessions_per_week),
+            "resistance_sets": float(r.sets),
+            "resistance_reps": float(round((r.reps.low + r.reps.high) / 2)),
+            "resistance_pct_1rm": (r.intensity_pct_1rm.low + r.intensity_pct_1rm.high) / 2,
+        }
+    return plan

@@ -54,6 +54,7 @@ from serving.audit.chain import (
 from serving.audit.records import canonical_json, make_record, request_hash
 from serving.audit.schema import (
     MIGRATIONS,
+    alembic_config,
     create_schema,
     current_revision,
     head_revision,
@@ -79,6 +80,7 @@ __all__ = [
     "TRIGGER_NAMES",
     "AuditUnavailableError",
     "AuditWriter",
+    "alembic_config",
     "audit_chain_head",
     "audit_log",
     "canonical_json",

@@ -22,7 +22,7 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 _PG_MIGRATION_LOCK = 0x0D05E715
 
 
-def _alembic_config(conn: Connection) -> Any:
+def alembic_config(conn: Connection) -> Any:
     from alembic.config import Config
 
     cfg = Config()
@@ -35,7 +35,7 @@ def head_revision() -> str:
     """The newest migration shipped with this code."""
     from alembic.script import ScriptDirectory
 
-    cfg = _alembic_config(None)  # type: ignore[arg-type]
+    cfg = alembic_config(None)  # type: ignore[arg-type]
     return str(ScriptDirectory.from_config(cfg).get_current_head())
 
 
@@ -77,7 +77,7 @@ def migrate(engine: Engine) -> None:
     with _sqlite_file_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        command.upgrade(_alembic_config(conn), "head")
+        command.upgrade(alembic_config(conn), "head")
 
 
 def create_schema(engine: Engine, attempts: int = 5) -> None:

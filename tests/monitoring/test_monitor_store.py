@@ -67,9 +67,9 @@ def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
 ) -> None:
     """The row's per-modality predictions equal POST /predict on the prescribed dose (features
     from `features.build` with the dose as candidate, as training builds its examples)."""
+    from features.contract.convert import delivered_plan
     from features.contract.rest import PredictRequest, WeekPlan
     from serving.http.work import predict_plans
-    from serving.monitoring import prescribed_plan
 
     models = fake_models()
     recommend, close = production_path(Settings(root=tmp_path), audit_url, models)
@@ -87,10 +87,10 @@ def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
     checked = 0
     for i, (req, answer) in enumerate(zip(reqs, answers, strict=True)):
         row = recs[recs["patient_id"] == req.patient.patient_id].iloc[0]
-        if answer["prescription"] is None:
+        if answer.prescription is None:
             assert np.isnan(row["pred_tolerance_aerobic"]) and np.isnan(row["sessions_aerobic"])
             continue
-        plan = prescribed_plan(answer["prescription"])
+        plan = delivered_plan(answer.prescription)
         week = WeekPlan(
             **{
                 k: int(v) if k.endswith(("sessions", "sets", "reps")) else v
@@ -124,12 +124,12 @@ def test_rows_written_before_migration_0005_stay_readable(tmp_path: Path) -> Non
     from alembic import command
     from sqlalchemy import insert, inspect
 
-    from serving.audit import _alembic_config, migrate
+    from serving.audit import alembic_config, migrate
     from serving.monitoring import monitoring_log
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0004")
+        command.upgrade(alembic_config(conn), "0004")
     old = {c.name for c in monitoring_log.c if c.name not in ("id", "modality_predictions")}
     row = {
         "ts": dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
