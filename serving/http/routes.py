@@ -8,7 +8,7 @@ Another package adds its endpoints by appending its routes to `ROUTES` here (one
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,42 +68,42 @@ def answer(reqs: Sequence[RecommendRequest], endpoint: str, base_url: str, t0: f
     return Answer(responses, records, recs)
 
 
-@guarded("recommend")
-async def recommend_endpoint(request: Request) -> Response:
-    """POST /recommend: the contract's request object in, the contract's response out."""
+async def _serve(request: Request, endpoint: str, parse: Callable[[bytes], list[Any]]) -> Answer:
+    """The shared path of /recommend and /recommend_batch: parse in a worker thread, answer, and
+    write every audit row (with its monitoring and review-page rows) before the 200."""
     t0 = time.perf_counter()
     check_content_type(request)
     body = await request.body()
     base_url = review.public_base_url(request)
 
     def work() -> Answer:
-        req = parse_body(body, RecommendRequest.model_validate)
-        return answer([req], "recommend", base_url, t0)
+        reqs = parse(body)
+        return answer(reqs, endpoint, base_url, t0) if reqs else Answer([], [], [])
 
     done = await RUNTIME.run(work)
-    await RUNTIME.audit_records(done.records)  # before the 200: no answer without its rows
-    count_decisions("recommend", done.recs)
+    if done.records:
+        await RUNTIME.audit_records(done.records)  # no answer without its rows
+        count_decisions(endpoint, done.recs)
+    return done
+
+
+@guarded("recommend")
+async def recommend_endpoint(request: Request) -> Response:
+    """POST /recommend: the contract's request object in, the contract's response out."""
+    done = await _serve(
+        request, "recommend", lambda body: [parse_body(body, RecommendRequest.model_validate)]
+    )
     return json_response(done.responses[0])
 
 
 @guarded("recommend_batch")
 async def recommend_batch_endpoint(request: Request) -> Response:
     """POST /recommend_batch: a JSON list of up to 256 requests -> the list of responses."""
-    t0 = time.perf_counter()
-    check_content_type(request)
-    body = await request.body()
-    base_url = review.public_base_url(request)
-
-    def work() -> Answer:
-        reqs = parse_body(body, _BATCH.validate_python, item_prefix=True)
-        if not reqs:
-            return Answer([], [], [])
-        return answer(reqs, "recommend_batch", base_url, t0)
-
-    done = await RUNTIME.run(work)
-    if done.records:
-        await RUNTIME.audit_records(done.records)
-        count_decisions("recommend_batch", done.recs)
+    done = await _serve(
+        request,
+        "recommend_batch",
+        lambda body: parse_body(body, _BATCH.validate_python, item_prefix=True),
+    )
     return json_response(done.responses)
 
 

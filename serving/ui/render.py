@@ -68,32 +68,41 @@ def trajectory_charts(traj: dict[str, Any]) -> list[Any]:
         for i, w in enumerate(weeks)
         if w["adverse_event"] != "none"
     ] + [Marker(m["x"], "infusion", f"infusion day {m['date']}") for m in traj["infusions"]]
-    aerobic = Chart(
-        chart_id="chart-aerobic",
-        title="Aerobic minutes per week: planned, completed, and next week's recommendation",
-        y_label="min / week",
-        x_labels=labels,
-        series=[
-            Series("planned", "Planned", [w["planned_aerobic"] for w in weeks], "planned"),
-            Series("completed", "Completed", [w["completed_aerobic"] for w in weeks], "completed"),
-        ],
-        markers=markers,
-        next_value=traj["next_aerobic"],
-        unit=" min",
-    )
-    load = Chart(
-        chart_id="chart-resistance",
-        title="Resistance load per week (sets x reps x %1RM / 100): planned, completed, next",
-        y_label="load / week",
-        x_labels=labels,
-        series=[
-            Series("planned", "Planned", [w["planned_load"] for w in weeks], "planned"),
-            Series("completed", "Completed", [w["completed_load"] for w in weeks], "completed"),
-        ],
-        markers=markers,
-        next_value=traj["next_load"],
-    )
-    return [line_chart(aerobic), line_chart(load)]
+
+    def chart(chart_id: str, title: str, y_label: str, key: str, unit: str = "") -> Any:
+        planned = [w[f"planned_{key}"] for w in weeks]
+        completed = [w[f"completed_{key}"] for w in weeks]
+        return line_chart(
+            Chart(
+                chart_id=chart_id,
+                title=title,
+                y_label=y_label,
+                x_labels=labels,
+                series=[
+                    Series("planned", "Planned", planned, "planned"),
+                    Series("completed", "Completed", completed, "completed"),
+                ],
+                markers=markers,
+                next_value=traj[f"next_{key}"],
+                unit=unit,
+            )
+        )
+
+    return [
+        chart(
+            "chart-aerobic",
+            "Aerobic minutes per week: planned, completed, and next week's recommendation",
+            "min / week",
+            "aerobic",
+            " min",
+        ),
+        chart(
+            "chart-resistance",
+            "Resistance load per week (sets x reps x %1RM / 100): planned, completed, next",
+            "load / week",
+            "load",
+        ),
+    ]
 
 
 def render_recommendation(data: dict[str, Any], banner: str) -> str:
