@@ -8,7 +8,7 @@ from these fields.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -152,26 +152,24 @@ class Session(_Strict):
 
 
 # --- REST: prescription -------------------------------------------------------------------------
-class Range(_Strict):
+class _Ordered(_Strict):
+    """A band: `low` never above `high`."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:  # type: ignore[attr-defined]
+            raise ValueError("low must not exceed high")
+        return self
+
+
+class Range(_Ordered):
     low: float
     high: float
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Range:
-        if self.low > self.high:
-            raise ValueError("low must not exceed high")
-        return self
 
-
-class IntRange(_Strict):
+class IntRange(_Ordered):
     low: int
     high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> IntRange:
-        if self.low > self.high:
-            raise ValueError("low must not exceed high")
-        return self
 
 
 class AerobicDose(_Strict):

@@ -42,21 +42,24 @@ ENGINES = ("pandas", "spark")
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 # --- output shape -------------------------------------------------------------------------------
-INT_COLUMNS = (
-    "aerobic_sessions_per_week",
-    "aerobic_rpe_low",
-    "aerobic_rpe_high",
-    "resistance_sessions_per_week",
-    "resistance_sets",
-    "resistance_reps_low",
-    "resistance_reps_high",
+# The prescription's columns in output order, with their type.
+_DOSE_COLUMNS: tuple[tuple[str, type], ...] = (
+    ("aerobic_sessions_per_week", int),
+    ("aerobic_minutes_per_session", float),
+    ("aerobic_pct_hrmax_low", float),
+    ("aerobic_pct_hrmax_high", float),
+    ("aerobic_rpe_low", int),
+    ("aerobic_rpe_high", int),
+    ("resistance_sessions_per_week", int),
+    ("resistance_sets", int),
+    ("resistance_reps_low", int),
+    ("resistance_reps_high", int),
+    ("resistance_pct_1rm_low", float),
+    ("resistance_pct_1rm_high", float),
 )
+INT_COLUMNS = tuple(c for c, kind in _DOSE_COLUMNS if kind is int)
 FLOAT_COLUMNS = (
-    "aerobic_minutes_per_session",
-    "aerobic_pct_hrmax_low",
-    "aerobic_pct_hrmax_high",
-    "resistance_pct_1rm_low",
-    "resistance_pct_1rm_high",
+    *(c for c, kind in _DOSE_COLUMNS if kind is float),
     "predicted_tolerance",
     "predicted_adherence",
     *REFERENCE_COLUMNS,
@@ -65,18 +68,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "patient_id",
     "as_of",
     "decision",
-    "aerobic_sessions_per_week",
-    "aerobic_minutes_per_session",
-    "aerobic_pct_hrmax_low",
-    "aerobic_pct_hrmax_high",
-    "aerobic_rpe_low",
-    "aerobic_rpe_high",
-    "resistance_sessions_per_week",
-    "resistance_sets",
-    "resistance_reps_low",
-    "resistance_reps_high",
-    "resistance_pct_1rm_low",
-    "resistance_pct_1rm_high",
+    *(c for c, _ in _DOSE_COLUMNS),
     "restrictions",
     "predicted_tolerance",
     "predicted_adherence",

@@ -19,30 +19,39 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from features.contract.dose import REFERENCE_COLUMNS
-from features.contract.tables import PATIENTS_SCHEMA, SESSIONS_SCHEMA
+from features.contract.dose import REFERENCE_COLUMNS, RPE_SCALE_MAX, RPE_SCALE_MIN
+from features.contract.rest import AerobicDose, ResistanceDose
+from features.contract.tables import PATIENTS_SCHEMA, RX_FIELDS, SESSIONS_SCHEMA
 from features.contract.vocab import LIST_SEPARATOR, RESTRICTIONS
 
 ERROR_COLUMNS = ("patient_id", "table", "field", "reason")
 # Original row number, carried through Spark so ties are broken as in the pandas engine.
 ROW = "_dosewise_row"
 
-# rx_* columns are optional in the contract but must be sane when present (same bounds as the
-# Prescription model where it has them).
-_RX_BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "rx_aerobic_sessions": (0, 14),
-    "rx_aerobic_minutes": (0, 180),
-    "rx_aerobic_pct_hrmax_low": (0, 100),
-    "rx_aerobic_pct_hrmax_high": (0, 100),
-    "rx_aerobic_rpe_low": (6, 20),
-    "rx_aerobic_rpe_high": (6, 20),
-    "rx_resistance_sessions": (0, 14),
-    "rx_resistance_sets": (0, 10),
-    "rx_resistance_reps_low": (0, 30),
-    "rx_resistance_reps_high": (0, 30),
-    "rx_resistance_pct_1rm_low": (0, 100),
-    "rx_resistance_pct_1rm_high": (0, 100),
+# rx_* columns are optional in the contract but must be sane when present: the Prescription
+# model's own field bounds (sessions, minutes, sets), and for its bands (which the model bounds
+# only by their order) the scale each band lives on.
+_BAND_SCALES: dict[str, tuple[float, float]] = {
+    "intensity_pct_hrmax": (0, 100),
+    "intensity_pct_1rm": (0, 100),
+    "rpe": (RPE_SCALE_MIN, RPE_SCALE_MAX),
+    "reps": (0, 30),
 }
+
+
+def _rx_bounds(path: str) -> tuple[float | None, float | None]:
+    """Bounds of the Prescription field at `path` (e.g. "aerobic.rpe.low")."""
+    modality, name, *_ = path.split(".")
+    if name in _BAND_SCALES:
+        return _BAND_SCALES[name]
+    model = AerobicDose if modality == "aerobic" else ResistanceDose
+    lo = hi = None
+    for meta in model.model_fields[name].metadata:
+        lo, hi = getattr(meta, "ge", lo), getattr(meta, "le", hi)
+    return lo, hi
+
+
+_RX_BOUNDS = {column: _rx_bounds(path) for column, path in RX_FIELDS.items()}
 
 
 def _rx_column(lo: float | None, hi: float | None) -> pa.Column:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,40 +20,12 @@ from serving.policy.prescribe import (
     plan_to_prescription,
     progression_reference,
 )
-from serving.policy.record import (
-    FEATURE_COLUMNS,
-    HISTORY_FACTS,
-    _feature,
-    clean_record,
-    kernel_facts,
-    records,
-    reference_of,
-    tolerated_week,
-)
+from serving.policy.record import FEATURE_COLUMNS, HISTORY_FACTS, kernel_facts, records
 from serving.policy.result import Contribution, ModelVersion, Plan, Predictions, Recommendation
 from serving.policy.scoring import Models, ModelScorer, Points, Scorer
-from serving.policy.search import Choice, Context, search
+from serving.policy.search import Choice, contexts_for, search
 
 _HISTORY_AT = [FEATURE_COLUMNS.index(c) for c in HISTORY_FACTS]
-
-
-def _contexts(
-    point_matrix: np.ndarray,
-    results: Sequence[gk.KernelResult],
-    facts_all: Sequence[dict[str, Any]],
-    cfg: PolicyConfig,
-) -> list[Context | None]:
-    out: list[Context | None] = []
-    for i, res in enumerate(results):
-        if res.decision != "allowed" or res.envelope.is_empty:
-            out.append(None)
-            continue
-        row = point_matrix[i]
-        rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
-        clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
-        rate = tuple(_feature(row, (f"{m}_tolerated_rate_14d",)) for m in ("aerobic", "resistance"))
-        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean, rate))
-    return out
 
 
 @dataclass(frozen=True)
@@ -111,7 +82,7 @@ def recommend(
     results = [gk.evaluate(f) for f in facts_all]
     if inputs is not None:
         inputs.extend(PatientInputs(point_matrix[i], facts_all[i], results[i]) for i in range(n))
-    contexts = _contexts(point_matrix, results, facts_all, cfg)
+    contexts = contexts_for(point_matrix, results, facts_all, cfg)
     points = Points(point_matrix, pid, as_of_ts)
     found = search(points, contexts, scorer or ModelScorer(models), cfg)
     tops = _explanations(found, models, cfg)

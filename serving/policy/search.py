@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,14 @@ from serving.policy.options import (
     generic_week,
     resistance_options,
 )
-from serving.policy.record import _FEATURE_AT, Reference, _feature
+from serving.policy.record import (
+    _FEATURE_AT,
+    Reference,
+    _feature,
+    clean_record,
+    reference_of,
+    tolerated_week,
+)
 from serving.policy.scoring import A, PlanScores, Points, R, Scorer
 
 
@@ -438,6 +446,27 @@ def _choices(
             considered=int(considered[p]),
             feature_row=scores.feature_row(int(best[p]), int(modality[p])),
         )
+    return out
+
+
+def contexts_for(
+    point_matrix: np.ndarray,
+    results: Sequence[gk.KernelResult],
+    facts_all: Sequence[dict[str, Any]],
+    cfg: PolicyConfig,
+) -> list[Context | None]:
+    """What the search needs of each patient (None: hold, refer or an empty envelope): the
+    envelope, the progression reference and the record's flags per modality."""
+    out: list[Context | None] = []
+    for i, res in enumerate(results):
+        if res.decision != "allowed" or res.envelope.is_empty:
+            out.append(None)
+            continue
+        row = point_matrix[i]
+        rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
+        clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
+        rate = tuple(_feature(row, (f"{m}_tolerated_rate_14d",)) for m in ("aerobic", "resistance"))
+        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean, rate))
     return out
 
 
