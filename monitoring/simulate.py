@@ -30,10 +30,7 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
         from serving.models import load_champions
 
         models = load_champions(settings)
-    cfg = PolicyConfig(
-        tolerance_threshold=settings.tolerance_threshold,
-        adherence_threshold=settings.adherence_threshold,
-    )
+    cfg = PolicyConfig.from_settings(settings)
     writer = AuditWriter(db_url, retention_days=settings.monitoring_retention_days).start()
 
     def recommend(reqs: list[RecommendRequest], record: bool) -> list[Recommendation]:

@@ -290,7 +290,4 @@ def policy_config(settings: Settings) -> Any:
     """The PolicyConfig REST uses: thresholds from the settings, everything else default."""
     from serving.policy import PolicyConfig
 
-    return PolicyConfig(
-        tolerance_threshold=settings.tolerance_threshold,
-        adherence_threshold=settings.adherence_threshold,
-    )
+    return PolicyConfig.from_settings(settings)
