@@ -100,42 +100,30 @@ def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
     return [{n: _number(v) for n, v in zip(names, row.tolist(), strict=True)} for row in rows]
 
 
-def prescribed_plan(rx: Mapping[str, Any] | None) -> dict[str, float]:
-    """The point dose a patient does under a contract prescription (JSON form): the middle of
-    each band, in `PLAN_COLUMNS` (0 sessions for a modality not prescribed)."""
-    from features.contract.convert import delivered_plan
-    from features.contract.rest import Prescription
-
-    return delivered_plan(Prescription.model_validate(rx) if rx else None)
-
-
 def modality_predictions(
-    inputs: Sequence[Mapping[str, float | None]],
-    responses: Sequence[Mapping[str, Any]],
-    models: Any,
+    rows: Sequence[Any], prescriptions: Sequence[Any], models: Any
 ) -> list[dict[str, float | None] | None]:
-    """Per response, P(tolerate) and P(attend) of one session of each prescribed modality at the
-    prescribed dose (`MODALITY_KEYS`; None for a modality not prescribed) and the sessions
-    prescribed of each (`SESSION_KEYS`), scored by the response's models from its model input
-    row the way `ModelScorer` scores a plan (the candidate columns from
-    `features.pipeline.candidate_matrix`). None for hold and refer."""
-    from features import FEATURE_SET
+    """Per recommendation, P(tolerate) and P(attend) of one session of each prescribed modality
+    at the prescribed dose (the middle of each band: `delivered_plan`; `MODALITY_KEYS`, None for
+    a modality not prescribed) and the sessions prescribed of each (`SESSION_KEYS`), scored by
+    the models from the feature row the policy scored, the way `ModelScorer` scores a plan (the
+    candidate columns from `features.pipeline.candidate_matrix`). None for hold and refer."""
+    from features.contract.convert import delivered_plan
     from features.contract.dose import PLAN_COLUMNS
     from features.pipeline import candidate_matrix
     from features.table import Table
 
-    names = FEATURE_SET.columns
     owner: list[int] = []
     which: list[int] = []
     plans: list[list[float]] = []
     out: list[dict[str, float | None] | None] = [
-        dict.fromkeys(MODALITY_KEYS + SESSION_KEYS) if r.get("prescription") else None
-        for r in responses
+        dict.fromkeys(MODALITY_KEYS + SESSION_KEYS) if rx is not None else None
+        for rx in prescriptions
     ]
-    for i, resp in enumerate(responses):
-        if not resp.get("prescription"):
+    for i, rx in enumerate(prescriptions):
+        if rx is None:
             continue
-        plan = prescribed_plan(resp["prescription"])
+        plan = delivered_plan(rx)
         for m, modality in enumerate(MODALITIES):
             if plan[f"{modality}_sessions"] >= 1:
                 row = out[i]
@@ -146,9 +134,8 @@ def modality_predictions(
                 plans.append([plan[c] for c in PLAN_COLUMNS])
     if not owner:
         return out
-    points = np.array(
-        [[np.nan if x.get(n) is None else x[n] for n in names] for x in inputs], dtype=float
-    )
+    points = np.asarray(np.vstack(rows), dtype=float)
+    points = np.where(np.isinf(points), np.nan, points)  # as stored: not a number -> missing
     cols = np.array(plans, dtype=float)
     cands: dict[str, Any] = {c: cols[:, j] for j, c in enumerate(PLAN_COLUMNS)}
     cands["modality"] = np.array([MODALITIES[m] for m in which], dtype=object)
@@ -164,14 +151,13 @@ def modality_predictions(
 
 
 def served_inputs(
-    rows: Sequence[Any], responses: Sequence[Mapping[str, Any]], models: Any
+    rows: Sequence[Any], prescriptions: Sequence[Any], models: Any
 ) -> list[ServedInputs]:
-    """The monitoring inputs of the responses, in order: the feature rows the policy scored
+    """The monitoring inputs of recommendations, in order: the feature rows the policy scored
     (`PatientInputs.row`, as `model_inputs`) and the per-modality predictions of each prescribed
-    dose (`modality_predictions`)."""
-    features = model_inputs(rows)
-    per = modality_predictions(features, responses, models)
-    return [ServedInputs(x, p) for x, p in zip(features, per, strict=True)]
+    dose (`Recommendation.prescription`, None for hold and refer: `modality_predictions`)."""
+    per = modality_predictions(rows, prescriptions, models)
+    return [ServedInputs(x, p) for x, p in zip(model_inputs(rows), per, strict=True)]
 
 
 def _number(value: Any) -> float | None:

@@ -56,15 +56,9 @@ class Choice:
     feature_row: np.ndarray | None
 
 
-def _week(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
-    """A 7-column week from an aerobic (s, m, p) and a resistance (s, sets, %1RM) part."""
-    if r[0] < 1:
-        return np.array([*a, 0.0, 0.0, 0.0, 0.0])
-    return np.array([*a, r[0], r[1], reps, r[2]])
-
-
 def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
-    """`_week` for rows of aerobic parts x rows of resistance parts (one side a single row)."""
+    """Whole weeks (PLAN_COLUMNS) from rows of aerobic (s, m, %HRmax) parts x rows of
+    resistance (s, sets, %1RM) parts (one side a single row); no resistance part, no reps."""
     n = max(len(a), len(r))
     a = np.broadcast_to(a, (n, 3)) if len(a) else np.zeros((0, 3))
     r = np.broadcast_to(r, (n, 3)) if len(r) else np.zeros((0, 3))
@@ -76,30 +70,8 @@ def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
 
 
 def recalibration(row: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
-    """Per modality, how much more (or less) often this patient's recent sessions were
-    intolerant than the scorer predicts at the reference dose, within [floor, cap].
-
-    The observed 14-day intolerant share is shrunk toward the prediction by
-    `recalibration_prior_sessions` pseudo-sessions. Intolerance (1 - P(tolerate)) of every option
-    is multiplied by it in the risk bounds and the objective: when the world is harder than the
-    models learnt (say, long sessions cost more than in the training data), the patient's own
-    record tightens the bounds instead of the search trusting the models' dose-response.
-    """
-    out = np.ones(2)
-    if cfg.recalibration_prior_sessions <= 0:
-        return out
-    k = cfg.recalibration_prior_sessions
-    for m, name in ((A, "aerobic"), (R, "resistance")):
-        pred = 1.0 - float(ref_tol[m])
-        rate = _feature(row, (f"{name}_tolerated_rate_14d",))
-        n = _feature(row, (f"{name}_n_planned_14d",)) * _feature(
-            row, (f"{name}_attendance_rate_14d",)
-        )
-        if not (math.isfinite(pred) and math.isfinite(rate) and math.isfinite(n)) or n <= 0:
-            continue
-        obs = (n * (1.0 - rate) + k * pred) / (n + k)
-        out[m] = min(max(cfg.recalibration_floor, obs / max(pred, 1e-3)), cfg.recalibration_cap)
-    return out
+    """`recalibration_rows` for one patient."""
+    return recalibration_rows(row[None, :], np.asarray(ref_tol)[None, :], cfg)[0]
 
 
 def _recalibrated(tol: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -193,8 +165,16 @@ def _py_max(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.where(np.asarray(b) > a, b, a)
 
 
-def _recalibration_rows(rows: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
-    """`recalibration` for many patients at once (points x 2), the same arithmetic."""
+def recalibration_rows(rows: np.ndarray, ref_tol: np.ndarray, cfg: PolicyConfig) -> np.ndarray:
+    """Per patient (points x 2) and modality, how much more (or less) often the patient's recent
+    sessions were intolerant than the scorer predicts at the reference dose, within [floor, cap].
+
+    The observed 14-day intolerant share is shrunk toward the prediction by
+    `recalibration_prior_sessions` pseudo-sessions. Intolerance (1 - P(tolerate)) of every option
+    is multiplied by it in the risk bounds and the objective: when the world is harder than the
+    models learnt (say, long sessions cost more than in the training data), the patient's own
+    record tightens the bounds instead of the search trusting the models' dose-response.
+    """
     out = np.ones((len(rows), 2))
     if cfg.recalibration_prior_sessions <= 0 or not len(rows):
         return out
@@ -354,7 +334,7 @@ def search(
         plans1[gen], PlanScores(sc1.tolerance[gen], sc1.attendance[gen])
     )
     bound = _py_min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * generic_risk)
-    factor = _recalibration_rows(points.matrix[live], sc1.tolerance[gen + 1], cfg)
+    factor = recalibration_rows(points.matrix[live], sc1.tolerance[gen + 1], cfg)
     thr = session_thresholds(sc1.tolerance[gen], cfg)  # per patient and modality
     chosen = []
     for m in (A, R):

@@ -23,7 +23,9 @@ from serving.policy.scoring import A, PlanScores, Points, R, Scorer
 from serving.policy.search import (
     Choice,
     Context,
+    _nearest,
     _recalibrated,
+    _reference_after,
     _weeks,
     longer_than_generic,
     recalibration,
@@ -53,14 +55,6 @@ def _combinations(
     )
     flags = np.tile([fa, fr], (na * nr, 1))
     return weeks, flags
-
-
-def _nearest(opts: np.ndarray, target: tuple[float, float, float]) -> np.ndarray:
-    """The option closest to the reference (the other modality's context while scoring)."""
-    if not len(opts):
-        return np.zeros(3)
-    scale = np.array([1.0, 10.0, 10.0])
-    return opts[int(np.argmin((np.abs(opts - np.asarray(target)) / scale).sum(axis=1)))]
 
 
 def _modality_stage(
@@ -240,18 +234,6 @@ def reference_search(
             considered=(sl.stop - sl.start) + len(stage1[i][0]) + len(stage1[i][1]),
             feature_row=sc2.feature_row(j, A if plan[0] >= 1 else R),
         )
-    return out
-
-
-def _reference_after(plan: np.ndarray, ref: Reference, forced: tuple[bool, bool]) -> np.ndarray:
-    """Next week's progression reference: the plan, except that a deloaded modality keeps the
-    dose it was deloaded from (so the patient climbs back to it, not from the deload)."""
-    out = plan.copy()
-    if forced[A] and ref.aerobic_current and plan[0] >= 1:
-        out[0:3] = ref.aerobic
-    if forced[R] and ref.resistance_current and plan[3] >= 1:
-        out[3], out[4], out[6] = ref.resistance
-        out[5] = plan[5]
     return out
 
 

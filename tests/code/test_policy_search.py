@@ -312,8 +312,15 @@ def test_after_a_deload_the_kept_reference_leads_the_climb_back() -> None:
     assert no_ref.aerobic == (3, 20, 64)
 
 
+def _one_week(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
+    """One 7-column week from an aerobic (s, m, p) and a resistance (s, sets, %1RM) part."""
+    if r[0] < 1:
+        return np.array([*a, 0.0, 0.0, 0.0, 0.0])
+    return np.array([*a, r[0], r[1], reps, r[2]])
+
+
 def test_vectorised_week_rows_equal_the_one_at_a_time_rows() -> None:
-    from serving.policy.search import _week, _weeks
+    from serving.policy.search import _weeks
 
     rng = np.random.default_rng(0)
     a = np.column_stack(
@@ -321,8 +328,8 @@ def test_vectorised_week_rows_equal_the_one_at_a_time_rows() -> None:
     )
     r = np.column_stack([rng.integers(0, 4, 20), rng.integers(1, 4, 20), rng.integers(30, 80, 20)])
     a, r = a.astype(float), r.astype(float)
-    np.testing.assert_array_equal(_weeks(a, r[:1], 12.0), [_week(x, r[0], 12.0) for x in a])
-    np.testing.assert_array_equal(_weeks(a[:1], r, 12.0), [_week(a[0], y, 12.0) for y in r])
+    np.testing.assert_array_equal(_weeks(a, r[:1], 12.0), [_one_week(x, r[0], 12.0) for x in a])
+    np.testing.assert_array_equal(_weeks(a[:1], r, 12.0), [_one_week(a[0], y, 12.0) for y in r])
     assert _weeks(a[:0], r[:1], 12.0).shape == (0, 7)
 
 
