@@ -78,9 +78,22 @@ def read_auroc(realised: float, heldout: float, expected: float) -> tuple[str, s
     return "case_mix", (
         f"the gap is case mix: realised AUROC {r:.3f} differs from held-out {h:.3f} by "
         f"{r - h:+.3f} but matches the {e:.3f} the served predictions imply if correct "
-        f"(model-based concordance), so the model is fine for these patients; the spread of "
-        f"risk among them is {spread} than in training (an active policy serves doses it "
-        "predicts are tolerated)."
+        f"(model-based concordance), so the model ranks these patients as well as their "
+        f"{spread} spread of risk allows (an active policy serves doses it predicts are "
+        "tolerated, which narrows it): no decay."
+    )
+
+
+def read_calibration(row: Mapping[str, Any], ece_limit: float) -> str | None:
+    """A sentence when the window's ECE is over its sampling floor by more than the monitor's
+    calibration limit (ranking can match expected while the probabilities are off)."""
+    ece, floor = row.get("ece", math.nan), row.get("expected_ece", math.nan)
+    if not _finite(ece, floor) or ece <= floor + ece_limit:
+        return None
+    return (
+        f"Calibration is off, though: ECE {ece:.3f} > its sampling floor {floor:.3f} + "
+        f"{ece_limit} (mean predicted {row.get('mean_prediction', math.nan):.3f}, observed "
+        f"{row.get('positive_rate', math.nan):.3f}); see the alarms."
     )
 
 
@@ -88,9 +101,11 @@ def performance_reading(
     performance: list[dict[str, Any]],
     heldout: Mapping[str, Mapping[str, float]],
     estimator_check: list[dict[str, Any]],
+    ece_limit: float = math.inf,
 ) -> list[dict[str, Any]]:
     """Per model and version over the window: realised, held-out and expected (mbc) AUROC and
-    ECE side by side, the estimator check on the held-out rows, and the verdict in words."""
+    ECE side by side, the estimator check on the held-out rows, and the verdict in words
+    (`calibration_off` when the window's ECE exceeds its floor by more than `ece_limit`)."""
     checks = {(c["kind"], c["version"]): c for c in estimator_check}
     out = []
     for r in performance:
@@ -103,6 +118,7 @@ def performance_reading(
         verdict, sentence = read_auroc(
             r["auroc"], held.get("auroc", nan), r.get("expected_auroc", nan)
         )
+        calibration = read_calibration(r, ece_limit)
         out.append(
             {
                 "kind": kind,
@@ -117,7 +133,8 @@ def performance_reading(
                 "estimator_check_auroc": check.get("expected_auroc", nan),
                 "estimator_check_heldout_auroc": check.get("heldout_auroc", nan),
                 "verdict": verdict,
-                "reading": sentence,
+                "calibration_off": calibration is not None,
+                "reading": sentence if calibration is None else f"{sentence} {calibration}",
                 "expected_name": EXPECTED_NAME,
                 "expected_meaning": EXPECTED_MEANING,
                 "expected_citation": EXPECTED_CITATION,

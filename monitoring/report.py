@@ -225,6 +225,7 @@ def _reading_section(result: dict[str, Any]) -> list[str]:
                 "expected_ece",
                 "estimator_check_auroc",
                 "verdict",
+                "calibration_off",
             ],
         ),
         "<ul>"

@@ -122,7 +122,7 @@ def analyse(
         "scored_plans": _scored_plans(recs),
     }
     result["performance_reading"] = performance_reading(
-        perf, result["heldout"], result["estimator_check"]
+        perf, result["heldout"], result["estimator_check"], limits["ece"]
     )
     result["reading_notes"] = {
         "agreement": AGREE,

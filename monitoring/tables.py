@@ -143,7 +143,7 @@ def print_reading(result: dict[str, Any], console: Console) -> None:
             _f(r["realised_ece"]),
             _f(r["heldout_ece"]),
             _f(r["expected_ece"]),
-            r["verdict"],
+            r["verdict"] + (", calibration off" if r.get("calibration_off") else ""),
         )
     console.print(table)
     for r in rows:

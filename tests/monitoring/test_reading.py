@@ -51,3 +51,17 @@ def test_performance_reading_one_row_per_model_version_over_the_window():
     assert row["estimator_check_auroc"] == 0.775 and row["verdict"] == "case_mix"
     assert row["expected_citation"] == EXPECTED_CITATION and "Stat Med 2016" in EXPECTED_CITATION
     assert row["reading"].startswith("the gap is case mix")
+
+
+def test_reading_flags_calibration_when_ranking_matches_but_probabilities_are_off():
+    """A tolerance shift keeps the ranking (AUROC = expected) but moves the probabilities: the
+    reading must not call the model fine."""
+    row = {"kind": "tolerance", "version": "1", "week": "all", "subgroup": "all", "n": 900,
+           "auroc": 0.705, "expected_auroc": 0.705, "ece": 0.08, "expected_ece": 0.006,
+           "mean_prediction": 0.85, "positive_rate": 0.77}  # fmt: skip
+    heldout = {"tolerance:1": {"auroc": 0.78, "ece": 0.004}}
+    (off,) = performance_reading([row], heldout, [], ece_limit=0.07)
+    assert off["calibration_off"] and "Calibration is off" in off["reading"]
+    assert "0.850" in off["reading"] and "0.770" in off["reading"]
+    (fine,) = performance_reading([row | {"ece": 0.05}], heldout, [], ece_limit=0.07)
+    assert not fine["calibration_off"] and "Calibration" not in fine["reading"]
