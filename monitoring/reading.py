@@ -74,13 +74,16 @@ def read_auroc(realised: float, heldout: float, expected: float) -> tuple[str, s
             f"realised AUROC {r:.3f} matches held-out {h:.3f} (and the {e:.3f} expected): "
             "these patients are ranked as well as the training cohort."
         )
-    spread = "narrower" if e < h else "wider"
+    why = (
+        "narrower spread of risk allows (an active policy serves doses it predicts are "
+        "tolerated, which narrows it)"
+        if e < h
+        else "wider spread of risk allows"
+    )
     return "case_mix", (
         f"the gap is case mix: realised AUROC {r:.3f} differs from held-out {h:.3f} by "
         f"{r - h:+.3f} but matches the {e:.3f} the served predictions imply if correct "
-        f"(model-based concordance), so the model ranks these patients as well as their "
-        f"{spread} spread of risk allows (an active policy serves doses it predicts are "
-        "tolerated, which narrows it): no decay."
+        f"(model-based concordance), so the model ranks these patients as well as their {why}."
     )
 
 
