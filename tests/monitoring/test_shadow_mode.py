@@ -5,16 +5,18 @@ row carries the predictions of the plan that was delivered."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 
+from features import FEATURE_SET
 from features.settings import Settings
 from monitoring.deployment import make_cohorts
 from monitoring.outcomes import label_sessions
 from monitoring.run import run_monitor
+from monitoring.store import read_recommendations
 from serving.audit import audit_log, make_engine
 from serving.audit_verify import verify
 from serving.monitoring import monitoring_log
@@ -71,11 +73,7 @@ def test_shadow_rows_are_the_responses_and_predict_the_delivered_plan(monitor_ro
     )
     assert result["scored_plans"] == {"usual_care": audits}
     # each row's per-modality sessions are the sessions the clinic planned that week
-    from monitoring.store import read_recommendations
-
     engine = make_engine(f"sqlite:///{out / 'audit.db'}")
-    from features import FEATURE_SET
-
     recs, _ = read_recommendations(engine, START, UNTIL, FEATURE_SET.columns)
     engine.dispose()
     sessions = pd.read_parquet(out / "sessions.parquet")
@@ -158,8 +156,6 @@ def test_labels_of_a_shadow_row_use_the_delivered_plan_only():
     assert labels.loc["c", "p_tolerance"] == 0.7 and not labels.loc["c", "per_modality"]
 
 
-def test_mode_is_validated(tmp_path: Path):
-    import pytest
-
+def test_mode_is_validated():
     with pytest.raises(ValueError, match="unknown mode"):
         deployment_config("none", "silent")
