@@ -305,18 +305,30 @@ def simulate_deployment(
         typer.Option(help="Audit/monitoring database URL (default: sqlite:///OUT/audit.db)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="active: the service's prescription is delivered | shadow: a silent trial, "
+            "the service is asked and recorded but the clinic's usual care is delivered"
+        ),
+    ] = "active",
 ) -> None:
     """Run the simulator forward with the served policy (champions, the /recommend_batch path,
     the production audit writer): audit and monitoring rows plus the logged patients and
     sessions tables in OUT, with a shift from --at-week."""
     settings = _settings()
-    from monitoring.deployment import SHIFTS, DeploymentConfig
+    from monitoring.deployment import MODES, SHIFTS, DeploymentConfig
 
     if shift not in SHIFTS:
         err.print(f"unknown --shift {shift!r}; known: {', '.join(SHIFTS)}")
         raise typer.Exit(2)
+    if mode not in MODES:
+        err.print(f"unknown --mode {mode!r}; known: {', '.join(MODES)}")
+        raise typer.Exit(2)
     try:
-        cfg = DeploymentConfig(patients, weeks, shift, at_week, seed, _date(start, "--start"))
+        cfg = DeploymentConfig(
+            patients, weeks, shift, at_week, seed, _date(start, "--start"), mode=mode
+        )
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(2) from None
@@ -335,7 +347,7 @@ def simulate_deployment(
     else:
         Console().print(
             f"{meta['recommendations']} recommendations ({meta['start']} .. {meta['until']}), "
-            f"{meta['sessions']} logged sessions -> {out}; shift {shift!r}"
+            f"{meta['sessions']} logged sessions -> {out}; {mode}, shift {shift!r}"
             + (f" from week {at_week}" if shift != "none" else "")
             + f"\nnext: dosewise monitor --since {meta['start']} --until {meta['until']} "
             f"--sessions {out} --db-url {meta['db_url']}"

@@ -25,6 +25,18 @@ Why it is built like this:
   - `tolerance`: patients tolerate less than the models believe (tolerance logit -1.0 for
     everyone);
   - `logging`: one of the clinic's two sites (every other enrolment cohort) stops logging RPE.
+* Two modes (`--mode`). `active` (the default): the service's prescription is what the patient
+  does (the middle of each band). `shadow`, the silent trial every clinical model goes through
+  before it acts (Kwong et al., Nat Med 2022; McCradden et al. 2022): the service is asked and
+  recorded every week exactly as in active mode (same requests, same audit and monitoring
+  rows through the same writer), but the week delivered is the clinic's usual care, the
+  simulator's own prescription (`Simulator.step(None)`, as `dosewise simulate` prescribes the
+  training cohort), from the clinic's first week. The monitoring rows then carry the
+  predictions of that delivered plan (`scored_plan = usual_care`), built as training builds its
+  candidate (`training.examples.week_plans` of the week's planned sessions), so every label is
+  the outcome of a plan its row predicted, in the training data's own case mix. The service's
+  state (the previous prescription and progression reference a client hands back) is its own
+  answers, as a client that stores them would hand them back; no feature reads them.
 * The simulated dates are the `as_of` of every request; `ts` is the wall clock, as in production.
 """
 
@@ -48,6 +60,7 @@ from features.contract.tables import PATIENT_LIST_FIELDS, PATIENT_NESTED, SESSIO
 from features.contract.vocab import LIST_SEPARATOR
 from features.io import write_atomic
 from serving.policy.result import Recommendation
+from training.examples import week_plans
 from training.sim_params import PARAMS, SimParams
 from training.simulator import Simulator
 from training.simulator.engine import TRUTH_PATIENT_COLUMNS, TRUTH_SESSION_COLUMNS
@@ -59,6 +72,11 @@ SHIFTS = {
     "palliative x2) joins the monitored deployment",
     "tolerance": "patients tolerate less than the models believe (tolerance logit -1.0)",
     "logging": "one site (half the patients) stops logging RPE",
+}
+MODES = {
+    "active": "the service's prescription is delivered",
+    "shadow": "silent trial: the service is asked and recorded, the clinic's usual care is "
+    "delivered and monitored",
 }
 TOLERANCE_SHIFT_LOGIT = 1.0
 COHORT_MIX_CENSUS = 2  # the joining clinic sees twice the main clinic's patients
@@ -84,10 +102,13 @@ class DeploymentConfig:
     seed: int = 7
     start: dt.date = DEFAULT_START
     programme_weeks: int = 16
+    mode: str = "active"
 
     def __post_init__(self) -> None:
         if self.shift not in SHIFTS:
             raise ValueError(f"unknown shift {self.shift!r}; known: {', '.join(SHIFTS)}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
         if self.shift != "none" and not 1 <= self.at_week <= self.weeks:
             raise ValueError(f"--at-week must be within the {self.weeks} simulated weeks")
         if self.start.weekday() != 0:
@@ -191,7 +212,12 @@ def make_cohorts(cfg: DeploymentConfig) -> list[Cohort]:
     return cohorts
 
 
-Recommender = Callable[[list[RecommendRequest], bool], list[Recommendation]]
+Plan = dict[str, float]
+Served = list[tuple[Cohort, pd.DataFrame]]  # the cohorts served this week, with their snapshots
+# recommend(requests, record, delivered): the service's answers; when `record`, written to the
+# audit and monitoring tables, the per-modality predictions of the `delivered` plans (shadow
+# mode, one per request) or, without them, of the service's own prescriptions.
+Recommender = Callable[[list[RecommendRequest], bool, list[Plan] | None], list[Recommendation]]
 
 
 def _logged(
@@ -227,8 +253,9 @@ def run_deployment(
     """Simulate the deployment week by week; returns the logged patients and sessions tables
     and a per-week summary.
 
-    `recommend(requests, record)` answers contract requests (the policy behind the service)
-    and, when `record`, writes them to the audit and monitoring tables (weeks 1..W)."""
+    `recommend(requests, record, delivered)` answers contract requests (the policy behind the
+    service) and, when `record`, writes them to the audit and monitoring tables (weeks 1..W);
+    `cfg.mode` says which week is delivered (`_serve_active`, `_serve_shadow`)."""
     cohorts = make_cohorts(cfg)
     state = DeploymentState()
     first = min(c.enrol_week for c in cohorts)
@@ -237,7 +264,7 @@ def run_deployment(
         if cfg.shift == "tolerance" and week == cfg.at_week - 1:
             for c in cohorts:
                 c.sim.p = tolerance_shift(c.sim.p)
-        served: list[tuple[Cohort, pd.DataFrame]] = []
+        served: Served = []
         for c in cohorts:
             if not c.active(week, cfg.programme_weeks):
                 continue
@@ -250,32 +277,13 @@ def run_deployment(
                 served.append((c, snap[~c.sim.dropped]))
         if served:
             as_of = cfg.start + dt.timedelta(weeks=week)
-            responses: list[Recommendation] = []
-            recorded = 0
-            for record in (False, True):
-                part = [s for c, s in served if (week >= c.recorded_from) == record]
-                if part:
-                    reqs = _requests(pd.concat(part, ignore_index=True), state, as_of)
-                    responses += recommend(reqs, record)
-                    recorded += len(reqs) if record else 0
-            plans = {}
+            step = _serve_shadow if cfg.mode == "shadow" else _serve_active
+            responses = step(served, state, as_of, week, cfg, recommend)
             decisions: dict[str, int] = {}
             for rec in responses:
-                pid = rec.patient_id
                 decisions[rec.decision] = decisions.get(rec.decision, 0) + 1
-                if rec.prescription is not None:
-                    state.prescriptions[pid] = rec.prescription
-                if rec.progression_reference is not None:
-                    state.references[pid] = rec.progression_reference
-                plans[pid] = delivered_plan(rec.prescription)
-            for c, snap in served:
-                ids = snap["patient_id"].astype(str)
-                frame = pd.DataFrame([plans[p] for p in ids], columns=list(PLAN_COLUMNS)).assign(
-                    patient_id=ids.to_numpy()
-                )
-                _, sessions = c.sim.step(frame[["patient_id", *PLAN_COLUMNS]])
-                _log(state, _logged(sessions, c, week, cfg))
             if week >= 0:
+                recorded = sum(len(s) for c, s in served if week >= c.recorded_from)
                 weekly.append(
                     {"week": week + 1, "as_of": as_of.isoformat(), "requests": recorded} | decisions
                 )
@@ -284,6 +292,95 @@ def run_deployment(
     patients = pd.concat(state.patients, ignore_index=True)
     sessions = pd.concat(state.sessions, ignore_index=True)
     return {"patients": patients, "sessions": sessions, "weeks": weekly}
+
+
+def _ask(
+    served: Served,
+    state: DeploymentState,
+    as_of: dt.date,
+    week: int,
+    recommend: Recommender,
+    delivered: dict[str, Plan] | None = None,
+) -> list[Recommendation]:
+    """The service's answers for the week (recorded for the cohorts in the monitored window),
+    with the service's own state (previous prescription, progression reference) carried on."""
+    responses: list[Recommendation] = []
+    for record in (False, True):
+        part = [s for c, s in served if (week >= c.recorded_from) == record]
+        if not part:
+            continue
+        reqs = _requests(pd.concat(part, ignore_index=True), state, as_of)
+        plans = None
+        if delivered is not None:
+            plans = [delivered.get(r.patient.patient_id, _NO_PLAN) for r in reqs]
+        responses += recommend(reqs, record, plans)
+    for rec in responses:
+        if rec.prescription is not None:
+            state.prescriptions[rec.patient_id] = rec.prescription
+        if rec.progression_reference is not None:
+            state.references[rec.patient_id] = rec.progression_reference
+    return responses
+
+
+def _serve_active(
+    served: Served,
+    state: DeploymentState,
+    as_of: dt.date,
+    week: int,
+    cfg: DeploymentConfig,
+    recommend: Recommender,
+) -> list[Recommendation]:
+    """Active: the service's prescription (the middle of each band) is the week delivered."""
+    responses = _ask(served, state, as_of, week, recommend)
+    plans = {rec.patient_id: delivered_plan(rec.prescription) for rec in responses}
+    for c, snap in served:
+        ids = snap["patient_id"].astype(str)
+        frame = pd.DataFrame([plans[p] for p in ids], columns=list(PLAN_COLUMNS)).assign(
+            patient_id=ids.to_numpy()
+        )
+        _, sessions = c.sim.step(frame[["patient_id", *PLAN_COLUMNS]])
+        _log(state, _logged(sessions, c, week, cfg))
+    return responses
+
+
+def _serve_shadow(
+    served: Served,
+    state: DeploymentState,
+    as_of: dt.date,
+    week: int,
+    cfg: DeploymentConfig,
+    recommend: Recommender,
+) -> list[Recommendation]:
+    """Shadow: the clinic's usual care is the week delivered (the simulator's own prescription);
+    the service is asked on what was known at `as_of` (the requests are built before the week
+    is logged) and its rows record the predictions of the delivered plan."""
+    logged = []
+    delivered: dict[str, Plan] = {}
+    for c, _ in served:
+        _, sessions = c.sim.step(None)
+        week_log = _logged(sessions, c, week, cfg)
+        logged.append(week_log)
+        delivered |= usual_care_plans(week_log)
+    responses = _ask(served, state, as_of, week, recommend, delivered)
+    for week_log in logged:
+        _log(state, week_log)
+    return responses
+
+
+_NO_PLAN: Plan = dict.fromkeys(PLAN_COLUMNS, 0.0)  # a week with no session planned
+
+
+def usual_care_plans(sessions: pd.DataFrame) -> dict[str, Plan]:
+    """Each patient's plan of one logged week, collapsed from its planned sessions exactly as
+    training builds the candidate of its examples (`training.examples.week_plans`: NaN dose
+    columns for a modality without sessions, as in training)."""
+    if sessions.empty:
+        return {}
+    plans = week_plans(sessions.assign(week=0))
+    return {
+        str(row["patient_id"]): {c: float(row[c]) for c in PLAN_COLUMNS}
+        for row in plans.to_dict("records")
+    }
 
 
 def _log(state: DeploymentState, sessions: pd.DataFrame) -> None:

@@ -11,7 +11,10 @@ Which prediction a label is scored against (`p_tolerance`, `p_adherence`): the p
 session's own modality at the prescribed dose, as training's held-out evaluation scores each
 session (`training.examples`); for rows written before those were recorded (migration 0005),
 the served `predictions` (the lower of the two tolerances, the session-weighted attendance),
-flagged `per_modality = False`.
+flagged `per_modality = False`. In a shadow deployment (`scored_plan = usual_care`) the
+per-modality predictions are of the clinic's own delivered plan, and a recommendation counts as
+dosed when that plan has sessions, whatever the service answered (its hold or refer was not
+acted on); its answer's `predictions` (of a plan not delivered) are never a fallback.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.labels import tolerated
+from serving.monitoring import MODALITY_KEYS, USUAL_CARE
 
 WEEK_DAYS = 7
 
@@ -28,7 +32,7 @@ def label_sessions(recs: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     """One row per session that follows a recommendation with a dose: the recommendation's
     position (`rec`), its week and versions, the served predictions, and the two labels
     (`attended`, `tolerated` = NaN when not attended)."""
-    dosed = recs[np.isfinite(recs["pred_tolerance"]) | np.isfinite(recs["pred_adherence"])]
+    dosed = recs[_dosed(recs)]
     cols = ["rec", "as_of", "patient_id", "attended", "tolerated", "modality"]
     if dosed.empty or sessions.empty:
         return pd.DataFrame(columns=[*cols, "p_tolerance", "p_adherence", "per_modality"])
@@ -60,6 +64,13 @@ def label_sessions(recs: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     return out.assign(**session_predictions(recs, out))
 
 
+def _dosed(recs: pd.DataFrame) -> np.ndarray:
+    """Recommendations whose week has a scored plan: a served prediction, or per-modality ones."""
+    cols = ["pred_tolerance", "pred_adherence"]
+    cols += [f"pred_{k}" for k in MODALITY_KEYS if f"pred_{k}" in recs]
+    return np.isfinite(recs[cols].to_numpy(float)).any(axis=1)
+
+
 def session_predictions(recs: pd.DataFrame, labels: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per label row: the prediction its session is scored against (`p_tolerance`,
     `p_adherence`) and whether it is the session's own modality's (`per_modality`)."""
@@ -67,6 +78,9 @@ def session_predictions(recs: pd.DataFrame, labels: pd.DataFrame) -> dict[str, n
     modality = labels["modality"].astype(str).to_numpy()
     out: dict[str, np.ndarray] = {}
     known = np.zeros(len(labels), dtype=bool)
+    shadow = np.zeros(len(labels), dtype=bool)
+    if "scored_plan" in recs:
+        shadow = recs["scored_plan"].to_numpy(object)[rec] == USUAL_CARE
     for kind in ("tolerance", "adherence"):
         p = np.full(len(labels), np.nan)
         for m in ("aerobic", "resistance"):
@@ -76,7 +90,8 @@ def session_predictions(recs: pd.DataFrame, labels: pd.DataFrame) -> dict[str, n
                 p[here] = recs[col].to_numpy(float)[rec[here]]
         mine = np.isfinite(p)
         known |= mine
-        p[~mine] = recs[f"pred_{kind}"].to_numpy(float)[rec[~mine]]
+        fallback = ~mine & ~shadow
+        p[fallback] = recs[f"pred_{kind}"].to_numpy(float)[rec[fallback]]
         out[f"p_{kind}"] = p
     out["per_modality"] = known
     return out

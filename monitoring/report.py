@@ -157,6 +157,7 @@ def render(result: dict[str, Any]) -> str:
         "<p>expected_*: what the same predictions imply if they are calibrated (confidence-based"
         " expected performance, from the predictions alone); realised well below expected is"
         " model decay, realised equal to expected but below held-out is case-mix.</p>",
+        *_reading_section(result),
         "<h3>Expected performance before labels (per week)</h3>",
         _table(
             result.get("expected_before_labels", []),
@@ -199,6 +200,46 @@ def render(result: dict[str, Any]) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _reading_section(result: dict[str, Any]) -> list[str]:
+    """Realised beside held-out and expected (mbc), the sentence that reads them, the sources."""
+    rows = result.get("performance_reading", [])
+    if not rows:
+        return []
+    notes = result.get("reading_notes", {})
+    cites = "".join(f"<li>{html.escape(c)}</li>" for c in notes.get("citations", []))
+    return [
+        "<h3>Realised vs held-out vs expected (whole window)</h3>",
+        _table(
+            rows,
+            [
+                "kind",
+                "version",
+                "n",
+                "realised_auroc",
+                "heldout_auroc",
+                "expected_auroc",
+                "realised_ece",
+                "heldout_ece",
+                "expected_ece",
+                "estimator_check_auroc",
+                "verdict",
+                "calibration_off",
+            ],
+        ),
+        "<ul>"
+        + "".join(
+            f"<li><b>{html.escape(r['kind'])} v{html.escape(r['version'])}</b>: "
+            f"{html.escape(r['reading'])}</li>"
+            for r in rows
+        )
+        + "</ul>",
+        f"<p>expected_auroc: the {html.escape(rows[0]['expected_name'])}, "
+        f"{html.escape(rows[0]['expected_meaning'])}; estimator_check_auroc is the same "
+        "estimator on the held-out predictions, which should give held-out. Sources:</p>"
+        f"<ul>{cites}</ul>",
+    ]
 
 
 def write_report(path: Path, result: dict[str, Any]) -> None:

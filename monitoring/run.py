@@ -19,6 +19,7 @@ from features import FEATURE_SET
 from features.settings import Settings
 from monitoring import analysis
 from monitoring.outcomes import label_sessions
+from monitoring.reading import AGREE, CASE_MIX_CITATION, EXPECTED_CITATION, performance_reading
 from monitoring.store import read_baseline, read_recommendations
 
 HEALTHY, ALARM, CANNOT_RUN = 0, 3, 2
@@ -118,6 +119,17 @@ def analyse(
         "estimator_check": analysis.estimator_check(refs, heldout),
         "reliability": analysis.reliability_curves(recs, labels),
         "missing_reference": sorted({f"{k}:{v}" for (k, v), r in refs.items() if r is None}),
+        "scored_plans": _scored_plans(recs),
+    }
+    result["performance_reading"] = performance_reading(
+        perf, result["heldout"], result["estimator_check"], limits["ece"]
+    )
+    result["reading_notes"] = {
+        "agreement": AGREE,
+        "expected": "what the served predictions imply if they are correct: AUROC = the "
+        "model-based concordance (mbc), the case-mix-corrected c-statistic; ECE = its sampling "
+        "floor; Brier = mean p(1 - p)",
+        "citations": [EXPECTED_CITATION, CASE_MIX_CITATION],
     }
     result["alarms"] = judge(result, base_perf, limits)
     alarm_weeks = {a["week"] for a in result["alarms"]}
@@ -135,6 +147,13 @@ def analyse(
         else "no action: every week within the thresholds"
     )
     return result
+
+
+def _scored_plans(recs: pd.DataFrame) -> dict[str, int]:
+    """Recommendations per scored plan: `recommended` (active) or `usual_care` (shadow)."""
+    if "scored_plan" not in recs:
+        return {"recommended": len(recs)}
+    return {str(k): int(v) for k, v in recs["scored_plan"].value_counts().sort_index().items()}
 
 
 def _baseline_weeks(baseline: pd.DataFrame | None) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from features.contract.rest import RecommendRequest
 from features.settings import Settings
-from monitoring.deployment import DeploymentConfig, run_deployment, write_outputs
+from monitoring.deployment import DeploymentConfig, Plan, run_deployment, write_outputs
 from serving.policy.result import Recommendation
 
 BATCH = 256  # the largest POST /recommend_batch
@@ -20,7 +20,9 @@ BATCH = 256  # the largest POST /recommend_batch
 
 def production_path(settings: Settings, db_url: str, models: Any = None):
     """(recommend, close): the service's policy call, each batch written by the production
-    audit writer (audit row + monitoring row, one transaction) when it is to be recorded."""
+    audit writer (audit row + monitoring row, one transaction) when it is to be recorded; the
+    monitoring rows carry the predictions of the `delivered` plans when given (shadow mode),
+    else of the service's own prescriptions."""
     from serving.audit import AuditWriter, make_record
     from serving.http.work import hash_request, recommend_many
     from serving.monitoring import attach, served_inputs
@@ -33,11 +35,14 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
     cfg = PolicyConfig.from_settings(settings)
     writer = AuditWriter(db_url, retention_days=settings.monitoring_retention_days).start()
 
-    def recommend(reqs: list[RecommendRequest], record: bool) -> list[Recommendation]:
+    def recommend(
+        reqs: list[RecommendRequest], record: bool, delivered: list[Plan] | None = None
+    ) -> list[Recommendation]:
         out: list[Recommendation] = []
         for i in range(0, len(reqs), BATCH):
             t0 = time.perf_counter()
             chunk = reqs[i : i + BATCH]
+            plans = None if delivered is None else delivered[i : i + BATCH]
             derived: list[Any] = []
             recs = recommend_many(chunk, models, cfg, inputs=derived)
             out.extend(recs)
@@ -49,7 +54,9 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
                 make_record(resp, hash_request(q), ms, "recommend_batch")
                 for resp, q in zip(resps, chunk, strict=True)
             ]
-            inputs = served_inputs([d.row for d in derived], [r.prescription for r in recs], models)
+            inputs = served_inputs(
+                [d.row for d in derived], [r.prescription for r in recs], models, plans
+            )
             writer.submit(attach(records, inputs)).result(timeout=120)
         return out
 
@@ -78,7 +85,7 @@ def run_simulate_deployment(
     )
     try:
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task(f"deployment ({cfg.shift})", total=None)
+            task = progress.add_task(f"deployment ({cfg.shift}, {cfg.mode})", total=None)
 
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
@@ -88,6 +95,7 @@ def run_simulate_deployment(
         close()
     meta = {
         "shift": cfg.shift,
+        "mode": cfg.mode,
         "at_week": cfg.at_week,
         "weeks": cfg.weeks,
         "patients": cfg.patients,

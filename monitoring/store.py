@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Text, cast, func, inspect, literal, select
 
-from serving.monitoring import MODALITY_KEYS, SESSION_KEYS, monitoring_log
+from serving.monitoring import MODALITY_KEYS, RECOMMENDED, SESSION_KEYS, monitoring_log
 
 KEY_COLUMNS = (
     "patient_id",
@@ -47,9 +47,10 @@ def read_recommendations(
 
     The frame has the key columns, `week` (ISO), `pred_tolerance` / `pred_adherence` (NaN
     without a dose), the per-modality predictions `pred_tolerance_aerobic` ... (NaN for a
-    modality not prescribed, and for rows written before migration 0005) and a row per
-    recommendation; the matrix (rows x `features`) holds the model input rows (NaN when
-    missing)."""
+    modality not prescribed, and for rows written before migration 0005), `scored_plan` (the plan
+    those are of: `recommended`, or `usual_care` in a shadow deployment; `recommended` for rows
+    written before migration 0006) and a row per recommendation; the matrix (rows x `features`)
+    holds the model input rows (NaN when missing)."""
     t = monitoring_log.c
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("monitoring_log")}
@@ -58,6 +59,7 @@ def read_recommendations(
         if "modality_predictions" in columns  # a database not yet at revision 0005
         else literal(None, Text)
     )
+    scored = t.scored_plan if "scored_plan" in columns else literal(None, Text)  # before 0006
     query = (
         select(
             t.id,
@@ -65,6 +67,7 @@ def read_recommendations(
             cast(t.predictions, Text).label("predictions"),
             cast(t.inputs, Text).label("inputs"),
             modality.label("modality_predictions"),
+            scored.label("scored_plan"),
         )
         .where(t.as_of >= since.isoformat(), t.as_of <= until.isoformat())
         .order_by(t.as_of, t.id)
@@ -76,6 +79,7 @@ def read_recommendations(
     )
     frame["as_of"] = pd.to_datetime(frame["as_of"]) if len(frame) else pd.Series(dtype="M8[ns]")
     frame["week"] = iso_week(frame["as_of"]) if len(frame) else pd.Series(dtype=object)
+    frame["scored_plan"] = pd.Series([r.scored_plan or RECOMMENDED for r in rows], dtype=object)
     preds = [json.loads(r.predictions) if r.predictions else None for r in rows]
     for kind in ("tolerance", "adherence"):
         frame[f"pred_{kind}"] = np.array(

@@ -97,6 +97,7 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
         console.print(overall)
     else:
         console.print("No labels yet (give --sessions with the sessions logged since).")
+    print_reading(result, console)
     for c in result.get("estimator_check", []):
         console.print(
             f"Estimator check {c['kind']} v{c['version']}: on its held-out rows expected AUROC "
@@ -110,3 +111,48 @@ def print_monitoring(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]{'ALARM' if result['alarms'] else 'healthy'}[/]: {result['recommendation']}"
     )
+
+
+def print_reading(result: dict[str, Any], console: Console) -> None:
+    """Realised beside held-out and expected (case-mix-corrected) per model, and what it means."""
+    rows = result.get("performance_reading", [])
+    if not rows:
+        return
+    table = Table(title="Realised vs held-out vs expected (whole window)")
+    for col in (
+        "model",
+        "version",
+        "n",
+        "AUROC realised",
+        "held-out",
+        "expected (mbc)",
+        "ECE realised",
+        "held-out",
+        "expected floor",
+        "verdict",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
+    for r in rows:
+        table.add_row(
+            r["kind"],
+            r["version"],
+            str(int(r["n"])),
+            _f(r["realised_auroc"]),
+            _f(r["heldout_auroc"]),
+            _f(r["expected_auroc"]),
+            _f(r["realised_ece"]),
+            _f(r["heldout_ece"]),
+            _f(r["expected_ece"]),
+            r["verdict"] + (", calibration off" if r.get("calibration_off") else ""),
+        )
+    console.print(table)
+    for r in rows:
+        console.print(f"{r['kind']} v{r['version']}: {r['reading']}")
+    notes = result.get("reading_notes", {})
+    first = rows[0]
+    console.print(
+        f"expected AUROC = the {first['expected_name']}, {first['expected_meaning']} "
+        f"({first['expected_citation']})."
+    )
+    if notes.get("citations"):
+        console.print(f"case mix and the c-statistic: {notes['citations'][-1]}.")

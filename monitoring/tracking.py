@@ -51,6 +51,9 @@ def metric_points(result: dict[str, Any]) -> list[tuple[str, float, int]]:
     for r in result.get("expected_before_labels", []):
         for m in ("expected_auroc", "expected_ece", "expected_brier"):
             add(f"before_labels.{r['kind']}.{m}", r.get(m), r["week"])
+    for r in result.get("performance_reading", []):
+        for m in ("heldout_auroc", "heldout_ece", "estimator_check_auroc"):
+            add(f"reading.{r['kind']}.{m}", r.get(m), "all")
     for r in result["decision_mix"]:
         for k, v in r.items():
             if k not in ("week", "n"):

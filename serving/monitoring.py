@@ -12,7 +12,7 @@ Why it looks like this:
 * Not append-only, unlike the audit trail: rows older than `DOSEWISE_MONITORING_RETENTION_DAYS`
   are purged at start-up and periodically. The purge never touches `audit_log`.
 * The schema is made by the versioned migrations in `serving/migrations` (revision 0002;
-  0005 adds `modality_predictions`).
+  0005 adds `modality_predictions`, 0006 `scored_plan`).
 * Per-modality predictions (`modality_predictions`): the answer's `predictions` are the lower of
   the two modalities' P(tolerate) and the session-weighted P(attend), while a label is one
   session of one modality. Training's held-out evaluation scores each session against the
@@ -20,6 +20,11 @@ Why it looks like this:
   the models are asked once more, at write time, for one aerobic and one resistance session of
   the prescribed dose (the middle of each band, what the patient does), from the same input row.
   Rows written before 0005 have none (NULL); the monitor then falls back to `predictions`.
+* Which plan the per-modality predictions are of (`scored_plan`): `recommended` (the service's
+  prescription: what an active deployment delivers) or `usual_care` (a silent/shadow deployment,
+  where the service answers but the clinic delivers its own prescription: the predictions are
+  then of that delivered plan, so every label is the outcome of the plan its row predicted).
+  NULL in rows written before 0006 (and by any writer that leaves it out) means `recommended`.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ monitoring_log = Table(
     Column("inputs", JSON, nullable=False),  # feature name -> number (None when missing)
     Column("predictions", JSON, nullable=True),
     Column("modality_predictions", JSON, nullable=True),  # MODALITY_KEYS -> number or None
+    Column("scored_plan", String(16), nullable=True),  # SCORED_PLANS; NULL = recommended
     Column("tolerance_model", String(128), nullable=False),
     Column("tolerance_version", String(32), nullable=False),
     Column("adherence_model", String(128), nullable=False),
@@ -79,6 +85,9 @@ MODALITY_KEYS = (
 MODALITIES = ("aerobic", "resistance")
 # ... and the sessions prescribed per modality (the weight of each prediction before labels).
 SESSION_KEYS = ("sessions_aerobic", "sessions_resistance")
+# The plan `modality_predictions` are of: the service's own (active) or the clinic's (shadow).
+RECOMMENDED, USUAL_CARE = "recommended", "usual_care"
+SCORED_PLANS = (RECOMMENDED, USUAL_CARE)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class ServedInputs:
 
     features: Mapping[str, float | None]
     modality: Mapping[str, float | None] | None
+    scored_plan: str = RECOMMENDED
 
 
 def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
@@ -104,26 +114,35 @@ def modality_predictions(
     rows: Sequence[Any], prescriptions: Sequence[Any], models: Any
 ) -> list[dict[str, float | None] | None]:
     """Per recommendation, P(tolerate) and P(attend) of one session of each prescribed modality
-    at the prescribed dose (the middle of each band: `delivered_plan`; `MODALITY_KEYS`, None for
-    a modality not prescribed) and the sessions prescribed of each (`SESSION_KEYS`), scored by
-    the models from the feature row the policy scored, the way `ModelScorer` scores a plan (the
-    candidate columns from `features.pipeline.candidate_matrix`). None for hold and refer."""
+    at the prescribed dose (the middle of each band: `delivered_plan`): `plan_predictions` of
+    the prescriptions. None for hold and refer."""
     from features.contract.convert import delivered_plan
+
+    plans = [None if rx is None else delivered_plan(rx) for rx in prescriptions]
+    return plan_predictions(rows, plans, models)
+
+
+def plan_predictions(
+    rows: Sequence[Any], plans: Sequence[Mapping[str, float] | None], models: Any
+) -> list[dict[str, float | None] | None]:
+    """Per row, P(tolerate) and P(attend) of one session of each modality the week's plan
+    (`PLAN_COLUMNS` -> number; None: no plan) has sessions of (`MODALITY_KEYS`, None for a
+    modality without sessions) and the sessions of each (`SESSION_KEYS`), scored by the models
+    from the feature row the policy scored, the way `ModelScorer` scores a plan (the candidate
+    columns from `features.pipeline.candidate_matrix`)."""
     from features.contract.dose import PLAN_COLUMNS
     from features.pipeline import candidate_matrix
     from features.table import Table
 
     owner: list[int] = []
     which: list[int] = []
-    plans: list[list[float]] = []
+    cand: list[list[float]] = []
     out: list[dict[str, float | None] | None] = [
-        dict.fromkeys(MODALITY_KEYS + SESSION_KEYS) if rx is not None else None
-        for rx in prescriptions
+        dict.fromkeys(MODALITY_KEYS + SESSION_KEYS) if plan is not None else None for plan in plans
     ]
-    for i, rx in enumerate(prescriptions):
-        if rx is None:
+    for i, plan in enumerate(plans):
+        if plan is None:
             continue
-        plan = delivered_plan(rx)
         for m, modality in enumerate(MODALITIES):
             if plan[f"{modality}_sessions"] >= 1:
                 row = out[i]
@@ -131,12 +150,12 @@ def modality_predictions(
                 row[f"sessions_{modality}"] = plan[f"{modality}_sessions"]
                 owner.append(i)
                 which.append(m)
-                plans.append([plan[c] for c in PLAN_COLUMNS])
+                cand.append([plan[c] for c in PLAN_COLUMNS])
     if not owner:
         return out
     points = np.asarray(np.vstack(rows), dtype=float)
     points = np.where(np.isinf(points), np.nan, points)  # as stored: not a number -> missing
-    cols = np.array(plans, dtype=float)
+    cols = np.array(cand, dtype=float)
     cands: dict[str, Any] = {c: cols[:, j] for j, c in enumerate(PLAN_COLUMNS)}
     cands["modality"] = np.array([MODALITIES[m] for m in which], dtype=object)
     feats = candidate_matrix(points, np.array(owner), Table(cands))
@@ -151,13 +170,22 @@ def modality_predictions(
 
 
 def served_inputs(
-    rows: Sequence[Any], prescriptions: Sequence[Any], models: Any
+    rows: Sequence[Any],
+    prescriptions: Sequence[Any],
+    models: Any,
+    delivered: Sequence[Mapping[str, float] | None] | None = None,
 ) -> list[ServedInputs]:
     """The monitoring inputs of recommendations, in order: the feature rows the policy scored
     (`PatientInputs.row`, as `model_inputs`) and the per-modality predictions of each prescribed
-    dose (`Recommendation.prescription`, None for hold and refer: `modality_predictions`)."""
-    per = modality_predictions(rows, prescriptions, models)
-    return [ServedInputs(x, p) for x, p in zip(model_inputs(rows), per, strict=True)]
+    dose (`Recommendation.prescription`, None for hold and refer: `modality_predictions`), or,
+    in a shadow deployment, of the plans the clinic `delivered` instead (`USUAL_CARE`)."""
+    if delivered is None:
+        per = modality_predictions(rows, prescriptions, models)
+        scored = RECOMMENDED
+    else:
+        per = plan_predictions(rows, delivered, models)
+        scored = USUAL_CARE
+    return [ServedInputs(x, p, scored) for x, p in zip(model_inputs(rows), per, strict=True)]
 
 
 def _number(value: Any) -> float | None:
@@ -188,6 +216,7 @@ def make_monitoring_row(
         **{k: audit_record[k] for k in keys},
         "inputs": dict(served.features),
         "modality_predictions": modality,
+        "scored_plan": served.scored_plan,
     }
 
 

@@ -18,6 +18,15 @@ START = dt.date(2026, 3, 2)
 UNTIL = START + dt.timedelta(weeks=WEEKS, days=-1)
 
 
+def deployment_config(shift: str, mode: str = "active"):
+    """The tests' deployment: PATIENTS a week, WEEKS weeks, the shift at AT_WEEK, seed 3."""
+    from monitoring.deployment import DeploymentConfig
+
+    return DeploymentConfig(
+        PATIENTS, WEEKS, shift, AT_WEEK, seed=3, start=START, programme_weeks=PROGRAMME, mode=mode
+    )
+
+
 @pytest.fixture(scope="session")
 def monitor_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project root with a tiny trained registry (champions promoted, references stored)."""
@@ -31,24 +40,22 @@ def monitor_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def deployments(monitor_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`deploy(shift)` -> the output folder of that simulated deployment (made once)."""
-    from monitoring.deployment import DeploymentConfig
+    """`deploy(shift, mode)` -> the output folder of that simulated deployment (made once)."""
     from monitoring.simulate import run_simulate_deployment
     from serving.models import load_champions
 
     settings = Settings(root=monitor_root)
     models = load_champions(settings)
-    made: dict[str, Path] = {}
+    made: dict[tuple[str, str], Path] = {}
 
-    def deploy(shift: str) -> Path:
-        if shift not in made:
-            out = tmp_path_factory.mktemp(f"deploy-{shift}")
-            cfg = DeploymentConfig(
-                PATIENTS, WEEKS, shift, AT_WEEK, seed=3, start=START, programme_weeks=PROGRAMME
+    def deploy(shift: str, mode: str = "active") -> Path:
+        if (shift, mode) not in made:
+            out = tmp_path_factory.mktemp(f"deploy-{shift}-{mode}")
+            run_simulate_deployment(
+                settings, deployment_config(shift, mode), out, None, Console(quiet=True), models
             )
-            run_simulate_deployment(settings, cfg, out, None, Console(quiet=True), models)
-            made[shift] = out
-        return made[shift]
+            made[(shift, mode)] = out
+        return made[(shift, mode)]
 
     yield deploy
     for out in made.values():

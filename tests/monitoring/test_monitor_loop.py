@@ -111,6 +111,9 @@ def test_monitor_command_exit_codes_report_json_and_mlflow(monitor_root, deploym
         env=env,
     )
     assert ok.exit_code == 0, ok.output
+    text = " ".join(ok.output.split())  # rich wraps lines
+    assert "Realised vs held-out vs expected" in text and "model-based concordance" in text
+    assert "van Klaveren" in text and "tolerance v1: " in text
     report = tmp_path / "monitor.html"
     bad = runner.invoke(
         app,
@@ -131,6 +134,22 @@ def test_monitor_command_exit_codes_report_json_and_mlflow(monitor_root, deploym
     assert result["status"] == "alarm" and result["recommendation"].startswith("retrain")
     html = report.read_text()
     assert "<img src='data:image/png;base64," in html and "calibration (tolerance)" in html
+    reading = {r["kind"]: r for r in result["performance_reading"]}
+    assert set(reading) == {"tolerance", "adherence"}
+    for r in reading.values():
+        held = result["heldout"][f"{r['kind']}:1"]
+        assert r["heldout_auroc"] == held["auroc"] and r["heldout_ece"] == held["ece"]
+        total = next(
+            p
+            for p in result["performance"]
+            if (p["kind"], p["week"], p["subgroup"]) == (r["kind"], "all", "all")
+        )
+        assert r["realised_auroc"] == total["auroc"]
+        assert r["expected_auroc"] == total["expected_auroc"]
+        assert r["expected_name"] == "model-based concordance (mbc)" and r["reading"]
+        assert html.count(r["reading"].split(":")[0]) >= 1
+    assert "Realised vs held-out vs expected" in html and "Stat Med 2016" in html
+    assert result["scored_plans"] == {"recommended": result["recommendations"]}
 
     from mlflow import MlflowClient
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from features import FEATURE_SET
 from features.contract.rest import RecommendRequest
@@ -118,9 +119,16 @@ def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
     assert checked >= 4
 
 
-def test_rows_written_before_migration_0005_stay_readable(tmp_path: Path) -> None:
-    """A database at revision 0004 (no `modality_predictions`) is read with NaN per-modality
-    predictions; upgrading it to head adds the column and keeps the rows."""
+@pytest.mark.parametrize(
+    ("revision", "absent"),
+    [("0004", ("modality_predictions", "scored_plan")), ("0005", ("scored_plan",))],
+)
+def test_rows_written_before_the_newer_columns_stay_readable(
+    tmp_path: Path, revision: str, absent: tuple[str, ...]
+) -> None:
+    """A database at revision 0004 (no `modality_predictions`) or 0005 (no `scored_plan`) is
+    read with NaN per-modality predictions (0004) and `scored_plan` = recommended; upgrading it
+    to head adds the columns and keeps the rows."""
     from alembic import command
     from sqlalchemy import insert, inspect
 
@@ -129,8 +137,8 @@ def test_rows_written_before_migration_0005_stay_readable(tmp_path: Path) -> Non
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0004")
-    old = {c.name for c in monitoring_log.c if c.name not in ("id", "modality_predictions")}
+        command.upgrade(alembic_config(conn), revision)
+    old = {c.name for c in monitoring_log.c if c.name not in ("id", *absent)}
     row = {
         "ts": dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
         "writer_id": "w",
@@ -146,11 +154,13 @@ def test_rows_written_before_migration_0005_stay_readable(tmp_path: Path) -> Non
         "adherence_model": "a",
         "adherence_version": "1",
     }
+    if "modality_predictions" not in absent:
+        row["modality_predictions"] = {"tolerance_aerobic": 0.75, "sessions_aerobic": 3}
     assert set(row) == old
     table = monitoring_log.__class__(
         "monitoring_log",
         monitoring_log.metadata.__class__(),
-        *[c.copy() for c in monitoring_log.c if c.name != "modality_predictions"],
+        *[c.copy() for c in monitoring_log.c if c.name not in absent],
     )
     with engine.begin() as conn:
         conn.execute(insert(table), [row])
@@ -158,9 +168,68 @@ def test_rows_written_before_migration_0005_stay_readable(tmp_path: Path) -> Non
     for _ in range(2):  # before and after the upgrade
         recs, matrix = read_recommendations(engine, day, day, FEATURE_SET.columns)
         assert recs["pred_tolerance"].tolist() == [0.8]
-        assert np.isnan(recs["pred_tolerance_aerobic"]).all()
+        aerobic = recs["pred_tolerance_aerobic"].to_numpy(float)
+        if revision == "0004":
+            assert np.isnan(aerobic).all()
+        else:
+            assert aerobic.tolist() == [0.75]
+        assert recs["scored_plan"].tolist() == ["recommended"]
         assert matrix[0, FEATURE_SET.columns.index("age")] == 50.0
         migrate(engine)
     cols = {c["name"] for c in inspect(engine).get_columns("monitoring_log")}
-    assert "modality_predictions" in cols
+    assert {"modality_predictions", "scored_plan"} <= cols
     engine.dispose()
+
+
+def test_shadow_rows_predict_the_delivered_plan(audit_url: str, tmp_path: Path) -> None:
+    """With delivered plans (a shadow deployment) the rows' per-modality predictions are the
+    models on those plans (POST /predict on the same request), not on the service's
+    prescription; one row per response, each marked `usual_care`."""
+    from features.contract.rest import PredictRequest, WeekPlan
+    from serving.http.work import predict_plans
+
+    models = fake_models()
+    recommend, close = production_path(Settings(root=tmp_path), audit_url, models)
+    as_of = dt.date(2026, 11, 23)
+    reqs = _requests(as_of, 4)
+    both = {
+        "aerobic_sessions": 2.0,
+        "aerobic_minutes": 20.0,
+        "aerobic_pct_hrmax": 55.0,
+        "resistance_sessions": 1.0,
+        "resistance_sets": 2.0,
+        "resistance_reps": 12.0,
+        "resistance_pct_1rm": 45.0,
+    }
+    aerobic_only = both | {"resistance_sessions": 0.0}
+    none = dict.fromkeys(both, 0.0)
+    delivered = [both, aerobic_only, none, both | {"aerobic_minutes": 45.0}]
+    try:
+        answers = recommend(reqs, True, delivered)
+    finally:
+        close()
+    engine = make_engine(audit_url)
+    try:
+        recs, _ = read_recommendations(engine, as_of, as_of, FEATURE_SET.columns)
+    finally:
+        engine.dispose()
+    assert len(recs) == len(answers) == len(reqs)
+    assert set(recs["scored_plan"]) == {"usual_care"}
+    for req, plan in zip(reqs, delivered, strict=True):
+        row = recs[recs["patient_id"] == req.patient.patient_id].iloc[0]
+        whole = ("sessions", "sets", "reps")
+        week = WeekPlan(**{k: int(v) if k.endswith(whole) else v for k, v in plan.items()})
+        direct = predict_plans(
+            PredictRequest(
+                patient=req.patient, sessions=req.sessions, as_of=as_of, candidates=[week]
+            ),
+            models,
+        )["predictions"][0]
+        for m in ("aerobic", "resistance"):
+            assert np.nan_to_num(row[f"sessions_{m}"]) == plan[f"{m}_sessions"]
+            for kind in ("tolerance", "adherence"):
+                want, got = direct[f"{kind}_{m}"], row[f"pred_{kind}_{m}"]
+                if plan[f"{m}_sessions"] == 0:
+                    assert np.isnan(got), (plan, m, kind)
+                else:
+                    assert abs(got - want) < 1e-4, (plan, m, kind, got, want)
