@@ -67,6 +67,13 @@ class PolicyConfig:
     # thing a harder world punishes (CARE, Courneya 2013: completion fell from 88% at 25-30 min
     # to 82% at 50-60 min); stress scenario long-sessions-harder.
     longer_session_tolerance: float = 0.85
+    # Aerobic volume grows by frequency before length: sessions longer than the generic 30 min
+    # (or the current length, if longer) only at the most aerobic sessions a week the envelope
+    # leaves beside the resistance sessions. Session length is the dose term a harder world
+    # punishes first (stress scenario long-sessions-harder; CARE, Courneya 2013: completion fell
+    # with session length), and 150 min as 5 x 30 min is the guideline's own example (PAG 2018;
+    # ACS 2012); tuned as in the session 6 table above.
+    frequency_first: bool = True
     # Sessions per week rise only when the predicted attendance of a session is at least this.
     adherence_threshold: float = 0.60
     # Risk bound 2: expected intolerant attended sessions per week (bounds moderate+ AEs) at most
@@ -108,6 +115,14 @@ class PolicyConfig:
     max_aerobic_sessions: int = 5
     max_aerobic_minutes: float = 60.0  # per session
     max_resistance_sessions: int = 3
+    # ... but a third resistance session only once the aerobic dose meets the guideline target
+    # with a slot to spare beside it (3 x 50 min), or when aerobic exercise is not allowed: the
+    # 6-a-week cap goes to aerobic frequency first, and resistance volume grows by sets
+    # meanwhile (Garber 2011: 2-3 d/wk, 2-4 sets; Campbell 2019: 2 x/wk in the generic dose).
+    # A third session took the slot of a 4th aerobic one (at target 22% -> 14% of patients,
+    # strength lower), and in the weak-dose-tolerance world every extra session adds adverse
+    # events whatever its dose.
+    resistance_sessions_before_aerobic_target: int = 2
     top_k: int = 5  # options per modality combined into whole weeks
     # A modality progresses (one more session, higher intensity) only after a tolerated spell.
     rise_tolerated_rate: float = 0.8

@@ -7,7 +7,11 @@ import math
 
 import numpy as np
 
-from features.contract.dose import VIGOROUS_PCT_HRMAX
+from features.contract.dose import (
+    MODERATE_PCT_HRMAX,
+    TARGET_AEROBIC_MINUTES,
+    VIGOROUS_PCT_HRMAX,
+)
 from serving.guidelines import kernel as gk
 from serving.policy.config import PolicyConfig
 from serving.policy.record import Reference
@@ -96,6 +100,10 @@ def aerobic_options(
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
+    r_sessions = ref.resistance[0] if resistance_allowed(env) and ref.resistance_current else 0.0
+    s_cap = min(
+        env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max - r_sessions
+    )
     for s in s_vals:
         fit = math.floor(vol_max / s) if math.isfinite(vol_max) else m_hi
         m_vals = np.unique(
@@ -106,6 +114,8 @@ def aerobic_options(
                 ]
             )
         )
+        if cfg.frequency_first and s < s_cap:  # longer sessions only once sessions are maxed
+            m_vals = m_vals[m_vals <= max(m_generic, m0 if cur else 0.0)]
         for m in m_vals:
             for p in p_vals:
                 rows.append((float(s), float(m), float(p)))
@@ -128,7 +138,12 @@ def resistance_options(
     s0, k0, q0 = ref.resistance
     cur = ref.resistance_current
     up = 1 if (cur and rise) else 0
-    s_hi = min(s0 + up, env.resistance_sessions_max, cfg.max_resistance_sessions)
+    s_max = cfg.max_resistance_sessions
+    room = env.total_sessions_max - ref.aerobic[0] >= s_max  # beside the aerobic sessions
+    if aerobic_allowed(env) and not (aerobic_at_target(ref) and room):
+        hold_at = s0 if cur else 0.0  # a current third session is kept, not cut
+        s_max = min(s_max, max(cfg.resistance_sessions_before_aerobic_target, hold_at))
+    s_hi = min(s0 + up, env.resistance_sessions_max, s_max)
     hold = 0.0 if cfg.guard_step_back else s0
     s_vals = _guarded_sessions(s0 - 1, s_hi, cfg.start_resistance[0], ref_clean, hold)
     k_vals = np.unique(
@@ -143,6 +158,12 @@ def resistance_options(
         # weekly volume rises one step at a time: one more session OR one more set, not both
         grid = grid[~((grid[:, 0] > s0) & (grid[:, 1] > k0))]
     return grid.astype(float)
+
+
+def aerobic_at_target(ref: Reference) -> bool:
+    """The aerobic reference already meets the guideline's >= 150 min a week of moderate."""
+    s, m, p = ref.aerobic
+    return bool(ref.aerobic_current and p >= MODERATE_PCT_HRMAX and s * m >= TARGET_AEROBIC_MINUTES)
 
 
 def deload_plan(env: gk.Envelope, ref: Reference, modalities: tuple[bool, bool], cfg) -> np.ndarray:

@@ -23,8 +23,10 @@ from serving.policy import (
     aerobic_options,
     expected_benefit,
     reference_of,
+    resistance_options,
     search,
 )
+from serving.policy.options import aerobic_at_target
 from serving.policy.search import session_thresholds
 from tests.safety.conftest import CURRENT_RX, HEALTHY
 
@@ -131,8 +133,9 @@ def test_a_step_back_never_goes_below_the_floor_length(floor: float) -> None:
 def test_sessions_longer_than_the_generic_need_the_higher_tolerance() -> None:
     """After a tolerated week a model that predicts 0.78 for every dose would lengthen sessions;
     with `longer_session_tolerance` 0.8 no chosen session is longer than the generic 30 min, and
-    the patient still trains (no deload)."""
-    ctx = _context((True, True))
+    the patient still trains (no deload). The patient is on 4 sessions, the most beside 2
+    resistance sessions, so frequency first leaves length as the way to grow."""
+    ctx = _context((True, True), rx_aerobic_sessions=4)
     flat = FlatScorer(tolerance=0.78)
     free = search(_points(), [ctx], flat, PolicyConfig(longer_session_tolerance=0.0))[0]
     held = search(_points(), [ctx], flat, PolicyConfig(longer_session_tolerance=0.8))[0]
@@ -156,3 +159,51 @@ def test_no_step_back_below_a_length_the_kernel_already_cut_to(flag: bool) -> No
     assert free.env.aerobic_minutes_max > cfg.start_aerobic[1]
     longest = aerobic_options(free.env, free.ref, False, cfg, True, 0.2)[:, 1].max()
     assert longest == 30.0 - cfg.minutes_step
+
+
+# ---- session 6: frequency before length; the third resistance session after the aerobic target -
+@pytest.mark.parametrize("flag", [True, False])
+def test_aerobic_volume_grows_by_frequency_before_length(flag: bool) -> None:
+    """3 x 30 min with 2 resistance sessions (6 a week at most: room for 4 aerobic): after a
+    tolerated week the options add a session but, with `frequency_first`, no option below 4
+    sessions is longer than 30 min; without it, 3 longer sessions are an option. (The kernel's
+    +10% weekly volume makes the fourth session a shorter one.)"""
+    cfg = PolicyConfig(frequency_first=flag)
+    ctx = _context((True, True))
+    assert ctx.env.total_sessions_max - CURRENT_RX["rx_resistance_sessions"] == 4
+    a = aerobic_options(ctx.env, ctx.ref, True, cfg)
+    below = a[a[:, 0] < 4]
+    assert len(below) and (a[:, 0] == 4).any()
+    assert bool(below[:, 1].max() <= 30.0) == flag
+    four = _context((True, True), rx_aerobic_sessions=4)  # at the cap the sessions may lengthen
+    at_cap = aerobic_options(four.env, four.ref, True, cfg)
+    assert at_cap[at_cap[:, 0] == 4][:, 1].max() > 30.0
+
+
+def test_frequency_first_never_shortens_a_current_longer_session() -> None:
+    """A patient already on 3 x 45 min keeps 45 min options below the session cap (frequency first
+    stops growth, it does not cut what was tolerated)."""
+    ctx = _context((True, True), rx_aerobic_minutes=45.0)
+    a = aerobic_options(ctx.env, ctx.ref, True, PolicyConfig())
+    three = a[a[:, 0] == 3]
+    assert three[:, 1].max() == 45.0
+
+
+def test_a_third_resistance_session_only_once_aerobic_meets_the_target() -> None:
+    """2 resistance sessions and 3 x 30 min aerobic (90 min): no third resistance session; with
+    3 x 50 min at 64-68% (150 min at moderate, a slot to spare in the 6 a week) it is an option,
+    with 4 x 40 min (160 min, but no slot beside the 4 sessions) it is not; a patient already on
+    3 keeps 3 within reach."""
+    cfg = PolicyConfig()
+    below = _context((True, True))
+    assert resistance_options(below.env, below.ref, True, cfg)[:, 0].max() == 2
+    met = _context((True, True), rx_aerobic_minutes=50.0)
+    assert aerobic_at_target(met.ref)
+    assert resistance_options(met.env, met.ref, True, cfg)[:, 0].max() == 3
+    crowded = _context((True, True), rx_aerobic_sessions=4, rx_aerobic_minutes=40.0)
+    assert aerobic_at_target(crowded.ref)
+    assert resistance_options(crowded.env, crowded.ref, True, cfg)[:, 0].max() == 2
+    kept = _context((True, True), rx_resistance_sessions=3)
+    assert resistance_options(kept.env, kept.ref, True, cfg)[:, 0].max() == 3
+    loose = PolicyConfig(resistance_sessions_before_aerobic_target=3)
+    assert resistance_options(below.env, below.ref, True, loose)[:, 0].max() == 3

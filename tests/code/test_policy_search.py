@@ -94,7 +94,7 @@ def _row(**values: float) -> np.ndarray:
 @pytest.mark.parametrize("rise", [True, False])
 def test_sessions_rise_by_at_most_one_and_only_after_a_tolerated_week(rise: bool) -> None:
     ctx = _context((rise, rise))
-    cfg = PolicyConfig()
+    cfg = PolicyConfig(resistance_sessions_before_aerobic_target=3)  # a third one allowed here
     a = aerobic_options(ctx.env, ctx.ref, rise, cfg)
     r = resistance_options(ctx.env, ctx.ref, rise, cfg)
     assert a[:, 0].max() == CURRENT_RX["rx_aerobic_sessions"] + int(rise)
@@ -113,7 +113,8 @@ def test_options_respect_the_weekly_volume_cap_so_a_session_is_added_by_shorteni
 
 
 def test_three_resistance_sessions_are_reachable() -> None:
-    ctx = _context((True, True), rx_resistance_sessions=2)
+    """Once the aerobic dose meets the guideline target (3 x 50 min at 64-68% HRmax)."""
+    ctx = _context((True, True), rx_resistance_sessions=2, rx_aerobic_minutes=50.0)
     r = resistance_options(ctx.env, ctx.ref, True, PolicyConfig())
     assert 3 in r[:, 0]
 
@@ -122,10 +123,17 @@ def test_resistance_volume_rises_one_step_a_week() -> None:
     """One more session or one more set after a tolerated week, never both at once."""
     ctx = _context((True, True), rx_resistance_sessions=2, rx_resistance_sets=2)
     s0, k0 = 2, 2
-    r = resistance_options(ctx.env, ctx.ref, True, PolicyConfig())
+    r = resistance_options(
+        ctx.env, ctx.ref, True, PolicyConfig(resistance_sessions_before_aerobic_target=3)
+    )
     assert (r[:, 0] > s0).any() and (r[:, 1] > k0).any()  # each step is reachable
     assert not ((r[:, 0] > s0) & (r[:, 1] > k0)).any()
-    both = resistance_options(ctx.env, ctx.ref, True, PolicyConfig(one_volume_step=False))
+    both = resistance_options(
+        ctx.env,
+        ctx.ref,
+        True,
+        PolicyConfig(one_volume_step=False, resistance_sessions_before_aerobic_target=3),
+    )
     assert ((both[:, 0] > s0) & (both[:, 1] > k0)).any()  # the switch is what prevents it
 
 
@@ -284,7 +292,8 @@ def test_weekly_risk_never_exceeds_the_bound_relative_to_the_generic_dose() -> N
         risk = weekly_intolerant(both, scorer.score(_points(), np.zeros(2, int), both))
         assert not choice.deload
         assert risk[0] <= ratio * risk[1] + 1e-9
-    lenient = dict(tolerance_threshold=0.5, risk_price=0.0)  # the bound alone
+    # the bound alone (and length a way to grow, as well as frequency)
+    lenient = dict(tolerance_threshold=0.5, risk_price=0.0, frequency_first=False)
     tight = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=1.0, **lenient))[0]
     loose = search(_points(), [ctx], scorer, PolicyConfig(generic_risk_ratio=3.0, **lenient))[0]
     assert loose.benefit > tight.benefit  # the bound binds: more risk allowed, more dose
@@ -479,7 +488,7 @@ def test_a_higher_price_of_risk_never_chooses_a_riskier_week() -> None:
 
 def test_minutes_grow_only_after_a_tolerated_week() -> None:
     ctx = _context((False, False))
-    cfg = PolicyConfig(minutes_need_tolerated_week=True)
+    cfg = PolicyConfig(minutes_need_tolerated_week=True, frequency_first=False)
     m0 = ctx.ref.aerobic[1]
     assert aerobic_options(ctx.env, ctx.ref, False, cfg)[:, 1].max() <= m0
     assert aerobic_options(ctx.env, ctx.ref, True, cfg)[:, 1].max() > m0
