@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +65,29 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            _ensure_wal(cur)
             cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
     return engine
+
+
+def _ensure_wal(cur: Any, attempts: int = 50) -> None:
+    """WAL mode, set once per database file. Switching the mode needs an exclusive lock that
+    SQLite may refuse at once (SQLITE_BUSY without the busy handler) while another connection
+    writes, so a connection to a file already in WAL mode only reads the mode, and the first
+    switch is retried instead of failing a request (seen as a 500 under load)."""
+    for attempt in range(attempts):
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 def _private_file(path: Path) -> None:
