@@ -212,8 +212,16 @@ def score_cohort(
     return ScoreResult(concat_scored(parts), prep.errors)
 
 
+def empty_scored() -> pd.DataFrame:
+    """No output rows, with the columns and canonical dtypes (a chunk with no valid patient)."""
+    return finalize_scored(
+        pd.DataFrame(columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS)), keep_extra=True
+    )
+
+
 def concat_scored(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Chunks of output rows as one frame (an empty frame with the columns when none)."""
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS))
     return pd.concat(parts, ignore_index=True)

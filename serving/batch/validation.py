@@ -101,6 +101,10 @@ class BatchError(RuntimeError):
         self.exit_code = exit_code
         self.errors = errors
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (a worker process raises it to the parent), exit code included."""
+        return (type(self), (str(self), self.exit_code, self.errors))
+
 
 def table_error(table: str, field_: str, reason: str) -> pd.DataFrame:
     """A FILE.errors row about a whole table (no patient)."""
@@ -243,6 +247,15 @@ def validate_rows(
     raise BatchError(f"{table} table: validation did not converge", exit_code=1)
 
 
+def warm_up_validation() -> None:
+    """Load pandera's validation backends now (they import hypothesis: about a second), so that
+    forked worker processes inherit them instead of each importing them again."""
+    validate_rows(pd.DataFrame({"patient_id": pd.Series([], dtype=object)}), _WARM_UP, "warm-up")
+
+
+_WARM_UP = pa.DataFrameSchema({"patient_id": pa.Column(str, coerce=True)})
+
+
 def concat_errors(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -250,7 +263,7 @@ def concat_errors(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[list(ERROR_COLUMNS)]
 
 
-def _error_frame(ids: Sequence[str], table: str, field_: str, reason: str) -> pd.DataFrame:
+def error_frame(ids: Sequence[str], table: str, field_: str, reason: str) -> pd.DataFrame:
     return pd.DataFrame(
         {"patient_id": list(ids), "table": table, "field": field_, "reason": reason},
         columns=list(ERROR_COLUMNS),
@@ -272,17 +285,17 @@ def select_snapshots(patients: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFra
     errs: list[pd.DataFrame] = []
     no_id = ids == ""
     if no_id.any():
-        errs.append(_error_frame([""] * int(no_id.sum()), "patients", "patient_id", "missing"))
+        errs.append(error_frame([""] * int(no_id.sum()), "patients", "patient_id", "missing"))
     no_date = pd.isna(dates) & ~no_id
     bad_ids = sorted(set(ids[no_date]))
     if bad_ids:
-        errs.append(_error_frame(bad_ids, "patients", "as_of", "missing or not a date"))
+        errs.append(error_frame(bad_ids, "patients", "as_of", "missing or not a date"))
     usable = ~no_id & ~pd.Series(ids).isin(set(bad_ids)).to_numpy()
     in_time = usable & (dates <= np.datetime64(pd.Timestamp(as_of)))
     future_only = sorted(set(ids[usable]) - set(ids[in_time]))
     if future_only:
         errs.append(
-            _error_frame(future_only, "patients", "as_of", f"no snapshot on or before {as_of}")
+            error_frame(future_only, "patients", "as_of", f"no snapshot on or before {as_of}")
         )
     sel = np.flatnonzero(in_time)
     codes, _ = pd.factorize(ids[sel])
