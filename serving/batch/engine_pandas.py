@@ -89,22 +89,45 @@ def _rows_by_chunk(codes: np.ndarray, chunk_size: int, n_chunks: int) -> list[np
     return [rows[bounds[k] : bounds[k + 1]] for k in range(n_chunks)]
 
 
+def _distinct_ids(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each row's id among the distinct ids, -1 when missing; the distinct ids as
+    `patient_ids` writes them). Text ids are hashed once per row and converted once per
+    distinct id; other ids (numbers read from a CSV, mixed types) are converted per row."""
+    if series.dtype == object:
+        index, distinct = pd.factorize(series.to_numpy(), use_na_sentinel=True)
+        if all(type(x) is str for x in distinct):
+            return index, np.asarray(distinct, dtype=object)
+    ids = patient_ids(series).to_numpy(dtype=object)
+    index, distinct = pd.factorize(ids)
+    return index, np.asarray(distinct, dtype=object)
+
+
+def _codes(index: np.ndarray, code_of_distinct: np.ndarray) -> np.ndarray:
+    """Each row's code from its distinct id's code (-1: missing id, or not a candidate)."""
+    out = np.full(len(index), -1, dtype=np.int64)
+    known = index >= 0
+    out[known] = code_of_distinct[index[known]]
+    return out
+
+
 def split_cohort(patients: pd.DataFrame, sessions: pd.DataFrame, chunk_size: int) -> SplitCohort:
     """Chunks of patient ids (sorted) and their rows in both tables; nothing validated here.
 
     Sessions of ids with no patients row are in no chunk (the whole cohort in one call ignores
     them too); a patients row without an id is reported here, once."""
     size = max(1, chunk_size)
-    ids = patient_ids(patients["patient_id"]).to_numpy(dtype=object)
-    no_id = ids == ""
-    candidates = pd.Index(np.sort(pd.unique(ids[~no_id]).astype(object)))
+    p_index, p_ids = _distinct_ids(patients["patient_id"])
+    named = p_ids[p_ids != ""]
+    candidates = pd.Index(np.sort(named))
     n_chunks = -(-len(candidates) // size)
-    p_codes = candidates.get_indexer(ids)
+    p_codes = _codes(p_index, candidates.get_indexer(p_ids))
     if "patient_id" in sessions:
-        s_codes = candidates.get_indexer(patient_ids(sessions["patient_id"]).to_numpy())
+        s_index, s_ids = _distinct_ids(sessions["patient_id"])
+        s_codes = _codes(s_index, candidates.get_indexer(s_ids))
     else:
         s_codes = np.full(len(sessions), -1)
-    errors = [error_frame([""] * int(no_id.sum()), "patients", "patient_id", "missing")]
+    n_missing = int((p_index < 0).sum()) + int(np.isin(p_index, np.flatnonzero(p_ids == "")).sum())
+    errors = [error_frame([""] * n_missing, "patients", "patient_id", "missing")]
     return SplitCohort(
         patients=patients,
         sessions=sessions,
