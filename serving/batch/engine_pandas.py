@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -49,6 +50,22 @@ from serving.batch.validation import (
 
 # What forked workers inherit: (split cohort, as_of, models, cfg). Set only around a pool.
 _SHARED: dict[str, Any] = {}
+_WARM_UP: list[threading.Thread] = []
+
+
+def start_warm_up() -> None:
+    """Load the validation backends in a thread while the parent reads the tables (pyarrow
+    leaves the interpreter free), so that the workers inherit them (`finish_warm_up`)."""
+    if not _WARM_UP:
+        thread = threading.Thread(target=warm_up_validation, name="dosewise-warm-up", daemon=True)
+        thread.start()
+        _WARM_UP.append(thread)
+
+
+def finish_warm_up() -> None:
+    """The backends loaded, and no thread left running (before forking the workers)."""
+    start_warm_up()
+    _WARM_UP[0].join()
 
 
 def default_jobs() -> int:
@@ -211,7 +228,7 @@ def score_pandas(
             for i in todo:
                 finished(i, score_chunk(split, i, as_of, models, cfg))
         else:
-            warm_up_validation()  # imported once here, not once per worker
+            finish_warm_up()  # loaded once here, not once per worker
             _score_in_pool(split, todo, as_of, models, cfg, workers, finished)
         progress.update(task, completed=max(len(split), 1))
     ordered = [parts[i] for i in range(n_chunks)]

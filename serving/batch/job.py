@@ -27,7 +27,7 @@ from serving.batch.core import (
     finalize_scored,
     policy_config,
 )
-from serving.batch.engine_pandas import default_jobs, score_pandas
+from serving.batch.engine_pandas import default_jobs, score_pandas, start_warm_up
 from serving.batch.output import (
     check_output_writable,
     errors_path,
@@ -91,6 +91,7 @@ def run_score(
         if engine == "spark":
             return run_spark(settings, Path(cohort), out, as_of, models, cfg, chunk_size,
                              spark_master, report, console, t0)  # fmt: skip
+        start_warm_up()
         try:
             patients, sessions = read_cohort(Path(cohort), *read_columns())
         except FileNotFoundError as exc:
