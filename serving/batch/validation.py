@@ -270,7 +270,9 @@ def _clean_text_columns(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[st
     Exact: a column's rules look at each cell alone (type, vocabulary, nullability), so a column
     whose distinct values all pass has no failing cell in any subset of the rows, and its coerced
     cells are its coerced distinct values. A column with any failing value is left to the whole
-    validation (same rows, same reasons as before)."""
+    validation (same rows, same reasons as before). The columns' distinct values are validated
+    together (one pandera call: each column padded with its own first value)."""
+    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     out: dict[str, pd.Series] = {}
     for name, column in schema.columns.items():
         if str(column.dtype) != "str" or name not in df or df[name].dtype != object:
@@ -279,21 +281,35 @@ def _clean_text_columns(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[st
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         if len(uniques) > len(series) // 8:  # ids and free text: nothing to share
             continue
-        has_null = bool((codes < 0).any())
-        if has_null and not column.nullable:
+        if (codes < 0).any() and not column.nullable:
             continue
-        one = pa.DataFrameSchema({name: column})
+        if not len(uniques):  # only nulls, in a nullable column: kept as they are (pandera too)
+            out[name] = pd.Series(series.to_numpy(dtype=object), index=series.index, dtype=object)
+            continue
+        found[name] = (codes, np.asarray(uniques, dtype=object))
+    while found:
+        size = max(len(u) for _, u in found.values())
+        table = pd.DataFrame(
+            {n: np.concatenate([u, np.repeat(u[:1], size - len(u))]) for n, (_, u) in found.items()}
+        )
+        one = pa.DataFrameSchema({n: schema.columns[n] for n in found})
         try:
-            coerced = one.validate(
-                pd.DataFrame({name: pd.Series(uniques, dtype=object)}), lazy=True
-            )
-        except pandera.errors.SchemaErrors:
+            coerced = one.validate(table, lazy=True)
+        except pandera.errors.SchemaErrors as exc:
+            failed = set(exc.failure_cases["column"].astype(str)) & set(found)
+            if not failed:  # not about one column: leave them all to the whole validation
+                break
+            for n in failed:
+                del found[n]
             continue
-        # nulls pass a nullable column and are kept as they are (pandera too)
-        values = series.to_numpy(dtype=object, copy=True)
-        known = codes >= 0
-        values[known] = coerced[name].to_numpy(dtype=object)[codes[known]]
-        out[name] = pd.Series(values, index=series.index, dtype=object)
+        for name, (codes, uniques) in found.items():
+            series = df[name]
+            # nulls pass a nullable column and are kept as they are (pandera too)
+            values = series.to_numpy(dtype=object, copy=True)
+            known = codes >= 0
+            values[known] = coerced[name].to_numpy(dtype=object)[: len(uniques)][codes[known]]
+            out[name] = pd.Series(values, index=series.index, dtype=object)
+        break
     return out
 
 
