@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def find_table(folder: Path, name: str) -> Path:
@@ -63,11 +64,19 @@ def check_csv_complete(path: Path, table: str) -> None:
             )
 
 
-def read_table(folder: Path, name: str) -> pd.DataFrame:
-    """One cohort table; TableReadError (naming table and file) when it cannot be read whole."""
+def read_table(folder: Path, name: str, columns: Collection[str] | None = None) -> pd.DataFrame:
+    """One cohort table; TableReadError (naming table and file) when it cannot be read whole.
+
+    `columns`: of a parquet file, read only those it has (a cohort's extra columns, such as the
+    simulator's truth, cost time to convert and are never used by the reader that names its
+    columns); the other columns are typed as if the whole file were read."""
     path = find_table(Path(folder), name)
     if path.suffix == ".parquet":
         try:
+            if columns is not None:
+                wanted = set(columns)
+                names = pq.read_schema(path).names
+                return pd.read_parquet(path, columns=[c for c in names if c in wanted])
             return pd.read_parquet(path)
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise TableReadError(
@@ -97,9 +106,15 @@ def tidy_csv_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df
 
 
-def read_cohort(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(patients, sessions) from a cohort folder."""
-    return read_table(folder, "patients"), read_table(folder, "sessions")
+def read_cohort(
+    folder: Path,
+    patient_columns: Collection[str] | None = None,
+    session_columns: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(patients, sessions) from a cohort folder (only the columns named, of parquet files)."""
+    return read_table(folder, "patients", patient_columns), read_table(
+        folder, "sessions", session_columns
+    )
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

@@ -2,10 +2,11 @@
 
 Why: scoring a large cohort takes minutes; a run that is killed should not start from zero.
 Each finished chunk's output rows are written atomically to a hidden folder next to FILE
-(`.FILE.resume/chunk-000012.parquet`), under a manifest naming what the rows depend on (cohort
-files, scoring date, chunk size, model versions, policy settings). A resumed run reuses chunks
-only when the manifest matches; the folder is removed once FILE is committed. Parquet keeps the
-canonical dtypes, so the resumed output is byte-identical to an uninterrupted run.
+(`.FILE.resume/chunk-000012.parquet`, its error rows in `errors-000012.parquet` first), under a
+manifest naming what the rows depend on (cohort files, scoring date, chunk size, model versions,
+policy settings). A resumed run reuses chunks only when the manifest matches; the folder is
+removed once FILE is committed. Parquet keeps the canonical dtypes, so the resumed output is
+byte-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def run_key(cohort: Path, as_of: Any, chunk_size: int, models: Any, cfg: Any) ->
         "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files],
         "as_of": str(as_of),
         "chunk_size": chunk_size,
+        "layout": 2,  # chunks of patient ids (2), not of valid patients (1); errors per chunk
         "models": [(m.name, str(m.version)) for m in (models.tolerance, models.adherence)],
         "cfg": repr(cfg),
     }
@@ -78,6 +80,17 @@ class Checkpoint:
 
     def load(self, index: int) -> pd.DataFrame:
         return pd.read_parquet(self.path(index))
+
+    def errors_path(self, index: int) -> Path:
+        return self.folder / f"errors-{index:06d}.parquet"
+
+    def save_errors(self, index: int, errors: pd.DataFrame) -> None:
+        """A chunk's error rows; saved before its output rows, whose file marks it done."""
+        frame = errors.fillna("").astype(str)  # what finalize_errors makes of them anyway
+        write_atomic(self.errors_path(index), lambda tmp: frame.to_parquet(tmp, index=False))
+
+    def load_errors(self, index: int) -> pd.DataFrame:
+        return pd.read_parquet(self.errors_path(index))
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

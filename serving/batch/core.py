@@ -183,13 +183,8 @@ def score_range(
         models,
         cfg,
     )
-    cancer = prep.cancer[start:stop].tolist()
-    rows = [
-        flatten_response(r) | {"cancer_type": c} for r, c in zip(responses, cancer, strict=True)
-    ]
-    return finalize_scored(
-        pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS)), keep_extra=True
-    )
+    columns = flatten_responses(responses) | {"cancer_type": prep.cancer[start:stop].tolist()}
+    return finalize_scored(pd.DataFrame(columns), keep_extra=True)
 
 
 def score_cohort(
@@ -212,8 +207,16 @@ def score_cohort(
     return ScoreResult(concat_scored(parts), prep.errors)
 
 
+def empty_scored() -> pd.DataFrame:
+    """No output rows, with the columns and canonical dtypes (a chunk with no valid patient)."""
+    return finalize_scored(
+        pd.DataFrame(columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS)), keep_extra=True
+    )
+
+
 def concat_scored(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Chunks of output rows as one frame (an empty frame with the columns when none)."""
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS + EXTRA_COLUMNS))
     return pd.concat(parts, ignore_index=True)
@@ -254,6 +257,64 @@ def flatten_response(rec: Recommendation) -> dict[str, Any]:
         "guideline_version": str(rec.guideline_version),
         "unknown_facts": LIST_SEPARATOR.join(rec.unknown_facts),
     } | {c: getattr(ref, c[len("ref_") :]) if ref is not None else None for c in REFERENCE_COLUMNS}
+
+
+def flatten_responses(recs: list[Recommendation]) -> dict[str, list[Any]]:
+    """Recommendations -> output columns (OUTPUT_COLUMNS): the values of `flatten_response`
+    for each, built column by column, with the JSON of rule lists shared by the patients whose
+    rules are the same (most of a cohort) and each explanation written once."""
+    rxs = [r.prescription for r in recs]
+    aer = [rx.aerobic if rx is not None else None for rx in rxs]
+    res = [rx.resistance if rx is not None else None for rx in rxs]
+    preds = [r.predictions for r in recs]
+    refs = [r.progression_reference for r in recs]
+    rules_json: dict[tuple[str, ...], str] = {}
+    cols: dict[str, list[Any]] = {
+        "patient_id": [r.patient_id for r in recs],
+        "as_of": [r.as_of.isoformat() for r in recs],
+        "decision": [r.decision for r in recs],
+        "aerobic_sessions_per_week": [a.sessions_per_week if a else None for a in aer],
+        "aerobic_minutes_per_session": [a.minutes_per_session if a else None for a in aer],
+        "aerobic_pct_hrmax_low": [a.intensity_pct_hrmax.low if a else None for a in aer],
+        "aerobic_pct_hrmax_high": [a.intensity_pct_hrmax.high if a else None for a in aer],
+        "aerobic_rpe_low": [a.rpe.low if a and a.rpe else None for a in aer],
+        "aerobic_rpe_high": [a.rpe.high if a and a.rpe else None for a in aer],
+        "resistance_sessions_per_week": [r.sessions_per_week if r else None for r in res],
+        "resistance_sets": [r.sets if r else None for r in res],
+        "resistance_reps_low": [r.reps.low if r else None for r in res],
+        "resistance_reps_high": [r.reps.high if r else None for r in res],
+        "resistance_pct_1rm_low": [r.intensity_pct_1rm.low if r else None for r in res],
+        "resistance_pct_1rm_high": [r.intensity_pct_1rm.high if r else None for r in res],
+        "restrictions": [
+            LIST_SEPARATOR.join(rx.restrictions if rx is not None else []) for rx in rxs
+        ],
+        "predicted_tolerance": [p.tolerance if p else None for p in preds],
+        "predicted_adherence": [p.adherence if p else None for p in preds],
+        "rules": [_rules_json(r.rules, rules_json) for r in recs],
+        "explanation": [_explanation_json(r.explanation) for r in recs],
+        "tolerance_model_version": [r.tolerance_model.version for r in recs],
+        "adherence_model_version": [r.adherence_model.version for r in recs],
+        "guideline_version": [str(r.guideline_version) for r in recs],
+        "unknown_facts": [LIST_SEPARATOR.join(r.unknown_facts) for r in recs],
+    }
+    for c in REFERENCE_COLUMNS:
+        name = c[len("ref_") :]
+        cols[c] = [getattr(ref, name) if ref is not None else None for ref in refs]
+    return cols
+
+
+def _rules_json(rules: tuple[Any, ...], seen: dict[tuple[str, ...], str]) -> str:
+    ids = tuple(x.id for x in rules)
+    text = seen.get(ids)
+    if text is None:
+        text = seen[ids] = json.dumps(list(ids))
+    return text
+
+
+def _explanation_json(explanation: tuple[Any, ...]) -> str:
+    return json.dumps(
+        [{"feature": e.feature, "contribution": float(e.contribution)} for e in explanation]
+    )
 
 
 def finalize_scored(df: pd.DataFrame, keep_extra: bool = False) -> pd.DataFrame:

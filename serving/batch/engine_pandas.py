@@ -1,11 +1,14 @@
 """The pandas engine of `dosewise score`: one machine, every core, chunks of patients.
 
-Why it looks the way it does: validation and point-in-time selection are vectorised and run once
-(`prepare_cohort`); the chunks of patients are then scored by `--jobs` worker processes. Workers
-are forked after the models are loaded, so each holds the models once and reads the prepared
-cohort copy-on-write (nothing pickled but chunk numbers in and output rows out). Chunks are
-contiguous ranges of the patients sorted by id and the output is sorted by id, so the bytes
-written do not depend on `--jobs`. Each finished chunk can be checkpointed (`--resume`).
+Why it looks the way it does: anything the parent does alone caps the speed-up of the cores, so
+the parent only reads the tables and splits them (`split_cohort`: the rows of each chunk of
+patient ids, by one hash lookup per row); validation, point-in-time selection and scoring of a
+chunk (`prepare_cohort` + `score_range`) run in `--jobs` worker processes. Every step is per
+patient, so a chunk's rows and errors are what the whole cohort in one call would give for its
+patients. Workers are forked after the models are loaded, so each holds the models once and reads
+the tables copy-on-write (nothing pickled but chunk numbers in and output rows out). Chunks are
+contiguous ranges of the patient ids sorted, and the output is sorted by id, so the bytes written
+do not depend on `--jobs`. Each finished chunk (rows and errors) can be checkpointed (`--resume`).
 """
 
 from __future__ import annotations
@@ -18,26 +21,51 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from serving.batch.checkpoint import Checkpoint
 from serving.batch.core import (
-    PreparedCohort,
     ScoreResult,
     concat_scored,
+    empty_scored,
     prepare_cohort,
     score_range,
 )
-from serving.batch.validation import BatchError
+from serving.batch.validation import (
+    BatchError,
+    concat_errors,
+    error_frame,
+    patient_ids,
+    warm_up_validation,
+)
 
-# What forked workers inherit: (prepared cohort, as_of, models, cfg). Set only around a pool.
+# What forked workers inherit: (split cohort, as_of, models, cfg). Set only around a pool.
 _SHARED: dict[str, Any] = {}
+_WARM_UP: list[threading.Thread] = []
+
+
+def start_warm_up() -> None:
+    """Load the validation backends in a thread while the parent reads the tables (pyarrow
+    leaves the interpreter free), so that the workers inherit them (`finish_warm_up`)."""
+    if not _WARM_UP:
+        thread = threading.Thread(target=warm_up_validation, name="dosewise-warm-up", daemon=True)
+        thread.start()
+        _WARM_UP.append(thread)
+
+
+def finish_warm_up() -> None:
+    """The backends loaded, and no thread left running (before forking the workers)."""
+    start_warm_up()
+    _WARM_UP[0].join()
 
 
 def default_jobs() -> int:
@@ -46,6 +74,96 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class SplitCohort:
+    """The cohort's tables and, per chunk of `chunk_size` patient ids (sorted), the row numbers
+    of its patients and sessions rows (ascending: the tables' own order within a chunk)."""
+
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    patient_rows: list[np.ndarray]
+    session_rows: list[np.ndarray]
+    sizes: list[int]  # patient ids per chunk (the progress bar's unit)
+    errors: pd.DataFrame  # rows no chunk owns: patients rows without an id
+
+    def __len__(self) -> int:
+        return sum(self.sizes)
+
+    def chunk(self, i: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The patients and sessions rows of chunk i (copies the worker owns)."""
+        return self.patients.take(self.patient_rows[i]), self.sessions.take(self.session_rows[i])
+
+
+def _rows_by_chunk(codes: np.ndarray, chunk_size: int, n_chunks: int) -> list[np.ndarray]:
+    """Row numbers per chunk from each row's patient code (-1: no chunk), ascending."""
+    keep = np.flatnonzero(codes >= 0)
+    which = codes[keep] // chunk_size
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(n_chunks + 1))
+    rows = keep[order]
+    return [rows[bounds[k] : bounds[k + 1]] for k in range(n_chunks)]
+
+
+def _distinct_ids(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each row's id among the distinct ids, -1 when missing; the distinct ids as
+    `patient_ids` writes them). Text ids are hashed once per row and converted once per
+    distinct id; other ids (numbers read from a CSV, mixed types) are converted per row."""
+    if series.dtype == object:
+        index, distinct = pd.factorize(series.to_numpy(), use_na_sentinel=True)
+        if all(type(x) is str for x in distinct):
+            return index, np.asarray(distinct, dtype=object)
+    ids = patient_ids(series).to_numpy(dtype=object)
+    index, distinct = pd.factorize(ids)
+    return index, np.asarray(distinct, dtype=object)
+
+
+def _codes(index: np.ndarray, code_of_distinct: np.ndarray) -> np.ndarray:
+    """Each row's code from its distinct id's code (-1: missing id, or not a candidate)."""
+    out = np.full(len(index), -1, dtype=np.int64)
+    known = index >= 0
+    out[known] = code_of_distinct[index[known]]
+    return out
+
+
+def split_cohort(patients: pd.DataFrame, sessions: pd.DataFrame, chunk_size: int) -> SplitCohort:
+    """Chunks of patient ids (sorted) and their rows in both tables; nothing validated here.
+
+    Sessions of ids with no patients row are in no chunk (the whole cohort in one call ignores
+    them too); a patients row without an id is reported here, once."""
+    size = max(1, chunk_size)
+    p_index, p_ids = _distinct_ids(patients["patient_id"])
+    named = p_ids[p_ids != ""]
+    candidates = pd.Index(np.sort(named))
+    n_chunks = -(-len(candidates) // size)
+    p_codes = _codes(p_index, candidates.get_indexer(p_ids))
+    if "patient_id" in sessions:
+        s_index, s_ids = _distinct_ids(sessions["patient_id"])
+        s_codes = _codes(s_index, candidates.get_indexer(s_ids))
+    else:
+        s_codes = np.full(len(sessions), -1)
+    n_missing = int((p_index < 0).sum()) + int(np.isin(p_index, np.flatnonzero(p_ids == "")).sum())
+    errors = [error_frame([""] * n_missing, "patients", "patient_id", "missing")]
+    return SplitCohort(
+        patients=patients,
+        sessions=sessions,
+        patient_rows=_rows_by_chunk(p_codes, size, n_chunks),
+        session_rows=_rows_by_chunk(s_codes, size, n_chunks),
+        sizes=[min(size, len(candidates) - k * size) for k in range(n_chunks)],
+        errors=concat_errors(errors),
+    )
+
+
+def score_chunk(
+    split: SplitCohort, i: int, as_of: dt.date, models: Any, cfg: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate, select and score the patients of chunk i: (output rows, error rows)."""
+    patients, sessions = split.chunk(i)
+    prep = prepare_cohort(patients, sessions, as_of)
+    del patients, sessions
+    rows = score_range(prep, 0, len(prep), as_of, models, cfg) if len(prep) else empty_scored()
+    return rows, prep.errors
 
 
 def _die_with_parent() -> None:
@@ -58,10 +176,10 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _score_shared(start: int, stop: int) -> pd.DataFrame:
-    """Worker side: score a range of the inherited prepared cohort."""
+def _score_shared(i: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Worker side: chunk i of the inherited split cohort."""
     s = _SHARED
-    return score_range(s["prep"], start, stop, s["as_of"], s["models"], s["cfg"])
+    return score_chunk(s["split"], i, s["as_of"], s["models"], s["cfg"])
 
 
 def score_pandas(
@@ -77,11 +195,15 @@ def score_pandas(
 ) -> ScoreResult:
     """Score a cohort on `jobs` processes with a progress bar; chunks in `checkpoint` are reused
     (when it was opened for resuming) and new ones saved."""
-    prep = prepare_cohort(patients, sessions, as_of)
-    chunks = prep.chunks(chunk_size)
+    split = split_cohort(patients, sessions, chunk_size)
+    n_chunks = len(split.sizes)
     done = checkpoint.done() if checkpoint is not None else set()
-    parts: dict[int, pd.DataFrame] = {i: checkpoint.load(i) for i in done if i < len(chunks)}
-    todo = [i for i in range(len(chunks)) if i not in parts]
+    parts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {
+        i: (checkpoint.load(i), checkpoint.load_errors(i))
+        for i in done
+        if i < n_chunks and checkpoint is not None
+    }
+    todo = [i for i in range(n_chunks) if i not in parts]
     with Progress(
         TextColumn("[bold]scoring"),
         BarColumn(),
@@ -91,28 +213,33 @@ def score_pandas(
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("score", total=max(len(prep), 1))
-        progress.advance(task, sum(len(p) for p in parts.values()))
+        task = progress.add_task("score", total=max(len(split), 1))
+        progress.advance(task, sum(split.sizes[i] for i in parts))
 
-        def finished(i: int, rows: pd.DataFrame) -> None:
-            parts[i] = rows
+        def finished(i: int, result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+            parts[i] = result
             if checkpoint is not None:
-                checkpoint.save(i, rows)
-            progress.advance(task, chunks[i][1] - chunks[i][0])
+                checkpoint.save_errors(i, result[1])
+                checkpoint.save(i, result[0])  # the rows last: their file marks the chunk done
+            progress.advance(task, split.sizes[i])
 
         workers = min(max(1, jobs), len(todo))
         if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
             for i in todo:
-                finished(i, score_range(prep, *chunks[i], as_of, models, cfg))
+                finished(i, score_chunk(split, i, as_of, models, cfg))
         else:
-            _score_in_pool(prep, chunks, todo, as_of, models, cfg, workers, finished)
-        progress.update(task, completed=max(len(prep), 1))
-    return ScoreResult(concat_scored([parts[i] for i in range(len(chunks))]), prep.errors)
+            finish_warm_up()  # loaded once here, not once per worker
+            _score_in_pool(split, todo, as_of, models, cfg, workers, finished)
+        progress.update(task, completed=max(len(split), 1))
+    ordered = [parts[i] for i in range(n_chunks)]
+    return ScoreResult(
+        concat_scored([rows for rows, _ in ordered]),
+        concat_errors([split.errors, *(errors for _, errors in ordered)]),
+    )
 
 
 def _score_in_pool(
-    prep: PreparedCohort,
-    chunks: list[tuple[int, int]],
+    split: SplitCohort,
     todo: list[int],
     as_of: dt.date,
     models: Any,
@@ -121,18 +248,18 @@ def _score_in_pool(
     finished: Any,
 ) -> None:
     """Chunks on forked workers; at most 2 chunks in flight per worker (bounded memory)."""
-    _SHARED.update(prep=prep, as_of=as_of, models=models, cfg=cfg, parent=os.getpid())
+    _SHARED.update(split=split, as_of=as_of, models=models, cfg=cfg, parent=os.getpid())
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_die_with_parent
         ) as pool:
             queue = list(todo)
-            running: dict[Future[pd.DataFrame], int] = {}
+            running: dict[Future[tuple[pd.DataFrame, pd.DataFrame]], int] = {}
             while queue or running:
                 while queue and len(running) < 2 * workers:
                     i = queue.pop(0)
-                    running[pool.submit(_score_shared, *chunks[i])] = i
+                    running[pool.submit(_score_shared, i)] = i
                 ready, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in ready:
                     finished(running.pop(fut), fut.result())

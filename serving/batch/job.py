@@ -27,7 +27,7 @@ from serving.batch.core import (
     finalize_scored,
     policy_config,
 )
-from serving.batch.engine_pandas import default_jobs, score_pandas
+from serving.batch.engine_pandas import default_jobs, score_pandas, start_warm_up
 from serving.batch.output import (
     check_output_writable,
     errors_path,
@@ -36,7 +36,15 @@ from serving.batch.output import (
     summarize,
     write_table,
 )
-from serving.batch.validation import BatchError, check_columns, parse_as_of, table_error
+from serving.batch.validation import (
+    BATCH_PATIENTS_SCHEMA,
+    ROW,
+    SESSIONS_SCHEMA,
+    BatchError,
+    check_columns,
+    parse_as_of,
+    table_error,
+)
 
 
 def run_score(
@@ -83,8 +91,9 @@ def run_score(
         if engine == "spark":
             return run_spark(settings, Path(cohort), out, as_of, models, cfg, chunk_size,
                              spark_master, report, console, t0)  # fmt: skip
+        start_warm_up()
         try:
-            patients, sessions = read_cohort(Path(cohort))
+            patients, sessions = read_cohort(Path(cohort), *read_columns())
         except FileNotFoundError as exc:
             raise BatchError(str(exc)) from exc
         except TableReadError as exc:
@@ -117,6 +126,15 @@ def run_score(
     guideline = scored["guideline_version"].iloc[0]
     meta = run_meta(day, "pandas", t0, len(scored), models, guideline, out)
     return finish(summary, meta, scored, errors, report, console)
+
+
+def read_columns() -> tuple[set[str], set[str]]:
+    """The columns scoring reads of each table: the schemas' (rx_* and ref_* included) and the
+    row numbers; any other column is never read (it could not change a recommendation)."""
+    return (
+        {*BATCH_PATIENTS_SCHEMA.columns, ROW},
+        {*SESSIONS_SCHEMA.columns, ROW},
+    )
 
 
 def load_models(settings: Settings) -> Any:

@@ -101,6 +101,10 @@ class BatchError(RuntimeError):
         self.exit_code = exit_code
         self.errors = errors
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (a worker process raises it to the parent), exit code included."""
+        return (type(self), (str(self), self.exit_code, self.errors))
+
 
 def table_error(table: str, field_: str, reason: str) -> pd.DataFrame:
     """A FILE.errors row about a whole table (no patient)."""
@@ -198,13 +202,20 @@ def validate_rows(
     for name, col in schema.columns.items():  # optional columns may be absent from a file
         if name not in df and col.nullable:
             df[name] = None
+    clean = _clean_text_columns(df, schema)
+    if clean:
+        schema = schema.remove_columns(list(clean))
     errors: list[pd.DataFrame] = []
     current = df
     for _ in range(5):
         try:
-            return schema.validate(current, lazy=True, inplace=True), concat_errors(errors)
+            valid = schema.validate(current, lazy=True, inplace=True)
         except pandera.errors.SchemaErrors as exc:
             fc = exc.failure_cases
+        else:
+            for name, values in clean.items():
+                valid[name] = values if len(valid) == len(df) else values.loc[valid.index]
+            return valid, concat_errors(errors)
         rowwise = fc[fc["index"].notna()]
         if rowwise.empty:
             reasons = "; ".join(
@@ -243,6 +254,65 @@ def validate_rows(
     raise BatchError(f"{table} table: validation did not converge", exit_code=1)
 
 
+def warm_up_validation() -> None:
+    """Load pandera's validation backends now (they import hypothesis: about a second), so that
+    forked worker processes inherit them instead of each importing them again."""
+    validate_rows(pd.DataFrame({"patient_id": pd.Series([], dtype=object)}), _WARM_UP, "warm-up")
+
+
+_WARM_UP = pa.DataFrameSchema({"patient_id": pa.Column(str, coerce=True)})
+
+
+def _clean_text_columns(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[str, pd.Series]:
+    """Text columns with few distinct values (modality, stage, ...) whose every distinct value
+    passes its column's rules, coerced: validated once per distinct value instead of once per row.
+
+    Exact: a column's rules look at each cell alone (type, vocabulary, nullability), so a column
+    whose distinct values all pass has no failing cell in any subset of the rows, and its coerced
+    cells are its coerced distinct values. A column with any failing value is left to the whole
+    validation (same rows, same reasons as before). The columns' distinct values are validated
+    together (one pandera call: each column padded with its own first value)."""
+    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[str, pd.Series] = {}
+    for name, column in schema.columns.items():
+        if str(column.dtype) != "str" or name not in df or df[name].dtype != object:
+            continue
+        series = df[name]
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        if len(uniques) > len(series) // 8:  # ids and free text: nothing to share
+            continue
+        if (codes < 0).any() and not column.nullable:
+            continue
+        if not len(uniques):  # only nulls, in a nullable column: kept as they are (pandera too)
+            out[name] = pd.Series(series.to_numpy(dtype=object), index=series.index, dtype=object)
+            continue
+        found[name] = (codes, np.asarray(uniques, dtype=object))
+    while found:
+        size = max(len(u) for _, u in found.values())
+        table = pd.DataFrame(
+            {n: np.concatenate([u, np.repeat(u[:1], size - len(u))]) for n, (_, u) in found.items()}
+        )
+        one = pa.DataFrameSchema({n: schema.columns[n] for n in found})
+        try:
+            coerced = one.validate(table, lazy=True)
+        except pandera.errors.SchemaErrors as exc:
+            failed = set(exc.failure_cases["column"].astype(str)) & set(found)
+            if not failed:  # not about one column: leave them all to the whole validation
+                break
+            for n in failed:
+                del found[n]
+            continue
+        for name, (codes, uniques) in found.items():
+            series = df[name]
+            # nulls pass a nullable column and are kept as they are (pandera too)
+            values = series.to_numpy(dtype=object, copy=True)
+            known = codes >= 0
+            values[known] = coerced[name].to_numpy(dtype=object)[: len(uniques)][codes[known]]
+            out[name] = pd.Series(values, index=series.index, dtype=object)
+        break
+    return out
+
+
 def concat_errors(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -250,7 +320,7 @@ def concat_errors(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[list(ERROR_COLUMNS)]
 
 
-def _error_frame(ids: Sequence[str], table: str, field_: str, reason: str) -> pd.DataFrame:
+def error_frame(ids: Sequence[str], table: str, field_: str, reason: str) -> pd.DataFrame:
     return pd.DataFrame(
         {"patient_id": list(ids), "table": table, "field": field_, "reason": reason},
         columns=list(ERROR_COLUMNS),
@@ -272,17 +342,17 @@ def select_snapshots(patients: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFra
     errs: list[pd.DataFrame] = []
     no_id = ids == ""
     if no_id.any():
-        errs.append(_error_frame([""] * int(no_id.sum()), "patients", "patient_id", "missing"))
+        errs.append(error_frame([""] * int(no_id.sum()), "patients", "patient_id", "missing"))
     no_date = pd.isna(dates) & ~no_id
     bad_ids = sorted(set(ids[no_date]))
     if bad_ids:
-        errs.append(_error_frame(bad_ids, "patients", "as_of", "missing or not a date"))
+        errs.append(error_frame(bad_ids, "patients", "as_of", "missing or not a date"))
     usable = ~no_id & ~pd.Series(ids).isin(set(bad_ids)).to_numpy()
     in_time = usable & (dates <= np.datetime64(pd.Timestamp(as_of)))
     future_only = sorted(set(ids[usable]) - set(ids[in_time]))
     if future_only:
         errs.append(
-            _error_frame(future_only, "patients", "as_of", f"no snapshot on or before {as_of}")
+            error_frame(future_only, "patients", "as_of", f"no snapshot on or before {as_of}")
         )
     sel = np.flatnonzero(in_time)
     codes, _ = pd.factorize(ids[sel])

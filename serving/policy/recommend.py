@@ -77,7 +77,10 @@ def recommend(
         raise RuntimeError("feature rows missing for some patients")
     point_matrix = feature_rows.rows()
     prow = records(snap)
-    hrow = [dict(zip(HISTORY_FACTS, row, strict=True)) for row in point_matrix[:, _HISTORY_AT]]
+    # tolist: Python floats (the same values), which the kernel reads fastest
+    hrow = [
+        dict(zip(HISTORY_FACTS, row, strict=True)) for row in point_matrix[:, _HISTORY_AT].tolist()
+    ]
     facts_all = [kernel_facts(prow[i], hrow[i]) for i in range(n)]
     results = [gk.evaluate(f) for f in facts_all]
     if inputs is not None:

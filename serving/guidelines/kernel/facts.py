@@ -107,6 +107,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def to_number(value: Any) -> float | None:
+    if type(value) is float:  # the common case first (a batch row's numbers): same result
+        return None if value != value else value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -120,6 +122,8 @@ _WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no"
 
 
 def _bool(value: Any) -> bool | None:
+    if value is True or value is False:  # the common case first (bool is final: no subclass)
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, str):

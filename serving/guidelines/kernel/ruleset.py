@@ -20,7 +20,13 @@ from serving.guidelines.envelope import (
     INTEGER_FIELDS,
 )
 from serving.guidelines.kernel.conditions import Compiler, RuleFileError
-from serving.guidelines.kernel.facts import DERIVED_FACTS, LIST_FIELDS, Check, Value
+from serving.guidelines.kernel.facts import (
+    DERIVED_FACTS,
+    LIST_FIELDS,
+    Check,
+    Value,
+    converter_for,
+)
 
 RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
 KINDS = ("hold", "refer", "cap", "restriction", "progression")
@@ -68,6 +74,15 @@ class RuleSet:
     rules: tuple[Rule, ...]
     fields: tuple[str, ...]  # facts the rules read, normalised once per evaluation
     path: str = ""
+
+    @property
+    def converters(self) -> tuple[tuple[str, Any], ...]:
+        """(fact, its normaliser) for every fact the rules read, looked up once per rule set."""
+        found = self.__dict__.get("_converters")
+        if found is None:
+            found = tuple((name, converter_for(name)) for name in self.fields)
+            object.__setattr__(self, "_converters", found)  # a cache, not a field
+        return found
 
     @property
     def holds(self) -> tuple[Rule, ...]:
