@@ -14,6 +14,7 @@ makes the single-patient (REST) and cohort paths give bit-identical features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -60,20 +61,54 @@ COLUMNS: tuple[str, ...] = registry.names("history")
 
 @dataclass(frozen=True)
 class SessionIndex:
-    """Sessions sorted by (patient code, day, modality) with int64 prefix sums (length n + 1)."""
+    """Sessions sorted by (patient code, day, modality) with integer prefix sums (n + 1 rows).
+
+    The prefix sums are two matrices, one column per quantity (`_COUNT_SUMS`: counts;
+    `_VALUE_SUMS`: fixed-point values and slope sums), so a window's sums are two row gathers
+    whatever the number of quantities (a REST patient pays numpy's per-call cost a handful of
+    times, not once per quantity); `sums` holds each column by name.
+    """
 
     keys: np.ndarray  # (code * DAY_SPAN + day) * 2 + is_resistance, ascending
     day: np.ndarray
-    sums: dict[str, np.ndarray]
+    counts: np.ndarray  # (n + 1) x len(_COUNT_SUMS)
+    values: np.ndarray  # (n + 1) x len(_VALUE_SUMS), int64
+
+    @cached_property
+    def sums(self) -> dict[str, np.ndarray]:
+        return {
+            **{c: self.counts[:, j] for j, c in enumerate(_COUNT_SUMS)},
+            **{c: self.values[:, j] for j, c in enumerate(_VALUE_SUMS)},
+        }
 
     def __len__(self) -> int:
         return len(self.day)
 
 
+# The prefix-sum columns of a SessionIndex, by name: counts of sessions with a property ...
+_COUNT_SUMS = (
+    *("att", "tol", "comp_n", "rpe_n", "over_n", "pain_n", "fatigue_n", "mild", "modplus"),
+    *("serious", "aer", "aer_min_n", "aer_pct_n", "res", "res_sets_n", "res_pct_n"),
+    # per modality (the aerobic_* / resistance_* history features)
+    *("aer_att", "res_att", "aer_tol", "res_tol", "aer_comp_n", "res_comp_n"),
+    *("aer_modplus", "res_modplus", "aer_serious", "res_serious"),
+)
+# ... and fixed-point sums of values (then the RPE slope's exact integer sums)
+_VALUE_SUMS = (
+    *("comp", "over", "pain", "fatigue", "done_min", "aer_min", "aer_pct", "res_sets"),
+    *("res_pct", "aer_comp", "res_comp", "rpe", "sx", "sxx", "sxy"),
+)
+_SUM_AT = {
+    **{c: (0, j) for j, c in enumerate(_COUNT_SUMS)},
+    **{c: (1, j) for j, c in enumerate(_VALUE_SUMS)},
+}
+
+
 def _prefix(values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    """Inclusive prefix sums with a leading 0: sum(values[lo:hi]) = out[hi] - out[lo]."""
-    out = np.zeros(len(values) + 1, dtype=dtype)
-    np.cumsum(values, out=out[1:], dtype=dtype)
+    """Inclusive prefix sums down the rows with a leading 0 row: sum(values[lo:hi]) =
+    out[hi] - out[lo] (per column of a matrix)."""
+    out = np.zeros((len(values) + 1, *values.shape[1:]), dtype=dtype)
+    np.cumsum(values, axis=0, out=out[1:], dtype=dtype)
     return out
 
 
@@ -125,7 +160,12 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
     """
     if sessions is None or len(sessions) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return SessionIndex(empty, empty, {k: np.zeros(1, np.int64) for k in _SUM_NAMES})
+        return SessionIndex(
+            empty,
+            empty,
+            np.zeros((1, len(_COUNT_SUMS)), np.int64),
+            np.zeros((1, len(_VALUE_SUMS)), np.int64),
+        )
     n = len(sessions)
     date = column(sessions, "date")
     if date is None:
@@ -183,68 +223,60 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
     y = _fixed(rpe, rpe_ok)
     xr = np.where(rpe_ok, x, 0)
 
-    sums: dict[str, np.ndarray] = {}
     count_type = np.int32 if len(key) < 2**31 - 1 else np.int64
-    # counts: int32 prefix sums (half the memory); fixed-point and slope sums: int64
-    for name, flag in (
-        ("att", attended),
-        ("tol", tol == 1.0),
-        ("comp_n", ratio_ok),
-        ("rpe_n", rpe_ok),
-        ("over_n", over_ok),
-        ("pain_n", ~np.isnan(pain)),
-        ("fatigue_n", ~np.isnan(fatigue)),
-        ("mild", adverse == ADVERSE_EVENTS.index("mild")),
-        ("modplus", adverse >= MODERATE_OR_WORSE),
-        ("serious", adverse == SERIOUS),
-        ("aer", aer),
-        ("aer_min_n", aer_min_ok),
-        ("aer_pct_n", aer_pct_ok),
-        ("res", res),
-        ("res_sets_n", res_sets_ok),
-        ("res_pct_n", res_pct_ok),
-        # per modality (the aerobic_* / resistance_* history features)
-        ("aer_att", aer & attended),
-        ("res_att", res & attended),
-        ("aer_tol", aer & (tol == 1.0)),
-        ("res_tol", res & (tol == 1.0)),
-        ("aer_comp_n", aer & ratio_ok),
-        ("res_comp_n", res & ratio_ok),
-        ("aer_modplus", aer & (adverse >= MODERATE_OR_WORSE)),
-        ("res_modplus", res & (adverse >= MODERATE_OR_WORSE)),
-        ("aer_serious", aer & (adverse == SERIOUS)),
-        ("res_serious", res & (adverse == SERIOUS)),
-    ):
-        sums[name] = _prefix(flag, count_type)
-    for name, values, mask in (
-        ("comp", ratio, ratio_ok),
-        ("over", over, over_ok),
-        ("pain", pain, ~np.isnan(pain)),
-        ("fatigue", fatigue, ~np.isnan(fatigue)),
-        ("done_min", cm, attended & ~np.isnan(cm)),
-        ("aer_min", pm, aer_min_ok),
-        ("aer_pct", intensity, aer_pct_ok),
-        ("res_sets", ps, res_sets_ok),
-        ("res_pct", intensity, res_pct_ok),
-        ("aer_comp", ratio, aer & ratio_ok),
-        ("res_comp", ratio, res & ratio_ok),
-    ):
-        sums[name] = _prefix(_fixed(values, mask))
-    sums["rpe"] = _prefix(y)
-    sums["sx"] = _prefix(xr)
-    sums["sxx"] = _prefix(xr * xr)
-    sums["sxy"] = _prefix(xr * y)
-    return SessionIndex(key, day, sums)
-
-
-_PER_MODALITY_SUMS = ("att", "tol", "comp", "comp_n", "modplus", "serious")
-_SUM_NAMES = (
-    *("att", "tol", "comp", "comp_n", "rpe", "rpe_n", "over", "over_n", "pain", "pain_n"),
-    *("fatigue", "fatigue_n", "done_min", "mild", "modplus", "serious", "aer", "aer_min"),
-    *("aer_min_n", "aer_pct", "aer_pct_n", "res", "res_sets", "res_sets_n", "res_pct"),
-    *("res_pct_n", "sx", "sxx", "sxy"),
-    *(f"{m}_{q}" for m in ("aer", "res") for q in _PER_MODALITY_SUMS),
-)
+    # counts: int32 prefix sums (half the memory); fixed-point and slope sums: int64. Integer
+    # prefix sums are exact, so one cumulative sum over the stacked columns gives the same
+    # numbers as one per column.
+    flags = {
+        "att": attended,
+        "tol": tol == 1.0,
+        "comp_n": ratio_ok,
+        "rpe_n": rpe_ok,
+        "over_n": over_ok,
+        "pain_n": ~np.isnan(pain),
+        "fatigue_n": ~np.isnan(fatigue),
+        "mild": adverse == ADVERSE_EVENTS.index("mild"),
+        "modplus": adverse >= MODERATE_OR_WORSE,
+        "serious": adverse == SERIOUS,
+        "aer": aer,
+        "aer_min_n": aer_min_ok,
+        "aer_pct_n": aer_pct_ok,
+        "res": res,
+        "res_sets_n": res_sets_ok,
+        "res_pct_n": res_pct_ok,
+        "aer_att": aer & attended,
+        "res_att": res & attended,
+        "aer_tol": aer & (tol == 1.0),
+        "res_tol": res & (tol == 1.0),
+        "aer_comp_n": aer & ratio_ok,
+        "res_comp_n": res & ratio_ok,
+        "aer_modplus": aer & (adverse >= MODERATE_OR_WORSE),
+        "res_modplus": res & (adverse >= MODERATE_OR_WORSE),
+        "aer_serious": aer & (adverse == SERIOUS),
+        "res_serious": res & (adverse == SERIOUS),
+    }
+    fixed = {
+        "comp": (ratio, ratio_ok),
+        "over": (over, over_ok),
+        "pain": (pain, ~np.isnan(pain)),
+        "fatigue": (fatigue, ~np.isnan(fatigue)),
+        "done_min": (cm, attended & ~np.isnan(cm)),
+        "aer_min": (pm, aer_min_ok),
+        "aer_pct": (intensity, aer_pct_ok),
+        "res_sets": (ps, res_sets_ok),
+        "res_pct": (intensity, res_pct_ok),
+        "aer_comp": (ratio, aer & ratio_ok),
+        "res_comp": (ratio, res & ratio_ok),
+    }
+    n_fixed = len(fixed)
+    values = np.empty((len(key), len(_VALUE_SUMS)), dtype=np.int64)
+    values[:, :n_fixed] = _fixed(
+        np.column_stack([fixed[c][0] for c in _VALUE_SUMS[:n_fixed]]),
+        np.column_stack([fixed[c][1] for c in _VALUE_SUMS[:n_fixed]]),
+    )
+    values[:, n_fixed:] = np.column_stack([y, xr, xr * xr, xr * y])
+    counts = np.column_stack([flags[c] for c in _COUNT_SUMS])
+    return SessionIndex(key, day, _prefix(counts, count_type), _prefix(values))
 
 
 def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -261,9 +293,16 @@ def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dic
     base = code * DAY_SPAN
     start = np.searchsorted(ix.keys, base << 1, side="left")
     hi = np.searchsorted(ix.keys, (base + day) << 1, side="left")
+    at_hi = (ix.counts[hi], ix.values[hi])
+    windows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # id(lo): (lo, sums)
 
     def diff(name: str, lo: np.ndarray) -> np.ndarray:
-        return P[name][hi] - P[name][lo]
+        """Sum of a quantity over sessions [lo, hi): every quantity of a window at once."""
+        got = windows.get(id(lo))
+        if got is None or got[0] is not lo:  # (lo is kept, so its id is not reused meanwhile)
+            got = windows[id(lo)] = (lo, at_hi[0] - ix.counts[lo], at_hi[1] - ix.values[lo])
+        kind, j = _SUM_AT[name]
+        return got[1 + kind][:, j]
 
     out: dict[str, np.ndarray] = {}
 
