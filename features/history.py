@@ -284,7 +284,9 @@ def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
     ok = den > 0
     if scale != 1.0:
         num = num / scale
-    return np.divide(num, den, out=np.full(len(num), np.nan), where=ok)
+    out = np.empty(len(num))
+    out.fill(np.nan)  # (np.full's Python-level overhead is most of a one-patient call)
+    return np.divide(num, den, out=out, where=ok)
 
 
 def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dict[str, np.ndarray]:
