@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,11 @@ LAST_K = (3, 5)  # most recent planned sessions
 SLOPE_K = 5  # RPE slope over the last 5 sessions with an RPE
 COMPLETION_CAP = 1.5  # a completion ratio above this is a logging error, not more effort
 RECENT_DAYS = 28  # "what they are used to": the reference window of relative-dose features
+# Up to this many sessions (index) or prediction points (features), every quantity of a window is
+# summed in one stacked numpy call (a REST patient pays numpy's per-call cost a handful of times,
+# not once per quantity); above it, one quantity at a time, so memory stays that of the outputs.
+# Integer prefix sums: both ways give the same numbers.
+STACKED_MAX = 4096
 
 RECENT_COLUMNS = (
     "aerobic_sessions_per_week_28d",
@@ -102,14 +108,6 @@ _SUM_AT = {
     **{c: (0, j) for j, c in enumerate(_COUNT_SUMS)},
     **{c: (1, j) for j, c in enumerate(_VALUE_SUMS)},
 }
-
-
-def _prefix(values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    """Inclusive prefix sums down the rows with a leading 0 row: sum(values[lo:hi]) =
-    out[hi] - out[lo] (per column of a matrix)."""
-    out = np.zeros((len(values) + 1, *values.shape[1:]), dtype=dtype)
-    np.cumsum(values, axis=0, out=out[1:], dtype=dtype)
-    return out
 
 
 def _fixed(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -268,15 +266,29 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         "aer_comp": (ratio, aer & ratio_ok),
         "res_comp": (ratio, res & ratio_ok),
     }
+    slope = {"rpe": y, "sx": xr, "sxx": xr * xr, "sxy": xr * y}
+    counts = np.zeros((len(key) + 1, len(_COUNT_SUMS)), dtype=count_type)
+    values = np.zeros((len(key) + 1, len(_VALUE_SUMS)), dtype=np.int64)
     n_fixed = len(fixed)
-    values = np.empty((len(key), len(_VALUE_SUMS)), dtype=np.int64)
-    values[:, :n_fixed] = _fixed(
-        np.column_stack([fixed[c][0] for c in _VALUE_SUMS[:n_fixed]]),
-        np.column_stack([fixed[c][1] for c in _VALUE_SUMS[:n_fixed]]),
-    )
-    values[:, n_fixed:] = np.column_stack([y, xr, xr * xr, xr * y])
-    counts = np.column_stack([flags[c] for c in _COUNT_SUMS])
-    return SessionIndex(key, day, _prefix(counts, count_type), _prefix(values))
+    if len(key) <= STACKED_MAX:  # a few sessions (one REST patient): one cumulative sum each
+        np.cumsum(
+            np.column_stack([flags[c] for c in _COUNT_SUMS]), axis=0, dtype=count_type,
+            out=counts[1:],
+        )  # fmt: skip
+        parts = np.empty((len(key), len(_VALUE_SUMS)), dtype=np.int64)
+        parts[:, :n_fixed] = _fixed(
+            np.column_stack([fixed[c][0] for c in _VALUE_SUMS[:n_fixed]]),
+            np.column_stack([fixed[c][1] for c in _VALUE_SUMS[:n_fixed]]),
+        )
+        parts[:, n_fixed:] = np.column_stack([slope[c] for c in _VALUE_SUMS[n_fixed:]])
+        np.cumsum(parts, axis=0, out=values[1:])
+    else:  # many: column by column, no (sessions x quantities) temporaries
+        for j, c in enumerate(_COUNT_SUMS):
+            np.cumsum(flags[c], dtype=count_type, out=counts[1:, j])
+        for j, c in enumerate(_VALUE_SUMS):
+            part = _fixed(*fixed[c]) if j < n_fixed else slope[c]
+            np.cumsum(part, dtype=np.int64, out=values[1:, j])
+    return SessionIndex(key, day, counts, values)
 
 
 def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -295,16 +307,20 @@ def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dic
     base = code * DAY_SPAN
     start = np.searchsorted(ix.keys, base << 1, side="left")
     hi = np.searchsorted(ix.keys, (base + day) << 1, side="left")
-    at_hi = (ix.counts[hi], ix.values[hi])
-    windows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # id(lo): (lo, sums)
+    stacked = len(hi) <= STACKED_MAX
+    at_hi = (ix.counts[hi], ix.values[hi]) if stacked else None
+    window: list[Any] = [None, None, None]  # the last window's lo and its sums (stacked)
 
     def diff(name: str, lo: np.ndarray) -> np.ndarray:
-        """Sum of a quantity over sessions [lo, hi): every quantity of a window at once."""
-        got = windows.get(id(lo))
-        if got is None or got[0] is not lo:  # (lo is kept, so its id is not reused meanwhile)
-            got = windows[id(lo)] = (lo, at_hi[0] - ix.counts[lo], at_hi[1] - ix.values[lo])
+        """Sum of a quantity over sessions [lo, hi) (stacked: every quantity of the window
+        at once, kept while the same `lo` is asked about)."""
         kind, j = _SUM_AT[name]
-        return got[1 + kind][:, j]
+        if at_hi is None:
+            m = ix.values if kind else ix.counts
+            return m[hi, j] - m[lo, j]
+        if window[0] is not lo:
+            window[:] = [lo, at_hi[0] - ix.counts[lo], at_hi[1] - ix.values[lo]]
+        return window[1 + kind][:, j]
 
     out: dict[str, np.ndarray] = {}
 
