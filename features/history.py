@@ -267,8 +267,10 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         "res_comp": (ratio, res & ratio_ok),
     }
     slope = {"rpe": y, "sx": xr, "sxx": xr * xr, "sxy": xr * y}
-    counts = np.zeros((len(key) + 1, len(_COUNT_SUMS)), dtype=count_type)
-    values = np.zeros((len(key) + 1, len(_VALUE_SUMS)), dtype=np.int64)
+    # column-major: each quantity's prefix sums are contiguous (fast sums and gathers of one
+    # quantity over many sessions, as when they were separate arrays)
+    counts = np.zeros((len(key) + 1, len(_COUNT_SUMS)), dtype=count_type, order="F")
+    values = np.zeros((len(key) + 1, len(_VALUE_SUMS)), dtype=np.int64, order="F")
     n_fixed = len(fixed)
     if len(key) <= STACKED_MAX:  # a few sessions (one REST patient): one cumulative sum each
         np.cumsum(
