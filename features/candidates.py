@@ -27,8 +27,13 @@ COLUMNS: tuple[str, ...] = registry.names("candidate")
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.full(len(num), np.nan)
     ok = np.isfinite(den) & (den > 0)
-    out[ok] = num[ok] / den[ok]
-    return out
+    return np.divide(num, den, out=out, where=ok)
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """`np.nan_to_num` (NaN -> 0, infinities -> the largest floats), without its cost when
+    every value is finite (the usual case: a plan's session counts)."""
+    return values if np.isfinite(values).all() else np.nan_to_num(values)
 
 
 def candidate_features(
@@ -43,7 +48,7 @@ def candidate_features(
     plan = {c: to_float(column(candidates, c), n) for c in PLAN}
     mod = vocab_codes(column(candidates, "modality"), MODALITIES, n)  # -1: whole-week row
     aer, res = mod == AEROBIC, mod == RESISTANCE
-    a_sessions = np.nan_to_num(plan["aerobic_sessions"])
+    a_sessions = _zero_nan(plan["aerobic_sessions"])
     weekly = np.where(a_sessions == 0, 0.0, a_sessions * plan["aerobic_minutes"])
     vigorous = plan["aerobic_pct_hrmax"] >= VIGOROUS_PCT_HRMAX
     intensity = np.where(aer, plan["aerobic_pct_hrmax"], np.nan)
@@ -57,7 +62,7 @@ def candidate_features(
     out |= {
         "weekly_aerobic_minutes": weekly,
         "weekly_modeq_minutes": np.where(vigorous, VIGOROUS_MINUTE_FACTOR * weekly, weekly),
-        "total_sessions": a_sessions + np.nan_to_num(plan["resistance_sessions"]),
+        "total_sessions": a_sessions + _zero_nan(plan["resistance_sessions"]),
         "is_aerobic": np.where(aer, 1.0, np.where(res, 0.0, np.nan)),
         "session_minutes": minutes,
         "session_intensity": intensity,

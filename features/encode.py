@@ -50,14 +50,24 @@ def factorize(values: Values) -> tuple[np.ndarray, list[Any]]:
     if len(values) > SMALL:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         return codes, list(uniques)
+    # one dict pass over the values, then the missing ones (None, NA, NaT, NaN) are taken out of
+    # the (few) distinct values: the per-row missing test was most of this function's time
     seen: dict[Any, int] = {}
-    out = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(_objects(values)):
-        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
-            out[i] = -1
-        else:
-            out[i] = seen.setdefault(v, len(seen))
-    return out, list(seen)
+    first = np.fromiter(
+        (seen.setdefault(v, len(seen)) for v in _objects(values)), np.int64, len(values)
+    )
+    uniques = list(seen)
+    missing = [_missing(u) for u in uniques]
+    if not any(missing):
+        return first, uniques
+    kept = [u for u, m in zip(uniques, missing, strict=True) if not m]
+    lookup = np.full(len(uniques), -1, dtype=np.int64)
+    lookup[[j for j, m in enumerate(missing) if not m]] = np.arange(len(kept))
+    return lookup[first], kept
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
 
 
 def to_float(values: Values | None, n: int) -> np.ndarray:

@@ -14,6 +14,8 @@ makes the single-patient (REST) and cohort paths give bit-identical features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,11 @@ LAST_K = (3, 5)  # most recent planned sessions
 SLOPE_K = 5  # RPE slope over the last 5 sessions with an RPE
 COMPLETION_CAP = 1.5  # a completion ratio above this is a logging error, not more effort
 RECENT_DAYS = 28  # "what they are used to": the reference window of relative-dose features
+# Up to this many sessions (index) or prediction points (features), every quantity of a window is
+# summed in one stacked numpy call (a REST patient pays numpy's per-call cost a handful of times,
+# not once per quantity); above it, one quantity at a time, so memory stays that of the outputs.
+# Integer prefix sums: both ways give the same numbers.
+STACKED_MAX = 4096
 
 RECENT_COLUMNS = (
     "aerobic_sessions_per_week_28d",
@@ -60,21 +67,47 @@ COLUMNS: tuple[str, ...] = registry.names("history")
 
 @dataclass(frozen=True)
 class SessionIndex:
-    """Sessions sorted by (patient code, day, modality) with int64 prefix sums (length n + 1)."""
+    """Sessions sorted by (patient code, day, modality) with integer prefix sums (n + 1 rows).
+
+    The prefix sums are two matrices, one column per quantity (`_COUNT_SUMS`: counts;
+    `_VALUE_SUMS`: fixed-point values and slope sums), so a window's sums are two row gathers
+    whatever the number of quantities (a REST patient pays numpy's per-call cost a handful of
+    times, not once per quantity); `sums` holds each column by name.
+    """
 
     keys: np.ndarray  # (code * DAY_SPAN + day) * 2 + is_resistance, ascending
     day: np.ndarray
-    sums: dict[str, np.ndarray]
+    counts: np.ndarray  # (n + 1) x len(_COUNT_SUMS)
+    values: np.ndarray  # (n + 1) x len(_VALUE_SUMS), int64
+
+    @cached_property
+    def sums(self) -> dict[str, np.ndarray]:
+        return {
+            **{c: self.counts[:, j] for j, c in enumerate(_COUNT_SUMS)},
+            **{c: self.values[:, j] for j, c in enumerate(_VALUE_SUMS)},
+        }
 
     def __len__(self) -> int:
         return len(self.day)
 
 
-def _prefix(values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    """Inclusive prefix sums with a leading 0: sum(values[lo:hi]) = out[hi] - out[lo]."""
-    out = np.zeros(len(values) + 1, dtype=dtype)
-    np.cumsum(values, out=out[1:], dtype=dtype)
-    return out
+# The prefix-sum columns of a SessionIndex, by name: counts of sessions with a property ...
+_COUNT_SUMS = (
+    *("att", "tol", "comp_n", "rpe_n", "over_n", "pain_n", "fatigue_n", "mild", "modplus"),
+    *("serious", "aer", "aer_min_n", "aer_pct_n", "res", "res_sets_n", "res_pct_n"),
+    # per modality (the aerobic_* / resistance_* history features)
+    *("aer_att", "res_att", "aer_tol", "res_tol", "aer_comp_n", "res_comp_n"),
+    *("aer_modplus", "res_modplus", "aer_serious", "res_serious"),
+)
+# ... and fixed-point sums of values (then the RPE slope's exact integer sums)
+_VALUE_SUMS = (
+    *("comp", "over", "pain", "fatigue", "done_min", "aer_min", "aer_pct", "res_sets"),
+    *("res_pct", "aer_comp", "res_comp", "rpe", "sx", "sxx", "sxy"),
+)
+_SUM_AT = {
+    **{c: (0, j) for j, c in enumerate(_COUNT_SUMS)},
+    **{c: (1, j) for j, c in enumerate(_VALUE_SUMS)},
+}
 
 
 def _fixed(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -125,7 +158,12 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
     """
     if sessions is None or len(sessions) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return SessionIndex(empty, empty, {k: np.zeros(1, np.int64) for k in _SUM_NAMES})
+        return SessionIndex(
+            empty,
+            empty,
+            np.zeros((1, len(_COUNT_SUMS)), np.int64),
+            np.zeros((1, len(_VALUE_SUMS)), np.int64),
+        )
     n = len(sessions)
     date = column(sessions, "date")
     if date is None:
@@ -183,68 +221,76 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
     y = _fixed(rpe, rpe_ok)
     xr = np.where(rpe_ok, x, 0)
 
-    sums: dict[str, np.ndarray] = {}
     count_type = np.int32 if len(key) < 2**31 - 1 else np.int64
-    # counts: int32 prefix sums (half the memory); fixed-point and slope sums: int64
-    for name, flag in (
-        ("att", attended),
-        ("tol", tol == 1.0),
-        ("comp_n", ratio_ok),
-        ("rpe_n", rpe_ok),
-        ("over_n", over_ok),
-        ("pain_n", ~np.isnan(pain)),
-        ("fatigue_n", ~np.isnan(fatigue)),
-        ("mild", adverse == ADVERSE_EVENTS.index("mild")),
-        ("modplus", adverse >= MODERATE_OR_WORSE),
-        ("serious", adverse == SERIOUS),
-        ("aer", aer),
-        ("aer_min_n", aer_min_ok),
-        ("aer_pct_n", aer_pct_ok),
-        ("res", res),
-        ("res_sets_n", res_sets_ok),
-        ("res_pct_n", res_pct_ok),
-        # per modality (the aerobic_* / resistance_* history features)
-        ("aer_att", aer & attended),
-        ("res_att", res & attended),
-        ("aer_tol", aer & (tol == 1.0)),
-        ("res_tol", res & (tol == 1.0)),
-        ("aer_comp_n", aer & ratio_ok),
-        ("res_comp_n", res & ratio_ok),
-        ("aer_modplus", aer & (adverse >= MODERATE_OR_WORSE)),
-        ("res_modplus", res & (adverse >= MODERATE_OR_WORSE)),
-        ("aer_serious", aer & (adverse == SERIOUS)),
-        ("res_serious", res & (adverse == SERIOUS)),
-    ):
-        sums[name] = _prefix(flag, count_type)
-    for name, values, mask in (
-        ("comp", ratio, ratio_ok),
-        ("over", over, over_ok),
-        ("pain", pain, ~np.isnan(pain)),
-        ("fatigue", fatigue, ~np.isnan(fatigue)),
-        ("done_min", cm, attended & ~np.isnan(cm)),
-        ("aer_min", pm, aer_min_ok),
-        ("aer_pct", intensity, aer_pct_ok),
-        ("res_sets", ps, res_sets_ok),
-        ("res_pct", intensity, res_pct_ok),
-        ("aer_comp", ratio, aer & ratio_ok),
-        ("res_comp", ratio, res & ratio_ok),
-    ):
-        sums[name] = _prefix(_fixed(values, mask))
-    sums["rpe"] = _prefix(y)
-    sums["sx"] = _prefix(xr)
-    sums["sxx"] = _prefix(xr * xr)
-    sums["sxy"] = _prefix(xr * y)
-    return SessionIndex(key, day, sums)
-
-
-_PER_MODALITY_SUMS = ("att", "tol", "comp", "comp_n", "modplus", "serious")
-_SUM_NAMES = (
-    *("att", "tol", "comp", "comp_n", "rpe", "rpe_n", "over", "over_n", "pain", "pain_n"),
-    *("fatigue", "fatigue_n", "done_min", "mild", "modplus", "serious", "aer", "aer_min"),
-    *("aer_min_n", "aer_pct", "aer_pct_n", "res", "res_sets", "res_sets_n", "res_pct"),
-    *("res_pct_n", "sx", "sxx", "sxy"),
-    *(f"{m}_{q}" for m in ("aer", "res") for q in _PER_MODALITY_SUMS),
-)
+    # counts: int32 prefix sums (half the memory); fixed-point and slope sums: int64. Integer
+    # prefix sums are exact, so one cumulative sum over the stacked columns gives the same
+    # numbers as one per column.
+    flags = {
+        "att": attended,
+        "tol": tol == 1.0,
+        "comp_n": ratio_ok,
+        "rpe_n": rpe_ok,
+        "over_n": over_ok,
+        "pain_n": ~np.isnan(pain),
+        "fatigue_n": ~np.isnan(fatigue),
+        "mild": adverse == ADVERSE_EVENTS.index("mild"),
+        "modplus": adverse >= MODERATE_OR_WORSE,
+        "serious": adverse == SERIOUS,
+        "aer": aer,
+        "aer_min_n": aer_min_ok,
+        "aer_pct_n": aer_pct_ok,
+        "res": res,
+        "res_sets_n": res_sets_ok,
+        "res_pct_n": res_pct_ok,
+        "aer_att": aer & attended,
+        "res_att": res & attended,
+        "aer_tol": aer & (tol == 1.0),
+        "res_tol": res & (tol == 1.0),
+        "aer_comp_n": aer & ratio_ok,
+        "res_comp_n": res & ratio_ok,
+        "aer_modplus": aer & (adverse >= MODERATE_OR_WORSE),
+        "res_modplus": res & (adverse >= MODERATE_OR_WORSE),
+        "aer_serious": aer & (adverse == SERIOUS),
+        "res_serious": res & (adverse == SERIOUS),
+    }
+    fixed = {
+        "comp": (ratio, ratio_ok),
+        "over": (over, over_ok),
+        "pain": (pain, ~np.isnan(pain)),
+        "fatigue": (fatigue, ~np.isnan(fatigue)),
+        "done_min": (cm, attended & ~np.isnan(cm)),
+        "aer_min": (pm, aer_min_ok),
+        "aer_pct": (intensity, aer_pct_ok),
+        "res_sets": (ps, res_sets_ok),
+        "res_pct": (intensity, res_pct_ok),
+        "aer_comp": (ratio, aer & ratio_ok),
+        "res_comp": (ratio, res & ratio_ok),
+    }
+    slope = {"rpe": y, "sx": xr, "sxx": xr * xr, "sxy": xr * y}
+    # column-major: each quantity's prefix sums are contiguous (fast sums and gathers of one
+    # quantity over many sessions, as when they were separate arrays)
+    counts = np.zeros((len(key) + 1, len(_COUNT_SUMS)), dtype=count_type, order="F")
+    values = np.zeros((len(key) + 1, len(_VALUE_SUMS)), dtype=np.int64, order="F")
+    n_fixed = len(fixed)
+    if len(key) <= STACKED_MAX:  # a few sessions (one REST patient): one cumulative sum each
+        np.cumsum(
+            np.column_stack([flags[c] for c in _COUNT_SUMS]), axis=0, dtype=count_type,
+            out=counts[1:],
+        )  # fmt: skip
+        parts = np.empty((len(key), len(_VALUE_SUMS)), dtype=np.int64)
+        parts[:, :n_fixed] = _fixed(
+            np.column_stack([fixed[c][0] for c in _VALUE_SUMS[:n_fixed]]),
+            np.column_stack([fixed[c][1] for c in _VALUE_SUMS[:n_fixed]]),
+        )
+        parts[:, n_fixed:] = np.column_stack([slope[c] for c in _VALUE_SUMS[n_fixed:]])
+        np.cumsum(parts, axis=0, out=values[1:])
+    else:  # many: column by column, no (sessions x quantities) temporaries
+        for j, c in enumerate(_COUNT_SUMS):
+            np.cumsum(flags[c], dtype=count_type, out=counts[1:, j])
+        for j, c in enumerate(_VALUE_SUMS):
+            part = _fixed(*fixed[c]) if j < n_fixed else slope[c]
+            np.cumsum(part, dtype=np.int64, out=values[1:, j])
+    return SessionIndex(key, day, counts, values)
 
 
 def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -252,7 +298,9 @@ def _div(num: np.ndarray, den: np.ndarray, scale: float = 1.0) -> np.ndarray:
     ok = den > 0
     if scale != 1.0:
         num = num / scale
-    return np.divide(num, den, out=np.full(len(num), np.nan), where=ok)
+    out = np.empty(len(num))
+    out.fill(np.nan)  # (np.full's Python-level overhead is most of a one-patient call)
+    return np.divide(num, den, out=out, where=ok)
 
 
 def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dict[str, np.ndarray]:
@@ -261,9 +309,20 @@ def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dic
     base = code * DAY_SPAN
     start = np.searchsorted(ix.keys, base << 1, side="left")
     hi = np.searchsorted(ix.keys, (base + day) << 1, side="left")
+    stacked = len(hi) <= STACKED_MAX
+    at_hi = (ix.counts[hi], ix.values[hi]) if stacked else None
+    window: list[Any] = [None, None, None]  # the last window's lo and its sums (stacked)
 
     def diff(name: str, lo: np.ndarray) -> np.ndarray:
-        return P[name][hi] - P[name][lo]
+        """Sum of a quantity over sessions [lo, hi) (stacked: every quantity of the window
+        at once, kept while the same `lo` is asked about)."""
+        kind, j = _SUM_AT[name]
+        if at_hi is None:
+            m = ix.values if kind else ix.counts
+            return m[hi, j] - m[lo, j]
+        if window[0] is not lo:
+            window[:] = [lo, at_hi[0] - ix.counts[lo], at_hi[1] - ix.values[lo]]
+        return window[1 + kind][:, j]
 
     out: dict[str, np.ndarray] = {}
 

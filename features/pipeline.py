@@ -251,8 +251,10 @@ def candidate_matrix(
     m = point_matrix[point]
     recent = {c: m[:, j] for c, j in _RECENT_AT.items()}
     cfeat = cand_mod.candidate_features(Table.of(candidates), len(point), recent)
-    for i, c in enumerate(cand_mod.COLUMNS):
-        m[:, _N_POINT + i] = cfeat[c]
+    if len(point):  # the candidate columns close the row: one block write, not one per column
+        m[:, _N_POINT : _N_POINT + len(cand_mod.COLUMNS)] = np.column_stack(
+            [cfeat[c] for c in cand_mod.COLUMNS]
+        )
     return m
 
 

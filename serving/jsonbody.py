@@ -30,6 +30,7 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _OPEN = np.frombuffer(b"[{", dtype=np.uint8)
 _CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # may also match an escaped backslash
 # 15 digits: every integer below 10^15 is exact as a float; the contract's largest bound is 2,000.
 MAX_INT_DIGITS = 15
 
@@ -88,7 +89,9 @@ def read_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonBodyError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError):  # e.g. an integer of more than 4,300 digits
         raise JsonBodyError("a value cannot be read (number too long?)") from None
-    if _has_surrogate(value):
+    # a valid UTF-8 body holds no surrogate itself: one can only come from a \uD800-\uDFFF
+    # escape, so without such bytes the walk over every string is skipped
+    if _SURROGATE_ESCAPE.search(body) and _has_surrogate(value):
         raise JsonBodyError("a string holds an unpaired UTF-16 surrogate")
     return value
 

@@ -107,7 +107,14 @@ def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
     from features import FEATURE_SET
 
     names = list(FEATURE_SET.columns)
-    return [{n: _number(v) for n, v in zip(names, row.tolist(), strict=True)} for row in rows]
+    out = []
+    for row in rows:
+        values = np.asarray(row, dtype=float)
+        finite = np.isfinite(values).tolist()  # NaN and infinities -> None, as `_number`
+        out.append(
+            {n: v if ok else None for n, v, ok in zip(names, values.tolist(), finite, strict=True)}
+        )
+    return out
 
 
 def modality_predictions(

@@ -89,7 +89,8 @@ class ModelScorer:
     Identical (point, modality, plan) rows get identical scores, so each is predicted once: within
     a call (a patient's "here" week is one of its options) and across the calls of one search
     (stage 2 re-scores whole weeks whose modality row stage 1 already scored). `memo` holds the
-    previous call's rows and scores; a scorer belongs to one `recommend` call (one `Points`).
+    previous call's rows (row key -> position) and scores; a scorer belongs to one `recommend`
+    call (one `Points`).
     """
 
     models: Models
@@ -105,26 +106,22 @@ class ModelScorer:
         rows = [np.flatnonzero(need[:, A]), np.flatnonzero(need[:, R])]
         wanted = np.concatenate(rows)
         modality = np.repeat(np.array([A, R]), [len(r) for r in rows])
+        # distinct rows of this call (first-seen order; a dict on each row's bytes), and which
+        # of them the previous call already scored
+        index: dict[bytes, int] = {}
         keys = _row_keys(point[wanted], modality, plans[wanted])
-        # distinct rows of this call, and which of them the previous call already scored
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        inverse = np.fromiter((index.setdefault(k, len(index)) for k in keys), np.int64, len(keys))
+        first = np.unique(inverse, return_index=True)[1]  # ids are 0.. in first-seen order
         prev = self.memo if self.memo.get("points") is points else {}
-        known = np.full(len(uniq), -1)
-        if prev and len(prev["keys"]) and len(uniq):
-            both = np.concatenate([prev["keys"], uniq])
-            _, inv_both = np.unique(both, return_inverse=True)
-            inv_both = inv_both.reshape(-1)
-            slot = np.full(inv_both.max() + 1, -1)
-            slot[inv_both[: len(prev["keys"])]] = np.arange(len(prev["keys"]))
-            known = slot[inv_both[len(prev["keys"]) :]]
+        seen: dict[bytes, int] = prev.get("index", {})
+        known = np.fromiter((seen.get(k, -1) for k in index), np.int64, len(index))
         todo, hit = np.flatnonzero(known < 0), np.flatnonzero(known >= 0)
         # feature rows are kept for explanations only when every row was asked for (the final
         # stage; a partial request (`need`) is a screening stage): then the rows the previous
         # call scored are built too, after the rows to predict
         build = todo if partial else np.r_[todo, hit]
         feats = _features(points, point, plans, wanted[first[build]], modality[first[build]])
-        tol_u, att_u = np.empty(len(uniq)), np.empty(len(uniq))
+        tol_u, att_u = np.empty(len(index)), np.empty(len(index))
         if len(todo):
             tol_u[todo] = _probability(self.models.tolerance.predict(feats[: len(todo)]))
             att_u[todo] = _probability(self.models.adherence.predict(feats[: len(todo)]))
@@ -132,15 +129,15 @@ class ModelScorer:
             tol_u[hit] = prev["tolerance"][known[hit]]
             att_u[hit] = prev["attendance"][known[hit]]
         self.memo.clear()
-        self.memo.update(points=points, keys=uniq, tolerance=tol_u, attendance=att_u)
+        self.memo.update(points=points, index=index, tolerance=tol_u, attendance=att_u)
         tol, att = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
         k = len(rows[A])
         tol[rows[A], A], tol[rows[R], R] = tol_u[inverse[:k]], tol_u[inverse[k:]]
         att[rows[A], A], att[rows[R], R] = att_u[inverse[:k]], att_u[inverse[k:]]
         if partial:
             return PlanScores(tolerance=tol, attendance=att)
-        row_of = np.empty(len(uniq), dtype=np.int64)
-        row_of[np.r_[todo, hit]] = np.arange(len(todo) + len(hit))
+        row_of = np.empty(len(index), dtype=np.int64)
+        row_of[build] = np.arange(len(build))
         feature_at = np.full(2 * n, -1, dtype=np.int64)
         feature_at[rows[A]] = row_of[inverse[:k]]
         feature_at[n + rows[R]] = row_of[inverse[k:]]
@@ -157,15 +154,19 @@ def _features(
     return candidate_matrix(points.matrix, point[src], Table(cands))
 
 
-def _row_keys(point: np.ndarray, modality: np.ndarray, plans: np.ndarray) -> np.ndarray:
-    """One opaque key per (point, modality, plan) row: equal keys, equal feature rows."""
+def _row_keys(point: np.ndarray, modality: np.ndarray, plans: np.ndarray) -> list[bytes]:
+    """One opaque key per (point, modality, plan) row (its bytes): equal keys, equal feature
+    rows."""
     table = np.column_stack([point.astype(float), modality.astype(float), plans]).astype(float)
     table = np.ascontiguousarray(table)
-    return table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).reshape(-1)
+    width = table.dtype.itemsize * table.shape[1]
+    return table.view(np.dtype((np.void, width))).reshape(-1).tolist()
 
 
 def _probability(values: Any) -> np.ndarray:
     """Model output as probabilities; anything not a number counts as the worst case (0: not
     tolerated, not attended), so a broken prediction never loosens a dose."""
     p = np.asarray(values, dtype=float)
-    return np.clip(np.nan_to_num(p, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    if not np.isfinite(p).all():
+        p = np.nan_to_num(p, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(p, 0.0, 1.0)
