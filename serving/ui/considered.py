@@ -27,6 +27,7 @@ from features.pipeline import build_rows
 from features.table import Table
 from serving import policy
 from serving.guidelines import kernel as gk
+from serving.policy.search import contexts_for
 
 AEROBIC_STEPS = (("one more session", 0, 1.0), ("5 min longer", 1, 5.0), ("+3% HRmax", 2, 3.0))
 RESISTANCE_STEPS = (("one more session", 3, 1.0), ("one more set", 4, 1.0), ("+5% 1RM", 6, 5.0))
@@ -121,14 +122,17 @@ def considered_doses(
     if known is None:
         known = derive_inputs(req, as_of, ts)
     matrix = known.row[None, :]
-    row, facts, result = known.row, known.facts, known.kernel
+    facts, result = known.facts, known.kernel
     env = result.envelope
-    ref = policy.reference_of(facts, cfg)
-    rise = tuple(policy.tolerated_week(row, m, cfg) for m in ("aerobic", "resistance"))
-    clean = tuple(policy.clean_record(row, m, cfg) for m in ("aerobic", "resistance"))
+    # the search's own context (reference, rise, clean record, 14-day tolerated share), so the
+    # options shown are the options the search had
+    ctx = contexts_for(matrix, [result], [facts], cfg)[0]
+    if ctx is None:
+        return None
+    rise, clean = ctx.rise, ctx.clean
     options = (
-        policy.aerobic_options(env, ref, rise[0], cfg, clean[0]),
-        policy.resistance_options(env, ref, rise[1], cfg, clean[1]),
+        policy.aerobic_options(env, ctx.ref, rise[0], cfg, clean[0], ctx.rate[0]),
+        policy.resistance_options(env, ctx.ref, rise[1], cfg, clean[1]),
     )
     chosen = chosen_week(rx, env)
     alternatives: list[tuple[str, str, np.ndarray]] = []
