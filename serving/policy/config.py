@@ -144,7 +144,9 @@ class PolicyConfig:
     # meanwhile (Garber 2011: 2-3 d/wk, 2-4 sets; Campbell 2019: 2 x/wk in the generic dose).
     # A third session took the slot of a 4th aerobic one (at target 22% -> 14% of patients,
     # strength lower), and in the weak-dose-tolerance world every extra session adds adverse
-    # events whatever its dose.
+    # events whatever its dose. Not for a recorded sarcopenia: there muscle is the outcome that
+    # limits (Couderc 2023: mortality RR 1.97, toxicity RR 1.47) and resistance training the
+    # treatment, so resistance comes first (a missing fact never loosens: only `sarcopenia` true).
     resistance_sessions_before_aerobic_target: int = 2
     top_k: int = 5  # options per modality combined into whole weeks
     # A modality progresses (one more session, higher intensity) only after a tolerated spell.

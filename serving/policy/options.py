@@ -129,10 +129,16 @@ def aerobic_options(
 
 
 def resistance_options(
-    env: gk.Envelope, ref: Reference, rise: bool, cfg: PolicyConfig, ref_clean: bool = True
+    env: gk.Envelope,
+    ref: Reference,
+    rise: bool,
+    cfg: PolicyConfig,
+    ref_clean: bool = True,
+    resistance_first: bool = False,
 ) -> np.ndarray:
     """(sessions, sets, %1RM) options inside the envelope, around the reference; one more
-    session and set and the kernel's load step (at most +10%) only after a tolerated week."""
+    session and set and the kernel's load step (at most +10%) only after a tolerated week. A
+    third session waits for the aerobic target unless resistance comes first (sarcopenia)."""
     if not resistance_allowed(env):
         return np.zeros((0, 3))
     s0, k0, q0 = ref.resistance
@@ -140,7 +146,7 @@ def resistance_options(
     up = 1 if (cur and rise) else 0
     s_max = cfg.max_resistance_sessions
     room = env.total_sessions_max - ref.aerobic[0] >= s_max  # beside the aerobic sessions
-    if aerobic_allowed(env) and not (aerobic_at_target(ref) and room):
+    if aerobic_allowed(env) and not resistance_first and not (aerobic_at_target(ref) and room):
         hold_at = s0 if cur else 0.0  # a current third session is kept, not cut
         s_max = min(s_max, max(cfg.resistance_sessions_before_aerobic_target, hold_at))
     s_hi = min(s0 + up, env.resistance_sessions_max, s_max)

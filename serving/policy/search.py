@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from serving.guidelines import kernel as gk
+from serving.guidelines.kernel.facts import converter_for
 from serving.policy.config import PolicyConfig
 from serving.policy.objective import expected_benefit, weekly_intolerant
 from serving.policy.options import (
@@ -40,6 +41,7 @@ class Context:
     rise: tuple[bool, bool]  # per modality: a tolerated week, so sessions/intensity may rise
     clean: tuple[bool, bool] = (True, True)  # per modality: a clean record (exposure guard)
     rate: tuple[float, float] = (math.nan, math.nan)  # per modality: tolerated share in 14 days
+    resistance_first: bool = False  # sarcopenia recorded: a third resistance session any time
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,14 @@ class _Kind:
 def _context_key(ctx: Context) -> tuple:
     """Equal keys give equal options (NaN rates as None, so missing rates compare equal)."""
     rate = tuple(None if math.isnan(r) else r for r in ctx.rate)
-    return (ctx.env, ctx.ref, ctx.rise, ctx.clean, rate)
+    return (ctx.env, ctx.ref, ctx.rise, ctx.clean, rate, ctx.resistance_first)
 
 
 def _kind_of(ctx: Context, cfg: PolicyConfig) -> _Kind:
     """Options, the other modality's context and the weeks stage 1 scores, for one context."""
     reps = _reps(ctx.env)
     ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
-    ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
+    ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R], ctx.resistance_first)
     a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
     generic = generic_week(ctx.env, cfg)[None, :]
     here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration
@@ -446,8 +448,14 @@ def contexts_for(
         rise = (tolerated_week(row, "aerobic", cfg), tolerated_week(row, "resistance", cfg))
         clean = (clean_record(row, "aerobic", cfg), clean_record(row, "resistance", cfg))
         rate = tuple(_feature(row, (f"{m}_tolerated_rate_14d",)) for m in ("aerobic", "resistance"))
-        out.append(Context(res.envelope, reference_of(facts_all[i], cfg), rise, clean, rate))
+        ref = reference_of(facts_all[i], cfg)
+        # only a recorded sarcopenia: a missing fact never loosens the dose
+        first = _as_bool(facts_all[i].get("sarcopenia")) is True
+        out.append(Context(res.envelope, ref, rise, clean, rate, first))
     return out
+
+
+_as_bool = converter_for("sarcopenia")  # the kernel's reading of the fact (True, "yes", 1, ...)
 
 
 def longer_than_generic(plans: np.ndarray, cfg: PolicyConfig) -> np.ndarray:

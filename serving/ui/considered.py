@@ -132,7 +132,7 @@ def considered_doses(
     rise, clean = ctx.rise, ctx.clean
     options = (
         policy.aerobic_options(env, ctx.ref, rise[0], cfg, clean[0], ctx.rate[0]),
-        policy.resistance_options(env, ctx.ref, rise[1], cfg, clean[1]),
+        policy.resistance_options(env, ctx.ref, rise[1], cfg, clean[1], ctx.resistance_first),
     )
     chosen = chosen_week(rx, env)
     alternatives: list[tuple[str, str, np.ndarray]] = []

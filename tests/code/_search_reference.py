@@ -123,7 +123,9 @@ def reference_search(
         assert ctx is not None
         reps = _reps(ctx.env)
         ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
-        ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R])
+        ro = resistance_options(
+            ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R], ctx.resistance_first
+        )
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         generic = generic_week(ctx.env, cfg)[None, :]
         here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration

@@ -27,7 +27,7 @@ from serving.policy import (
     search,
 )
 from serving.policy.options import aerobic_at_target
-from serving.policy.search import session_thresholds
+from serving.policy.search import contexts_for, session_thresholds
 from tests.safety.conftest import CURRENT_RX, HEALTHY
 
 COLS = list(FEATURE_SET.columns)
@@ -207,3 +207,16 @@ def test_a_third_resistance_session_only_once_aerobic_meets_the_target() -> None
     assert resistance_options(kept.env, kept.ref, True, cfg)[:, 0].max() == 3
     loose = PolicyConfig(resistance_sessions_before_aerobic_target=3)
     assert resistance_options(below.env, below.ref, True, loose)[:, 0].max() == 3
+
+
+def test_a_recorded_sarcopenia_puts_resistance_first() -> None:
+    """Sarcopenia recorded: a third resistance session is an option at 3 x 30 min aerobic; the
+    fact read as the kernel reads it ("yes", 1), and a missing fact does not loosen."""
+    cfg = PolicyConfig()
+    ctx = _context((True, True))
+    assert resistance_options(ctx.env, ctx.ref, True, cfg, True, True)[:, 0].max() == 3
+    assert resistance_options(ctx.env, ctx.ref, True, cfg, True, False)[:, 0].max() == 2
+    for value, first in ((True, True), ("yes", True), (1, True), (None, False), (False, False)):
+        facts = HEALTHY | CURRENT_RX | {"sarcopenia": value}
+        (c,) = contexts_for(np.zeros((1, len(COLS))), [gk.evaluate(facts)], [facts], cfg)
+        assert c is not None and c.resistance_first is first, value
