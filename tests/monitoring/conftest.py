@@ -18,12 +18,12 @@ START = dt.date(2026, 3, 2)
 UNTIL = START + dt.timedelta(weeks=WEEKS, days=-1)
 
 
-def deployment_config(shift: str, mode: str = "active"):
+def deployment_config(shift: str, mode: str = "active", patients: int = PATIENTS):
     """The tests' deployment: PATIENTS a week, WEEKS weeks, the shift at AT_WEEK, seed 3."""
     from monitoring.deployment import DeploymentConfig
 
     return DeploymentConfig(
-        PATIENTS, WEEKS, shift, AT_WEEK, seed=3, start=START, programme_weeks=PROGRAMME, mode=mode
+        patients, WEEKS, shift, AT_WEEK, seed=3, start=START, programme_weeks=PROGRAMME, mode=mode
     )
 
 
@@ -40,22 +40,23 @@ def monitor_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def deployments(monitor_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`deploy(shift, mode)` -> the output folder of that simulated deployment (made once)."""
+    """`deploy(shift, mode, patients)` -> the output folder of that simulated deployment (made
+    once)."""
     from monitoring.simulate import run_simulate_deployment
     from serving.models import load_champions
 
     settings = Settings(root=monitor_root)
     models = load_champions(settings)
-    made: dict[tuple[str, str], Path] = {}
+    made: dict[tuple[str, str, int], Path] = {}
 
-    def deploy(shift: str, mode: str = "active") -> Path:
-        if (shift, mode) not in made:
-            out = tmp_path_factory.mktemp(f"deploy-{shift}-{mode}")
-            run_simulate_deployment(
-                settings, deployment_config(shift, mode), out, None, Console(quiet=True), models
-            )
-            made[(shift, mode)] = out
-        return made[(shift, mode)]
+    def deploy(shift: str, mode: str = "active", patients: int = PATIENTS) -> Path:
+        key = (shift, mode, patients)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"deploy-{shift}-{mode}-{patients}")
+            cfg = deployment_config(shift, mode, patients)
+            run_simulate_deployment(settings, cfg, out, None, Console(quiet=True), models)
+            made[key] = out
+        return made[key]
 
     yield deploy
     for out in made.values():
