@@ -100,10 +100,7 @@ def aerobic_options(
     m_grid = np.arange(m0 - cfg.minutes_span, m_hi + 1e-9, cfg.minutes_step)
     rows = []
     vol_max = env.aerobic_weekly_volume_max
-    r_sessions = ref.resistance[0] if resistance_allowed(env) and ref.resistance_current else 0.0
-    s_cap = min(
-        env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max - r_sessions
-    )
+    s_cap = aerobic_session_cap(env, ref, cfg)
     for s in s_vals:
         fit = math.floor(vol_max / s) if math.isfinite(vol_max) else m_hi
         m_vals = np.unique(
@@ -126,6 +123,15 @@ def aerobic_options(
     )
     keep &= opts[:, 1] >= env.aerobic_minutes_min
     return opts[keep]
+
+
+def aerobic_session_cap(env: gk.Envelope, ref: Reference, cfg: PolicyConfig) -> float:
+    """The most aerobic sessions a week beside the reference's resistance sessions: where
+    `frequency_first` lets aerobic sessions grow longer."""
+    r_sessions = ref.resistance[0] if resistance_allowed(env) and ref.resistance_current else 0.0
+    return min(
+        env.aerobic_sessions_max, cfg.max_aerobic_sessions, env.total_sessions_max - r_sessions
+    )
 
 
 def resistance_options(

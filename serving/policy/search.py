@@ -114,11 +114,19 @@ def _context_key(ctx: Context) -> tuple:
     return (ctx.env, ctx.ref, ctx.rise, ctx.clean, rate, ctx.resistance_first)
 
 
+def options_for(ctx: Context, cfg: PolicyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The aerobic and resistance options of one patient's context (every flag of the context
+    passed: the search, its reference and the review page read the same options)."""
+    return (
+        aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A]),
+        resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R], ctx.resistance_first),
+    )
+
+
 def _kind_of(ctx: Context, cfg: PolicyConfig) -> _Kind:
     """Options, the other modality's context and the weeks stage 1 scores, for one context."""
     reps = _reps(ctx.env)
-    ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
-    ro = resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R], ctx.resistance_first)
+    ao, ro = options_for(ctx, cfg)
     a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
     generic = generic_week(ctx.env, cfg)[None, :]
     here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration

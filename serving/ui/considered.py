@@ -27,7 +27,8 @@ from features.pipeline import build_rows
 from features.table import Table
 from serving import policy
 from serving.guidelines import kernel as gk
-from serving.policy.search import contexts_for
+from serving.policy.options import aerobic_session_cap
+from serving.policy.search import contexts_for, options_for
 
 AEROBIC_STEPS = (("one more session", 0, 1.0), ("5 min longer", 1, 5.0), ("+3% HRmax", 2, 3.0))
 RESISTANCE_STEPS = (("one more session", 3, 1.0), ("one more set", 4, 1.0), ("+5% 1RM", 6, 5.0))
@@ -130,10 +131,8 @@ def considered_doses(
     if ctx is None:
         return None
     rise, clean = ctx.rise, ctx.clean
-    options = (
-        policy.aerobic_options(env, ctx.ref, rise[0], cfg, clean[0], ctx.rate[0]),
-        policy.resistance_options(env, ctx.ref, rise[1], cfg, clean[1], ctx.resistance_first),
-    )
+    options = options_for(ctx, cfg)
+    aerobic_cap = aerobic_session_cap(env, ctx.ref, cfg)
     chosen = chosen_week(rx, env)
     alternatives: list[tuple[str, str, np.ndarray]] = []
     for modality, steps, present in (
@@ -177,6 +176,20 @@ def considered_doses(
                 reason = "no rise this week: the last sessions were not all tolerated"
             elif not clean[m]:
                 reason = "no rise above the generic dose without a clean recent record"
+            elif label == "5 min longer" and cfg.frequency_first and alt[0] < aerobic_cap:
+                reason = (
+                    "sessions are added before they get longer: longer sessions only at "
+                    f"{aerobic_cap:g} aerobic sessions a week"
+                )
+            elif (
+                label == "one more session"
+                and m == 1
+                and alt[3] > cfg.resistance_sessions_before_aerobic_target
+            ):
+                reason = (
+                    "a third resistance session waits until aerobic meets the guideline target "
+                    "(>= 150 min a week of moderate, with a session to spare)"
+                )
             else:
                 reason = "more than one progression step in a week"
         elif math.isfinite(tol) and tol < cfg.tolerance_threshold:

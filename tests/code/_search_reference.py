@@ -13,10 +13,8 @@ from serving.policy.config import PolicyConfig
 from serving.policy.objective import expected_benefit, weekly_intolerant
 from serving.policy.options import (
     _reps,
-    aerobic_options,
     deload_plan,
     generic_week,
-    resistance_options,
 )
 from serving.policy.record import Reference
 from serving.policy.scoring import A, PlanScores, Points, R, Scorer
@@ -28,6 +26,7 @@ from serving.policy.search import (
     _reference_after,
     _weeks,
     longer_than_generic,
+    options_for,
     recalibration,
     session_thresholds,
 )
@@ -122,10 +121,7 @@ def reference_search(
         ctx = contexts[i]
         assert ctx is not None
         reps = _reps(ctx.env)
-        ao = aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A])
-        ro = resistance_options(
-            ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R], ctx.resistance_first
-        )
+        ao, ro = options_for(ctx, cfg)
         a_ctx, r_ctx = _nearest(ao, ctx.ref.aerobic), _nearest(ro, ctx.ref.resistance)
         generic = generic_week(ctx.env, cfg)[None, :]
         here = _weeks(a_ctx[None, :], r_ctx[None, :], reps)  # the reference, for recalibration

@@ -39,3 +39,38 @@ def test_considered_from_the_policys_inputs_equals_the_rebuilt_one(batch: bool) 
             rebuilt = considered_doses(req, resp, models, cfg)
             assert reused == rebuilt
             assert resp.prescription is None or reused is not None
+
+
+def test_the_page_names_the_session_6_rules_as_the_reason_a_step_was_not_an_option(
+    monkeypatch,
+) -> None:
+    """The fixture patient (2 aerobic, 2 resistance sessions): a third resistance session waits
+    for the aerobic target; with a tolerated aerobic week, "5 min longer" is not an option
+    because sessions are added before they get longer. The page says so, not "more than one
+    progression step"."""
+    from dataclasses import replace
+
+    import serving.ui.considered as considered
+
+    models, cfg = fake_models(), PolicyConfig()
+    req = _requests()[0]
+    derived: list[PatientInputs] = []
+    (resp,) = recommend_many([req], models, cfg, inputs=derived)
+    assert resp.prescription.resistance.sessions_per_week == 2
+    page = considered_doses(req, resp, models, cfg, derived[0])
+    rows = {(r["modality"], r["step"]): r for r in page["rows"]}
+    third = rows[("resistance", "one more session")]
+    assert third["outcome"] == "progression"
+    assert "waits until aerobic meets the guideline target" in third["reason"]
+
+    real = considered.contexts_for  # the same patient after a tolerated aerobic week
+    monkeypatch.setattr(
+        considered,
+        "contexts_for",
+        lambda *a: [replace(c, rise=(True, c.rise[1])) for c in real(*a)],
+    )
+    page = considered_doses(req, resp, models, cfg, derived[0])
+    longer = {(r["modality"], r["step"]): r for r in page["rows"]}[("aerobic", "5 min longer")]
+    assert resp.prescription.aerobic.sessions_per_week < 4
+    assert longer["outcome"] == "progression"
+    assert "sessions are added before they get longer" in longer["reason"]
