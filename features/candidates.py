@@ -36,6 +36,23 @@ def _zero_nan(values: np.ndarray) -> np.ndarray:
     return values if np.isfinite(values).all() else np.nan_to_num(values)
 
 
+def absent_modality_as_missing(plan: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A modality with no sessions has no dose: minutes, intensity, sets and reps are NaN, as in
+    training (`week_plans` averages over no sessions), whether the plan wrote 0 or NaN. The
+    search writes 0 for an absent modality; fed as 0, a model read "0% 1RM, 0 sets" (a dose it
+    never saw) where it had learnt the missing branch."""
+    out = dict(plan)
+    for sessions, doses in (
+        ("aerobic_sessions", ("aerobic_minutes", "aerobic_pct_hrmax")),
+        ("resistance_sessions", ("resistance_sets", "resistance_reps", "resistance_pct_1rm")),
+    ):
+        off = ~(plan[sessions] > 0)  # 0 or NaN
+        if off.any():
+            for c in doses:
+                out[c] = np.where(off, np.nan, plan[c])
+    return out
+
+
 def candidate_features(
     candidates: pd.DataFrame | None, n: int, recent: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -45,7 +62,7 @@ def candidate_features(
     """
     if candidates is None:
         return {c: np.full(n, np.nan) for c in COLUMNS}
-    plan = {c: to_float(column(candidates, c), n) for c in PLAN}
+    plan = absent_modality_as_missing({c: to_float(column(candidates, c), n) for c in PLAN})
     mod = vocab_codes(column(candidates, "modality"), MODALITIES, n)  # -1: whole-week row
     aer, res = mod == AEROBIC, mod == RESISTANCE
     a_sessions = _zero_nan(plan["aerobic_sessions"])
