@@ -52,9 +52,15 @@ AEROBIC_REFERENCE = float(3 * aerobic_session_dose(np.array(30.0), np.array(70.0
 RESISTANCE_REFERENCE = float(2 * resistance_session_dose(np.array(2), np.array(12), np.array(60)))
 
 
-def expected_benefit(plans: np.ndarray, scores: PlanScores, cfg: PolicyConfig) -> np.ndarray:
+def expected_benefit(
+    plans: np.ndarray,
+    scores: PlanScores,
+    cfg: PolicyConfig,
+    resistance_first: np.ndarray | bool = False,
+) -> np.ndarray:
     """Expected attended sessions x effective dose per session, per modality normalised to the
-    generic dose, capped, weighted and summed (module docstring, PolicyConfig)."""
+    generic dose, capped, weighted and summed (module docstring, PolicyConfig); per plan,
+    `resistance_first` (sarcopenia recorded) weighs resistance `resistance_first_weight` x."""
     tol = _fill(scores.tolerance, 0.0)
     att = _fill(scores.attendance, 0.0)
     done = tol + (1.0 - tol) * cfg.intolerant_completion
@@ -64,9 +70,15 @@ def expected_benefit(plans: np.ndarray, scores: PlanScores, cfg: PolicyConfig) -
     r = plans[:, 3] * att[:, R] * done[:, R] * r_dose
     return (
         cfg.aerobic_weight * np.minimum(a, cfg.aerobic_dose_cap) ** cfg.benefit_exponent
-        + cfg.resistance_weight * np.minimum(r, cfg.resistance_dose_cap) ** cfg.benefit_exponent
+        + resistance_weight(resistance_first, cfg)
+        * np.minimum(r, cfg.resistance_dose_cap) ** cfg.benefit_exponent
         + cfg.target_bonus * at_guideline_target(plans)
     )
+
+
+def resistance_weight(resistance_first: np.ndarray | bool, cfg: PolicyConfig) -> np.ndarray:
+    """The objective's resistance weight per plan: higher where sarcopenia is recorded."""
+    return cfg.resistance_weight * np.where(resistance_first, cfg.resistance_first_weight, 1.0)
 
 
 def at_guideline_target(plans: np.ndarray) -> np.ndarray:

@@ -216,6 +216,7 @@ def _option_values(
     bound: np.ndarray,
     threshold: np.ndarray,
     cfg: PolicyConfig,
+    resistance_first: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per option row of modality m (each with its patient's reference, bound and recalibrated
     scores): value (benefit - risk price x exposure), inside the bounds, expected intolerant
@@ -229,7 +230,7 @@ def _option_values(
     sub = PlanScores(
         np.where(mine, scores.tolerance, np.nan), np.where(mine, scores.attendance, np.nan)
     )
-    benefit = expected_benefit(solo, sub, cfg)
+    benefit = expected_benefit(solo, sub, cfg, resistance_first)
     exposure = weekly_intolerant(solo, sub)
     tol, att = scores.tolerance[:, m], scores.attendance[:, m]
     ok = np.isfinite(tol) & (tol >= threshold)
@@ -332,6 +333,7 @@ def search(
     ref_a = np.array([r.aerobic for r in refs], dtype=float).reshape(-1, 3)
     ref_r = np.array([r.resistance for r in refs], dtype=float).reshape(-1, 3)
     cur = np.array([(r.aerobic_current, r.resistance_current) for r in refs], bool).reshape(-1, 2)
+    first = np.array([contexts[i].resistance_first for i in live], dtype=bool)  # type: ignore[union-attr]
 
     # ---- stage 1: each modality on its own --------------------------------------------------
     starts1, own1, pos1 = _segments(k_len[kid])
@@ -353,7 +355,7 @@ def search(
         sub = PlanScores(_recalibrated(sc1.tolerance[sel], factor[o]), sc1.attendance[sel])
         ref_s = (ref_a if m == A else ref_r)[o, 0]
         value, ok, exposure = _option_values(
-            plans1[sel], sub, m, ref_s, cur[o, m], bound[o], thr[o, m], cfg
+            plans1[sel], sub, m, ref_s, cur[o, m], bound[o], thr[o, m], cfg, first[o]
         )
         chosen.append(sel[_shortlisted(o, value, ok, exposure, cfg.top_k)])
 
@@ -379,7 +381,7 @@ def search(
     forced[last] = True
     sc2 = scorer.score(points, live[own2], plans2)
     tol2 = _recalibrated(sc2.tolerance, factor[own2])
-    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg)
+    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg, first[own2])
     free = ~forced
     thr2 = thr[own2].copy()
     longer = longer_than_generic(plans2, cfg)

@@ -149,7 +149,7 @@ def considered_doses(
     points = policy.Points(matrix, np.array(["r0"], dtype=object), pd.Timestamp(ts))
     scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
     risk = policy.weekly_intolerant(plans, scores)
-    benefit = policy.expected_benefit(plans, scores, cfg)
+    benefit = policy.expected_benefit(plans, scores, cfg, ctx.resistance_first)
     bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
     rows = [
         {

@@ -64,6 +64,7 @@ def _modality_stage(
     cfg: PolicyConfig,
     bound: float,
     threshold: float,
+    resistance_first: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per option of modality m: benefit, inside the risk bounds, expected intolerant sessions."""
     solo = plans.copy()
@@ -75,7 +76,7 @@ def _modality_stage(
         np.where(np.arange(2) == m, scores.tolerance, np.nan),
         np.where(np.arange(2) == m, scores.attendance, np.nan),
     )
-    benefit = expected_benefit(solo, sub, cfg)
+    benefit = expected_benefit(solo, sub, cfg, resistance_first)
     exposure = weekly_intolerant(solo, sub)
     tol, att = scores.tolerance[:, m], scores.attendance[:, m]
     ok = np.isfinite(tol) & (tol >= threshold)
@@ -165,8 +166,9 @@ def reference_search(
                 continue
             sub = PlanScores(_recalibrated(sc1.tolerance[sl], factor[i]), sc1.attendance[sl])
             benefit, ok, exposure = _modality_stage(
-                plans1[sl], sub, m, ctx.ref, cfg, bound[i], float(threshold[i][m])
-            )
+                plans1[sl], sub, m, ctx.ref, cfg, bound[i], float(threshold[i][m]),
+                ctx.resistance_first,
+            )  # fmt: skip
             value = benefit - cfg.risk_price * exposure
             lists.append(_shortlist(opts, value, ok, exposure, cfg.top_k))
         shortlists[i] = (lists[0], lists[1])
@@ -192,7 +194,10 @@ def reference_search(
     sc2 = scorer.score(points, np.concatenate(owners2), plans2)
     factors2 = np.vstack([np.tile(factor[i], (spans[i].stop - spans[i].start, 1)) for i in live])
     tol2 = _recalibrated(sc2.tolerance, factors2)
-    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg)
+    first2 = np.concatenate(
+        [np.full(spans[i].stop - spans[i].start, contexts[i].resistance_first) for i in live]  # type: ignore[union-attr]
+    )
+    benefit2 = expected_benefit(plans2, PlanScores(tol2, sc2.attendance), cfg, first2)
     free = ~forced_arr
     thr2 = np.vstack([np.tile(threshold[i], (spans[i].stop - spans[i].start, 1)) for i in live])
     thr2[:, A] = np.where(

@@ -24,6 +24,7 @@ rec_mod = importlib.import_module("serving.policy.recommend")  # the package re-
 CONFIGS = {
     "default": PolicyConfig(),
     "recalibrating": PolicyConfig(recalibration_prior_sessions=3.0, top_k=2),
+    "resistance_first": PolicyConfig(aerobic_weight=3.0, resistance_first_weight=2.0),
     "tight": PolicyConfig(
         tolerance_threshold=0.9, adherence_threshold=0.85, top_k=1, generic_session_floor=False
     ),
