@@ -56,6 +56,11 @@ class Choice:
     deload: bool
     considered: int  # week plans scored
     feature_row: np.ndarray | None
+    # per modality (aerobic, resistance): the scorer's P(tolerate) and P(attend) of one session
+    # of `plan` (None: no session of it), the numbers behind `tolerance` and `adherence`, kept
+    # so that monitoring records them instead of scoring the plan a second time
+    session_tolerance: tuple[float | None, float | None] = (None, None)
+    session_attendance: tuple[float | None, float | None] = (None, None)
 
 
 def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
@@ -424,6 +429,7 @@ def _choices(
             math.nan,
         )
     modality = np.where(plan[:, 0] >= 1, A, R)  # explained: aerobic when the week has it
+    per_tol, per_att = tol.tolist(), att.tolist()
     out: dict[int, Choice] = {}
     for p, i in enumerate(live.tolist()):
         out[i] = Choice(
@@ -435,8 +441,16 @@ def _choices(
             deload=bool(fa[p] or fr[p]),
             considered=int(considered[p]),
             feature_row=scores.feature_row(int(best[p]), int(modality[p])),
+            session_tolerance=_present(per_tol[p]),
+            session_attendance=_present(per_att[p]),
         )
     return out
+
+
+def _present(pair: list[float]) -> tuple[float | None, float | None]:
+    """A (aerobic, resistance) pair with None for NaN (no session of that modality)."""
+    a, r = pair
+    return (None if a != a else a, None if r != r else r)
 
 
 def contexts_for(
