@@ -21,7 +21,14 @@ from serving.policy.prescribe import (
     progression_reference,
 )
 from serving.policy.record import FEATURE_COLUMNS, HISTORY_FACTS, kernel_facts, records
-from serving.policy.result import Contribution, ModelVersion, Plan, Predictions, Recommendation
+from serving.policy.result import (
+    Contribution,
+    ModelVersion,
+    Plan,
+    Predictions,
+    Recommendation,
+    ScoredPlan,
+)
 from serving.policy.scoring import Models, ModelScorer, Points, Scorer
 from serving.policy.search import Choice, contexts_for, search
 
@@ -131,6 +138,11 @@ def recommend(
                 explanation=tuple(Contribution(k, round(v, 4)) for k, v in tops.get(i, {}).items()),
                 reference_plan=Plan.from_array(choice.reference),
                 progression_reference=progression_reference(choice.reference),
+                scored=ScoredPlan(
+                    Plan.from_array(choice.plan),
+                    choice.session_tolerance,
+                    choice.session_attendance,
+                ),
                 **common,
             )
         )

@@ -15,7 +15,9 @@ record), the predicted tolerance bound, the weekly risk bound, then expected ben
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,8 @@ from serving import policy
 from serving.guidelines import kernel as gk
 from serving.policy.options import aerobic_session_cap
 from serving.policy.search import contexts_for, options_for
+
+log = logging.getLogger("dosewise.serving.ui")
 
 AEROBIC_STEPS = (("one more session", 0, 1.0), ("5 min longer", 1, 5.0), ("+3% HRmax", 2, 3.0))
 RESISTANCE_STEPS = (("one more session", 3, 1.0), ("one more set", 4, 1.0), ("+5% 1RM", 6, 5.0))
@@ -51,8 +55,9 @@ def chosen_week(prescription: Prescription, env: gk.Envelope) -> np.ndarray:
     return plan
 
 
-def envelope_reason(plan: np.ndarray, env: gk.Envelope, cfg: policy.PolicyConfig) -> str | None:
-    """Which guideline bound a week plan breaks (None: inside the envelope)."""
+def envelope_reason(plan: np.ndarray, env: Any, cfg: Any) -> str | None:
+    """Which guideline bound a week plan breaks (None: inside the envelope). `env` and `cfg`:
+    a `gk.Envelope` and a `PolicyConfig`, or what a page stored of them (`considered_inputs`)."""
     s, m, p, rs, rk, _, q = (float(x) for x in plan)
     checks = [
         (s + rs > env.total_sessions_max, f"at most {env.total_sessions_max} sessions a week"),
@@ -105,36 +110,9 @@ def derive_inputs(req: RecommendRequest, as_of: dt.date, ts: np.datetime64) -> p
     return policy.PatientInputs(row, facts, gk.evaluate(facts))
 
 
-def considered_doses(
-    req: RecommendRequest,
-    rec: policy.Recommendation,
-    models: Any,
-    cfg: policy.PolicyConfig,
-    known: policy.PatientInputs | None = None,
-) -> dict[str, Any] | None:
-    """The chosen week and its one-step-higher alternatives with the reason each was not
-    chosen; None with no dose (hold, refer). `known`: what the policy derived for this request
-    (feature row, facts, kernel result); built here again when not given."""
-    rx = rec.prescription
-    if rx is None or (rx.aerobic is None and rx.resistance is None):
-        return None
-    as_of = req.as_of or dt.date.today()
-    ts = pd.Timestamp(as_of).normalize().to_datetime64()
-    if known is None:
-        known = derive_inputs(req, as_of, ts)
-    matrix = known.row[None, :]
-    facts, result = known.facts, known.kernel
-    env = result.envelope
-    # the search's own context (reference, rise, clean record, 14-day tolerated share), so the
-    # options shown are the options the search had
-    ctx = contexts_for(matrix, [result], [facts], cfg)[0]
-    if ctx is None:
-        return None
-    rise, clean = ctx.rise, ctx.clean
-    options = options_for(ctx, cfg)
-    aerobic_cap = aerobic_session_cap(env, ctx.ref, cfg)
-    chosen = chosen_week(rx, env)
-    alternatives: list[tuple[str, str, np.ndarray]] = []
+def _alternatives(chosen: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+    """The one-step-higher weeks of the chosen week, per present modality, in table order."""
+    out: list[tuple[str, str, np.ndarray]] = []
     for modality, steps, present in (
         ("aerobic", AEROBIC_STEPS, chosen[0] >= 1),
         ("resistance", RESISTANCE_STEPS, chosen[3] >= 1),
@@ -144,13 +122,118 @@ def considered_doses(
         for label, col, delta in steps:
             alt = chosen.copy()
             alt[col] += delta
-            alternatives.append((modality, label, alt))
+            out.append((modality, label, alt))
+    return out
+
+
+# Key of the stored page data that holds `considered_inputs` (the table is made on opening).
+INPUTS_KEY = "considered_inputs"
+
+# The envelope's bounds and the policy settings the table's reasons read (stored with the page).
+ENVELOPE_FIELDS = (
+    "total_sessions_max",
+    "aerobic_sessions_max",
+    "aerobic_minutes_max",
+    "aerobic_weekly_volume_max",
+    "aerobic_pct_hrmax_max",
+    "resistance_allowed",
+    "resistance_sessions_max",
+    "resistance_sets_max",
+    "resistance_pct_1rm_max",
+)
+POLICY_FIELDS = (
+    "hrmax_band",
+    "one_rm_band",
+    "tolerance_threshold",
+    "adherence_threshold",
+    "frequency_first",
+    "resistance_sessions_before_aerobic_target",
+)
+
+
+def _number(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def considered_inputs(
+    req: RecommendRequest,
+    rec: policy.Recommendation,
+    models: Any,
+    cfg: policy.PolicyConfig,
+    known: policy.PatientInputs | None = None,
+) -> dict[str, Any] | None:
+    """What the "doses considered" table needs, frozen when the recommendation is made (numbers
+    and flags only, JSON-safe): the chosen week, each one-step-higher week's scores and whether
+    the search's options held it, and the envelope's bounds and the policy settings its reasons
+    name. `considered_table` turns it into the table when the page is opened, so a later model
+    promotion or policy change never alters what the page says was decided. None with no dose
+    (hold, refer). `known`: what the policy derived for this request (feature row, facts,
+    kernel result); built here again when not given."""
+    rx = rec.prescription
+    if rx is None or (rx.aerobic is None and rx.resistance is None):
+        return None
+    as_of = req.as_of or dt.date.today()
+    ts = pd.Timestamp(as_of).normalize().to_datetime64()
+    if known is None:
+        known = derive_inputs(req, as_of, ts)
+    matrix = known.row[None, :]
+    result = known.kernel
+    env = result.envelope
+    # the search's own context (reference, rise, clean record, 14-day tolerated share), so the
+    # options shown are the options the search had
+    ctx = contexts_for(matrix, [result], [known.facts], cfg)[0]
+    if ctx is None:
+        return None
+    options = options_for(ctx, cfg)
+    chosen = chosen_week(rx, env)
+    alternatives = _alternatives(chosen)
     plans = np.vstack([chosen, policy.generic_week(env, cfg), *[a for _, _, a in alternatives]])
     points = policy.Points(matrix, np.array(["r0"], dtype=object), pd.Timestamp(ts))
     scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
     risk = policy.weekly_intolerant(plans, scores)
     benefit = policy.expected_benefit(plans, scores, cfg)
     bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
+    steps = []
+    for j, (modality, _, alt) in enumerate(alternatives, start=2):
+        m = 0 if modality == "aerobic" else 1
+        part = alt[0:3] if m == 0 else alt[[3, 4, 6]]
+        steps.append(
+            {
+                "option": _in(options[m], part),
+                "tolerance": _number(scores.tolerance[j, m]),
+                "attendance": _number(scores.attendance[j, m]),
+                "risk": _number(risk[j]),
+                "benefit": _number(benefit[j]),
+            }
+        )
+    return {
+        "chosen": chosen.tolist(),
+        "chosen_benefit": _number(benefit[0]),
+        "steps": steps,
+        "bound": bound,
+        "grid": [len(options[0]), len(options[1])],
+        "rise": list(ctx.rise),
+        "clean": list(ctx.clean),
+        "aerobic_cap": aerobic_session_cap(env, ctx.ref, cfg),
+        "envelope": {f: getattr(env, f) for f in ENVELOPE_FIELDS},
+        "policy": {f: getattr(cfg, f) for f in POLICY_FIELDS},
+    }
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def considered_table(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The chosen week and its one-step-higher alternatives with the first reason that rules
+    each out, in the policy's own order (envelope, progression rules, predicted tolerance,
+    weekly risk, attendance for one more session, benefit), from `considered_inputs` alone."""
+    env = SimpleNamespace(**inputs["envelope"])
+    cfg = SimpleNamespace(**inputs["policy"])
+    rise, clean = inputs["rise"], inputs["clean"]
+    aerobic_cap, bound = inputs["aerobic_cap"], inputs["bound"]
+    chosen = np.asarray(inputs["chosen"], dtype=float)
     rows = [
         {
             "modality": m,
@@ -162,15 +245,14 @@ def considered_doses(
         for m, present in (("aerobic", chosen[0] >= 1), ("resistance", chosen[3] >= 1))
         if present
     ]
-    for j, (modality, label, alt) in enumerate(alternatives, start=2):
+    for (modality, label, alt), step in zip(_alternatives(chosen), inputs["steps"], strict=True):
         m = 0 if modality == "aerobic" else 1
-        part = alt[0:3] if m == 0 else alt[[3, 4, 6]]
-        tol = scores.tolerance[j, m]
-        att = scores.attendance[j, m]
+        tol, att = _nan(step["tolerance"]), _nan(step["attendance"])
+        risk, benefit = _nan(step["risk"]), _nan(step["benefit"])
         outcome, reason = "not chosen", ""
         if (why := envelope_reason(alt, env, cfg)) is not None:
             outcome, reason = "envelope", f"outside the guideline envelope: {why}"
-        elif not _in(options[m], part):
+        elif not step["option"]:
             outcome = "progression"
             if not rise[m]:
                 reason = "no rise this week: the last sessions were not all tolerated"
@@ -195,10 +277,10 @@ def considered_doses(
         elif math.isfinite(tol) and tol < cfg.tolerance_threshold:
             outcome = "prediction"
             reason = f"predicted tolerance {tol:.2f} below the bound {cfg.tolerance_threshold:.2f}"
-        elif risk[j] > bound + 1e-12:
+        elif risk > bound + 1e-12:
             outcome = "prediction"
             reason = (
-                f"expected intolerant sessions {risk[j]:.2f}/week above the bound {bound:.2f} "
+                f"expected intolerant sessions {risk:.2f}/week above the bound {bound:.2f} "
                 "(the generic dose's risk)"
             )
         elif label == "one more session" and math.isfinite(att) and att < cfg.adherence_threshold:
@@ -210,8 +292,8 @@ def considered_doses(
         else:
             outcome = "benefit"
             reason = (
-                f"expected benefit {benefit[j]:.2f} vs {benefit[0]:.2f} for the chosen week "
-                "(the search ranks whole weeks)"
+                f"expected benefit {benefit:.2f} vs {_nan(inputs['chosen_benefit']):.2f} for the "
+                "chosen week (the search ranks whole weeks)"
             )
         rows.append(
             {
@@ -225,6 +307,35 @@ def considered_doses(
         )
     return {
         "rows": rows,
-        "grid": {"aerobic": len(options[0]), "resistance": len(options[1])},
+        "grid": {"aerobic": inputs["grid"][0], "resistance": inputs["grid"][1]},
         "risk_bound": round(bound, 3),
     }
+
+
+def considered_doses(
+    req: RecommendRequest,
+    rec: policy.Recommendation,
+    models: Any,
+    cfg: policy.PolicyConfig,
+    known: policy.PatientInputs | None = None,
+) -> dict[str, Any] | None:
+    """The chosen week and its one-step-higher alternatives with the reason each was not
+    chosen (`considered_table` of `considered_inputs`); None with no dose (hold, refer)."""
+    inputs = considered_inputs(req, rec, models, cfg, known)
+    return None if inputs is None else considered_table(inputs)
+
+
+def with_considered_table(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored page's data with its "doses considered" table made from the inputs stored with
+    it (pages stored before the inputs were hold the table itself and are returned as they are).
+    A table that cannot be made is logged and shown as unavailable; the page still opens."""
+    inputs = data.get(INPUTS_KEY)
+    if inputs is None:
+        return data
+    out = {k: v for k, v in data.items() if k != INPUTS_KEY}
+    try:
+        out["considered"] = considered_table(inputs)
+    except Exception as exc:  # a malformed row never takes the page down
+        log.error("doses considered unavailable (%s)", type(exc).__name__)
+        out["considered"] = None
+    return out

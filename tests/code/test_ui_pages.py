@@ -280,3 +280,41 @@ def test_trajectory_sums_weeks_and_marks_events() -> None:
     assert weeks["2026-11-13"]["adverse_event"] == "mild"
     assert t["infusions"] == [{"x": 7, "date": "2026-11-17"}]
     assert t["next_aerobic"] == 0.0 and t["next_load"] == 0.0
+
+
+def test_the_page_shows_what_was_decided_then_after_a_promotion_and_a_policy_change(
+    client: TestClient,
+) -> None:
+    """The "doses considered" table is made when the page is opened, from the inputs stored
+    with the recommendation: a new champion and stricter policy settings since change what a
+    new recommendation's page says, never what an earlier page says."""
+    from dataclasses import replace as replaced
+
+    from serving.ui.considered import INPUTS_KEY
+
+    b = body()
+    rec = recommend(client, b)
+    page_id = urlsplit(rec["review_url"]).path.rsplit("/", 1)[1]
+    with RUNTIME.audit.engine.connect() as conn:
+        stored = conn.execute(
+            select(store.review_page.c.data).where(store.review_page.c.id == page_id)
+        ).scalar_one()
+    assert stored["considered"] is None and stored[INPUTS_KEY]["steps"]  # made on opening
+    before = open_page(client, rec)
+    assert 'id="considered"' in before and "outcome-chosen" in before
+
+    def table(html: str) -> str:
+        return re.search(r'<table id="considered">.*?</table>', html, re.S).group(0)
+
+    models, cfg = RUNTIME.models, RUNTIME.policy_cfg
+    promoted = fake_models(scale=0.4)
+    promoted = replaced(promoted, tolerance=replaced(promoted.tolerance, version="7"))
+    try:
+        RUNTIME.models = promoted
+        RUNTIME.policy_cfg = replaced(cfg, tolerance_threshold=0.97)
+        after = open_page(client, rec)
+        fresh = open_page(client, recommend(client, b))
+    finally:
+        RUNTIME.models, RUNTIME.policy_cfg = models, cfg
+    assert after == before
+    assert table(fresh) != table(before)  # the change is real: a new page differs
