@@ -17,12 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import fields, replace
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features import FEATURE_SET
 from features.contract.convert import requests_to_columns
 from features.contract.rest import Prescription, Range, RecommendRequest
 from features.pipeline import build_rows
@@ -129,7 +132,7 @@ def _alternatives(chosen: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
 # Key of the stored page data that holds `considered_inputs` (the table is made on opening).
 INPUTS_KEY = "considered_inputs"
 
-# The envelope's bounds and the policy settings the table's reasons read (stored with the page).
+# The envelope's bounds the table's reasons read (stored with the page).
 ENVELOPE_FIELDS = (
     "total_sessions_max",
     "aerobic_sessions_max",
@@ -141,83 +144,72 @@ ENVELOPE_FIELDS = (
     "resistance_sets_max",
     "resistance_pct_1rm_max",
 )
-POLICY_FIELDS = (
-    "hrmax_band",
-    "one_rm_band",
-    "tolerance_threshold",
-    "adherence_threshold",
-    "frequency_first",
-    "resistance_sessions_before_aerobic_target",
-)
 
 
-def _number(x: Any) -> float | None:
-    v = float(x)
-    return v if math.isfinite(v) else None
+def _settings_of(cfg: policy.PolicyConfig) -> dict[str, Any]:
+    """The policy's scalar settings (numbers and switches) as they were: the thresholds the
+    reasons name and the objective's weights the scores are priced with."""
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in fields(cfg)
+        if type(getattr(cfg, f.name)) in (int, float, bool)
+    }
+
+
+def _policy_then(stored: dict[str, Any]) -> policy.PolicyConfig:
+    """The policy settings a page stored, on today's defaults for any it did not store."""
+    known = {f.name for f in fields(policy.PolicyConfig)}
+    return replace(policy.PolicyConfig(), **{k: v for k, v in stored.items() if k in known})
 
 
 def considered_inputs(
     req: RecommendRequest,
     rec: policy.Recommendation,
-    models: Any,
     cfg: policy.PolicyConfig,
     known: policy.PatientInputs | None = None,
 ) -> dict[str, Any] | None:
-    """What the "doses considered" table needs, frozen when the recommendation is made (numbers
-    and flags only, JSON-safe): the chosen week, each one-step-higher week's scores and whether
-    the search's options held it, and the envelope's bounds and the policy settings its reasons
-    name. `considered_table` turns it into the table when the page is opened, so a later model
-    promotion or policy change never alters what the page says was decided. None with no dose
-    (hold, refer). `known`: what the policy derived for this request (feature row, facts,
-    kernel result); built here again when not given."""
+    """What the "doses considered" table needs, frozen when the recommendation is made, numbers
+    and flags only (JSON-safe): the chosen week, whether each one-step-higher week was among the
+    search's options, the generic week, the record's flags, the envelope's bounds, the policy's
+    settings, the feature row the policy scored and the model versions that scored it.
+    `considered_table` scores and explains it when the page is opened, with those model
+    versions and those settings, so a later promotion or policy change never alters what the
+    page says was decided; /recommend only stores it. None with no dose (hold, refer). `known`:
+    what the policy derived for this request (feature row, facts, kernel result, the options
+    it had); built here again when not given."""
     rx = rec.prescription
     if rx is None or (rx.aerobic is None and rx.resistance is None):
         return None
     as_of = req.as_of or dt.date.today()
-    ts = pd.Timestamp(as_of).normalize().to_datetime64()
     if known is None:
-        known = derive_inputs(req, as_of, ts)
-    matrix = known.row[None, :]
+        known = derive_inputs(req, as_of, pd.Timestamp(as_of).normalize().to_datetime64())
     result = known.kernel
     env = result.envelope
     # the search's own context (reference, rise, clean record, 14-day tolerated share), so the
     # options shown are the options the search had
-    ctx = contexts_for(matrix, [result], [known.facts], cfg)[0]
+    ctx = contexts_for(known.row[None, :], [result], [known.facts], cfg)[0]
     if ctx is None:
         return None
-    options = options_for(ctx, cfg)
+    options = known.options if known.options is not None else options_for(ctx, cfg)
     chosen = chosen_week(rx, env)
-    alternatives = _alternatives(chosen)
-    plans = np.vstack([chosen, policy.generic_week(env, cfg), *[a for _, _, a in alternatives]])
-    points = policy.Points(matrix, np.array(["r0"], dtype=object), pd.Timestamp(ts))
-    scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
-    risk = policy.weekly_intolerant(plans, scores)
-    benefit = policy.expected_benefit(plans, scores, cfg)
-    bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
-    steps = []
-    for j, (modality, _, alt) in enumerate(alternatives, start=2):
-        m = 0 if modality == "aerobic" else 1
-        part = alt[0:3] if m == 0 else alt[[3, 4, 6]]
-        steps.append(
-            {
-                "option": _in(options[m], part),
-                "tolerance": _number(scores.tolerance[j, m]),
-                "attendance": _number(scores.attendance[j, m]),
-                "risk": _number(risk[j]),
-                "benefit": _number(benefit[j]),
-            }
-        )
+    option = [
+        _in(options[0], alt[0:3]) if modality == "aerobic" else _in(options[1], alt[[3, 4, 6]])
+        for modality, _, alt in _alternatives(chosen)
+    ]
+    row = known.row.tolist()
     return {
         "chosen": chosen.tolist(),
-        "chosen_benefit": _number(benefit[0]),
-        "steps": steps,
-        "bound": bound,
+        "generic": policy.generic_week(env, cfg).tolist(),
+        "option": option,
         "grid": [len(options[0]), len(options[1])],
         "rise": list(ctx.rise),
         "clean": list(ctx.clean),
         "aerobic_cap": aerobic_session_cap(env, ctx.ref, cfg),
         "envelope": {f: getattr(env, f) for f in ENVELOPE_FIELDS},
-        "policy": {f: getattr(cfg, f) for f in POLICY_FIELDS},
+        "policy": _settings_of(cfg),
+        "features": FEATURE_SET.version,
+        "row": [v if math.isfinite(v) else None for v in row],
+        "models": [rec.tolerance_model.version, rec.adherence_model.version],
     }
 
 
@@ -225,15 +217,29 @@ def _nan(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
-def considered_table(inputs: dict[str, Any]) -> dict[str, Any]:
+def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
     """The chosen week and its one-step-higher alternatives with the first reason that rules
     each out, in the policy's own order (envelope, progression rules, predicted tolerance,
-    weekly risk, attendance for one more session, benefit), from `considered_inputs` alone."""
+    weekly risk, attendance for one more session, benefit), from `considered_inputs` and the
+    models of the versions it names (`models`), each week scored the way the policy scores a
+    week (the other modality at its chosen dose)."""
+    if inputs["features"] != FEATURE_SET.version:
+        raise ValueError("the page's feature row is of another feature set")
+    found = [str(models.tolerance.version), str(models.adherence.version)]
+    if found != [str(v) for v in inputs["models"]]:
+        raise ValueError("models of other versions than the recommendation's")
     env = SimpleNamespace(**inputs["envelope"])
-    cfg = SimpleNamespace(**inputs["policy"])
-    rise, clean = inputs["rise"], inputs["clean"]
-    aerobic_cap, bound = inputs["aerobic_cap"], inputs["bound"]
+    cfg = _policy_then(inputs["policy"])
+    rise, clean, aerobic_cap = inputs["rise"], inputs["clean"], inputs["aerobic_cap"]
     chosen = np.asarray(inputs["chosen"], dtype=float)
+    alternatives = _alternatives(chosen)
+    plans = np.vstack([chosen, inputs["generic"], *[a for _, _, a in alternatives]])
+    row = np.array([_nan(v) for v in inputs["row"]], dtype=float)[None, :]
+    points = policy.Points(row, np.array(["r0"], dtype=object), pd.Timestamp(0))
+    scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
+    risk = policy.weekly_intolerant(plans, scores)
+    benefit = policy.expected_benefit(plans, scores, cfg)
+    bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
     rows = [
         {
             "modality": m,
@@ -245,14 +251,16 @@ def considered_table(inputs: dict[str, Any]) -> dict[str, Any]:
         for m, present in (("aerobic", chosen[0] >= 1), ("resistance", chosen[3] >= 1))
         if present
     ]
-    for (modality, label, alt), step in zip(_alternatives(chosen), inputs["steps"], strict=True):
+    for j, ((modality, label, alt), option) in enumerate(
+        zip(alternatives, inputs["option"], strict=True), start=2
+    ):
         m = 0 if modality == "aerobic" else 1
-        tol, att = _nan(step["tolerance"]), _nan(step["attendance"])
-        risk, benefit = _nan(step["risk"]), _nan(step["benefit"])
+        tol = scores.tolerance[j, m]
+        att = scores.attendance[j, m]
         outcome, reason = "not chosen", ""
         if (why := envelope_reason(alt, env, cfg)) is not None:
             outcome, reason = "envelope", f"outside the guideline envelope: {why}"
-        elif not step["option"]:
+        elif not option:
             outcome = "progression"
             if not rise[m]:
                 reason = "no rise this week: the last sessions were not all tolerated"
@@ -277,10 +285,10 @@ def considered_table(inputs: dict[str, Any]) -> dict[str, Any]:
         elif math.isfinite(tol) and tol < cfg.tolerance_threshold:
             outcome = "prediction"
             reason = f"predicted tolerance {tol:.2f} below the bound {cfg.tolerance_threshold:.2f}"
-        elif risk > bound + 1e-12:
+        elif risk[j] > bound + 1e-12:
             outcome = "prediction"
             reason = (
-                f"expected intolerant sessions {risk:.2f}/week above the bound {bound:.2f} "
+                f"expected intolerant sessions {risk[j]:.2f}/week above the bound {bound:.2f} "
                 "(the generic dose's risk)"
             )
         elif label == "one more session" and math.isfinite(att) and att < cfg.adherence_threshold:
@@ -292,8 +300,8 @@ def considered_table(inputs: dict[str, Any]) -> dict[str, Any]:
         else:
             outcome = "benefit"
             reason = (
-                f"expected benefit {benefit:.2f} vs {_nan(inputs['chosen_benefit']):.2f} for the "
-                "chosen week (the search ranks whole weeks)"
+                f"expected benefit {benefit[j]:.2f} vs {benefit[0]:.2f} for the chosen week "
+                "(the search ranks whole weeks)"
             )
         rows.append(
             {
@@ -321,21 +329,26 @@ def considered_doses(
 ) -> dict[str, Any] | None:
     """The chosen week and its one-step-higher alternatives with the reason each was not
     chosen (`considered_table` of `considered_inputs`); None with no dose (hold, refer)."""
-    inputs = considered_inputs(req, rec, models, cfg, known)
-    return None if inputs is None else considered_table(inputs)
+    inputs = considered_inputs(req, rec, cfg, known)
+    return None if inputs is None else considered_table(inputs, models)
 
 
-def with_considered_table(data: dict[str, Any]) -> dict[str, Any]:
+def with_considered_table(
+    data: dict[str, Any], models_at: Callable[[tuple[str, str]], Any]
+) -> dict[str, Any]:
     """A stored page's data with its "doses considered" table made from the inputs stored with
-    it (pages stored before the inputs were hold the table itself and are returned as they are).
-    A table that cannot be made is logged and shown as unavailable; the page still opens."""
+    it, scored by `models_at(versions)` (the models that made the recommendation). Pages stored
+    before the inputs were hold the table itself and are returned as they are. A table that
+    cannot be made (those models gone from the registry, say) is logged and shown as
+    unavailable; the page still opens."""
     inputs = data.get(INPUTS_KEY)
     if inputs is None:
         return data
     out = {k: v for k, v in data.items() if k != INPUTS_KEY}
     try:
-        out["considered"] = considered_table(inputs)
-    except Exception as exc:  # a malformed row never takes the page down
+        versions = (str(inputs["models"][0]), str(inputs["models"][1]))
+        out["considered"] = considered_table(inputs, models_at(versions))
+    except Exception as exc:  # a missing model or a malformed row never takes the page down
         log.error("doses considered unavailable (%s)", type(exc).__name__)
         out["considered"] = None
     return out

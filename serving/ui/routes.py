@@ -64,11 +64,12 @@ async def recommendation_page(request: Request) -> Response:
 
 def render_page(data: dict[str, Any]) -> str:
     """A stored page as HTML: its "doses considered" table is made now, from the inputs stored
-    with it when the recommendation was made (never from today's models or policy)."""
+    with it when the recommendation was made and the models of the versions that made it
+    (`Runtime.models_at`), never from today's champions or policy settings."""
     from serving.ui.considered import with_considered_table
     from serving.ui.render import render_recommendation
 
-    return render_recommendation(with_considered_table(data), BANNER)
+    return render_recommendation(with_considered_table(data, _runtime().models_at), BANNER)
 
 
 async def model_card_page(_: Request) -> Response:
@@ -118,7 +119,7 @@ def prepare_pages(
     pre = list(derived) if derived else [None] * len(reqs)
     for req, rec, known in zip(reqs, recs, pre, strict=True):
         try:
-            considered = considered_inputs(req, rec, models, cfg, known)
+            considered = considered_inputs(req, rec, cfg, known)
         except Exception as exc:  # the page then says so; the recommendation stands
             log.error("doses considered unavailable (%s)", type(exc).__name__)
             considered = None
