@@ -79,3 +79,18 @@ def test_monitoring_and_review_rows_ask_the_models_nothing_more() -> None:
         # opened later: the same table the request's own inputs give
         assert considered_table(stored, models) == considered_doses(req, rec, models, cfg)
     assert sum(INPUTS_KEY in p for _, p in pages) == 2
+
+
+def test_pages_stored_before_the_inputs_open_as_they_were() -> None:
+    """A page row written before the table was made on opening holds the table itself: shown
+    as stored, no model asked; stored inputs that cannot be read give an unavailable table."""
+    from serving.ui.considered import with_considered_table
+
+    def no_models(_: tuple[str, str]) -> None:
+        raise AssertionError("no model is needed for an old page")
+
+    old = {"decision": "maintain", "considered": {"rows": [], "grid": {}, "risk_bound": 1.0}}
+    assert with_considered_table(old, no_models) is old
+    broken = {"decision": "maintain", "considered": None, INPUTS_KEY: {"models": ["1", "1"]}}
+    shown = with_considered_table(broken, lambda v: None)
+    assert shown["considered"] is None and INPUTS_KEY not in shown
