@@ -10,6 +10,12 @@ session or one more set, a higher intensity), each scored the way the policy sco
 other modality at its chosen dose), and the first reason that rules it out, in the policy's own
 order: the guideline envelope, the progression rules (no rise without a tolerated week or a clean
 record), the predicted tolerance bound, the weekly risk bound, then expected benefit.
+
+Two steps, so that /recommend does only the cheap one: `considered_inputs` (at recommend time,
+from what the policy already derived, no model call) freezes what the table depends on, stored
+with the review page; `considered_table` (when the page is opened) scores the higher steps with
+the model versions that made the recommendation and explains them with the settings of then.
+`considered_doses` is both at once (tests, and the CDS path's equality check).
 """
 
 from __future__ import annotations

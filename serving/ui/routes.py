@@ -5,7 +5,8 @@
   a forged or expired link is 403, neither is 401, an unknown or purged id 404.
 * `GET /ui/model-card`: the model card of the champions (API key).
 * `prepare_pages` (in the worker thread, with the policy's inputs at hand) computes what each
-  page shows and `review_urls` signs each page's link for its response; `store.attach` hands
+  page shows (the "doses considered" table as its stored inputs, made when the page is opened:
+  `render_page`) and `review_urls` signs each page's link for its response; `store.attach` hands
   each page to the audit writer with its audit row.
 """
 
