@@ -10,8 +10,9 @@ Prints, for the contract example request:
   workers and this load generator (same cores) spend per request, and the load average,
 * CDS Hooks patient-view (issue #13) for the chemotherapy fixture patient: sequential p50 / p99
   (goal p50 < 15 ms), its ratio to /recommend's p50, and req/s at concurrency 16,
-* the in-process cost of the same recommendation (`policy.recommend` called directly, and the
-  service's whole handler path without HTTP), and the ratio HTTP / in-process.
+* the in-process cost of the same recommendation (`policy.recommend` called directly, the
+  service's handler path without HTTP, and the worker thread's whole work: the handler plus the
+  review page and monitoring rows written beside the answer), and the ratio HTTP / in-process.
 Figures, never assertions (README: benchmarks are not timed tests). Loopback only, bounded.
 """
 
@@ -292,9 +293,12 @@ def in_process(root: Path, n: int) -> dict[str, float]:
     warnings.filterwarnings("ignore")
     from features.contract.convert import requests_to_columns
     from features.contract.rest import RecommendRequest
+    from serving import monitoring
+    from serving.audit import make_record
     from serving.http.work import hash_request, recommend_many
     from serving.models import load_champions
     from serving.policy import PolicyConfig, recommend, response_json
+    from serving.ui import routes as review
 
     settings = Settings(root=root)
     models = load_champions(settings)
@@ -312,8 +316,19 @@ def in_process(root: Path, n: int) -> dict[str, float]:
         hash_request(r)
         json.dumps(response_json(rec))
 
+    def worker_path() -> None:  # the handler + what /recommend writes beside the answer
+        r = RecommendRequest.model_validate_json(body)
+        derived: list[Any] = []
+        recs = recommend_many([r], models, cfg, inputs=derived)
+        pages = review.prepare_pages([r], recs, models, cfg, derived)  # review page row
+        resp = response_json(recs[0])
+        record = make_record(resp, hash_request(r), 0.0, "recommend")
+        inputs = monitoring.served_inputs([d.row for d in derived], recs, models)
+        rows = monitoring.attach([record], inputs)  # monitoring row
+        json.dumps([resp, rows[0][monitoring.MONITORING_KEY], pages[0][1]], default=str)
+
     out = {}
-    for name, fn in (("policy", policy_only), ("handler", handler_path)):
+    for name, fn in (("policy", policy_only), ("handler", handler_path), ("worker", worker_path)):
         for _ in range(10):
             fn()
         times = []
@@ -427,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  in process: handler    p50 {inproc['handler_p50_ms']:7.2f} ms   "
         f"p99 {inproc['handler_p99_ms']:7.2f} ms   (validate + policy + response + hash)"
+    )
+    print(
+        f"  in process: worker     p50 {inproc['worker_p50_ms']:7.2f} ms   "
+        f"p99 {inproc['worker_p99_ms']:7.2f} ms   (handler + review page row + monitoring row)"
     )
     print(
         f"  ratio HTTP / policy    {figures['ratio_http_to_policy_p50']:.2f}x   "

@@ -54,9 +54,7 @@ def production_path(settings: Settings, db_url: str, models: Any = None):
                 make_record(resp, hash_request(q), ms, "recommend_batch")
                 for resp, q in zip(resps, chunk, strict=True)
             ]
-            inputs = served_inputs(
-                [d.row for d in derived], [r.prescription for r in recs], models, plans
-            )
+            inputs = served_inputs([d.row for d in derived], recs, models, plans)
             writer.submit(attach(records, inputs)).result(timeout=120)
         return out
 

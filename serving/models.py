@@ -243,6 +243,18 @@ def registry_client(settings: Settings):
 
 def load_champions(settings: Settings) -> Models:
     """Load both `@champion` models; raises ModelUnavailableError when either is missing."""
+    return _load_models(settings, (f"@{settings.champion_alias}",) * 2)
+
+
+def load_versions(settings: Settings, versions: tuple[str, str]) -> Models:
+    """Load the given (tolerance, adherence) versions of the two registered models (what an
+    earlier recommendation was made with: its review page explains it with those); raises
+    ModelUnavailableError when either is missing."""
+    return _load_models(settings, (f"/{versions[0]}", f"/{versions[1]}"))
+
+
+def _load_models(settings: Settings, refs: tuple[str, str]) -> Models:
+    """The two models at `refs` ("@alias" or "/version" after `models:/<name>`)."""
     apply_offline_environment()
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -250,17 +262,20 @@ def load_champions(settings: Settings) -> Models:
 
     client = registry_client(settings)
     loaded = {}
-    for kind, name in (
-        ("tolerance", settings.tolerance_model_name),
-        ("adherence", settings.adherence_model_name),
+    for kind, name, ref in (
+        ("tolerance", settings.tolerance_model_name, refs[0]),
+        ("adherence", settings.adherence_model_name, refs[1]),
     ):
+        uri = f"models:/{name}{ref}"
         try:
-            mv = client.get_model_version_by_alias(name, settings.champion_alias)
-            uri = f"models:/{name}@{settings.champion_alias}"
+            if ref.startswith("@"):
+                mv = client.get_model_version_by_alias(name, ref[1:])
+            else:
+                mv = client.get_model_version(name, ref[1:])
             model = mlflow.sklearn.load_model(uri)
             info = mlflow.models.get_model_info(uri)
         except (MlflowException, OSError, SQLAlchemyError) as exc:
-            raise ModelUnavailableError(f"{name}@{settings.champion_alias}: not available") from exc
+            raise ModelUnavailableError(f"{name}{ref}: not available") from exc
         columns = [c.name for c in info.signature.inputs.inputs]
         predictor = RegistryPredictor(name, str(mv.version), model, columns)
         try:

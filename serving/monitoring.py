@@ -15,10 +15,13 @@ Why it looks like this:
   0005 adds `modality_predictions`, 0006 `scored_plan`).
 * Per-modality predictions (`modality_predictions`): the answer's `predictions` are the lower of
   the two modalities' P(tolerate) and the session-weighted P(attend), while a label is one
-  session of one modality. Training's held-out evaluation scores each session against the
-  prediction of its own modality at the dose delivered, so the monitor needs the same numbers:
-  the models are asked once more, at write time, for one aerobic and one resistance session of
-  the prescribed dose (the middle of each band, what the patient does), from the same input row.
+  session of one modality, so the monitor needs each modality's own number. They are the
+  numbers the search computed for the week it chose (`Recommendation.scored`, one scoring path:
+  `serving.policy.scoring.ModelScorer`), never a second prediction: the prediction that was made
+  for the plan that was sent, from which the answer's `predictions` follow exactly. (That week is
+  the policy's point dose: reps 12 and the intensity the search scored. The dose a simulated
+  patient does, `delivered_plan`, is the middle of each prescribed band after integer rounding,
+  e.g. reps 11 for a 10-12 band; the monitor judges the prediction the service acted on.)
   Rows written before 0005 have none (NULL); the monitor then falls back to `predictions`.
 * Which plan the per-modality predictions are of (`scored_plan`): `recommended` (the service's
   prescription: what an active deployment delivers) or `usual_care` (a silent/shadow deployment,
@@ -117,16 +120,26 @@ def model_inputs(rows: Sequence[Any]) -> list[dict[str, float | None]]:
     return out
 
 
-def modality_predictions(
-    rows: Sequence[Any], prescriptions: Sequence[Any], models: Any
-) -> list[dict[str, float | None] | None]:
-    """Per recommendation, P(tolerate) and P(attend) of one session of each prescribed modality
-    at the prescribed dose (the middle of each band: `delivered_plan`): `plan_predictions` of
-    the prescriptions. None for hold and refer."""
-    from features.contract.convert import delivered_plan
-
-    plans = [None if rx is None else delivered_plan(rx) for rx in prescriptions]
-    return plan_predictions(rows, plans, models)
+def scored_predictions(recs: Sequence[Any]) -> list[dict[str, float | None] | None]:
+    """Per recommendation, the search's own P(tolerate) and P(attend) of one session of each
+    modality of the week it chose (`Recommendation.scored`: the prediction made for the plan
+    that was sent, the numbers behind the answer's `predictions`) and the sessions of each
+    (`SESSION_KEYS`); None for hold and refer. No model is asked again."""
+    out: list[dict[str, float | None] | None] = []
+    for rec in recs:
+        scored = rec.scored if rec.prescription is not None else None
+        if scored is None:
+            out.append(None)
+            continue
+        row: dict[str, float | None] = dict.fromkeys(MODALITY_KEYS + SESSION_KEYS)
+        sessions = (scored.plan.aerobic_sessions, scored.plan.resistance_sessions)
+        for m, modality in enumerate(MODALITIES):
+            if sessions[m] >= 1:
+                row[f"sessions_{modality}"] = sessions[m]
+                row[f"tolerance_{modality}"] = _rounded(scored.tolerance[m])
+                row[f"adherence_{modality}"] = _rounded(scored.attendance[m])
+        out.append(row)
+    return out
 
 
 def plan_predictions(
@@ -134,65 +147,59 @@ def plan_predictions(
 ) -> list[dict[str, float | None] | None]:
     """Per row, P(tolerate) and P(attend) of one session of each modality the week's plan
     (`PLAN_COLUMNS` -> number; None: no plan) has sessions of (`MODALITY_KEYS`, None for a
-    modality without sessions) and the sessions of each (`SESSION_KEYS`), scored by the models
-    from the feature row the policy scored, the way `ModelScorer` scores a plan (the candidate
-    columns from `features.pipeline.candidate_matrix`)."""
-    from features.contract.dose import PLAN_COLUMNS
-    from features.pipeline import candidate_matrix
-    from features.table import Table
+    modality without sessions) and the sessions of each (`SESSION_KEYS`), scored from the
+    feature row the policy scored by the policy's own scorer (`ModelScorer`, as the search and
+    POST /predict score a week): the plans a clinic delivered instead (shadow mode)."""
+    import pandas as pd
 
-    owner: list[int] = []
-    which: list[int] = []
-    cand: list[list[float]] = []
+    from features.contract.dose import PLAN_COLUMNS
+    from serving.policy.scoring import A, ModelScorer, Points, R
+
     out: list[dict[str, float | None] | None] = [
         dict.fromkeys(MODALITY_KEYS + SESSION_KEYS) if plan is not None else None for plan in plans
     ]
-    for i, plan in enumerate(plans):
-        if plan is None:
-            continue
-        for m, modality in enumerate(MODALITIES):
-            if plan[f"{modality}_sessions"] >= 1:
-                row = out[i]
-                assert row is not None
-                row[f"sessions_{modality}"] = plan[f"{modality}_sessions"]
-                owner.append(i)
-                which.append(m)
-                cand.append([plan[c] for c in PLAN_COLUMNS])
+    owner = [i for i, plan in enumerate(plans) if plan is not None]
     if not owner:
         return out
-    points = np.asarray(np.vstack(rows), dtype=float)
-    points = np.where(np.isinf(points), np.nan, points)  # as stored: not a number -> missing
-    cols = np.array(cand, dtype=float)
-    cands: dict[str, Any] = {c: cols[:, j] for j, c in enumerate(PLAN_COLUMNS)}
-    cands["modality"] = np.array([MODALITIES[m] for m in which], dtype=object)
-    feats = candidate_matrix(points, np.array(owner), Table(cands))
-    tol = np.asarray(models.tolerance.predict(feats), dtype=float)
-    att = np.asarray(models.adherence.predict(feats), dtype=float)
-    for k, (i, m) in enumerate(zip(owner, which, strict=True)):
+    matrix = np.asarray(np.vstack(rows), dtype=float)
+    week = np.array([[plans[i][c] for c in PLAN_COLUMNS] for i in owner], dtype=float)  # type: ignore[index]
+    has = np.column_stack([week[:, 0] >= 1, week[:, 3] >= 1])
+    points = Points(matrix, np.arange(len(matrix)).astype(str).astype(object), pd.Timestamp(0))
+    scores = ModelScorer(models).score(points, np.array(owner), week, need=has)
+    for k, i in enumerate(owner):
         row = out[i]
         assert row is not None
-        row[f"tolerance_{MODALITIES[m]}"] = _number(round(float(tol[k]), 6))
-        row[f"adherence_{MODALITIES[m]}"] = _number(round(float(att[k]), 6))
+        for m, modality in ((A, "aerobic"), (R, "resistance")):
+            if has[k, m]:
+                row[f"sessions_{modality}"] = float(week[k, 0 if m == A else 3])
+                row[f"tolerance_{modality}"] = _rounded(scores.tolerance[k, m])
+                row[f"adherence_{modality}"] = _rounded(scores.attendance[k, m])
     return out
 
 
 def served_inputs(
     rows: Sequence[Any],
-    prescriptions: Sequence[Any],
+    recs: Sequence[Any],
     models: Any,
     delivered: Sequence[Mapping[str, float] | None] | None = None,
 ) -> list[ServedInputs]:
-    """The monitoring inputs of recommendations, in order: the feature rows the policy scored
-    (`PatientInputs.row`, as `model_inputs`) and the per-modality predictions of each prescribed
-    dose (`Recommendation.prescription`, None for hold and refer: `modality_predictions`), or,
-    in a shadow deployment, of the plans the clinic `delivered` instead (`USUAL_CARE`)."""
+    """The monitoring inputs of recommendations (`Recommendation`s), in order: the feature rows
+    the policy scored (`PatientInputs.row`, as `model_inputs`) and the per-modality predictions
+    the search made for each chosen week (`scored_predictions`; None for hold and refer), or, in
+    a shadow deployment, those of the plans the clinic `delivered` instead (`USUAL_CARE`, scored
+    by `plan_predictions`)."""
     if delivered is None:
-        per = modality_predictions(rows, prescriptions, models)
+        per = scored_predictions(recs)
         scored = RECOMMENDED
     else:
         per = plan_predictions(rows, delivered, models)
         scored = USUAL_CARE
     return [ServedInputs(x, p, scored) for x, p in zip(model_inputs(rows), per, strict=True)]
+
+
+def _rounded(value: float | None) -> float | None:
+    """A stored prediction: 6 decimals; None for no number."""
+    return None if value is None else _number(round(float(value), 6))
 
 
 def _number(value: Any) -> float | None:

@@ -267,7 +267,7 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
         audit = make_record(resp, hash_request(req), ms, "cds-patient-view")
         audit["uuid"] = card_uuid
         audit["tenant"] = _tenant(caller)[:512]
-        inputs = monitoring.served_inputs([d.row for d in derived], [rec.prescription], models)
+        inputs = monitoring.served_inputs([d.row for d in derived], [rec], models)
         records = monitoring.attach([audit], inputs)
         review_store.attach(records, pages)  # the review page row, with the audit row
         return CardsResponse(cards=[card]).as_json(), records, [rec]

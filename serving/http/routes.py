@@ -62,9 +62,7 @@ def answer(reqs: Sequence[RecommendRequest], endpoint: str, base_url: str, t0: f
         make_record(resp, hash_request(req), latency_ms, endpoint)
         for resp, req in zip(responses, reqs, strict=True)
     ]
-    inputs = monitoring.served_inputs(
-        [d.row for d in derived], [r.prescription for r in recs], models
-    )
+    inputs = monitoring.served_inputs([d.row for d in derived], recs, models)
     records = monitoring.attach(records, inputs)
     review_store.attach(records, pages)
     return Answer(responses, records, recs)

@@ -27,12 +27,19 @@ log = logging.getLogger("dosewise.serving")
 
 ModelLoader = Callable[[Settings], Any]
 ChampionProbe = Callable[[Settings], tuple[str, str] | None]
+VersionLoader = Callable[[Settings, tuple[str, str]], Any]
 
 
 def _default_loader(settings: Settings) -> Any:
     from serving.models import load_champions
 
     return load_champions(settings)
+
+
+def _default_version_loader(settings: Settings, versions: tuple[str, str]) -> Any:
+    from serving.models import load_versions
+
+    return load_versions(settings, versions)
 
 
 def _default_probe(settings: Settings) -> tuple[str, str] | None:
@@ -80,6 +87,7 @@ class RuntimeOptions:
     settings: Settings | None = None
     model_loader: ModelLoader | None = None
     champion_probe: ChampionProbe | None = None
+    version_loader: VersionLoader | None = None  # earlier versions, for review pages
     reload_interval_s: float | None = None  # None: settings.model_reload_seconds
     threads: int | None = None  # None: settings.serve_threads
 
@@ -97,6 +105,8 @@ class Runtime:
         self.metrics_keys = ApiKeys(())
         self.models: Any = None
         self.model_versions: tuple[str, str] | None = None
+        self._earlier: dict[tuple[str, str], Any] = {}  # versions -> models, for review pages
+        self._earlier_lock = threading.Lock()
         self.guideline_version: str | None = None
         self.policy_cfg: Any = None
         self.audit: AuditWriter | None = None
@@ -157,6 +167,7 @@ class Runtime:
             audit.close()
         self.models = None
         self.model_versions = None
+        self._earlier = {}
         self.limiter = None  # bound to this event loop; a restarted app makes a new one
 
     def configure(self, **kwargs: Any) -> None:
@@ -252,6 +263,25 @@ class Runtime:
 
     def ready(self) -> bool:
         return self.started and all(self.readiness().values())
+
+    def models_at(self, versions: tuple[str, str]) -> Any:
+        """The (tolerance, adherence) models of these versions: the champions when they are
+        those, else loaded from the registry once and kept (the last two pairs), so a review page
+        explains a recommendation with the models that made it, whatever was promoted since.
+        Raises ModelUnavailableError (or the loader's error) when they cannot be had."""
+        models = self.models
+        if models is not None and versions == self.model_versions:
+            return models
+        with self._earlier_lock:
+            if versions not in self._earlier:
+                if self.settings is None:
+                    raise RuntimeError("runtime not started")
+                loader = self.options.version_loader or _default_version_loader
+                earlier = loader(self.settings, versions)
+                while len(self._earlier) >= 2:
+                    self._earlier.pop(next(iter(self._earlier)))
+                self._earlier[versions] = earlier
+            return self._earlier[versions]
 
     def require_models(self) -> Any:
         models = self.models

@@ -92,6 +92,7 @@ from serving.policy.result import (
     Plan,
     Predictions,
     Recommendation,
+    ScoredPlan,
     response_json,
     to_response,
 )
@@ -122,6 +123,7 @@ __all__ = [
     "R",
     "Recommendation",
     "Reference",
+    "ScoredPlan",
     "Scorer",
     "UnsafePrescriptionError",
     "aerobic_allowed",

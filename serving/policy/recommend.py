@@ -21,7 +21,14 @@ from serving.policy.prescribe import (
     progression_reference,
 )
 from serving.policy.record import FEATURE_COLUMNS, HISTORY_FACTS, kernel_facts, records
-from serving.policy.result import Contribution, ModelVersion, Plan, Predictions, Recommendation
+from serving.policy.result import (
+    Contribution,
+    ModelVersion,
+    Plan,
+    Predictions,
+    Recommendation,
+    ScoredPlan,
+)
 from serving.policy.scoring import Models, ModelScorer, Points, Scorer
 from serving.policy.search import Choice, contexts_for, search
 
@@ -35,6 +42,8 @@ class PatientInputs:
     row: np.ndarray  # the feature row (FEATURE_COLUMNS)
     facts: dict[str, Any]  # the kernel's facts
     kernel: gk.KernelResult
+    # the aerobic and resistance options the search had (None: no search, e.g. hold or refer)
+    options: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def recommend(
@@ -48,8 +57,9 @@ def recommend(
 ) -> list[Recommendation]:
     """Recommendations for every row of `patients` (one row per patient, rx_* columns optional).
 
-    `inputs`, when given, receives each patient's feature row, kernel facts and kernel result, in
-    order (what a review page re-uses instead of building them again).
+    `inputs`, when given, receives each patient's feature row, kernel facts, kernel result and
+    the options the search had, in order (what a review page re-uses instead of building them
+    again).
 
     Tables are DataFrames (batch) or dicts of numpy arrays (REST: `requests_to_columns`).
     `scorer` defaults to the models (`ModelScorer`); the oracle arm passes the simulator's truth.
@@ -83,11 +93,19 @@ def recommend(
     ]
     facts_all = [kernel_facts(prow[i], hrow[i]) for i in range(n)]
     results = [gk.evaluate(f) for f in facts_all]
-    if inputs is not None:
-        inputs.extend(PatientInputs(point_matrix[i], facts_all[i], results[i]) for i in range(n))
     contexts = contexts_for(point_matrix, results, facts_all, cfg)
     points = Points(point_matrix, pid, as_of_ts)
     found = search(points, contexts, scorer or ModelScorer(models), cfg)
+    if inputs is not None:
+        inputs.extend(
+            PatientInputs(
+                point_matrix[i],
+                facts_all[i],
+                results[i],
+                found[i].options if i in found else None,
+            )
+            for i in range(n)
+        )
     tops = _explanations(found, models, cfg)
 
     tol_ref = ModelVersion(models.tolerance.name, str(models.tolerance.version))
@@ -131,6 +149,11 @@ def recommend(
                 explanation=tuple(Contribution(k, round(v, 4)) for k, v in tops.get(i, {}).items()),
                 reference_plan=Plan.from_array(choice.reference),
                 progression_reference=progression_reference(choice.reference),
+                scored=ScoredPlan(
+                    Plan.from_array(choice.plan),
+                    choice.session_tolerance,
+                    choice.session_attendance,
+                ),
                 **common,
             )
         )

@@ -70,6 +70,18 @@ class Predictions:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoredPlan:
+    """The week the search chose, as it scored it, and the models' per-modality predictions of
+    one session of it (aerobic, resistance; None for a modality without sessions): the numbers
+    behind `Predictions` (the lower tolerance, the session-weighted attendance), which monitoring
+    records as the prediction made for the plan that was sent."""
+
+    plan: Plan
+    tolerance: tuple[float | None, float | None]
+    attendance: tuple[float | None, float | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Contribution:
     """One tolerance-model feature contribution of the chosen week."""
 
@@ -87,7 +99,8 @@ class ModelVersion:
 class Recommendation:
     """One patient's recommendation (the contract's response fields, typed, plus
     `reference_plan`: the unrounded progression reference for next week, None without a dose;
-    after a deload it is the dose deloaded from)."""
+    after a deload it is the dose deloaded from; `scored`: the chosen week as the search scored
+    it, None without a dose)."""
 
     patient_id: str
     as_of: dt.date
@@ -102,6 +115,7 @@ class Recommendation:
     unknown_facts: tuple[str, ...]
     reference_plan: Plan | None
     progression_reference: ProgressionReference | None
+    scored: ScoredPlan | None = None
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:  # the response is built unvalidated: check the one str

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,13 +89,17 @@ class ModelScorer:
 
     Identical (point, modality, plan) rows get identical scores, so each is predicted once: within
     a call (a patient's "here" week is one of its options) and across the calls of one search
-    (stage 2 re-scores whole weeks whose modality row stage 1 already scored). `memo` holds the
-    previous call's rows (row key -> position) and scores; a scorer belongs to one `recommend`
-    call (one `Points`).
+    (stage 2 re-scores whole weeks whose modality row stage 1 already scored). The memo holds the
+    previous call's rows (row key -> position) and scores, for the same `Points` only, and per
+    thread: a scorer shared by threads (BentoML answers requests in a thread pool) never reads
+    rows another thread's call left, and each call replaces the memo with a new one instead of
+    changing the one a concurrent reader may hold.
     """
 
     models: Models
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _local: threading.local = field(
+        default_factory=threading.local, init=False, compare=False, repr=False
+    )
 
     def score(
         self, points: Points, point: np.ndarray, plans: np.ndarray, need: np.ndarray | None = None
@@ -112,7 +117,9 @@ class ModelScorer:
         keys = _row_keys(point[wanted], modality, plans[wanted])
         inverse = np.fromiter((index.setdefault(k, len(index)) for k in keys), np.int64, len(keys))
         first = np.unique(inverse, return_index=True)[1]  # ids are 0.. in first-seen order
-        prev = self.memo if self.memo.get("points") is points else {}
+        prev = getattr(self._local, "memo", None)
+        if prev is None or prev["points"] is not points:
+            prev = {}
         seen: dict[bytes, int] = prev.get("index", {})
         known = np.fromiter((seen.get(k, -1) for k in index), np.int64, len(index))
         todo, hit = np.flatnonzero(known < 0), np.flatnonzero(known >= 0)
@@ -128,8 +135,12 @@ class ModelScorer:
         if len(hit):
             tol_u[hit] = prev["tolerance"][known[hit]]
             att_u[hit] = prev["attendance"][known[hit]]
-        self.memo.clear()
-        self.memo.update(points=points, index=index, tolerance=tol_u, attendance=att_u)
+        self._local.memo = {
+            "points": points,
+            "index": index,
+            "tolerance": tol_u,
+            "attendance": att_u,
+        }
         tol, att = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
         k = len(rows[A])
         tol[rows[A], A], tol[rows[R], R] = tol_u[inverse[:k]], tol_u[inverse[k:]]

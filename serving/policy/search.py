@@ -56,6 +56,14 @@ class Choice:
     deload: bool
     considered: int  # week plans scored
     feature_row: np.ndarray | None
+    # per modality (aerobic, resistance): the scorer's P(tolerate) and P(attend) of one session
+    # of `plan` (None: no session of it), the numbers behind `tolerance` and `adherence`, kept
+    # so that monitoring records them instead of scoring the plan a second time
+    session_tolerance: tuple[float | None, float | None] = (None, None)
+    session_attendance: tuple[float | None, float | None] = (None, None)
+    # the aerobic and resistance options the search had for this patient (`options_for` of its
+    # context, shared by every patient with an equal context): what the review page shows
+    options: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _weeks(a: np.ndarray, r: np.ndarray, reps: float) -> np.ndarray:
@@ -397,7 +405,18 @@ def search(
     tier = np.where(ok2 & ~any_f, 0, np.where(ok2 & any_f & ~all_f, 1, 2))
     best = _group_first(own2, tier, _descending(value2))
     best = np.where(tier[best] == 2, last, best)
-    return _choices(live, best, plans2, forced, sc2, benefit2, refs, n_kept + 1 + n_a + n_r)
+    options = [(k.part[: k.n_a], k.part[k.n_a : k.n_a + k.n_r]) for k in kinds]
+    return _choices(
+        live,
+        best,
+        plans2,
+        forced,
+        sc2,
+        benefit2,
+        refs,
+        n_kept + 1 + n_a + n_r,
+        [options[k] for k in kid.tolist()],
+    )
 
 
 def _choices(
@@ -409,6 +428,7 @@ def _choices(
     benefit: np.ndarray,
     refs: Sequence[Reference],
     considered: np.ndarray,
+    options: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> dict[int, Choice]:
     """The picked rows as `Choice`s (per-row arithmetic vectorised, then one object each)."""
     plan = plans[best]
@@ -426,6 +446,7 @@ def _choices(
             math.nan,
         )
     modality = np.where(plan[:, 0] >= 1, A, R)  # explained: aerobic when the week has it
+    per_tol, per_att = tol.tolist(), att.tolist()
     out: dict[int, Choice] = {}
     for p, i in enumerate(live.tolist()):
         out[i] = Choice(
@@ -437,8 +458,17 @@ def _choices(
             deload=bool(fa[p] or fr[p]),
             considered=int(considered[p]),
             feature_row=scores.feature_row(int(best[p]), int(modality[p])),
+            session_tolerance=_present(per_tol[p]),
+            session_attendance=_present(per_att[p]),
+            options=options[p],
         )
     return out
+
+
+def _present(pair: list[float]) -> tuple[float | None, float | None]:
+    """A (aerobic, resistance) pair with None for NaN (no session of that modality)."""
+    a, r = pair
+    return (None if a != a else a, None if r != r else r)
 
 
 def contexts_for(

@@ -10,17 +10,28 @@ session or one more set, a higher intensity), each scored the way the policy sco
 other modality at its chosen dose), and the first reason that rules it out, in the policy's own
 order: the guideline envelope, the progression rules (no rise without a tolerated week or a clean
 record), the predicted tolerance bound, the weekly risk bound, then expected benefit.
+
+Two steps, so that /recommend does only the cheap one: `considered_inputs` (at recommend time,
+from what the policy already derived, no model call) freezes what the table depends on, stored
+with the review page; `considered_table` (when the page is opened) scores the higher steps with
+the model versions that made the recommendation and explains them with the settings of then.
+`considered_doses` is both at once (tests, and the CDS path's equality check).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+from collections.abc import Callable
+from dataclasses import fields, replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features import FEATURE_SET
 from features.contract.convert import requests_to_columns
 from features.contract.rest import Prescription, Range, RecommendRequest
 from features.pipeline import build_rows
@@ -29,6 +40,8 @@ from serving import policy
 from serving.guidelines import kernel as gk
 from serving.policy.options import aerobic_session_cap
 from serving.policy.search import contexts_for, options_for
+
+log = logging.getLogger("dosewise.serving.ui")
 
 AEROBIC_STEPS = (("one more session", 0, 1.0), ("5 min longer", 1, 5.0), ("+3% HRmax", 2, 3.0))
 RESISTANCE_STEPS = (("one more session", 3, 1.0), ("one more set", 4, 1.0), ("+5% 1RM", 6, 5.0))
@@ -51,8 +64,9 @@ def chosen_week(prescription: Prescription, env: gk.Envelope) -> np.ndarray:
     return plan
 
 
-def envelope_reason(plan: np.ndarray, env: gk.Envelope, cfg: policy.PolicyConfig) -> str | None:
-    """Which guideline bound a week plan breaks (None: inside the envelope)."""
+def envelope_reason(plan: np.ndarray, env: Any, cfg: Any) -> str | None:
+    """Which guideline bound a week plan breaks (None: inside the envelope). `env` and `cfg`:
+    a `gk.Envelope` and a `PolicyConfig`, or what a page stored of them (`considered_inputs`)."""
     s, m, p, rs, rk, _, q = (float(x) for x in plan)
     checks = [
         (s + rs > env.total_sessions_max, f"at most {env.total_sessions_max} sessions a week"),
@@ -105,36 +119,9 @@ def derive_inputs(req: RecommendRequest, as_of: dt.date, ts: np.datetime64) -> p
     return policy.PatientInputs(row, facts, gk.evaluate(facts))
 
 
-def considered_doses(
-    req: RecommendRequest,
-    rec: policy.Recommendation,
-    models: Any,
-    cfg: policy.PolicyConfig,
-    known: policy.PatientInputs | None = None,
-) -> dict[str, Any] | None:
-    """The chosen week and its one-step-higher alternatives with the reason each was not
-    chosen; None with no dose (hold, refer). `known`: what the policy derived for this request
-    (feature row, facts, kernel result); built here again when not given."""
-    rx = rec.prescription
-    if rx is None or (rx.aerobic is None and rx.resistance is None):
-        return None
-    as_of = req.as_of or dt.date.today()
-    ts = pd.Timestamp(as_of).normalize().to_datetime64()
-    if known is None:
-        known = derive_inputs(req, as_of, ts)
-    matrix = known.row[None, :]
-    facts, result = known.facts, known.kernel
-    env = result.envelope
-    # the search's own context (reference, rise, clean record, 14-day tolerated share), so the
-    # options shown are the options the search had
-    ctx = contexts_for(matrix, [result], [facts], cfg)[0]
-    if ctx is None:
-        return None
-    rise, clean = ctx.rise, ctx.clean
-    options = options_for(ctx, cfg)
-    aerobic_cap = aerobic_session_cap(env, ctx.ref, cfg)
-    chosen = chosen_week(rx, env)
-    alternatives: list[tuple[str, str, np.ndarray]] = []
+def _alternatives(chosen: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+    """The one-step-higher weeks of the chosen week, per present modality, in table order."""
+    out: list[tuple[str, str, np.ndarray]] = []
     for modality, steps, present in (
         ("aerobic", AEROBIC_STEPS, chosen[0] >= 1),
         ("resistance", RESISTANCE_STEPS, chosen[3] >= 1),
@@ -144,9 +131,117 @@ def considered_doses(
         for label, col, delta in steps:
             alt = chosen.copy()
             alt[col] += delta
-            alternatives.append((modality, label, alt))
-    plans = np.vstack([chosen, policy.generic_week(env, cfg), *[a for _, _, a in alternatives]])
-    points = policy.Points(matrix, np.array(["r0"], dtype=object), pd.Timestamp(ts))
+            out.append((modality, label, alt))
+    return out
+
+
+# Key of the stored page data that holds `considered_inputs` (the table is made on opening).
+INPUTS_KEY = "considered_inputs"
+
+# The envelope's bounds the table's reasons read (stored with the page).
+ENVELOPE_FIELDS = (
+    "total_sessions_max",
+    "aerobic_sessions_max",
+    "aerobic_minutes_max",
+    "aerobic_weekly_volume_max",
+    "aerobic_pct_hrmax_max",
+    "resistance_allowed",
+    "resistance_sessions_max",
+    "resistance_sets_max",
+    "resistance_pct_1rm_max",
+)
+
+
+def _settings_of(cfg: policy.PolicyConfig) -> dict[str, Any]:
+    """The policy's scalar settings (numbers and switches) as they were: the thresholds the
+    reasons name and the objective's weights the scores are priced with."""
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in fields(cfg)
+        if type(getattr(cfg, f.name)) in (int, float, bool)
+    }
+
+
+def _policy_then(stored: dict[str, Any]) -> policy.PolicyConfig:
+    """The policy settings a page stored, on today's defaults for any it did not store."""
+    known = {f.name for f in fields(policy.PolicyConfig)}
+    return replace(policy.PolicyConfig(), **{k: v for k, v in stored.items() if k in known})
+
+
+def considered_inputs(
+    req: RecommendRequest,
+    rec: policy.Recommendation,
+    cfg: policy.PolicyConfig,
+    known: policy.PatientInputs | None = None,
+) -> dict[str, Any] | None:
+    """What the "doses considered" table needs, frozen when the recommendation is made, numbers
+    and flags only (JSON-safe): the chosen week, whether each one-step-higher week was among the
+    search's options, the generic week, the record's flags, the envelope's bounds, the policy's
+    settings, the feature row the policy scored and the model versions that scored it.
+    `considered_table` scores and explains it when the page is opened, with those model
+    versions and those settings, so a later promotion or policy change never alters what the
+    page says was decided; /recommend only stores it. None with no dose (hold, refer). `known`:
+    what the policy derived for this request (feature row, facts, kernel result, the options
+    it had); built here again when not given."""
+    rx = rec.prescription
+    if rx is None or (rx.aerobic is None and rx.resistance is None):
+        return None
+    as_of = req.as_of or dt.date.today()
+    if known is None:
+        known = derive_inputs(req, as_of, pd.Timestamp(as_of).normalize().to_datetime64())
+    result = known.kernel
+    env = result.envelope
+    # the search's own context (reference, rise, clean record, 14-day tolerated share), so the
+    # options shown are the options the search had
+    ctx = contexts_for(known.row[None, :], [result], [known.facts], cfg)[0]
+    if ctx is None:
+        return None
+    options = known.options if known.options is not None else options_for(ctx, cfg)
+    chosen = chosen_week(rx, env)
+    option = [
+        _in(options[0], alt[0:3]) if modality == "aerobic" else _in(options[1], alt[[3, 4, 6]])
+        for modality, _, alt in _alternatives(chosen)
+    ]
+    row = known.row.tolist()
+    return {
+        "chosen": chosen.tolist(),
+        "generic": policy.generic_week(env, cfg).tolist(),
+        "option": option,
+        "grid": [len(options[0]), len(options[1])],
+        "rise": list(ctx.rise),
+        "clean": list(ctx.clean),
+        "aerobic_cap": aerobic_session_cap(env, ctx.ref, cfg),
+        "envelope": {f: getattr(env, f) for f in ENVELOPE_FIELDS},
+        "policy": _settings_of(cfg),
+        "features": FEATURE_SET.version,
+        "row": [v if math.isfinite(v) else None for v in row],
+        "models": [rec.tolerance_model.version, rec.adherence_model.version],
+    }
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
+    """The chosen week and its one-step-higher alternatives with the first reason that rules
+    each out, in the policy's own order (envelope, progression rules, predicted tolerance,
+    weekly risk, attendance for one more session, benefit), from `considered_inputs` and the
+    models of the versions it names (`models`), each week scored the way the policy scores a
+    week (the other modality at its chosen dose)."""
+    if inputs["features"] != FEATURE_SET.version:
+        raise ValueError("the page's feature row is of another feature set")
+    found = [str(models.tolerance.version), str(models.adherence.version)]
+    if found != [str(v) for v in inputs["models"]]:
+        raise ValueError("models of other versions than the recommendation's")
+    env = SimpleNamespace(**inputs["envelope"])
+    cfg = _policy_then(inputs["policy"])
+    rise, clean, aerobic_cap = inputs["rise"], inputs["clean"], inputs["aerobic_cap"]
+    chosen = np.asarray(inputs["chosen"], dtype=float)
+    alternatives = _alternatives(chosen)
+    plans = np.vstack([chosen, inputs["generic"], *[a for _, _, a in alternatives]])
+    row = np.array([_nan(v) for v in inputs["row"]], dtype=float)[None, :]
+    points = policy.Points(row, np.array(["r0"], dtype=object), pd.Timestamp(0))
     scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
     risk = policy.weekly_intolerant(plans, scores)
     benefit = policy.expected_benefit(plans, scores, cfg, ctx.resistance_first)
@@ -162,15 +257,16 @@ def considered_doses(
         for m, present in (("aerobic", chosen[0] >= 1), ("resistance", chosen[3] >= 1))
         if present
     ]
-    for j, (modality, label, alt) in enumerate(alternatives, start=2):
+    for j, ((modality, label, alt), option) in enumerate(
+        zip(alternatives, inputs["option"], strict=True), start=2
+    ):
         m = 0 if modality == "aerobic" else 1
-        part = alt[0:3] if m == 0 else alt[[3, 4, 6]]
         tol = scores.tolerance[j, m]
         att = scores.attendance[j, m]
         outcome, reason = "not chosen", ""
         if (why := envelope_reason(alt, env, cfg)) is not None:
             outcome, reason = "envelope", f"outside the guideline envelope: {why}"
-        elif not _in(options[m], part):
+        elif not option:
             outcome = "progression"
             if not rise[m]:
                 reason = "no rise this week: the last sessions were not all tolerated"
@@ -225,6 +321,40 @@ def considered_doses(
         )
     return {
         "rows": rows,
-        "grid": {"aerobic": len(options[0]), "resistance": len(options[1])},
+        "grid": {"aerobic": inputs["grid"][0], "resistance": inputs["grid"][1]},
         "risk_bound": round(bound, 3),
     }
+
+
+def considered_doses(
+    req: RecommendRequest,
+    rec: policy.Recommendation,
+    models: Any,
+    cfg: policy.PolicyConfig,
+    known: policy.PatientInputs | None = None,
+) -> dict[str, Any] | None:
+    """The chosen week and its one-step-higher alternatives with the reason each was not
+    chosen (`considered_table` of `considered_inputs`); None with no dose (hold, refer)."""
+    inputs = considered_inputs(req, rec, cfg, known)
+    return None if inputs is None else considered_table(inputs, models)
+
+
+def with_considered_table(
+    data: dict[str, Any], models_at: Callable[[tuple[str, str]], Any]
+) -> dict[str, Any]:
+    """A stored page's data with its "doses considered" table made from the inputs stored with
+    it, scored by `models_at(versions)` (the models that made the recommendation). Pages stored
+    before the inputs were hold the table itself and are returned as they are. A table that
+    cannot be made (those models gone from the registry, say) is logged and shown as
+    unavailable; the page still opens."""
+    inputs = data.get(INPUTS_KEY)
+    if inputs is None:
+        return data
+    out = {k: v for k, v in data.items() if k != INPUTS_KEY}
+    try:
+        versions = (str(inputs["models"][0]), str(inputs["models"][1]))
+        out["considered"] = considered_table(inputs, models_at(versions))
+    except Exception as exc:  # a missing model or a malformed row never takes the page down
+        log.error("doses considered unavailable (%s)", type(exc).__name__)
+        out["considered"] = None
+    return out

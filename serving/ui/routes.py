@@ -5,7 +5,8 @@
   a forged or expired link is 403, neither is 401, an unknown or purged id 404.
 * `GET /ui/model-card`: the model card of the champions (API key).
 * `prepare_pages` (in the worker thread, with the policy's inputs at hand) computes what each
-  page shows and `review_urls` signs each page's link for its response; `store.attach` hands
+  page shows (the "doses considered" table as its stored inputs, made when the page is opened:
+  `render_page`) and `review_urls` signs each page's link for its response; `store.attach` hands
   each page to the audit writer with its audit row.
 """
 
@@ -44,7 +45,7 @@ def _runtime() -> Any:
 
 async def recommendation_page(request: Request) -> Response:
     """The review page of one recommendation (server-rendered HTML, no script)."""
-    from serving.ui.render import render_recommendation, security_headers
+    from serving.ui.render import security_headers
 
     page_id = request.path_params["page_id"]
     runtime = _runtime()
@@ -58,8 +59,18 @@ async def recommendation_page(request: Request) -> Response:
     )
     if data is None:
         return _not_found()
-    html = await anyio.to_thread.run_sync(render_recommendation, data, BANNER)
+    html = await anyio.to_thread.run_sync(render_page, data)
     return HTMLResponse(html, headers=security_headers())
+
+
+def render_page(data: dict[str, Any]) -> str:
+    """A stored page as HTML: its "doses considered" table is made now, from the inputs stored
+    with it when the recommendation was made and the models of the versions that made it
+    (`Runtime.models_at`), never from today's champions or policy settings."""
+    from serving.ui.considered import with_considered_table
+    from serving.ui.render import render_recommendation
+
+    return render_recommendation(with_considered_table(data, _runtime().models_at), BANNER)
 
 
 async def model_card_page(_: Request) -> Response:
@@ -94,8 +105,10 @@ def prepare_pages(
 ) -> list[tuple[str, dict[str, Any]]]:
     """(page id, page data) per recommendation; runs in the worker thread next to the policy.
     `derived`: the policy's `PatientInputs` per request (`recommend_many(inputs=...)`), so the
-    features and the kernel are not computed a second time; without them they are."""
-    from serving.ui.considered import considered_doses
+    features and the kernel are not computed a second time; without them they are. The "doses
+    considered" table is stored as its compact inputs (`considered_inputs`, frozen now) and
+    made when the page is opened (`render_page`): work only the page needs, once per view."""
+    from serving.ui.considered import INPUTS_KEY, considered_inputs
 
     runtime = _runtime()
     if runtime.audit is not None and runtime.settings is not None:
@@ -107,11 +120,14 @@ def prepare_pages(
     pre = list(derived) if derived else [None] * len(reqs)
     for req, rec, known in zip(reqs, recs, pre, strict=True):
         try:
-            considered = considered_doses(req, rec, models, cfg, known)
+            considered = considered_inputs(req, rec, cfg, known)
         except Exception as exc:  # the page then says so; the recommendation stands
             log.error("doses considered unavailable (%s)", type(exc).__name__)
             considered = None
-        out.append((store.new_page_id(), build_page_data(req, rec, cfg, considered)))
+        data = build_page_data(req, rec, cfg, None)
+        if considered is not None:
+            data[INPUTS_KEY] = considered
+        out.append((store.new_page_id(), data))
     return out
 
 

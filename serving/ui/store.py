@@ -7,7 +7,11 @@ Why it looks like this:
   `seq`), like `monitoring_log`: a recommendation has both rows or neither.
 * `data` holds only what the page renders (decision, doses, rules, drivers grouped, weekly
   aggregates of the history, the names and dates of the data used), already reduced: no session
-  rows, no free text, a pseudonymous patient id.
+  rows, no free text, a pseudonymous patient id. The "doses considered" table is stored as its
+  compact inputs (`considered_inputs`: the chosen week, each higher step's scores and flags, the
+  envelope's bounds and the policy settings named; numbers only) and made when the page is
+  opened, so /recommend does not format a table that is rarely read, and the page still shows
+  what was decided then after a model promotion or a policy change.
 * Not append-only: rows older than `DOSEWISE_REVIEW_RETENTION_DAYS` are treated as gone (404)
   and purged (at most hourly, from the recommend path). The audit trail is never purged.
 * Schema by migration 0004 (serving/migrations/versions/0004_review_pages.py).

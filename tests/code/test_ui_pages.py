@@ -280,3 +280,60 @@ def test_trajectory_sums_weeks_and_marks_events() -> None:
     assert weeks["2026-11-13"]["adverse_event"] == "mild"
     assert t["infusions"] == [{"x": 7, "date": "2026-11-17"}]
     assert t["next_aerobic"] == 0.0 and t["next_load"] == 0.0
+
+
+def test_the_page_shows_what_was_decided_then_after_a_promotion_and_a_policy_change(
+    client: TestClient,
+) -> None:
+    """/recommend stores the "doses considered" inputs, not the table; the table is made when
+    the page is opened, scored by the model versions that made the recommendation (loaded from
+    the registry after a promotion) with the policy settings of then: a new champion and
+    stricter settings since change what a new recommendation's page says, never an earlier
+    page. When those versions cannot be loaded the page still opens, the table unavailable."""
+    from dataclasses import replace as replaced
+
+    from serving.models import ModelUnavailableError
+    from serving.ui.considered import INPUTS_KEY
+
+    b = body()
+    rec = recommend(client, b)
+    page_id = urlsplit(rec["review_url"]).path.rsplit("/", 1)[1]
+    with RUNTIME.audit.engine.connect() as conn:
+        stored = conn.execute(
+            select(store.review_page.c.data).where(store.review_page.c.id == page_id)
+        ).scalar_one()
+    assert stored["considered"] is None and stored[INPUTS_KEY]["option"]  # made on opening
+    before = open_page(client, rec)
+    assert 'id="considered"' in before and "outcome-chosen" in before
+
+    def table(html: str) -> str:
+        return re.search(r'<table id="considered">.*?</table>', html, re.S).group(0)
+
+    models, cfg, versions = RUNTIME.models, RUNTIME.policy_cfg, RUNTIME.model_versions
+    promoted = fake_models(scale=0.4)
+    promoted = replaced(promoted, tolerance=replaced(promoted.tolerance, version="7"))
+    asked: list[tuple[str, str]] = []
+
+    def registry(_settings: Settings, wanted: tuple[str, str]) -> Any:
+        asked.append(wanted)
+        if wanted != versions:
+            raise ModelUnavailableError("no such version")
+        return fake_models()  # the same stand-in the recommendation was made with
+
+    try:
+        RUNTIME.models, RUNTIME.model_versions = promoted, ("7", versions[1])
+        RUNTIME.policy_cfg = replaced(cfg, tolerance_threshold=0.97)
+        RUNTIME.options.version_loader = registry
+        after = open_page(client, rec)
+        fresh = open_page(client, recommend(client, b))
+        RUNTIME._earlier.clear()
+        RUNTIME.options.version_loader = lambda s, v: registry(s, ("gone", "gone"))
+        unavailable = open_page(client, rec)
+    finally:
+        RUNTIME.models, RUNTIME.policy_cfg, RUNTIME.model_versions = models, cfg, versions
+        RUNTIME.options.version_loader = None
+        RUNTIME._earlier.clear()
+    assert after == before
+    assert asked[0] == versions  # the page asked for the versions that made it, once
+    assert table(fresh) != table(before)  # the change is real: a new page differs
+    assert '<table id="considered">' not in unavailable and rec["patient_id"] in unavailable

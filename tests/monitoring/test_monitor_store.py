@@ -63,12 +63,14 @@ def test_monitor_reads_back_rows_and_baseline(audit_url: str, tmp_path: Path) ->
     np.testing.assert_array_equal(base_matrix, matrix[:10])
 
 
-def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
+def test_per_modality_predictions_are_the_searchs_own_for_the_plan_sent(
     audit_url: str, tmp_path: Path
 ) -> None:
-    """The row's per-modality predictions equal POST /predict on the prescribed dose (features
-    from `features.build` with the dose as candidate, as training builds its examples)."""
-    from features.contract.convert import delivered_plan
+    """The row's per-modality predictions are those the search made for the week it chose (one
+    scoring path, no second prediction): they equal POST /predict on that week (features from
+    `features.build` with the dose as candidate, as training builds its examples), and the
+    answer's `predictions` follow from them (the lower tolerance, the session-weighted
+    attendance)."""
     from features.contract.rest import PredictRequest, WeekPlan
     from serving.http.work import predict_plans
 
@@ -91,7 +93,7 @@ def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
         if answer.prescription is None:
             assert np.isnan(row["pred_tolerance_aerobic"]) and np.isnan(row["sessions_aerobic"])
             continue
-        plan = delivered_plan(answer.prescription)
+        plan = answer.scored.plan.as_dict()
         week = WeekPlan(
             **{
                 k: int(v) if k.endswith(("sessions", "sets", "reps")) else v
@@ -104,6 +106,9 @@ def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
             ),
             models,
         )["predictions"][0]
+        assert direct["tolerance"] == answer.predictions.tolerance, i
+        assert direct["adherence"] == answer.predictions.adherence, i
+        tolerances, weighted, sessions = [], 0.0, 0.0
         for m in ("aerobic", "resistance"):
             for kind in ("tolerance", "adherence"):
                 want = direct[f"{kind}_{m}"]
@@ -116,6 +121,12 @@ def test_per_modality_predictions_are_the_models_on_the_prescribed_dose(
             assert row[f"sessions_{m}"] == (plan[f"{m}_sessions"] or np.nan) or (
                 plan[f"{m}_sessions"] == 0 and np.isnan(row[f"sessions_{m}"])
             )
+            if plan[f"{m}_sessions"] >= 1:
+                tolerances.append(row[f"pred_tolerance_{m}"])
+                weighted += plan[f"{m}_sessions"] * row[f"pred_adherence_{m}"]
+                sessions += plan[f"{m}_sessions"]
+        assert abs(min(tolerances) - answer.predictions.tolerance) <= 5e-5, i
+        assert abs(weighted / sessions - answer.predictions.adherence) <= 5e-5, i
     assert checked >= 4
 
 
