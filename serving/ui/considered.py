@@ -210,6 +210,7 @@ def considered_inputs(
         "grid": [len(options[0]), len(options[1])],
         "rise": list(ctx.rise),
         "clean": list(ctx.clean),
+        "resistance_first": ctx.resistance_first,
         "aerobic_cap": aerobic_session_cap(env, ctx.ref, cfg),
         "envelope": {f: getattr(env, f) for f in ENVELOPE_FIELDS},
         "policy": _settings_of(cfg),
@@ -244,7 +245,8 @@ def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
     points = policy.Points(row, np.array(["r0"], dtype=object), pd.Timestamp(0))
     scores = policy.ModelScorer(models).score(points, np.zeros(len(plans), dtype=int), plans)
     risk = policy.weekly_intolerant(plans, scores)
-    benefit = policy.expected_benefit(plans, scores, cfg, ctx.resistance_first)
+    first = bool(inputs.get("resistance_first", False))  # pages stored before it: none
+    benefit = policy.expected_benefit(plans, scores, cfg, first)
     bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
     rows = [
         {
