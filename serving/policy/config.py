@@ -109,13 +109,13 @@ class PolicyConfig:
     # Aerobic 2: VO2peak is the outcome the guideline dose falls shortest on for these patients
     # (Scott 2018: +2.8 mL/kg/min with training), and one resistance reference week already
     # reaches the 2-3 sessions of Garber 2011; tuned as above.
-    aerobic_weight: float = 2.0
+    aerobic_weight: float = 2.25
     light_credit: float = 0.5  # share of MET-minutes a light (< 64% HRmax) minute counts
     resistance_weight: float = 1.0
     # ... times this for a recorded sarcopenia (`Context.resistance_first`): there muscle is the
     # outcome that limits (Couderc 2023: mortality RR 1.97, toxicity RR 1.47) and resistance
     # training its treatment, so the aerobic weight must not buy fitness with their strength.
-    resistance_first_weight: float = 1.0
+    resistance_first_weight: float = 1.25
     # Value of a week that meets the guideline dose itself (at_guideline_target), in reference
     # weeks: progress patients who tolerate well all the way to it, inside the same risk bounds.
     target_bonus: float = 0.5

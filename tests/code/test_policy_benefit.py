@@ -220,3 +220,26 @@ def test_a_recorded_sarcopenia_puts_resistance_first() -> None:
         facts = HEALTHY | CURRENT_RX | {"sarcopenia": value}
         (c,) = contexts_for(np.zeros((1, len(COLS))), [gk.evaluate(facts)], [facts], cfg)
         assert c is not None and c.resistance_first is first, value
+
+
+def test_a_recorded_sarcopenia_weighs_resistance_more() -> None:
+    """`resistance_first_weight` scales the resistance term of the objective for a recorded
+    sarcopenia only; when risk is priced (every session tolerated at 0.6), the sarcopenic patient
+    keeps a second resistance session that the same patient unweighted trades for aerobic."""
+    cfg = PolicyConfig(aerobic_weight=3.0, resistance_first_weight=2.0, target_bonus=0.0)
+    plan = np.array([[0.0, 0.0, 0.0, 2.0, 2.0, 12.0, 60.0]])
+    scores = PlanScores(np.array([[np.nan, 0.9]]), np.array([[np.nan, 0.8]]))
+    plain = float(expected_benefit(plan, scores, cfg)[0])
+    first = float(expected_benefit(plan, scores, cfg, True)[0])
+    assert first == pytest.approx(2.0 * plain)
+    np.testing.assert_allclose(
+        expected_benefit(np.vstack([plan, plan]), scores, cfg, np.array([False, True])),
+        [plain, first],
+    )
+    sarcopenic = replace(_context((True, True)), resistance_first=True)
+    flat = FlatScorer(tolerance=0.6)
+    priced = replace(cfg, risk_price=1.0)
+    weighed = search(_points(), [sarcopenic], flat, priced)[0].plan
+    plain_week = search(_points(), [sarcopenic], flat, replace(priced, resistance_first_weight=1.0))
+    assert weighed[3] == 2 and plain_week[0].plan[3] == 1
+    assert weighed[0] < plain_week[0].plan[0]  # the aerobic session it costs
