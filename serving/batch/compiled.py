@@ -108,6 +108,16 @@ def _load(job: _Job) -> Any:
     return model
 
 
+def _as_lightgbm_reads(m: np.ndarray, block: int = 8192) -> np.ndarray:
+    """The matrix as LightGBM reads it: magnitudes <= 1e-35 are zero (a copy only if any is
+    there). Checked in blocks of rows, so the temporaries stay small and in cache."""
+    for start in range(0, len(m), block):
+        part = m[start : start + block]
+        if ((np.abs(part) <= _ZERO) & (part != 0)).any():
+            return np.where((np.abs(m) <= _ZERO) & (m != 0), 0.0, m)
+    return m
+
+
 @dataclass
 class CompiledPredictor:
     """A registry predictor whose `predict` runs the compiled trees (checked against the booster
@@ -134,10 +144,7 @@ class CompiledPredictor:
     def predict(self, X: Any) -> np.ndarray:
         if not self.trusted:
             return self.inner.predict(X)
-        m = np.ascontiguousarray(self.inner._matrix(X), dtype=np.float64)
-        tiny = (np.abs(m) <= _ZERO) & (m != 0)
-        if tiny.any():
-            m = np.where(tiny, 0.0, m)
+        m = _as_lightgbm_reads(np.ascontiguousarray(self.inner._matrix(X), dtype=np.float64))
         score = self.compiled.predict(m, n_jobs=1)
         if len(m):
             at = np.unique(np.linspace(0, len(m) - 1, min(len(m), _CHECK_ROWS)).astype(np.int64))
