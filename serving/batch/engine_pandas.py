@@ -32,6 +32,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from features.io import plain_text
 from serving.batch.checkpoint import Checkpoint
 from serving.batch.core import (
     ScoreResult,
@@ -92,8 +93,15 @@ class SplitCohort:
         return sum(self.sizes)
 
     def chunk(self, i: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The patients and sessions rows of chunk i (copies the worker owns)."""
-        return self.patients.take(self.patient_rows[i]), self.sessions.take(self.session_rows[i])
+        """The patients and sessions rows of chunk i (copies the worker owns), with categorical
+        ids (as the parent reads parquet) made the plain text column scoring reads."""
+        out = []
+        for table, rows in ((self.patients, self.patient_rows), (self.sessions, self.session_rows)):
+            part = table.take(rows[i])
+            if "patient_id" in part and isinstance(part["patient_id"].dtype, pd.CategoricalDtype):
+                part["patient_id"] = plain_text(part["patient_id"])
+            out.append(part)
+        return out[0], out[1]
 
 
 def _rows_by_chunk(codes: np.ndarray, chunk_size: int, n_chunks: int) -> list[np.ndarray]:
@@ -109,7 +117,17 @@ def _rows_by_chunk(codes: np.ndarray, chunk_size: int, n_chunks: int) -> list[np
 def _distinct_ids(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(index of each row's id among the distinct ids, -1 when missing; the distinct ids as
     `patient_ids` writes them). Text ids are hashed once per row and converted once per
-    distinct id; other ids (numbers read from a CSV, mixed types) are converted per row."""
+    distinct id; other ids (numbers read from a CSV, mixed types) are converted per row; the
+    categorical ids of a parquet file are not hashed at all."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = series.cat.categories.to_numpy(dtype=object)
+        if all(type(x) is str for x in cats):
+            codes = series.cat.codes.to_numpy().astype(np.int64)
+            present = np.unique(codes[codes >= 0])  # first-seen order does not matter: sorted later
+            remap = np.full(len(cats) + 1, -1, dtype=np.int64)  # [-1] stays -1 (missing)
+            remap[present] = np.arange(len(present))
+            return remap[codes], cats[present]
+        series = plain_text(series)
     if series.dtype == object:
         index, distinct = pd.factorize(series.to_numpy(), use_na_sentinel=True)
         if all(type(x) is str for x in distinct):

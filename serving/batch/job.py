@@ -102,7 +102,7 @@ def run_score(
                              spark_master, report, console, t0)  # fmt: skip
         start_warm_up()
         try:
-            patients, sessions = read_cohort(Path(cohort), *read_columns())
+            patients, sessions = read_cohort(Path(cohort), *read_columns(), categorical=ID)
         except FileNotFoundError as exc:
             raise BatchError(str(exc)) from exc
         except TableReadError as exc:
@@ -138,6 +138,11 @@ def run_score(
     guideline = scored["guideline_version"].iloc[0]
     meta = run_meta(day, "pandas", t0, len(scored), models, guideline, out)
     return finish(summary, meta, scored, errors, report, console)
+
+
+# Read as a categorical from parquet: millions of id cells cost one Python string per distinct id
+# in the parent (which works alone); each worker makes its chunk's ids plain text again.
+ID = ("patient_id",)
 
 
 def read_columns() -> tuple[set[str], set[str]]:
