@@ -121,7 +121,7 @@ def _distinct_ids(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     categorical ids of a parquet file are not hashed at all."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         cats = series.cat.categories.to_numpy(dtype=object)
-        if all(type(x) is str for x in cats):
+        if set(map(type, cats)) <= {str}:
             codes = series.cat.codes.to_numpy().astype(np.int64)
             present = np.unique(codes[codes >= 0])  # first-seen order does not matter: sorted later
             remap = np.full(len(cats) + 1, -1, dtype=np.int64)  # [-1] stays -1 (missing)
