@@ -197,7 +197,13 @@ def score(
         int | None, typer.Option(min=1, help="pandas: worker processes (default: all cores)")
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="pandas: reuse the chunks a killed run checkpointed")
+        bool,
+        typer.Option(
+            help="pandas: reuse the chunks a killed or failed run of the same job checkpointed. "
+            "Every pandas run checkpoints each finished chunk in .OUT.resume/ next to OUT (removed "
+            "when OUT is written or nothing is scorable, kept after a kill or exit 2); without "
+            "--resume an earlier run's checkpoints are discarded"
+        ),
     ] = False,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,

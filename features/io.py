@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -64,20 +65,32 @@ def check_csv_complete(path: Path, table: str) -> None:
             )
 
 
-def read_table(folder: Path, name: str, columns: Collection[str] | None = None) -> pd.DataFrame:
+def read_table(
+    folder: Path,
+    name: str,
+    columns: Collection[str] | None = None,
+    categorical: Collection[str] = (),
+) -> pd.DataFrame:
     """One cohort table; TableReadError (naming table and file) when it cannot be read whole.
 
     `columns`: of a parquet file, read only those it has (a cohort's extra columns, such as the
     simulator's truth, cost time to convert and are never used by the reader that names its
-    columns); the other columns are typed as if the whole file were read."""
+    columns); the other columns are typed as if the whole file were read. `categorical`: text
+    columns of a parquet file read as pandas categoricals (one Python string per distinct value
+    instead of one per row: the batch parent reads millions of patient ids; `plain_text` gives
+    the column as it would have been read)."""
     path = find_table(Path(folder), name)
     if path.suffix == ".parquet":
         try:
+            schema = pq.read_schema(path)
+            text = {f.name for f in schema if pa.types.is_string(f.type)}
+            as_dict = [c for c in categorical if c in text]
+            kwargs = {"read_dictionary": as_dict} if as_dict else {}
             if columns is not None:
                 wanted = set(columns)
-                names = pq.read_schema(path).names
-                return pd.read_parquet(path, columns=[c for c in names if c in wanted])
-            return pd.read_parquet(path)
+                names = [c for c in schema.names if c in wanted]
+                return pd.read_parquet(path, columns=names, **kwargs)
+            return pd.read_parquet(path, **kwargs)
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise TableReadError(
                 name,
@@ -110,11 +123,23 @@ def read_cohort(
     folder: Path,
     patient_columns: Collection[str] | None = None,
     session_columns: Collection[str] | None = None,
+    categorical: Collection[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(patients, sessions) from a cohort folder (only the columns named, of parquet files)."""
-    return read_table(folder, "patients", patient_columns), read_table(
-        folder, "sessions", session_columns
+    """(patients, sessions) from a cohort folder (only the columns named, of parquet files;
+    `categorical` text columns as categoricals, see `read_table`)."""
+    return read_table(folder, "patients", patient_columns, categorical), read_table(
+        folder, "sessions", session_columns, categorical
     )
+
+
+def plain_text(col: pd.Series) -> pd.Series:
+    """A categorical text column as `read_table` reads it without `categorical`: an object
+    column of Python strings, None where missing (any other column is returned as it is)."""
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        return col
+    # code -1 (missing) picks the None appended after the categories
+    values = np.append(col.cat.categories.to_numpy(dtype=object), None)[col.cat.codes.to_numpy()]
+    return pd.Series(values, index=col.index, name=col.name, dtype=object)
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

@@ -1,11 +1,14 @@
 """Per-chunk checkpoints of a pandas batch run, so `--resume` skips the chunks already scored.
 
-Why: scoring a large cohort takes minutes; a run that is killed should not start from zero.
-Each finished chunk's output rows are written atomically to a hidden folder next to FILE
+Why: scoring a large cohort takes minutes; a run that is killed should not start from zero, and
+nobody thinks of asking for checkpoints before the kill. So every pandas run (with or without
+`--resume`) writes each finished chunk's output rows atomically to a hidden folder next to FILE
 (`.FILE.resume/chunk-000012.parquet`, its error rows in `errors-000012.parquet` first), under a
 manifest naming what the rows depend on (cohort files, scoring date, chunk size, model versions,
-policy settings). A resumed run reuses chunks only when the manifest matches; the folder is
-removed once FILE is committed. Parquet keeps the canonical dtypes, so the resumed output is
+policy settings). The folder is removed when the run ends with FILE written or with nothing to
+score (exit 0 or 1), and kept when the run is killed or fails (exit 2): that is what `--resume`
+reuses, only when the manifest matches. A run without `--resume` never reuses it: it discards
+it (saying so) and starts afresh. Parquet keeps the canonical dtypes, so the resumed output is
 byte-identical to an uninterrupted run.
 """
 
@@ -63,8 +66,15 @@ class Checkpoint:
             shutil.rmtree(self.folder, ignore_errors=True)
             note = "checkpoint is from a different run (inputs, models or options); starting afresh"
         else:
+            earlier = len(self.done()) if self.folder.is_dir() else 0
             shutil.rmtree(self.folder, ignore_errors=True)
-            note = "nothing to resume; starting afresh" if resume else ""
+            if resume:
+                note = "nothing to resume; starting afresh"
+            elif earlier:  # never reused without --resume, but say what was dropped
+                note = (f"discarded {earlier} chunk(s) checkpointed by an earlier run of this "
+                        "output (--resume reuses them); starting afresh")  # fmt: skip
+            else:
+                note = ""
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(manifest, lambda tmp: tmp.write_text(json.dumps({"key": self.key})))
         return note

@@ -32,6 +32,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from features.io import plain_text
 from serving.batch.checkpoint import Checkpoint
 from serving.batch.core import (
     ScoreResult,
@@ -92,8 +93,15 @@ class SplitCohort:
         return sum(self.sizes)
 
     def chunk(self, i: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The patients and sessions rows of chunk i (copies the worker owns)."""
-        return self.patients.take(self.patient_rows[i]), self.sessions.take(self.session_rows[i])
+        """The patients and sessions rows of chunk i (copies the worker owns), with categorical
+        ids (as the parent reads parquet) made the plain text column scoring reads."""
+        out = []
+        for table, rows in ((self.patients, self.patient_rows), (self.sessions, self.session_rows)):
+            part = table.take(rows[i])
+            if "patient_id" in part and isinstance(part["patient_id"].dtype, pd.CategoricalDtype):
+                part["patient_id"] = plain_text(part["patient_id"])
+            out.append(part)
+        return out[0], out[1]
 
 
 def _rows_by_chunk(codes: np.ndarray, chunk_size: int, n_chunks: int) -> list[np.ndarray]:
@@ -109,7 +117,17 @@ def _rows_by_chunk(codes: np.ndarray, chunk_size: int, n_chunks: int) -> list[np
 def _distinct_ids(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(index of each row's id among the distinct ids, -1 when missing; the distinct ids as
     `patient_ids` writes them). Text ids are hashed once per row and converted once per
-    distinct id; other ids (numbers read from a CSV, mixed types) are converted per row."""
+    distinct id; other ids (numbers read from a CSV, mixed types) are converted per row; the
+    categorical ids of a parquet file are not hashed at all."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = series.cat.categories.to_numpy(dtype=object)
+        if set(map(type, cats)) <= {str}:
+            codes = series.cat.codes.to_numpy().astype(np.int64)
+            present = np.unique(codes[codes >= 0])  # first-seen order does not matter: sorted later
+            remap = np.full(len(cats) + 1, -1, dtype=np.int64)  # [-1] stays -1 (missing)
+            remap[present] = np.arange(len(present))
+            return remap[codes], cats[present]
+        series = plain_text(series)
     if series.dtype == object:
         index, distinct = pd.factorize(series.to_numpy(), use_na_sentinel=True)
         if all(type(x) is str for x in distinct):
@@ -166,14 +184,31 @@ def score_chunk(
     return rows, prep.errors
 
 
-def _die_with_parent() -> None:
-    """Worker initializer: a killed job must not leave its workers behind (Linux prctl)."""
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def keep_freed_memory() -> None:
+    """Let this process reuse the memory of its freed large arrays (glibc: no mmap per large
+    allocation, no trim): scoring a chunk allocates the same few hundred MB of candidate rows as
+    the last one, and fresh pages cost a fault each (dear in a VM) where reused ones cost nothing.
+    The process keeps its peak heap until it exits (a worker lives for one job)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            libc = _libc()
+            libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: arrays up to 1 GiB from the heap
+            libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep up to 2 GiB of freed heap
+
+
+def _init_worker() -> None:
+    """Worker initializer: a killed job must not leave its workers behind (Linux prctl); freed
+    memory is reused (`keep_freed_memory`)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            _libc().prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() != _SHARED.get("parent"):  # the parent died before prctl
             os._exit(1)
+    keep_freed_memory()
 
 
 def _score_shared(i: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -225,6 +260,7 @@ def score_pandas(
 
         workers = min(max(1, jobs), len(todo))
         if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            keep_freed_memory()
             for i in todo:
                 finished(i, score_chunk(split, i, as_of, models, cfg))
         else:
@@ -252,7 +288,7 @@ def _score_in_pool(
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_die_with_parent
+            max_workers=workers, mp_context=ctx, initializer=_init_worker
         ) as pool:
             queue = list(todo)
             running: dict[Future[tuple[pd.DataFrame, pd.DataFrame]], int] = {}

@@ -19,6 +19,7 @@ from rich.console import Console
 from features.io import TableReadError, find_table, read_cohort, write_atomic
 from features.settings import Settings
 from serving.batch.checkpoint import Checkpoint, checkpoint_dir, run_key
+from serving.batch.compiled import compiled_models
 from serving.batch.core import (
     ENGINES,
     OUTPUT_COLUMNS,
@@ -27,7 +28,12 @@ from serving.batch.core import (
     finalize_scored,
     policy_config,
 )
-from serving.batch.engine_pandas import default_jobs, score_pandas, start_warm_up
+from serving.batch.engine_pandas import (
+    default_jobs,
+    finish_warm_up,
+    score_pandas,
+    start_warm_up,
+)
 from serving.batch.output import (
     check_output_writable,
     errors_path,
@@ -61,6 +67,7 @@ def run_score(
     cfg: Any = None,
     jobs: int | None = None,
     resume: bool = False,
+    compiled: bool | None = None,
 ) -> int:
     """`dosewise score` (exit codes in the module docstring).
 
@@ -68,6 +75,8 @@ def run_score(
     from the registry and a missing champion is exit code 2, never a guess. `jobs` worker
     processes for the pandas engine (default: all cores); `resume` reuses the chunks a killed run
     checkpointed next to FILE. With `engine="spark"`, `out` is a dataset folder written by Spark.
+    `compiled`: the pandas engine's compiled trees (`serving.batch.compiled`; None = when cached
+    or for a large cohort, True = always, False = never); the same probabilities either way.
     """
     console = console or Console(stderr=True)
     out = Path(out)
@@ -93,7 +102,7 @@ def run_score(
                              spark_master, report, console, t0)  # fmt: skip
         start_warm_up()
         try:
-            patients, sessions = read_cohort(Path(cohort), *read_columns())
+            patients, sessions = read_cohort(Path(cohort), *read_columns(), categorical=ID)
         except FileNotFoundError as exc:
             raise BatchError(str(exc)) from exc
         except TableReadError as exc:
@@ -102,6 +111,9 @@ def run_score(
             ) from None
         check_columns(patients, sessions)
         day = parse_as_of(as_of, sessions)
+        finish_warm_up()  # no thread running while the models may compile in forked processes
+        n_ids = patients["patient_id"].nunique()
+        models = compiled_models(models, settings, n_ids, compiled, console.print)
         checkpoint = Checkpoint(
             checkpoint_dir(out), run_key(Path(cohort), day, chunk_size, models, cfg)
         )
@@ -126,6 +138,11 @@ def run_score(
     guideline = scored["guideline_version"].iloc[0]
     meta = run_meta(day, "pandas", t0, len(scored), models, guideline, out)
     return finish(summary, meta, scored, errors, report, console)
+
+
+# Read as a categorical from parquet: millions of id cells cost one Python string per distinct id
+# in the parent (which works alone); each worker makes its chunk's ids plain text again.
+ID = ("patient_id",)
 
 
 def read_columns() -> tuple[set[str], set[str]]:

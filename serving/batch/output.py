@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -56,9 +57,13 @@ def errors_path(out: Path) -> Path:
 
 # --- summary ------------------------------------------------------------------------------------
 def summarize(scored: pd.DataFrame, errors: pd.DataFrame, top_rules: int = 8) -> dict[str, Any]:
+    """Counts per decision and rule. Most patients share a few rule lists: each distinct list is
+    parsed once, in order of first appearance (so ties rank as a row-by-row count ranks them)."""
     rule_counts: Counter[str] = Counter()
-    for text in scored["rules"]:
-        rule_counts.update(json.loads(text))
+    codes, texts = pd.factorize(scored["rules"].to_numpy(dtype=object))
+    for text, n in zip(texts, np.bincount(codes[codes >= 0], minlength=len(texts)), strict=True):
+        for rule in json.loads(text):
+            rule_counts[rule] += int(n)
     return {
         "scored": len(scored),
         "decisions": scored["decision"].value_counts().sort_index().to_dict(),

@@ -3,16 +3,19 @@ both must write exactly the bytes of an uninterrupted one-process run."""
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from features.settings import Settings
 from serving.batch import engine_pandas, errors_path, run_score
 from serving.batch.checkpoint import checkpoint_dir
+from serving.batch.validation import BatchError
 from tests.code.test_batch import inject_errors, make_cohort, write_cohort
 from tests.fakes import fake_models
 
@@ -134,3 +137,53 @@ def test_resume_ignores_a_checkpoint_of_another_run(
     )
     assert code == 0
     assert len(calls) == 8
+
+
+def fail_at_chunk(monkeypatch: pytest.MonkeyPatch, bad: int) -> None:
+    """Chunk `bad` fails as a dead worker does (exit 2); the chunks before it finish."""
+    real = engine_pandas.score_chunk
+
+    def failing(split, i, *args):  # type: ignore[no-untyped-def]
+        if i == bad:
+            raise BatchError("a scoring worker process died (test)")
+        return real(split, i, *args)
+
+    monkeypatch.setattr(engine_pandas, "score_chunk", failing)
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_failed_run_keeps_its_checkpoints_for_resume_only(
+    cohort: Path,
+    settings: Settings,
+    reference: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    resume: bool,
+) -> None:
+    """Checkpoints are written by every run (nobody asks for them before a kill), kept after a
+    failure, reused only with --resume (a run without it says it discards them), and removed
+    once FILE is written."""
+    out = tmp_path / "scores.csv"
+    with monkeypatch.context() as m:
+        fail_at_chunk(m, 4)
+        code = run_score(settings, cohort, out, chunk_size=CHUNK, models=fake_models(), jobs=1)
+    assert code == 2 and not out.exists()
+    assert len(list(checkpoint_dir(out).glob("chunk-*.parquet"))) == 4
+    calls = count_chunks(monkeypatch)
+    said = io.StringIO()
+    code = run_score(settings, cohort, out, chunk_size=CHUNK, models=fake_models(), jobs=1,
+                     resume=resume, console=Console(file=said, width=200))  # fmt: skip
+    assert code == 0
+    assert len(calls) == (8 - 4 if resume else 8)
+    assert ("discarded 4 chunk(s)" in said.getvalue()) is not resume
+    assert out.read_bytes() == reference.read_bytes()
+    assert not checkpoint_dir(out).exists()
+
+
+def test_nothing_scorable_leaves_no_checkpoints(settings: Settings, tmp_path: Path) -> None:
+    p, s = make_cohort(30, seed=4)
+    cohort = write_cohort(tmp_path / "bad", p.assign(age=300), s, "csv")
+    out = tmp_path / "scores.csv"
+    assert run_score(settings, cohort, out, chunk_size=10, models=fake_models(), jobs=1) == 1
+    assert not out.exists() and errors_path(out).exists()
+    assert not checkpoint_dir(out).exists()

@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.io import read_table
+from features.io import plain_text, read_table
 from serving.batch import patient_ids
 from serving.batch.engine_pandas import _distinct_ids, split_cohort
 
@@ -56,3 +56,41 @@ def test_named_columns_read_as_in_the_whole_table(tmp_path: Path) -> None:
     df.to_parquet(tmp_path / "sessions.parquet")
     got = read_table(tmp_path, "sessions", columns={"b", "a", "not there"})
     pd.testing.assert_frame_equal(got, read_table(tmp_path, "sessions")[["a", "b"]])
+
+
+TEXT_IDS = st.sampled_from(["pt-1", "pt-2", "pt-10", "", " pt-1", None])
+
+
+@given(st.lists(TEXT_IDS, min_size=1, max_size=30), st.lists(TEXT_IDS, max_size=30))
+def test_categorical_ids_split_and_read_back_as_text(values: list, extra: list) -> None:
+    """Ids read from parquet as categoricals (unused categories too) give the same chunks, and
+    each chunk's ids are the text column a plain read gives (None where missing)."""
+    plain = pd.Series(values, dtype=object)
+    cat = pd.Series(pd.Categorical(values, categories=sorted({*values, *extra} - {None})))
+    s_plain = pd.Series([*values[::-1], "other"], dtype=object)
+    s_cat = pd.Series(pd.Categorical(s_plain, categories=sorted(set(s_plain) - {None})))
+    want = split_cohort(
+        pd.DataFrame({"patient_id": plain}), pd.DataFrame({"patient_id": s_plain}), 2
+    )
+    got = split_cohort(pd.DataFrame({"patient_id": cat}), pd.DataFrame({"patient_id": s_cat}), 2)
+    assert got.sizes == want.sizes and len(got.errors) == len(want.errors)
+    for a, b in zip(got.patient_rows, want.patient_rows, strict=True):
+        assert a.tolist() == b.tolist()
+    for a, b in zip(got.session_rows, want.session_rows, strict=True):
+        assert a.tolist() == b.tolist()
+    for i in range(len(got.sizes)):
+        for g, w in zip(got.chunk(i), want.chunk(i), strict=True):
+            pd.testing.assert_frame_equal(g, w)
+
+
+def test_categorical_read_is_the_plain_read_after_plain_text(tmp_path: Path) -> None:
+    df = pd.DataFrame({"patient_id": ["b", None, "a", "b"], "n": [1, 2, 3, 4], "k": [5, 6, 7, 8]})
+    df.to_parquet(tmp_path / "sessions.parquet")
+    df.assign(patient_id=[1, 2, 3, 4]).to_parquet(tmp_path / "patients.parquet")
+    got = read_table(tmp_path, "sessions", {"patient_id", "n"}, categorical=["patient_id", "n"])
+    assert isinstance(got["patient_id"].dtype, pd.CategoricalDtype)
+    assert got["n"].dtype == np.int64  # only text columns become categoricals
+    got["patient_id"] = plain_text(got["patient_id"])
+    pd.testing.assert_frame_equal(got, read_table(tmp_path, "sessions", {"patient_id", "n"}))
+    ints = read_table(tmp_path, "patients", categorical=["patient_id"])  # not text: as it is
+    pd.testing.assert_frame_equal(ints, read_table(tmp_path, "patients"))
