@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,33 +34,60 @@ def plan_to_prescription(
     a_s, a_m, a_p, r_s, r_sets, _r_reps, r_p = (float(x) for x in plan)
     aerobic = resistance = None
     if a_s >= 1 and a_m > 0:
-        half = cfg.hrmax_band / 2
-        lo = max(env.aerobic_pct_hrmax_min, a_p - half)
-        hi = min(env.aerobic_pct_hrmax_max, a_p + half)
-        rpe = _rpe_band(a_p)
-        aerobic = AerobicDose(
-            sessions_per_week=int(a_s),
-            minutes_per_session=round(a_m),
-            intensity_pct_hrmax=Range(low=math.ceil(lo), high=math.floor(max(hi, lo))),
-            rpe=IntRange(low=rpe[0], high=rpe[1]),
+        aerobic = _aerobic_dose(
+            a_s, a_m, a_p, env.aerobic_pct_hrmax_min, env.aerobic_pct_hrmax_max, cfg.hrmax_band
         )
     if r_s >= 1 and r_sets >= 1:
-        half = cfg.one_rm_band / 2
-        lo = max(env.resistance_pct_1rm_min, r_p - half)
-        hi = min(env.resistance_pct_1rm_max, r_p + half)
-        reps = _rep_range(r_p)
-        reps = (
-            max(reps[0], env.resistance_reps_min),
-            min(reps[1], env.resistance_reps_max),
-        )
-        resistance = ResistanceDose(
-            sessions_per_week=int(r_s),
-            sets=int(r_sets),
-            reps=IntRange(low=min(reps), high=max(reps)),
-            intensity_pct_1rm=Range(low=math.ceil(lo), high=math.floor(max(hi, lo))),
-        )
+        resistance = _resistance_dose(
+            r_s, r_sets, r_p, env.resistance_pct_1rm_min, env.resistance_pct_1rm_max,
+            env.resistance_reps_min, env.resistance_reps_max, cfg.one_rm_band,
+        )  # fmt: skip
     return Prescription(
         aerobic=aerobic, resistance=resistance, restrictions=list(result.restrictions)
+    )
+
+
+# The dose objects are pure functions of a few numbers and immutable (frozen models of ints and
+# frozen ranges), so equal doses share one object: a cohort has few distinct doses, and building
+# five validated models per patient was a sixth of batch scoring's CPU. The Prescription itself
+# (its restrictions list) is built per patient.
+@lru_cache(maxsize=8192)
+def _aerobic_dose(
+    sessions: float, minutes: float, pct: float, lo_env: float, hi_env: float, band: float
+) -> AerobicDose:
+    half = band / 2
+    lo = max(lo_env, pct - half)
+    hi = min(hi_env, pct + half)
+    rpe = _rpe_band(pct)
+    return AerobicDose(
+        sessions_per_week=int(sessions),
+        minutes_per_session=round(minutes),
+        intensity_pct_hrmax=Range(low=math.ceil(lo), high=math.floor(max(hi, lo))),
+        rpe=IntRange(low=rpe[0], high=rpe[1]),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _resistance_dose(
+    sessions: float,
+    sets: float,
+    pct: float,
+    lo_env: float,
+    hi_env: float,
+    reps_min: float,
+    reps_max: float,
+    band: float,
+) -> ResistanceDose:
+    half = band / 2
+    lo = max(lo_env, pct - half)
+    hi = min(hi_env, pct + half)
+    reps = _rep_range(pct)
+    reps = (max(reps[0], reps_min), min(reps[1], reps_max))
+    return ResistanceDose(
+        sessions_per_week=int(sessions),
+        sets=int(sets),
+        reps=IntRange(low=min(reps), high=max(reps)),
+        intensity_pct_1rm=Range(low=math.ceil(lo), high=math.floor(max(hi, lo))),
     )
 
 
