@@ -39,7 +39,12 @@ from features.table import Table
 from serving import policy
 from serving.guidelines import kernel as gk
 from serving.policy.options import aerobic_session_cap
-from serving.policy.search import contexts_for, options_for
+from serving.policy.search import (
+    contexts_for,
+    longer_than_generic,
+    options_for,
+    session_thresholds,
+)
 
 log = logging.getLogger("dosewise.serving.ui")
 
@@ -248,6 +253,10 @@ def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
     first = bool(inputs.get("resistance_first", False))  # pages stored before it: none
     benefit = policy.expected_benefit(plans, scores, cfg, first)
     bound = min(cfg.max_weekly_intolerant, cfg.generic_risk_ratio * float(risk[1]))
+    # the search's own per-session bounds: the setting, never stricter than the generic dose's
+    # predicted tolerance, and the higher bar of sessions longer than the generic ones
+    thresholds = session_thresholds(scores.tolerance[1], cfg)
+    longer = longer_than_generic(plans, cfg)
     rows = [
         {
             "modality": m,
@@ -282,6 +291,7 @@ def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
             elif (
                 label == "one more session"
                 and m == 1
+                and not first
                 and alt[3] > cfg.resistance_sessions_before_aerobic_target
             ):
                 reason = (
@@ -290,9 +300,13 @@ def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
                 )
             else:
                 reason = "more than one progression step in a week"
-        elif math.isfinite(tol) and tol < cfg.tolerance_threshold:
+        elif math.isfinite(tol) and tol < (
+            threshold := max(thresholds[m], cfg.longer_session_tolerance)
+            if m == 0 and longer[j]
+            else thresholds[m]
+        ):
             outcome = "prediction"
-            reason = f"predicted tolerance {tol:.2f} below the bound {cfg.tolerance_threshold:.2f}"
+            reason = f"predicted tolerance {tol:.2f} below the bound {threshold:.2f}"
         elif risk[j] > bound + 1e-12:
             outcome = "prediction"
             reason = (

@@ -74,3 +74,30 @@ def test_the_page_names_the_session_6_rules_as_the_reason_a_step_was_not_an_opti
     assert resp.prescription.aerobic.sessions_per_week < 4
     assert longer["outcome"] == "progression"
     assert "sessions are added before they get longer" in longer["reason"]
+
+
+def test_the_page_names_the_searchs_own_per_session_bound() -> None:
+    """The bound a "predicted tolerance below the bound" reason names is the search's: the
+    setting, but never stricter than the generic dose's own predicted tolerance
+    (`generic_session_floor`); without the floor it is the setting itself. (The page used to
+    name the setting in both cases, a bound the search did not apply.)"""
+    import re
+
+    from serving.ui.considered import considered_inputs, considered_table
+
+    models, cfg = fake_models(), PolicyConfig()
+    req = _requests()[0]
+    derived: list[PatientInputs] = []
+    (resp,) = recommend_many([req], models, cfg, inputs=derived)
+    inputs = considered_inputs(req, resp, cfg, derived[0])
+    assert inputs is not None
+
+    def bounds(**policy) -> set[float]:
+        table = considered_table(inputs | {"policy": inputs["policy"] | policy}, models)
+        found = (re.search(r"below the bound ([\d.]+)", r["reason"]) for r in table["rows"])
+        return {float(m.group(1)) for m in found if m}
+
+    strict = bounds(tolerance_threshold=0.99, generic_session_floor=False)
+    floored = bounds(tolerance_threshold=0.99, generic_session_floor=True)
+    assert strict == {0.99}
+    assert all(b < 0.99 for b in floored)  # the floor lowered it (or nothing fell below it)
