@@ -188,6 +188,10 @@ class PolicyConfig:
     # ... or only when fewer than this share of the modality's attended sessions in 14 days were
     # tolerated (0: off): most recent sessions were too hard, so the next ones are shorter.
     step_back_below_rate: float = 0.5
+    # ... and, for aerobic sessions longer than the generic 30 min, already when fewer than this
+    # share were tolerated (0: off): a longer session the record does not carry steps back
+    # toward the generic length (see `longer_session_tolerance`).
+    longer_step_back_below_rate: float = 0.0
     # ... but a step back never takes a session below this length (0: no floor).
     step_back_floor_minutes: float = 0.0
     # ... and not below the kernel's own cap when a rule already shortened the session to the

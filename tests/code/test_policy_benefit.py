@@ -129,6 +129,27 @@ def test_a_step_back_never_goes_below_the_floor_length(floor: float) -> None:
     assert longest == max(m0 - cfg.minutes_step, min(m0, floor))
 
 
+# ---- a longer session the record does not carry steps back ------------------------------------
+@pytest.mark.parametrize("rate", [0.3, 0.6, 0.74, 0.75, 0.9, float("nan")])
+@pytest.mark.parametrize("minutes", [30.0, 40.0])
+def test_a_longer_session_steps_back_below_its_own_rate(rate: float, minutes: float) -> None:
+    """Sessions longer than the generic 30 min step back one step when fewer than
+    `longer_step_back_below_rate` (0.75 here) of the recent sessions were tolerated, not only
+    below `step_back_below_rate` (0.5); a generic-length session keeps the old rule, and no record
+    (NaN) forces nothing."""
+    cfg = PolicyConfig(step_back_below_rate=0.5, longer_step_back_below_rate=0.75)
+    ctx = _context((False, False), rate=rate, rx_aerobic_minutes=minutes)
+    longest = aerobic_options(ctx.env, ctx.ref, False, cfg, True, rate)[:, 1].max()
+    limit = 0.75 if minutes > cfg.start_aerobic[1] else 0.5
+    if math.isfinite(rate) and rate < limit:
+        assert longest == minutes - cfg.minutes_step
+    else:
+        assert longest == minutes
+    off = replace(cfg, longer_step_back_below_rate=0.0)  # the rule off: only the old one
+    longest_off = aerobic_options(ctx.env, ctx.ref, False, off, True, rate)[:, 1].max()
+    assert longest_off == (minutes - cfg.minutes_step if rate < 0.5 else minutes)
+
+
 # ---- longer sessions than the generic need a higher predicted tolerance ------------------------
 def test_sessions_longer_than_the_generic_need_the_higher_tolerance() -> None:
     """After a tolerated week a model that predicts 0.78 for every dose would lengthen sessions;
