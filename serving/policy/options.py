@@ -85,8 +85,10 @@ def aerobic_options(
     p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
     grow = cur and (rise or not cfg.minutes_need_tolerated_week)
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
-    longer_back = m0 > cfg.start_aerobic[1] and math.isfinite(rate) and (
-        rate < cfg.longer_step_back_below_rate
+    longer_back = (
+        m0 > cfg.start_aerobic[1]
+        and math.isfinite(rate)
+        and (rate < cfg.longer_step_back_below_rate)
     )
     if cur and not rise and (cfg.minutes_step_back or rate_below(rate, cfg) or longer_back):
         m_hi = m0 - cfg.minutes_step
