@@ -395,8 +395,8 @@ def test_without_a_clean_record_no_more_or_longer_sessions(step_back: bool) -> N
     """A patient on 4 x 40 min who had an intolerant aerobic session: with `guard_step_back` at
     most the generic 3 sessions and minutes one step down; without it no more sessions or
     minutes than the reference (a hold); never below the generic dose's. With a clean record the
-    same reference may rise."""
-    cfg = PolicyConfig(guard_step_back=step_back)
+    same reference may rise (to a 5th session where the policy allows 5)."""
+    cfg = PolicyConfig(guard_step_back=step_back, max_aerobic_sessions=5)
     ctx = _context((True, True), rx_aerobic_sessions=4, rx_aerobic_minutes=40.0)
     clean = aerobic_options(ctx.env, ctx.ref, True, cfg, True)
     unclean = aerobic_options(ctx.env, ctx.ref, True, cfg, False)
