@@ -288,6 +288,11 @@ def considered_table(inputs: dict[str, Any], models: Any) -> dict[str, Any]:
                     "sessions are added before they get longer: longer sessions only at "
                     f"{aerobic_cap:g} aerobic sessions a week"
                 )
+            elif label == "one more session" and m == 0 and alt[0] > cfg.max_aerobic_sessions:
+                reason = (
+                    f"at most {cfg.max_aerobic_sessions:g} aerobic sessions a week, so that 2 "
+                    "resistance sessions keep their place beside them (the guideline target)"
+                )
             elif (
                 label == "one more session"
                 and m == 1

@@ -101,3 +101,35 @@ def test_the_page_names_the_searchs_own_per_session_bound() -> None:
     floored = bounds(tolerance_threshold=0.99, generic_session_floor=True)
     assert strict == {0.99}
     assert all(b < 0.99 for b in floored)  # the floor lowered it (or nothing fell below it)
+
+
+def test_the_page_names_the_policys_aerobic_session_cap() -> None:
+    """A patient on 4 aerobic sessions and 1 resistance session after a tolerated week: a 5th
+    aerobic session is inside the kernel's 6 a week, so the page names the policy's own cap of 4
+    (`max_aerobic_sessions`); under a policy that allows 5 it does not."""
+    from serving.ui.considered import considered_inputs, considered_table
+
+    models, cfg = fake_models(), PolicyConfig()
+    req = _requests()[0]
+    derived: list[PatientInputs] = []
+    (resp,) = recommend_many([req], models, cfg, inputs=derived)
+    inputs = considered_inputs(req, resp, cfg, derived[0])
+    assert inputs is not None
+    chosen = list(inputs["chosen"])
+    assert chosen[0] >= 1 and chosen[3] >= 1  # both modalities, so the same alternatives
+    chosen[0], chosen[1], chosen[3] = 4.0, 18.0, 1.0  # 5 x 18 min fits the +10% volume
+    forced = inputs | {
+        "chosen": chosen,
+        "rise": [True, True],
+        "clean": [True, True],
+        "option": [False] * len(inputs["option"]),
+    }
+
+    def reason(**policy) -> str:
+        table = considered_table(forced | {"policy": inputs["policy"] | policy}, models)
+        rows = [r for r in table["rows"] if r["modality"] == "aerobic"]
+        return next(r["reason"] for r in rows if r["step"] == "one more session")
+
+    assert cfg.max_aerobic_sessions == 4
+    assert "at most 4 aerobic sessions a week" in reason()
+    assert "aerobic sessions a week" not in reason(max_aerobic_sessions=5)
