@@ -122,8 +122,13 @@ class PolicyConfig:
       max 4, price 0.9, aerobic 3.5, resistance first 1.5
                                 x1.147/1.139/1.150  32-34%     long -3/-7/-8%  weak -4/-1/+1%
                                  but sarcopenic strength under fixed (-0.01 to -0.04): rejected
-    Rejected too: the rise gate at 0.7 tolerated (long margin 2-3%), a 40-45 min cap with
-    length before frequency (long +2% on s101), a bigger target bonus (1.5: no decision moved).
+    Rejected too: the rise gate at 0.75 on the defaults (x1.141/1.137/1.147, at target 33-35%,
+    but long +0.3% on s101) and at 0.7 (long margin 2-3%); longer sessions stepping back below
+    0.75 tolerated on the defaults (long -3.6% on s101 and -2.0% on s106 instead of -2.8% and
+    -1.1%, but at target 29-31% instead of 31-33%; s104-106 with the defaults: long -10 / -13 /
+    -1%, weak -3 / -1 / +8%, where the session-7 defaults had weak +2 / -3 / +8%); a 40-45 min
+    cap with length before frequency (long +2% on s101); a bigger target bonus (1.5 and 2.0: no
+    decision moved - a week that meets the target, once the gates allow it, already wins).
     Weight and price rise together: the aerobic weight buys VO2peak, the price buys it back in
     adverse events where they are likeliest, and sarcopenia's resistance weight keeps their
     strength; past 3.0 / 0.8 the sarcopenic patients pay for the fitness.
