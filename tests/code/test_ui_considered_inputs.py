@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,14 +77,9 @@ def test_the_page_names_the_session_6_rules_as_the_reason_a_step_was_not_an_opti
     assert "sessions are added before they get longer" in longer["reason"]
 
 
-def test_the_page_names_the_searchs_own_per_session_bound() -> None:
-    """The bound a "predicted tolerance below the bound" reason names is the search's: the
-    setting, but never stricter than the generic dose's own predicted tolerance
-    (`generic_session_floor`); without the floor it is the setting itself. (The page used to
-    name the setting in both cases, a bound the search did not apply.)"""
-    import re
-
-    from serving.ui.considered import considered_inputs, considered_table
+def _first_page_inputs() -> tuple[Any, PolicyConfig, dict[str, Any]]:
+    """Models, the default policy and the stored page inputs of the first contract request."""
+    from serving.ui.considered import considered_inputs
 
     models, cfg = fake_models(), PolicyConfig()
     req = _requests()[0]
@@ -91,6 +87,19 @@ def test_the_page_names_the_searchs_own_per_session_bound() -> None:
     (resp,) = recommend_many([req], models, cfg, inputs=derived)
     inputs = considered_inputs(req, resp, cfg, derived[0])
     assert inputs is not None
+    return models, cfg, inputs
+
+
+def test_the_page_names_the_searchs_own_per_session_bound() -> None:
+    """The bound a "predicted tolerance below the bound" reason names is the search's: the
+    setting, but never stricter than the generic dose's own predicted tolerance
+    (`generic_session_floor`); without the floor it is the setting itself. (The page used to
+    name the setting in both cases, a bound the search did not apply.)"""
+    import re
+
+    from serving.ui.considered import considered_table
+
+    models, _, inputs = _first_page_inputs()
 
     def bounds(**policy) -> set[float]:
         table = considered_table(inputs | {"policy": inputs["policy"] | policy}, models)
@@ -107,14 +116,9 @@ def test_the_page_names_the_policys_aerobic_session_cap() -> None:
     """A patient on 4 aerobic sessions and 1 resistance session after a tolerated week: a 5th
     aerobic session is inside the kernel's 6 a week, so the page names the policy's own cap of 4
     (`max_aerobic_sessions`); under a policy that allows 5 it does not."""
-    from serving.ui.considered import considered_inputs, considered_table
+    from serving.ui.considered import considered_table
 
-    models, cfg = fake_models(), PolicyConfig()
-    req = _requests()[0]
-    derived: list[PatientInputs] = []
-    (resp,) = recommend_many([req], models, cfg, inputs=derived)
-    inputs = considered_inputs(req, resp, cfg, derived[0])
-    assert inputs is not None
+    models, cfg, inputs = _first_page_inputs()
     chosen = list(inputs["chosen"])
     assert chosen[0] >= 1 and chosen[3] >= 1  # both modalities, so the same alternatives
     chosen[0], chosen[1], chosen[3] = 4.0, 18.0, 1.0  # 5 x 18 min fits the +10% volume
