@@ -128,7 +128,10 @@ class PolicyConfig:
     -1.1%, but at target 29-31% instead of 31-33%; s104-106 with the defaults: long -10 / -13 /
     -1%, weak -3 / -1 / +8%, where the session-7 defaults had weak +2 / -3 / +8%); a 40-45 min
     cap with length before frequency (long +2% on s101); a bigger target bonus (1.5 and 2.0: no
-    decision moved - a week that meets the target, once the gates allow it, already wins).
+    decision moved - a week that meets the target, once the gates allow it, already wins); weeks
+    keeping 2 resistance sessions ranked before any with fewer (strength +0.47-0.49 points, but
+    VO2peak x1.116/1.105/1.121 and at target 29-30%: the 2nd session takes the weekly bound's
+    room from aerobic minutes).
     Weight and price rise together: the aerobic weight buys VO2peak, the price buys it back in
     adverse events where they are likeliest, and sarcopenia's resistance weight keeps their
     strength; past 3.0 / 0.8 the sarcopenic patients pay for the fitness.
