@@ -104,3 +104,49 @@ def print_evaluation(result: dict[str, Any], console: Console) -> None:
     for arm, examples in result.get("violation_examples", {}).items():
         for ex in examples:
             console.print(f"[red]violation ({arm})[/]: {ex}")
+
+
+def tuning_table(result: dict[str, Any]) -> Table:
+    """`dosewise tune-policy`: one row per seed, scenario and arm, read against the fixed dose."""
+    overrides = ", ".join(f"{k}={v}" for k, v in result["overrides"].items()) or "none"
+    table = Table(
+        title=f"Policy tuning vs the fixed dose: {result['patients']} patients x "
+        f"{result['weeks']} weeks; candidate = defaults with {overrides}"
+    )
+    for name, justify in (
+        ("seed", "right"),
+        ("scenario", "left"),
+        ("arm", "left"),
+        ("VO2peak x fixed", "right"),
+        ("strength pts", "right"),
+        ("sarcopenic pts", "right"),
+        ("AE/100 pts vs fixed", "right"),
+        ("at target", "right"),
+        ("worst subgroup VO2", "right"),
+        ("rule", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in result["rows"]:
+        worst = "-"
+        if r["worst_subgroup"]:
+            worst = f"{r['worst_subgroup']} {r['worst_subgroup_vo2_gap']:+.3f}"
+        table.add_row(
+            str(r["seed"]),
+            r["scenario"],
+            r["arm"],
+            f"{r['vo2peak_ratio']:.3f}",
+            f"{r['strength_gain']:+.2f}",
+            f"{r['sarcopenic_strength_gain']:+.2f}",
+            f"{r['ae_per_100']:.1f} vs {r['fixed_ae_per_100']:.1f} ({r['ae_change']:+.1%})",
+            f"{r['at_target']:.1%}",
+            worst,
+            "[green]ok[/]" if not r["failures"] else "[red]" + "; ".join(r["failures"]) + "[/]",
+        )
+    return table
+
+
+def print_tuning(result: dict[str, Any], console: Console) -> None:
+    console.print(tuning_table(result))
+    for arm, ok in result["passes"].items():
+        verdict = "[green]keeps the tuning rule[/]" if ok else "[red]breaks the tuning rule[/]"
+        console.print(f"{arm}: {verdict}")

@@ -77,3 +77,37 @@ def log_evaluation(
     log_result_files(client, run_id, "closed_loop.json", result, 2, report)
     client.set_terminated(run_id)
     return run_id
+
+
+TUNING_EXPERIMENT = "dosewise-policy-tuning"
+
+
+def log_tuning(settings: Settings, result: dict[str, Any]) -> str:
+    """One MLflow run per `tune-policy`: the candidate's configuration as params, every row's
+    numbers as metrics (`<arm>.<scenario>.s<seed>.<name>`), the verdict as tags, the JSON."""
+    client = tracking_client(settings)
+    exp_id = experiment_id(client, settings, TUNING_EXPERIMENT)
+    from mlflow.entities import Metric, Param
+
+    params = policy_params(result["policy"]) | {
+        "seeds": ",".join(map(str, result["seeds"])),
+        "scenarios": ",".join(result["scenarios"]),
+        "patients": str(result["patients"]),
+        "weeks": str(result["weeks"]),
+        "overrides": ",".join(f"{k}={v}" for k, v in result["overrides"].items()) or "none",
+    }
+    metrics = []
+    for r in result["rows"]:
+        prefix = f"{r['arm']}.{r['scenario']}.s{r['seed']}"
+        for k, v in r.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                metrics.append(Metric(f"{prefix}.{k}", float(v), 0, 0))
+    name = "tune-" + ("-".join(f"{k}={v}" for k, v in result["overrides"].items()) or "defaults")
+    run = client.create_run(exp_id, run_name=name[:200])
+    run_id = run.info.run_id
+    log_batches(client, run_id, metrics, [Param(k, v[:6000]) for k, v in params.items()])
+    for arm, ok in result["passes"].items():
+        client.set_tag(run_id, f"rule.{arm}", "pass" if ok else "fail")
+    log_result_files(client, run_id, "tuning.json", result, 2, None)
+    client.set_terminated(run_id)
+    return run_id

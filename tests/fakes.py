@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from evaluation.arms import ArmEnv
+    from features.settings import Settings
     from serving.policy import Recommendation
 
 from serving.policy import Models
@@ -101,3 +103,11 @@ def hold_recommendation() -> Recommendation:
         reference_plan=None,
         progression_reference=None,
     )
+
+
+def fake_arm_env(settings: Settings) -> ArmEnv:
+    """An evaluation environment on the fake models (importable: spawned workers load it)."""
+    from evaluation.arms import ArmEnv
+
+    models = fake_models()
+    return ArmEnv(settings=settings, models_loader=lambda: models)

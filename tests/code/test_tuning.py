@@ -1,0 +1,167 @@
+"""`dosewise tune-policy` (evaluation/tuning.py): the tuning protocol as a command.
+
+Tiny cohorts and the fake models of tests/fakes.py; the numbers are the closed loop's, so these
+tests check the protocol (seeds, arms, rule, parsing, MLflow), not a policy's quality.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from evaluation.retrain import temporary_settings
+from evaluation.tracking import TUNING_EXPERIMENT, log_tuning
+from evaluation.tuning import (
+    CANDIDATE,
+    DEFAULTS,
+    Rule,
+    check_seeds,
+    failures,
+    parse_overrides,
+    tune,
+)
+from features.settings import Settings
+from serving.policy import PolicyConfig
+from tests.fakes import fake_arm_env
+
+
+def test_overrides_are_typed_and_a_bad_one_is_named() -> None:
+    got = parse_overrides(
+        ["aerobic_weight=3.5", "max_aerobic_sessions=5", "frequency_first=false",
+         "aerobic_intensity_grid=-3,0"],
+        PolicyConfig(),
+    )  # fmt: skip
+    assert got == {
+        "aerobic_weight": 3.5,
+        "max_aerobic_sessions": 5,
+        "frequency_first": False,
+        "aerobic_intensity_grid": (-3.0, 0.0),
+    }
+    with pytest.raises(ValueError, match=r"aerobic_wieght: not a PolicyConfig field.*aerobic_w"):
+        parse_overrides(["aerobic_wieght=3"], PolicyConfig())
+    with pytest.raises(ValueError, match="frequency_first=maybe: expected true or false"):
+        parse_overrides(["frequency_first=maybe"], PolicyConfig())
+    with pytest.raises(ValueError, match=r"max_aerobic_sessions=4\.5"):
+        parse_overrides(["max_aerobic_sessions=4.5"], PolicyConfig())
+    with pytest.raises(ValueError, match="expected name=value"):
+        parse_overrides(["aerobic_weight"], PolicyConfig())
+    with pytest.raises(ValueError, match="NaN"):
+        parse_overrides(["risk_price=nan"], PolicyConfig())
+
+
+def test_the_evaluation_seeds_are_never_tuned_on(tmp_path, monkeypatch) -> None:
+    check_seeds([101, 102])
+    with pytest.raises(ValueError, match="--seeds 5, 6: evaluation seeds"):
+        check_seeds([5, 101, 6])
+    from dosewise_cli import app
+
+    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
+    out = CliRunner().invoke(app, ["tune-policy", "--seeds", "101,6", "--no-mlflow"])
+    assert out.exit_code == 2 and "--seeds 6: evaluation seeds are never tuned on" in out.output
+    out = CliRunner().invoke(app, ["tune-policy", "--set", "risk_prise=1", "--no-mlflow"])
+    assert out.exit_code == 2 and "risk_prise: not a PolicyConfig field" in out.output
+    assert "risk_price" in out.output
+
+
+def _row(**kw) -> dict:
+    row = {
+        "scenario": "base",
+        "arm": CANDIDATE,
+        "guideline_violations": 0,
+        "ae_change": -0.05,
+        "strength_gain": 0.1,
+        "sarcopenic_strength_gain": 0.1,
+        "worst_subgroup": "ecog_2",
+        "worst_subgroup_vo2_gap": -0.05,
+        "dropout_change": -0.01,
+    }
+    return row | kw
+
+
+def test_the_rule_names_each_breach() -> None:
+    assert failures(_row()) == []
+    assert failures(_row(ae_change=0.01)) == ["AEs over fixed"]
+    assert failures(_row(strength_gain=-0.01)) == ["strength under fixed"]
+    assert failures(_row(sarcopenic_strength_gain=-0.01)) == ["sarcopenic strength under fixed"]
+    assert failures(_row(worst_subgroup_vo2_gap=-0.11)) == ["ecog_2 VO2peak under fixed - 0.1"]
+    assert failures(_row(dropout_change=0.001)) == ["dropout over fixed"]
+    assert failures(_row(guideline_violations=1)) == ["guideline violations"]
+    assert failures(_row(ae_change=math.nan)) == ["AEs over fixed"]  # unknown is not a pass
+    # a stress scenario asks only for AEs with the margin, whatever else moved
+    stress = _row(scenario="weak-dose-tolerance", strength_gain=-1.0)
+    assert failures(stress | {"ae_change": -0.03}) == []
+    assert failures(stress | {"ae_change": -0.02}) == ["AEs not 2.5% under fixed"]
+    assert failures(stress | {"ae_change": -0.02}, Rule(stress_ae_margin=0.01)) == []
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory) -> tuple[Settings, dict]:
+    settings = temporary_settings(Settings(), tmp_path_factory.mktemp("tune"))
+    result = tune(
+        settings,
+        {"risk_price": 2.0},
+        seeds=[101],
+        scenarios=["base", "long-sessions-harder"],
+        patients=30,
+        weeks=3,
+        env_factory=fake_arm_env,
+    )
+    return settings, result
+
+
+def test_every_seed_and_scenario_runs_the_candidate_and_todays_defaults(tuned) -> None:
+    _, result = tuned
+    rows = result["rows"]
+    assert [(r["seed"], r["scenario"], r["arm"]) for r in rows] == [
+        (101, "base", CANDIDATE),
+        (101, "base", DEFAULTS),
+        (101, "long-sessions-harder", CANDIDATE),
+        (101, "long-sessions-harder", DEFAULTS),
+    ]
+    assert result["policy"]["risk_price"] == 2.0 and result["overrides"] == {"risk_price": 2.0}
+    for r in rows:
+        assert r["failures"] == failures(r)
+        assert r["fixed_ae_per_100"] >= 0 and math.isfinite(r["vo2peak_ratio"])
+    assert set(result["passes"]) == {CANDIDATE, DEFAULTS}
+    assert result["passes"][CANDIDATE] == all(not r["failures"] for r in rows[::2])
+    assert set(result["means"][CANDIDATE]) == {"base", "long-sessions-harder"}
+
+
+def test_a_candidate_equal_to_the_defaults_gives_the_same_rows(tuned) -> None:
+    settings, first = tuned
+    same = tune(
+        settings, {}, seeds=[101], scenarios=["base"], patients=30, weeks=3,
+        env_factory=fake_arm_env,
+    )  # fmt: skip
+    cand, dflt = same["rows"]
+    assert {k: v for k, v in cand.items() if k != "arm"} == {
+        k: v for k, v in dflt.items() if k != "arm"
+    }
+    assert dflt == first["rows"][1]  # today's defaults: the same numbers run after run
+
+
+def test_worker_processes_give_the_serial_rows(tuned) -> None:
+    settings, first = tuned
+    parallel = tune(
+        settings, {"risk_price": 2.0}, seeds=[101], scenarios=["base", "long-sessions-harder"],
+        patients=30, weeks=3, jobs=2, env_factory=fake_arm_env,
+    )  # fmt: skip
+    assert parallel["rows"] == first["rows"]
+
+
+def test_the_mlflow_run_holds_the_configuration_the_rows_and_the_verdict(tuned) -> None:
+    settings, result = tuned
+    run_id = log_tuning(settings, result)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(run_id)
+    assert client.get_experiment(run.info.experiment_id).name == TUNING_EXPERIMENT
+    assert run.data.params["policy.risk_price"] == "2.0"
+    assert run.data.params["overrides"] == "risk_price=2.0" and run.data.params["seeds"] == "101"
+    key = f"{CANDIDATE}.base.s101.vo2peak_ratio"
+    assert run.data.metrics[key] == pytest.approx(result["rows"][0]["vo2peak_ratio"])
+    expected = "pass" if result["passes"][CANDIDATE] else "fail"
+    assert run.data.tags[f"rule.{CANDIDATE}"] == expected
+    assert {a.path for a in client.list_artifacts(run_id)} == {"tuning.json"}
