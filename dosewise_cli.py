@@ -231,7 +231,7 @@ def tune_policy(
         from evaluation.tables import print_tuning
 
         # a wide table: piped output (a log, CI) gets the room a terminal would
-        print_tuning(result, Console() if sys.stdout.isatty() else Console(width=170))
+        print_tuning(result, Console() if sys.stdout.isatty() else Console(width=200))
 
 
 @app.command()

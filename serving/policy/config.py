@@ -135,6 +135,26 @@ class PolicyConfig:
     Weight and price rise together: the aerobic weight buys VO2peak, the price buys it back in
     adverse events where they are likeliest, and sarcopenia's resistance weight keeps their
     strength; past 3.0 / 0.8 the sarcopenic patients pay for the fitness.
+    Session 9 (same rule and seeds, now `dosewise tune-policy`; the switches tried were not kept,
+    their diff is in the session note). VO2peak x fixed, AEs per 100 vs fixed long / weak:
+      defaults                  x1.137/1.132/1.141  long -3/-7/-9%   weak -4/-2/-1%
+      longer sessions before more of them for a patient whose 14-day aerobic intolerance,
+      shrunk toward the prediction by 2 sessions, is at most 1.3 x the predicted
+                                x1.146/1.139/1.148  long -1/-5/-5%   weak -6/-4/-1%
+      ... and only with mean RPE at least 0.5 under the band's top (sessions felt easy)
+                                x1.142/1.138/1.146  long -3/-6/-7%   weak -3/-3/0%
+      ... RPE alone (<= 0)      x1.145/1.139/1.148  long -1/-5/-4%   weak -7/-5/-2%
+      ... + a 4th session only at 50 min         x1.114-1.119, long +1/-3/-5%
+      ... + longer sessions step back at RPE >= 0.3 over the band: at target 22-25%
+      aerobic 3.5, price 0.9, resistance first 2.0  x1.145/1.135/1.146  weak -2/+3/+4%
+      aerobic 5, price 1.0, resistance first 2.5    x1.162/1.153/1.166  weak +1/+6/0%, strength
+                                 -0.07 points under fixed
+      ... price 0.8, weekly ratio 1.6               x1.174/1.167/1.181  base AEs -1/-1/+4%
+    None kept: VO2peak >= 1.15 x needs an aerobic weight near 5 (the oracle arm with these
+    weights reaches 1.141 x on seed 5), and there the weak-dose-tolerance AEs go over fixed and
+    strength under it. The two stress worlds pull opposite ways (fewer, longer sessions lower the
+    weak world's AEs and raise the long world's), and one patient's record tells them apart
+    slowly: at ~10% intolerant sessions, a quarter of long-world patients show none in 14 days.
     """
 
     # Risk bound 1: P(tolerate) of every prescribed session type at least this.

@@ -56,7 +56,10 @@ def read_dataset(folder: Path) -> pd.DataFrame:
     if folder.suffix == ".parquet":
         frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
     else:
-        frame = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+        frames = [pd.read_csv(p) for p in parts]
+        # a column all empty in one part reads as float there: its dtype comes from the others
+        trimmed = [f.dropna(axis=1, how="all") for f in frames]
+        frame = pd.concat(trimmed, ignore_index=True).reindex(columns=frames[0].columns)
     return finalize_scored(frame)
 
 
