@@ -183,6 +183,9 @@ def tune_policy(
         ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report here")
+    ] = None,
     track: Annotated[
         bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow")
     ] = True,
@@ -193,6 +196,9 @@ def tune_policy(
     under fixed with a 2.5% margin in every stress scenario; in the base world AEs, dropout
     and strength no worse than fixed and every subgroup's VO2peak within 0.1)."""
     settings = _settings()
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        err.print(f"--report must name an .html file (got {report.name!r})")
+        raise typer.Exit(2)
     from evaluation.tuning import parse_overrides, tune
     from serving.models import ModelUnavailableError
     from serving.policy import PolicyConfig
@@ -220,10 +226,15 @@ def tune_policy(
             msg = f"--seeds {seeds!r}: expected comma-separated integers"
         err.print(msg)
         raise typer.Exit(2) from None
+    if report is not None:
+        from evaluation.tuning_report import write_tuning_report
+
+        write_tuning_report(report, result)
+        err.print(f"report: {report}")
     if track:
         from evaluation.tracking import log_tuning
 
-        run_id = log_tuning(settings, result)
+        run_id = log_tuning(settings, result, report)
         err.print(f"MLflow run {run_id} (experiment dosewise-policy-tuning)")
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=float))

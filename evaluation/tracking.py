@@ -82,9 +82,10 @@ def log_evaluation(
 TUNING_EXPERIMENT = "dosewise-policy-tuning"
 
 
-def log_tuning(settings: Settings, result: dict[str, Any]) -> str:
+def log_tuning(settings: Settings, result: dict[str, Any], report: Path | None = None) -> str:
     """One MLflow run per `tune-policy`: the candidate's configuration as params, every row's
-    numbers as metrics (`<arm>.<scenario>.s<seed>.<name>`), the verdict as tags, the JSON."""
+    numbers as metrics (`<arm>.<scenario>.s<seed>.<name>`), the verdict as tags, the JSON and
+    the HTML report when there is one."""
     client = tracking_client(settings)
     exp_id = experiment_id(client, settings, TUNING_EXPERIMENT)
     from mlflow.entities import Metric, Param
@@ -108,6 +109,6 @@ def log_tuning(settings: Settings, result: dict[str, Any]) -> str:
     log_batches(client, run_id, metrics, [Param(k, v[:6000]) for k, v in params.items()])
     for arm, ok in result["passes"].items():
         client.set_tag(run_id, f"rule.{arm}", "pass" if ok else "fail")
-    log_result_files(client, run_id, "tuning.json", result, 2, None)
+    log_result_files(client, run_id, "tuning.json", result, 2, report)
     client.set_terminated(run_id)
     return run_id

@@ -152,9 +152,13 @@ def test_worker_processes_give_the_serial_rows(tuned) -> None:
     assert parallel["rows"] == first["rows"]
 
 
-def test_the_mlflow_run_holds_the_configuration_the_rows_and_the_verdict(tuned) -> None:
+def test_the_mlflow_run_holds_the_configuration_the_rows_and_the_verdict(tuned, tmp_path) -> None:
+    from evaluation.tuning_report import write_tuning_report
+
     settings, result = tuned
-    run_id = log_tuning(settings, result)
+    report = tmp_path / "tune.html"
+    write_tuning_report(report, result)
+    run_id = log_tuning(settings, result, report)
     client = MlflowClient(settings.mlflow_tracking_uri)
     run = client.get_run(run_id)
     assert client.get_experiment(run.info.experiment_id).name == TUNING_EXPERIMENT
@@ -164,4 +168,19 @@ def test_the_mlflow_run_holds_the_configuration_the_rows_and_the_verdict(tuned) 
     assert run.data.metrics[key] == pytest.approx(result["rows"][0]["vo2peak_ratio"])
     expected = "pass" if result["passes"][CANDIDATE] else "fail"
     assert run.data.tags[f"rule.{CANDIDATE}"] == expected
-    assert {a.path for a in client.list_artifacts(run_id)} == {"tuning.json"}
+    assert {a.path for a in client.list_artifacts(run_id)} == {"tuning.json", "tune.html"}
+
+
+def test_the_report_is_one_self_contained_file_with_every_row(tuned, tmp_path) -> None:
+    from evaluation.tuning_report import write_tuning_report
+
+    _, result = tuned
+    path = tmp_path / "tune.html"
+    write_tuning_report(path, result)
+    text = path.read_text(encoding="utf-8")
+    assert text.count("data:image/png;base64,") == 1 and "<script src" not in text
+    assert text.count("<td>long-sessions-harder</td>") == 2  # candidate and defaults
+    assert "risk_price=2.0" in text
+    verdict = "keeps the rule" if result["passes"][CANDIDATE] else "breaks the rule"
+    assert f"<td>{CANDIDATE}</td><td>{verdict}</td>" in text
+    assert [p.name for p in tmp_path.iterdir()] == ["tune.html"]  # no temporary left
