@@ -150,6 +150,13 @@ class PolicyConfig:
       aerobic 5, price 1.0, resistance first 2.5    x1.162/1.153/1.166  weak +1/+6/0%, strength
                                  -0.07 points under fixed
       ... price 0.8, weekly ratio 1.6               x1.174/1.167/1.181  base AEs -1/-1/+4%
+      frequency first off       x1.147/1.140/1.151  long +2/-4/-1%   weak -7/-5/-2%
+      ... + sessions of at most 45 min: the same VO2peak, long +2/-3/-1%
+      a dose-neutral price per attended session x the generic dose's predicted intolerance
+      (what a session costs when the dose-response is wrong), 0.1
+                                x1.127/1.123/1.129  long -6/-7/-9%   weak -7/-4/-1%
+      ... 0.25 with aerobic 4, resistance first 2   x1.145/1.137/1.147  long -3/-7/-7%  weak
+                                 -2/-6/0%; at 1.0 VO2peak x1.01 and strength under fixed
     None kept: VO2peak >= 1.15 x needs an aerobic weight near 5 (the oracle arm with these
     weights reaches 1.141 x on seed 5), and there the weak-dose-tolerance AEs go over fixed and
     strength under it. The two stress worlds pull opposite ways (fewer, longer sessions lower the
