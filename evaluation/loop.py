@@ -28,6 +28,7 @@ from features.labels import tolerated
 from training.sim_params import PHASES, SimParams
 from training.simulator import Simulator
 from training.simulator.cohort import STAGES
+from training.simulator.scenarios import scenario_params
 
 REFERENCE_ARM = "fixed"
 
@@ -122,6 +123,16 @@ def summarise(
     return out
 
 
+def progress_columns(unit: str) -> tuple[Any, ...]:
+    """A rich progress bar's columns: what, bar, done/total `unit`, elapsed."""
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} " + unit),
+        TimeElapsedColumn(),
+    )
+
+
 def run_evaluation(
     env: ArmEnv,
     n_patients: int,
@@ -134,18 +145,15 @@ def run_evaluation(
     boot_seed: int | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Simulate every arm on the same patients (same seed) and summarise; JSON-able result."""
+    """Simulate every arm on the same patients (same seed) and summarise; JSON-able result.
+    `params` default to the named scenario's (`scenario_params`)."""
+    if params is None:
+        params = scenario_params(scenario)
     console = console or Console(stderr=True)
     arms = dict(ARM_FACTORIES if arms is None else arms)
     boot_seed = seed if boot_seed is None else boot_seed
     runs: dict[str, ArmRun] = {}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} weeks"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with Progress(*progress_columns("weeks"), console=console) as progress:
         tasks = {name: progress.add_task(f"arm {name}", total=weeks) for name in arms}
         for name, factory in arms.items():
             task = tasks[name]

@@ -40,8 +40,6 @@ def run_command(
     console: Console,
 ) -> dict[str, Any]:
     """Evaluate, write the report, log to MLflow (in the project registry's store)."""
-    from training.simulator.scenarios import scenario_params
-
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         model_settings = settings
@@ -59,7 +57,6 @@ def run_command(
             weeks,
             seed,
             scenario=scenario,
-            params=scenario_params(scenario),
             replicates=replicates,
             console=console,
         )

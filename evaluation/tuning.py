@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from evaluation.arms import ARM_FACTORIES, ArmEnv, ArmFactory, policy_config
+from evaluation.loop import progress_columns
 from features.settings import Settings
 from serving.policy import PolicyConfig
 
@@ -208,7 +209,6 @@ def _run_one(
 ) -> list[dict[str, Any]]:
     """One closed loop (no bootstrap: the rule reads point estimates) -> one row per arm."""
     from evaluation.loop import run_evaluation
-    from training.simulator.scenarios import scenario_params
 
     key = (id(env_factory), settings.root)
     env = _ENV_CACHE.get(key)
@@ -220,7 +220,6 @@ def _run_one(
         weeks,
         seed,
         scenario=scenario,
-        params=scenario_params(scenario),
         arms=_arms(cfg, defaults),
         replicates=10,
         console=Console(quiet=True),
@@ -256,13 +255,7 @@ def tune(
     console = console or Console(stderr=True)
     args = (settings, env_factory, cfg, defaults if compare_defaults else None)
     rows: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} closed loops"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with Progress(*progress_columns("closed loops"), console=console) as progress:
         bar = progress.add_task("tuning", total=len(tasks))
         if jobs <= 1:
             for seed, sc in tasks:

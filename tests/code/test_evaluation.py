@@ -345,3 +345,16 @@ def test_evaluation_is_the_only_place_where_simulator_and_policy_meet() -> None:
     assert {"training", "serving"} <= _imports("evaluation")
     assert not {"training", "evaluation"} & _imports("serving")
     assert not {"serving", "evaluation"} & _imports("training")
+
+
+def test_a_named_scenario_runs_in_its_own_world_without_params() -> None:
+    from training.simulator.scenarios import scenario_params
+
+    named = run_evaluation(env(), 20, 2, seed=2, scenario="weak-dose-tolerance", replicates=10)
+    explicit = run_evaluation(
+        env(), 20, 2, seed=2, scenario="weak-dose-tolerance",
+        params=scenario_params("weak-dose-tolerance"), replicates=10,
+    )  # fmt: skip
+    base = run_evaluation(env(), 20, 2, seed=2, replicates=10)
+    assert named["arms"] == explicit["arms"]
+    assert named["arms"]["fixed"]["tolerated_share"] != base["arms"]["fixed"]["tolerated_share"]
