@@ -152,18 +152,18 @@ def trajectory(req: RecommendRequest, rec: Recommendation) -> dict[str, Any]:
                 "sessions": len(mine),
             }
         )
-    infusions = []
     p = req.patient
+    offsets = []  # infusion days from as_of
     if p.days_since_infusion is not None:
-        infusions.append(as_of - dt.timedelta(days=p.days_since_infusion))
+        offsets.append(-p.days_since_infusion)
     nxt = getattr(p, "next_infusion_in_days", None)
     if nxt is not None:
-        infusions.append(as_of + dt.timedelta(days=nxt))
+        offsets.append(nxt)  # the contract bounds it below only: no date is made of it first
     marks = []
-    for day in infusions:
-        idx = (day - starts[0]).days // 7
+    for off in offsets:
+        idx = ((as_of - starts[0]).days + off) // 7
         if 0 <= idx <= n:  # n: next week
-            marks.append({"x": idx, "date": day.isoformat()})
+            marks.append({"x": idx, "date": (as_of + dt.timedelta(days=off)).isoformat()})
     rx = rec.prescription
     a = rx.aerobic if rx is not None else None
     r = rx.resistance if rx is not None else None

@@ -280,6 +280,14 @@ def test_trajectory_sums_weeks_and_marks_events() -> None:
     assert weeks["2026-11-13"]["adverse_event"] == "mild"
     assert t["infusions"] == [{"x": 7, "date": "2026-11-17"}]
     assert t["next_aerobic"] == 0.0 and t["next_load"] == 0.0
+    # the next infusion: marked in next week's column; one past any date (the contract bounds
+    # it below only) is off the chart, never an error (schemathesis found the 500)
+    b["patient"]["next_infusion_in_days"] = 4
+    near = trajectory(RecommendRequest.model_validate(b), hold_recommendation())
+    assert near["infusions"][-1] == {"x": 8, "date": "2026-11-24"}
+    b["patient"]["next_infusion_in_days"] = 471065392
+    far = trajectory(RecommendRequest.model_validate(b), hold_recommendation())
+    assert far["infusions"] == [{"x": 7, "date": "2026-11-17"}]
 
 
 def test_the_page_shows_what_was_decided_then_after_a_promotion_and_a_policy_change(
@@ -337,3 +345,12 @@ def test_the_page_shows_what_was_decided_then_after_a_promotion_and_a_policy_cha
     assert asked[0] == versions  # the page asked for the versions that made it, once
     assert table(fresh) != table(before)  # the change is real: a new page differs
     assert '<table id="considered">' not in unavailable and rec["patient_id"] in unavailable
+
+
+def test_an_infusion_past_any_date_still_gets_a_page(client: TestClient) -> None:
+    # schemathesis found this 500: the page's trajectory made a date of the next infusion
+    b = body()
+    b["patient"]["next_infusion_in_days"] = 471065392  # the contract bounds it below only
+    resp = client.post("/recommend_batch", json=[b], headers=AUTH)
+    assert resp.status_code == 200, resp.text
+    open_page(client, resp.json()[0])
