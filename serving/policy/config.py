@@ -144,7 +144,7 @@ class PolicyConfig:
       ... and only with mean RPE at least 0.5 under the band's top (sessions felt easy)
                                 x1.142/1.138/1.146  long -3/-6/-7%   weak -3/-3/0%
       ... RPE alone (<= 0)      x1.145/1.139/1.148  long -1/-5/-4%   weak -7/-5/-2%
-      ... + a 4th session only at 50 min         x1.114-1.119, long +1/-3/-5%
+      ... + a 4th session only at 50 min         x1.112-1.119, long +1/-3/-5%
       ... + longer sessions step back at RPE >= 0.3 over the band: at target 22-25%
       aerobic 3.5, price 0.9, resistance first 2.0  x1.145/1.135/1.146  weak -2/+3/+4%
       aerobic 5, price 1.0, resistance first 2.5    x1.162/1.153/1.166  weak +1/+6/0%, strength
@@ -155,7 +155,7 @@ class PolicyConfig:
       a dose-neutral price per attended session x the generic dose's predicted intolerance
       (what a session costs when the dose-response is wrong), 0.1
                                 x1.127/1.123/1.129  long -6/-7/-9%   weak -7/-4/-1%
-      ... 0.25 with aerobic 4, resistance first 2   x1.145/1.137/1.147  long -3/-7/-7%  weak
+      ... 0.25 with aerobic 4, resistance first 2   x1.145/1.137/1.147  long -2.5/-7/-7%  weak
                                  -2/-6/0%; at 1.0 VO2peak x1.01 and strength under fixed
     None kept: VO2peak >= 1.15 x needs an aerobic weight near 5 (the oracle arm with these
     weights reaches 1.141 x on seed 5), and there the weak-dose-tolerance AEs go over fixed and
