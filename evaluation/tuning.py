@@ -83,7 +83,11 @@ def _typed(name: str, text: str, hint: Any, current: Any) -> Any:
                 raise ValueError("NaN is not a setting")
             return value
         if isinstance(current, tuple):
-            return tuple(float(v) for v in text.strip("()").split(",") if v.strip())
+            value = tuple(float(v) for v in text.strip("()").split(",") if v.strip())
+            args = typing.get_args(hint)
+            if args and Ellipsis not in args and len(value) != len(args):
+                raise ValueError(f"expected {len(args)} comma-separated numbers")
+            return value
     except ValueError as exc:
         raise ValueError(f"--set {name}={text}: {exc}") from None
     raise ValueError(f"--set {name}: its type {hint!r} cannot be set from the command line")
@@ -194,12 +198,8 @@ def settings_arm_env(settings: Settings) -> ArmEnv:
     return arm_env(settings)
 
 
-_ENV_CACHE: dict[tuple[Any, ...], ArmEnv] = {}
-
-
 def _run_one(
-    settings: Settings,
-    env_factory: ArmEnvFactory,
+    env: ArmEnv,
     cfg: PolicyConfig,
     defaults: PolicyConfig | None,
     seed: int,
@@ -210,10 +210,6 @@ def _run_one(
     """One closed loop (no bootstrap: the rule reads point estimates) -> one row per arm."""
     from evaluation.loop import run_evaluation
 
-    key = (id(env_factory), settings.root)
-    env = _ENV_CACHE.get(key)
-    if env is None:  # one model load per process
-        env = _ENV_CACHE[key] = env_factory(settings)
     result = run_evaluation(
         env,
         patients,
@@ -226,6 +222,17 @@ def _run_one(
     )
     names = [CANDIDATE] + ([DEFAULTS] if defaults is not None else [])
     return [summary_row(result, arm) for arm in names]
+
+
+_WORKER_ENV: list[ArmEnv] = []  # a worker process's environment (its models load once)
+
+
+def _start_worker(settings: Settings, env_factory: ArmEnvFactory) -> None:
+    _WORKER_ENV[:] = [env_factory(settings)]
+
+
+def _run_in_worker(*args: Any) -> list[dict[str, Any]]:
+    return _run_one(_WORKER_ENV[0], *args)
 
 
 def tune(
@@ -253,19 +260,25 @@ def tune(
     cfg = dataclasses.replace(defaults, **overrides)
     tasks = [(seed, sc) for seed in seeds for sc in scenarios]
     console = console or Console(stderr=True)
-    args = (settings, env_factory, cfg, defaults if compare_defaults else None)
+    args = (cfg, defaults if compare_defaults else None)
     rows: dict[tuple[int, str], list[dict[str, Any]]] = {}
     with Progress(*progress_columns("closed loops"), console=console) as progress:
         bar = progress.add_task("tuning", total=len(tasks))
         if jobs <= 1:
+            env = env_factory(settings)  # models load once, on the first loop
             for seed, sc in tasks:
-                rows[(seed, sc)] = _run_one(*args, seed, sc, patients, weeks)
+                rows[(seed, sc)] = _run_one(env, *args, seed, sc, patients, weeks)
                 progress.advance(bar)
         else:
             ctx = multiprocessing.get_context("spawn")  # no forked OpenMP state
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=ctx,
+                initializer=_start_worker,
+                initargs=(settings, env_factory),
+            ) as pool:
                 futures = {
-                    pool.submit(_run_one, *args, seed, sc, patients, weeks): (seed, sc)
+                    pool.submit(_run_in_worker, *args, seed, sc, patients, weeks): (seed, sc)
                     for seed, sc in tasks
                 }
                 for fut in as_completed(futures):

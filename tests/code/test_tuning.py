@@ -46,6 +46,11 @@ def test_overrides_are_typed_and_a_bad_one_is_named() -> None:
         parse_overrides(["frequency_first=maybe"], PolicyConfig())
     with pytest.raises(ValueError, match=r"max_aerobic_sessions=4\.5"):
         parse_overrides(["max_aerobic_sessions=4.5"], PolicyConfig())
+    with pytest.raises(ValueError, match="start_aerobic=3,30: expected 3 comma-separated"):
+        parse_overrides(["start_aerobic=3,30"], PolicyConfig())
+    assert parse_overrides(["start_aerobic=3,30,70"], PolicyConfig()) == {
+        "start_aerobic": (3.0, 30.0, 70.0)
+    }
     with pytest.raises(ValueError, match="expected name=value"):
         parse_overrides(["aerobic_weight"], PolicyConfig())
     with pytest.raises(ValueError, match="NaN"):
