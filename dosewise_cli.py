@@ -199,32 +199,29 @@ def tune_policy(
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         err.print(f"--report must name an .html file (got {report.name!r})")
         raise typer.Exit(2)
-    from evaluation.tuning import parse_overrides, tune
+    from evaluation.tuning import check_scenarios, check_seeds, parse_overrides, tune
     from serving.models import ModelUnavailableError
     from serving.policy import PolicyConfig
 
-    try:
+    scenario_list = [s.strip() for s in scenarios.split(",") if s.strip()]
+    try:  # every argument checked before the first closed loop
         overrides = parse_overrides(set_ or [], PolicyConfig())
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        check_seeds(seed_list)
+        check_scenarios(scenario_list)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
+    try:
         result = tune(
-            settings,
-            overrides,
-            seed_list,
-            [s.strip() for s in scenarios.split(",") if s.strip()],
-            patients,
-            weeks,
-            jobs,
-            compare_defaults,
-            console=err,
-        )
+            settings, overrides, seed_list, scenario_list, patients, weeks, jobs,
+            compare_defaults, console=err,
+        )  # fmt: skip
     except ModelUnavailableError as exc:
         err.print(f"no champion models ({exc}); run `dosewise train` first")
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        msg = str(exc)
-        if "invalid literal for int" in msg:
-            msg = f"--seeds {seeds!r}: expected comma-separated integers"
-        err.print(msg)
         raise typer.Exit(2) from None
     if report is not None:
         from evaluation.tuning_report import write_tuning_report

@@ -103,6 +103,16 @@ def check_seeds(seeds: Sequence[int]) -> None:
         )
 
 
+def check_scenarios(scenarios: Sequence[str]) -> None:
+    """Every scenario is one the simulator knows (ValueError naming the known ones)."""
+    from training.simulator.scenarios import SCENARIOS
+
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown or not scenarios:
+        name = repr(unknown[0]) if unknown else "(none)"
+        raise ValueError(f"--scenarios: unknown scenario {name}; known: {', '.join(SCENARIOS)}")
+
+
 def summary_row(result: Mapping[str, Any], arm: str) -> dict[str, Any]:
     """One arm of one closed loop, read against the fixed arm (the numbers the rule judges)."""
     fixed, mine = result["arms"]["fixed"], result["arms"][arm]
@@ -250,12 +260,8 @@ def tune(
 ) -> dict[str, Any]:
     """Every (seed, scenario) closed loop of the candidate (the service's configuration with
     `overrides`), rows in (seed, scenario) order whatever `jobs` is, and the rule's verdict."""
-    from training.simulator.scenarios import SCENARIOS
-
     check_seeds(seeds)
-    unknown = [s for s in scenarios if s not in SCENARIOS]
-    if unknown:
-        raise ValueError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
+    check_scenarios(scenarios)
     defaults = policy_config(settings)
     cfg = dataclasses.replace(defaults, **overrides)
     tasks = [(seed, sc) for seed in seeds for sc in scenarios]

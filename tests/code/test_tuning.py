@@ -66,6 +66,11 @@ def test_the_evaluation_seeds_are_never_tuned_on(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
     out = CliRunner().invoke(app, ["tune-policy", "--seeds", "101,6", "--no-mlflow"])
     assert out.exit_code == 2 and "--seeds 6: evaluation seeds are never tuned on" in out.output
+    out = CliRunner().invoke(app, ["tune-policy", "--seeds", "101,x", "--no-mlflow"])
+    assert out.exit_code == 2 and "--seeds '101,x': expected comma-separated integers" in out.output
+    out = CliRunner().invoke(app, ["tune-policy", "--scenarios", "base,nope", "--no-mlflow"])
+    assert out.exit_code == 2 and "unknown scenario 'nope'" in out.output
+    assert "weak-dose-tolerance" in out.output
     out = CliRunner().invoke(app, ["tune-policy", "--set", "risk_prise=1", "--no-mlflow"])
     assert out.exit_code == 2 and "risk_prise: not a PolicyConfig field" in out.output
     assert "risk_price" in out.output
