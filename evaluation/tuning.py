@@ -32,10 +32,10 @@ from serving.policy import PolicyConfig
 TUNING_SEEDS = (101, 102, 103)
 EVALUATION_SEEDS = (5, 6)  # issue 10's acceptance seeds: never tuned on
 TUNING_SCENARIOS = ("base", "long-sessions-harder", "weak-dose-tolerance")
+# Arms per (seed, scenario) beside fixed: `DEFAULTS` is today's PolicyConfig, side by side.
 CANDIDATE, DEFAULTS = "candidate", "defaults"
 AE = "ae_moderate_or_serious_per_100_patients"
-# Arms per (seed, scenario): `DEFAULTS` is the current PolicyConfig, for a side-by-side read.
-ArmEnvFactory = Callable[[Settings], ArmEnv]
+ArmEnvFactory = Callable[[Settings], ArmEnv]  # settings -> models and policy of the loops
 
 
 @dataclass(frozen=True)
