@@ -145,8 +145,28 @@ def tuning_table(result: dict[str, Any]) -> Table:
     return table
 
 
+def tuning_means_table(result: dict[str, Any]) -> Table:
+    """The rows' mean over seeds per scenario and arm: one seed's noise (about +/-7% in AEs)
+    is larger than most differences between candidates."""
+    table = Table(title=f"Mean over seeds {', '.join(map(str, result['seeds']))}")
+    for name in ("scenario", "arm", "VO2peak x fixed", "strength pts", "sarcopenic pts",
+                 "AE/100 pts vs fixed", "at target"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("scenario", "arm") else "right")
+    for sc in result["scenarios"]:
+        for arm, per in result["means"].items():
+            m = per[sc]
+            table.add_row(
+                sc, arm, f"{m['vo2peak_ratio']:.3f}", f"{m['strength_gain']:+.2f}",
+                f"{m['sarcopenic_strength_gain']:+.2f}", f"{m['ae_change']:+.1%}",
+                f"{m['at_target']:.1%}",
+            )  # fmt: skip
+    return table
+
+
 def print_tuning(result: dict[str, Any], console: Console) -> None:
     console.print(tuning_table(result))
+    if len(result["seeds"]) > 1:
+        console.print(tuning_means_table(result))
     for arm, ok in result["passes"].items():
         verdict = "[green]keeps the tuning rule[/]" if ok else "[red]breaks the tuning rule[/]"
         console.print(f"{arm}: {verdict}")

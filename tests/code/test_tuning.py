@@ -194,3 +194,20 @@ def test_the_report_is_one_self_contained_file_with_every_row(tuned, tmp_path) -
     verdict = "keeps the rule" if result["passes"][CANDIDATE] else "breaks the rule"
     assert f"<td>{CANDIDATE}</td><td>{verdict}</td>" in text
     assert [p.name for p in tmp_path.iterdir()] == ["tune.html"]  # no temporary left
+
+
+def test_the_terminal_shows_every_row_and_the_mean_over_seeds(tuned) -> None:
+    from rich.console import Console
+
+    from evaluation.tables import print_tuning
+
+    _, result = tuned
+    two = result | {"seeds": [101, 102]}  # the means table appears with more than one seed
+    console = Console(width=250, record=True)
+    print_tuning(two, console)
+    text = console.export_text()
+    assert text.count("long-sessions-harder") == 4  # 2 rows + 2 means (candidate, defaults)
+    mean = result["means"][CANDIDATE]["base"]["vo2peak_ratio"]
+    assert "Mean over seeds 101, 102" in text and f"{mean:.3f}" in text
+    verdict = "keeps" if result["passes"][CANDIDATE] else "breaks"
+    assert f"{CANDIDATE}: {verdict} the tuning rule" in text
