@@ -51,8 +51,9 @@ def resistance_allowed(env: gk.Envelope) -> bool:
     return bool(env.resistance_allowed) and env.resistance_sessions_max >= 1
 
 
-def rate_below(rate: float, cfg: PolicyConfig) -> bool:
-    return bool(math.isfinite(rate) and rate < cfg.step_back_below_rate)
+def rate_below(rate: float, threshold: float) -> bool:
+    """A known tolerated share under `threshold` (0: never)."""
+    return bool(math.isfinite(rate) and rate < threshold)
 
 
 def aerobic_options(
@@ -85,12 +86,12 @@ def aerobic_options(
     p_vals = np.unique(np.floor([_clip(p, p_lo, p_hi) for p in p_vals]))
     grow = cur and (rise or not cfg.minutes_need_tolerated_week)
     m_hi = m0 + (cfg.minutes_span if grow else 0.0)
-    longer_back = (
-        m0 > cfg.start_aerobic[1]
-        and math.isfinite(rate)
-        and (rate < cfg.longer_step_back_below_rate)
-    )
-    if cur and not rise and (cfg.minutes_step_back or rate_below(rate, cfg) or longer_back):
+    longer_back = m0 > cfg.start_aerobic[1] and rate_below(rate, cfg.longer_step_back_below_rate)
+    if (
+        cur
+        and not rise
+        and (cfg.minutes_step_back or rate_below(rate, cfg.step_back_below_rate) or longer_back)
+    ):
         m_hi = m0 - cfg.minutes_step
         floor = cfg.step_back_floor_minutes
         if cfg.step_back_floor_when_capped and env.aerobic_minutes_max <= cfg.start_aerobic[1]:
