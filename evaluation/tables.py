@@ -106,42 +106,41 @@ def print_evaluation(result: dict[str, Any], console: Console) -> None:
             console.print(f"[red]violation ({arm})[/]: {ex}")
 
 
+# `dosewise tune-policy`: the columns every view of a row shares (terminal, HTML report)
+TUNING_COLUMNS = ("seed", "scenario", "arm", "VO2peak x fixed", "strength pts", "sarcopenic pts",
+                  "AE/100 pts vs fixed", "at target")  # fmt: skip
+
+
+def tuning_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    """One row's `TUNING_COLUMNS` as text."""
+    return (
+        str(r["seed"]), r["scenario"], r["arm"], f"{r['vo2peak_ratio']:.3f}",
+        f"{r['strength_gain']:+.2f}", f"{r['sarcopenic_strength_gain']:+.2f}",
+        f"{r['ae_per_100']:.1f} vs {r['fixed_ae_per_100']:.1f} ({r['ae_change']:+.1%})",
+        f"{r['at_target']:.1%}",
+    )  # fmt: skip
+
+
+def overrides_text(overrides: dict[str, Any], sep: str = ", ") -> str:
+    """The candidate's changes to the defaults, `name=value`, or "none"."""
+    return sep.join(f"{k}={v}" for k, v in overrides.items()) or "none"
+
+
 def tuning_table(result: dict[str, Any]) -> Table:
-    """`dosewise tune-policy`: one row per seed, scenario and arm, read against the fixed dose."""
-    overrides = ", ".join(f"{k}={v}" for k, v in result["overrides"].items()) or "none"
+    """One row per seed, scenario and arm, read against the fixed dose."""
+    overrides = overrides_text(result["overrides"])
     table = Table(
         title=f"Policy tuning vs the fixed dose: {result['patients']} patients x "
         f"{result['weeks']} weeks; candidate = defaults with {overrides}"
     )
-    for name, justify in (
-        ("seed", "right"),
-        ("scenario", "left"),
-        ("arm", "left"),
-        ("VO2peak x fixed", "right"),
-        ("strength pts", "right"),
-        ("sarcopenic pts", "right"),
-        ("AE/100 pts vs fixed", "right"),
-        ("at target", "right"),
-        ("worst subgroup VO2", "right"),
-        ("rule", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for name in (*TUNING_COLUMNS, "worst subgroup VO2", "rule"):
+        table.add_column(name, justify="left" if name in ("scenario", "arm", "rule") else "right")
     for r in result["rows"]:
         worst = "-"
         if r["worst_subgroup"]:
             worst = f"{r['worst_subgroup']} {r['worst_subgroup_vo2_gap']:+.3f}"
-        table.add_row(
-            str(r["seed"]),
-            r["scenario"],
-            r["arm"],
-            f"{r['vo2peak_ratio']:.3f}",
-            f"{r['strength_gain']:+.2f}",
-            f"{r['sarcopenic_strength_gain']:+.2f}",
-            f"{r['ae_per_100']:.1f} vs {r['fixed_ae_per_100']:.1f} ({r['ae_change']:+.1%})",
-            f"{r['at_target']:.1%}",
-            worst,
-            "[green]ok[/]" if not r["failures"] else "[red]" + "; ".join(r["failures"]) + "[/]",
-        )
+        rule = "[green]ok[/]" if not r["failures"] else "[red]" + "; ".join(r["failures"]) + "[/]"
+        table.add_row(*tuning_cells(r), worst, rule)
     return table
 
 

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evaluation.tables import overrides_text
 from features.settings import Settings
 from training.tracking_runs import experiment_id, log_batches, log_result_files, tracking_client
 
@@ -95,7 +96,7 @@ def log_tuning(settings: Settings, result: dict[str, Any], report: Path | None =
         "scenarios": ",".join(result["scenarios"]),
         "patients": str(result["patients"]),
         "weeks": str(result["weeks"]),
-        "overrides": ",".join(f"{k}={v}" for k, v in result["overrides"].items()) or "none",
+        "overrides": overrides_text(result["overrides"], ","),
     }
     metrics = []
     for r in result["rows"]:
@@ -103,7 +104,8 @@ def log_tuning(settings: Settings, result: dict[str, Any], report: Path | None =
         for k, v in r.items():
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
                 metrics.append(Metric(f"{prefix}.{k}", float(v), 0, 0))
-    name = "tune-" + ("-".join(f"{k}={v}" for k, v in result["overrides"].items()) or "defaults")
+    changes = result["overrides"]
+    name = "tune-" + (overrides_text(changes, "-") if changes else "defaults")
     run = client.create_run(exp_id, run_name=name[:200])
     run_id = run.info.run_id
     log_batches(client, run_id, metrics, [Param(k, v[:6000]) for k, v in params.items()])

@@ -15,6 +15,7 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt
 
 from evaluation.report import COLOURS
+from evaluation.tables import TUNING_COLUMNS, overrides_text, tuning_cells
 from features.html_report import html_table, image_sections, page_head, png_base64, write_html
 
 VO2_GOAL = 1.15  # issue 10: base VO2peak change at least 1.15 x the fixed dose's
@@ -68,18 +69,9 @@ def plot_rows(result: dict[str, Any]) -> str:
 
 def render_tuning_report(result: dict[str, Any]) -> str:
     """The report as one HTML string: the plot, the rows with what each breaks, the verdict."""
-    rows = [
-        (
-            r["seed"], r["scenario"], r["arm"], f"{r['vo2peak_ratio']:.3f}",
-            f"{r['strength_gain']:+.2f}", f"{r['sarcopenic_strength_gain']:+.2f}",
-            f"{r['ae_per_100']:.1f} vs {r['fixed_ae_per_100']:.1f} ({r['ae_change']:+.1%})",
-            f"{r['at_target']:.1%}", "; ".join(r["failures"]) or "ok",
-        )
-        for r in result["rows"]
-    ]  # fmt: skip
-    header = ("seed", "scenario", "arm", "VO2peak x fixed", "strength pts", "sarcopenic pts",
-              "AE/100 pts vs fixed", "at target", "rule")  # fmt: skip
-    overrides = ", ".join(f"{k}={v}" for k, v in result["overrides"].items()) or "none"
+    rows = [(*tuning_cells(r), "; ".join(r["failures"]) or "ok") for r in result["rows"]]
+    header = (*TUNING_COLUMNS, "rule")
+    overrides = overrides_text(result["overrides"])
     verdict = [(arm, "keeps the rule" if ok else "breaks the rule")
                for arm, ok in result["passes"].items()]  # fmt: skip
     title = "Dosewise policy tuning"
