@@ -180,9 +180,9 @@ def failures(row: Mapping[str, Any], rule: Rule = Rule()) -> list[str]:
 
 def _arms(cfg: PolicyConfig, defaults: PolicyConfig | None) -> dict[str, ArmFactory]:
     arms: dict[str, ArmFactory] = {"fixed": ARM_FACTORIES["fixed"]}
-    arms[CANDIDATE] = _with_config(ARM_FACTORIES["dosewise"], cfg)
+    arms[CANDIDATE] = _WithConfig(ARM_FACTORIES["dosewise"], cfg)
     if defaults is not None:
-        arms[DEFAULTS] = _with_config(ARM_FACTORIES["dosewise"], defaults)
+        arms[DEFAULTS] = _WithConfig(ARM_FACTORIES["dosewise"], defaults)
     return arms
 
 
@@ -195,10 +195,6 @@ class _WithConfig:
 
     def __call__(self, env: ArmEnv) -> Any:
         return self.factory(dataclasses.replace(env, cfg=self.cfg))
-
-
-def _with_config(factory: ArmFactory, cfg: PolicyConfig) -> ArmFactory:
-    return _WithConfig(factory, cfg)
 
 
 def settings_arm_env(settings: Settings) -> ArmEnv:
