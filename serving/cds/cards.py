@@ -229,6 +229,31 @@ def insufficient_card(mapped: Mapped, base_url: str) -> Card:
     )
 
 
+def unreadable_orders_card(orders: Sequence[tuple[str, str]], base_url: str) -> Card:
+    """A warning card for exercise orders Dosewise could not check: an order it cannot read must
+    never pass as one it checked and found safe. `orders`: (order id, why) pairs."""
+    n = len(orders)
+    summary = _clip(
+        f"Dosewise cannot check {n} exercise order{'s' if n > 1 else ''}: "
+        "not a valid FHIR R4 ServiceRequest"
+    )
+    lines = [
+        "These exercise orders do not validate as FHIR R4 ServiceRequests, so their dose was not "
+        "checked against the guideline limits. Check the dose by hand or correct the order.",
+        "",
+        "| order | problem |",
+        "|---|---|",
+    ]
+    lines += [f"| {_md_escape(oid)} | {_md_escape(why)} |" for oid, why in orders]
+    return Card(
+        uuid=str(uuidlib.uuid4()),
+        summary=summary,
+        detail="\n".join(lines),
+        indicator="warning",
+        source=Source(label="Dosewise", url=f"{base_url}/ui/model-card"),
+    )
+
+
 def order_check_card(
     problems: Sequence[str],
     rules: Sequence[Mapping[str, Any]],

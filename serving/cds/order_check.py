@@ -61,6 +61,8 @@ class OrderCheck:
     deletions: list[str] = field(default_factory=list)
     created: list[dict[str, Any]] = field(default_factory=list)
     unstated: list[str] = field(default_factory=list)
+    # exercise orders whose dose could not be read (no sessions per week): (order, why)
+    unchecked: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _floor(result: KernelResult) -> dict[str, float]:
@@ -85,20 +87,28 @@ def check_orders(
     floor = _floor(result)
     required = list(result.restrictions)
     read: list[tuple[Mapping[str, Any], str, Any]] = []
+    undosed: list[Mapping[str, Any]] = []
     for res in draft:
         modality, dose, unstated = orders.read_order(res, floor)
         out.unstated += [f"{modality} {u}" for u in unstated]
         if dose is None:
+            undosed.append(res)
             continue
         read.append((res, modality, dose))
-    if not read:
-        return out
-    if result.decision != "allowed":
+    if result.decision != "allowed" and (read or undosed):
+        # no exercise may be ordered now: every exercise order goes, dose readable or not
         out.problems.append(f"decision is {result.decision}: no exercise dose may be ordered now")
         out.deletions = [f"ServiceRequest/{res.get('id')}" for res, _, _ in read]
+        out.deletions += [f"ServiceRequest/{res.get('id')}" for res in undosed]
         if result.decision == "refer":
             ids = [r.id for r in result.fired if r.kind == "refer"]
             out.created.append(orders.build_referral(patient_id, ids, reason))
+        return out
+    out.unchecked = [
+        (orders.order_label(res), "sessions per week: not stated as a number per period")
+        for res in undosed
+    ]
+    if not read:
         return out
     for res, modality, dose in read:
         rx = orders.prescription_of({modality: dose}, required)

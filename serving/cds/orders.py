@@ -22,6 +22,8 @@ How the dose is written (and read back):
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -63,6 +65,8 @@ EXERCISE_ORDER_CODES = frozenset({"229065009", "229095001"})
 PA_INTENTS = frozenset({"original-order", "order", "filler-order"})
 PA_STATUSES = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error"})
 UCUM = "http://unitsofmeasure.org"
+# A FHIR resource id (R4: [A-Za-z0-9-.]{1,64}; "_" too, as EHRs send it)
+FHIR_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 RESTRICTION_WORDS = {
     "no_high_impact": "no high-impact activity",
@@ -282,39 +286,68 @@ def emit(sr: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- reading an order back ---------------------------------------------------------------------
+# An order arrives as the EHR's raw JSON: these readers take any shape and find nothing in a part
+# that is not the FHIR type it should be, so a malformed order is never a crash.
+def _dict(x: Any) -> Mapping[str, Any]:
+    return x if isinstance(x, Mapping) else {}
+
+
+def _dicts(x: Any) -> list[Mapping[str, Any]]:
+    return [i for i in x if isinstance(i, Mapping)] if isinstance(x, list) else []
+
+
+def _codings(concepts: Any) -> list[Mapping[str, Any]]:
+    """The codings of a list of CodeableConcepts."""
+    return [c for cc in _dicts(concepts) for c in _dicts(cc.get("coding"))]
+
+
+def order_label(res: Mapping[str, Any]) -> str:
+    """How a card names an order: `ServiceRequest/<id>`, or "an order without an id"."""
+    rid = res.get("id")
+    if isinstance(rid, str) and FHIR_ID.match(rid):
+        return f"ServiceRequest/{rid}"
+    return "an order without an id"
+
+
 def is_exercise_order(res: Mapping[str, Any]) -> bool:
     """An exercise ServiceRequest: an exercise therapy/class code, or the PA category."""
     if res.get("resourceType") != "ServiceRequest":
         return False
-    codes = {
-        c.get("code")
-        for c in (res.get("code") or {}).get("coding") or []
-        if c.get("system") == SNOMED
-    }
+    codes = {str(c.get("code")) for c in _codings([res.get("code")]) if c.get("system") == SNOMED}
     if codes & EXERCISE_ORDER_CODES:
         return True
-    cats = [c for cc in res.get("category") or [] for c in cc.get("coding") or []]
-    is_pa = any(c.get("code") == "PhysicalActivity" for c in cats)
+    is_pa = any(c.get("code") == "PhysicalActivity" for c in _codings(res.get("category")))
     return is_pa and not codes & {"390893007"}
 
 
-def _ext_parts(res: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for ext in res.get("extension") or []:
+def _ext_parts(res: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for ext in _dicts(res.get("extension")):
         if ext.get("url") == DOSE_EXTENSION:
-            for part in ext.get("extension") or []:
+            for part in _dicts(ext.get("extension")):
                 out.setdefault(str(part.get("url")), []).append(part)
     return out
 
 
-def _ext_num(parts: dict[str, list[dict[str, Any]]], name: str) -> float | None:
+LARGEST = 1e9  # a stated number beyond this is read as this: still over every limit, never unstated
+
+
+def _number(x: Any) -> float | None:
+    """A JSON number as a float (None for anything else, booleans too)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return None
+    if isinstance(x, int) and abs(x) > LARGEST:
+        return math.copysign(LARGEST, x)
+    return float(min(max(x, -LARGEST), LARGEST)) if math.isfinite(x) else None
+
+
+def _ext_num(parts: dict[str, list[Mapping[str, Any]]], name: str) -> float | None:
     for p in parts.get(name, []):
         if "valueQuantity" in p:
-            return float(p["valueQuantity"].get("value"))
-        if "valueInteger" in p:
-            return float(p["valueInteger"])
-        if "valueDecimal" in p:
-            return float(p["valueDecimal"])
+            return _number(_dict(p["valueQuantity"]).get("value"))
+        for key in ("valueInteger", "valueDecimal", "valuePositiveInt", "valueUnsignedInt"):
+            if key in p:
+                return _number(p[key])
     return None
 
 
@@ -323,30 +356,26 @@ def order_modality(res: Mapping[str, Any]) -> str:
     for p in parts.get("modality", []):
         if p.get("valueCode") in ("aerobic", "resistance"):
             return str(p["valueCode"])
-    for detail in res.get("orderDetail") or []:
-        for c in detail.get("coding") or []:
-            if c.get("system") == MODALITY_SYSTEM and c.get("code") in ("aerobic", "resistance"):
-                return str(c["code"])
-    return "resistance" if is_resistance(res.get("code")) else "aerobic"
+    for c in _codings(res.get("orderDetail")):
+        if c.get("system") == MODALITY_SYSTEM and c.get("code") in ("aerobic", "resistance"):
+            return str(c["code"])
+    return "resistance" if is_resistance(_dict(res.get("code"))) else "aerobic"
 
 
 def _sessions_per_week(repeat: Mapping[str, Any]) -> float | None:
-    freq = repeat.get("frequency")
-    period = repeat.get("period", 1) or 1
-    unit = repeat.get("periodUnit", "wk")
-    per_week = {"wk": 1.0, "d": 7.0, "mo": 12 / 52}.get(str(unit))
-    if not isinstance(freq, int | float) or per_week is None:
-        return None
-    return freq * per_week / float(period)
+    freq = _number(repeat.get("frequency"))
+    period = _number(repeat.get("period", 1))
+    per_week = {"wk": 1.0, "d": 7.0, "mo": 12 / 52}.get(str(repeat.get("periodUnit", "wk")))
+    if freq is None or period is None or period <= 0 or per_week is None:
+        return None  # not stated in a way that can be read: the order is not checked as safe
+    return freq * per_week / period
 
 
 def _minutes(repeat: Mapping[str, Any]) -> float | None:
-    d = repeat.get("duration")
-    if not isinstance(d, int | float):
+    d = _number(repeat.get("duration"))
+    if d is None or d < 0:
         return None
-    return {"min": float(d), "h": float(d) * 60, "s": float(d) / 60}.get(
-        str(repeat.get("durationUnit", "min"))
-    )
+    return {"min": d, "h": d * 60, "s": d / 60}.get(str(repeat.get("durationUnit", "min")))
 
 
 def read_order(
@@ -359,7 +388,7 @@ def read_order(
     named in the card. None when the order states no sessions per week.
     """
     modality = order_modality(res)
-    repeat = (res.get("occurrenceTiming") or {}).get("repeat") or {}
+    repeat = _dict(_dict(res.get("occurrenceTiming")).get("repeat"))
     parts = _ext_parts(res)
     unstated: list[str] = []
     sessions = _sessions_per_week(repeat)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from serving.cds.discovery import PREFETCH
@@ -40,24 +41,40 @@ class Record:
         return self.lists.get(key)
 
 
-def is_valid_resource(resource: Any) -> bool:
-    """True when `resource` is a FHIR R4B resource its model accepts."""
+def resource_problem(resource: Any) -> str | None:
+    """Why `resource` is not a FHIR R4B resource its model accepts (None: it is one). The reason
+    names where, never the value there (it may be patient data)."""
     if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
-        return False
+        return "resourceType: required (a FHIR resource type)"
     try:
         model = get_fhir_model_class(resource["resourceType"])
-    except KeyError:
-        return False
+    except (KeyError, ValueError):  # fhir.resources raises ValueError for an unknown name
+        model = None
+    if model is None or not issubclass(model, Resource):  # "Coding" is a type, not a resource
+        return "resourceType: not a FHIR R4B resource type"
     try:
         model.model_validate(resource)
-    except (ValidationError, ValueError, TypeError):
-        return False
-    return True
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "resource"
+        return f"{where}: {first.get('type', 'invalid')}"
+    except (ValueError, TypeError) as exc:
+        return f"resource: {type(exc).__name__}"
+    return None
 
 
-def _entries(value: Mapping[str, Any], record: Record) -> list[dict[str, Any]]:
+def is_valid_resource(resource: Any) -> bool:
+    """True when `resource` is a FHIR R4B resource its model accepts."""
+    return resource_problem(resource) is None
+
+
+def _entries(value: Mapping[str, Any], record: Record) -> list[dict[str, Any]] | None:
+    """The valid resources of a Bundle; None when its `entry` is not a list (not a Bundle)."""
+    entries = value.get("entry") or []
+    if not isinstance(entries, list):
+        return None
     out = []
-    for entry in (value.get("entry") or [])[:MAX_ENTRIES]:
+    for entry in entries[:MAX_ENTRIES]:
         res = entry.get("resource") if isinstance(entry, Mapping) else None
         if not isinstance(res, Mapping) or res.get("resourceType") == "OperationOutcome":
             continue
@@ -83,7 +100,11 @@ def read_value(key: str, value: Any, record: Record) -> bool:
         return True
     if kind != "Bundle":
         return False
-    record.lists[key] = _entries(value, record)
+    entries = _entries(value, record)
+    if entries is None:  # a broken Bundle is missing data, never an empty list
+        record.invalid += 1
+        return False
+    record.lists[key] = entries
     return True
 
 

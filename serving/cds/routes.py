@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 import time
 import uuid as uuidlib
@@ -29,9 +28,9 @@ from serving.cds import cards, order_check
 from serving.cds.auth import AuthError, Caller, ReplayGuard, TrustedClients, verify_token
 from serving.cds.discovery import ORDER_SIGN_ID, PATIENT_VIEW_ID, discovery_document
 from serving.cds.fhir_map import Mapped, map_record
-from serving.cds.models import CardsResponse, FeedbackRequest, HookRequest
-from serving.cds.orders import is_exercise_order
-from serving.cds.prefetch import gather, is_valid_resource
+from serving.cds.models import Card, CardsResponse, FeedbackRequest, HookRequest
+from serving.cds.orders import FHIR_ID, is_exercise_order, order_label
+from serving.cds.prefetch import gather, resource_problem
 from serving.cds.store import CdsStore, feedback_row
 from serving.http.decision_metrics import count_decisions
 from serving.http.errors import (
@@ -57,7 +56,7 @@ METRIC_PATHS = {
     **{f"{PREFIX}/{s}": f"cds-{h}" for s, h in HOOKS.items()},
     **{f"{PREFIX}/{s}/feedback": f"cds-{h}-feedback" for s, h in HOOKS.items()},
 }
-PATIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PATIENT_ID = FHIR_ID
 
 
 # --- per-worker state --------------------------------------------------------------------------
@@ -290,10 +289,20 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
                 [{"loc": ["context", "draftOrders"], "msg": "required: a FHIR Bundle"}]
             )
         entries = [e.get("resource") for e in draft.get("entry") or [] if isinstance(e, dict)]
-        exercise = [r for r in entries if isinstance(r, dict) and is_exercise_order(r)]
-        exercise = [r for r in exercise if is_valid_resource(r)]
+        orders = [r for r in entries if isinstance(r, dict) and is_exercise_order(r)]
+        problems = {id(r): resource_problem(r) for r in orders}
+        exercise = [r for r in orders if problems[id(r)] is None]
+        unreadable = [
+            (order_label(r), str(problems[id(r)])) for r in orders if problems[id(r)] is not None
+        ]
+
+        def answer(*found_cards: Card) -> dict[str, Any]:
+            """The cards, and a warning for every exercise order that could not be checked."""
+            warn = [cards.unreadable_orders_card(unreadable, state.base_url)] if unreadable else []
+            return CardsResponse(cards=[*found_cards, *warn]).as_json()
+
         if not exercise:
-            return {"cards": []}
+            return answer()
         record = _record_or_412(hook)
         mapped = _mapped(record, pid, today())
         if mapped.request is None:
@@ -303,11 +312,12 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
                 "Dosewise cannot check this exercise order: the record lacks "
                 + ", ".join(mapped.missing_required)
             )
-            return CardsResponse(cards=[card]).as_json()
+            return answer(card)
         result = order_check.kernel_for(mapped.request)
         found = order_check.check_orders(exercise, result, pid, mapped.cancer_condition)
+        unreadable += found.unchecked
         if not found.problems:
-            return {"cards": []}
+            return answer()
         rules = [r.as_dict() for r in result.fired]
         card = cards.order_check_card(
             found.problems,
@@ -320,7 +330,7 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             result.version,
             state.base_url,
         )
-        return CardsResponse(cards=[card]).as_json()
+        return answer(card)
 
     answer = await RUNTIME.run(work)
     return json_response(answer)

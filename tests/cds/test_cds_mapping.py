@@ -12,7 +12,7 @@ import pytest
 
 from serving.cds.fhir_map import borg_rpe, map_record
 from serving.cds.models import HookRequest
-from serving.cds.prefetch import gather
+from serving.cds.prefetch import gather, resource_problem
 from tests.cds.helpers import ANCHOR, fixture
 
 
@@ -212,3 +212,19 @@ def test_only_the_context_patient_is_used() -> None:
     assert rec.invalid == 1 and "other-plt" not in {o["id"] for o in rec.get("observations")}
     body["prefetch"]["patient"]["id"] = "someone-else"
     assert gather(HookRequest.model_validate(body)).patient is None  # -> 412, never the wrong chart
+
+
+def test_resources_of_no_resource_type_and_broken_bundles_are_dropped_and_counted() -> None:
+    """Found by tests/cds/test_cds_fuzz.py: an unknown resourceType raised in fhir.resources,
+    and a Bundle whose `entry` is not a list raised in the reader (both a 500 before)."""
+    body = fixture("chemo", ANCHOR)
+    entries = body["prefetch"]["observations"]["entry"]
+    entries.append({"resource": {"resourceType": "Foo", "id": "x"}})
+    entries.append({"resource": {"resourceType": "Coding", "code": "x"}})  # a type, no resource
+    body["prefetch"]["conditions"]["entry"] = {"resource": {"resourceType": "Condition"}}
+    rec = gather(HookRequest.model_validate(body))
+    assert rec.invalid == 3
+    assert rec.get("conditions") is None  # missing, never an empty list
+    assert {o["resourceType"] for o in rec.get("observations")} == {"Observation"}
+    assert resource_problem({"resourceType": "Foo"}) == "resourceType: not a FHIR R4B resource type"
+    assert resource_problem({"resourceType": "Patient", "gender": 7}) == "gender: string_type"

@@ -343,6 +343,58 @@ def test_order_sign_ignores_other_orders(client) -> None:
     assert call(client, OS, order_sign_body("chemo", other)).json() == {"cards": []}
 
 
+def test_order_sign_an_exercise_order_that_is_not_valid_fhir_gets_a_warning(client) -> None:
+    """An order Dosewise cannot read must not pass as checked (before: silently no card)."""
+    bad = order("sr-5", 3, 30, 60, 70)
+    bad["occurrenceTiming"]["repeat"]["frequency"] = "three"  # R4B: positiveInt
+    resp = call(client, OS, order_sign_body("chemo", bad))
+    assert resp.status_code == 200, resp.text
+    [card] = resp.json()["cards"]
+    assert card["indicator"] == "warning" and "cannot check 1 exercise order" in card["summary"]
+    assert "ServiceRequest/sr-5" in card["detail"] and "frequency" in card["detail"]
+    assert "three" not in card["detail"]  # where, never the value
+    # beside an order over the limits: both cards
+    over = order("sr-6", 7, 90, 80, 90)
+    resp = call(client, OS, order_sign_body("chemo", bad, over))
+    assert [c["indicator"] for c in resp.json()["cards"]] == ["critical", "warning"]
+    # beside an order within the limits: the warning alone
+    ok = order("sr-7", 2, 20, 55, 60)
+    resp = call(client, OS, order_sign_body("chemo", ok, bad))
+    assert [c["indicator"] for c in resp.json()["cards"]] == ["warning"]
+
+
+def test_order_sign_an_order_without_a_readable_frequency_is_never_passed(client) -> None:
+    """No sessions per week (or a period of 0): under a hold the order is still removed, and
+    for an allowed patient the card says it was not checked (before: no card either way)."""
+    timeless = order("sr-8", 3, 30, 60, 70)
+    del timeless["occurrenceTiming"]
+    zero_period = order("sr-9", 3, 30, 60, 70)
+    zero_period["occurrenceTiming"]["repeat"]["period"] = 0
+    [card] = call(client, OS, order_sign_body("hold", timeless)).json()["cards"]
+    assert card["indicator"] == "critical"
+    [action] = card["suggestions"][0]["actions"]
+    assert action["type"] == "delete" and action["resourceId"] == ["ServiceRequest/sr-8"]
+    for sr in (timeless, zero_period):
+        [card] = call(client, OS, order_sign_body("chemo", sr)).json()["cards"]
+        assert card["indicator"] == "warning", card
+        assert (
+            f"ServiceRequest/{sr['id']}" in card["detail"] and "sessions per week" in card["detail"]
+        )
+
+
+def test_order_sign_reads_odd_numbers_without_loosening(client) -> None:
+    """A quantity without a value is unstated (checked at the floor, named); a huge frequency
+    is over the limit, never unreadable."""
+    no_value = order("sr-10", 2, 20, 55, 60)
+    no_value["extension"][0]["extension"][0]["valueQuantity"].pop("value")
+    resp = call(client, OS, order_sign_body("chemo", no_value))
+    assert resp.status_code == 200 and resp.json() == {"cards": []}
+    huge = order("sr-11", 3, 30, 60, 70)
+    huge["occurrenceTiming"]["repeat"]["frequency"] = 100_000
+    [card] = call(client, OS, order_sign_body("chemo", huge)).json()["cards"]
+    assert card["indicator"] == "critical" and "sessions" in card["detail"]
+
+
 # --- feedback -------------------------------------------------------------------------------------
 def test_feedback_is_stored_joined_to_the_audit_row_and_counted(client, root: Path) -> None:
     [accepted] = call(client, PV, fixture("metastatic")).json()["cards"]

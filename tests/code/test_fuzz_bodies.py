@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,50 +19,10 @@ from starlette.testclient import TestClient
 
 from serving.http.openapi import EXAMPLE_PREDICT_REQUEST, EXAMPLE_REQUEST
 from tests.code.test_service_contract import AUTH, make_client
+from tests.jsonfuzz import JSON_VALUES, json_paths, replace_at
 
 PATHS = ("/recommend", "/recommend_batch", "/predict")
 HEADERS = {**AUTH, "content-type": "application/json"}
-
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=-(10**400), max_value=10**400)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-    | st.sampled_from(["2026-11-01", "1899-12-31", "2300-01-01", "female", "serious", ""])
-)
-JSON_VALUES = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
-    """Every path to a node of a JSON document."""
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(doc: Any, path: tuple, value: Any) -> Any:
-    if not path:
-        return value
-    doc = json.loads(json.dumps(doc))
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return doc
-
 
 EXAMPLES = {
     "/recommend": EXAMPLE_REQUEST,
@@ -76,8 +35,8 @@ EXAMPLES = {
 def mutated(draw: st.DrawFn, path: str) -> bytes:
     """The endpoint's valid example with one node replaced by arbitrary JSON."""
     doc = EXAMPLES[path]
-    where = draw(st.sampled_from(_paths(doc)))
-    return json.dumps(_replace(doc, where, draw(JSON_VALUES))).encode()
+    where = draw(st.sampled_from(json_paths(doc)))
+    return json.dumps(replace_at(doc, where, draw(JSON_VALUES))).encode()
 
 
 @st.composite
@@ -147,7 +106,11 @@ def check(client: TestClient, path: str, body: bytes) -> None:
     resp.json()
 
 
-@settings(max_examples=300, suppress_health_check=list(HealthCheck), deadline=None)
+@settings(
+    max_examples=max(300, settings().max_examples),
+    suppress_health_check=list(HealthCheck),
+    deadline=None,
+)
 @given(path=st.sampled_from(PATHS), data=st.data())
 def test_raw_bodies_never_fail(client: TestClient, path: str, data: st.DataObject) -> None:
     body = data.draw(st.one_of(BODIES, mutated(path), tokens(path), duplicated(path)))
