@@ -156,6 +156,7 @@ def _base(
     base: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     base = base or {}
+    subject = base.get("subject")
     req = (
         {"reference": requester}
         if requester and requester.startswith(("Practitioner/", "PractitionerRole/"))
@@ -169,10 +170,10 @@ def _base(
         "intent": "order",
         "category": [{"coding": [PA_CATEGORY]}],
         "code": {"coding": [code], "text": code["display"]},
-        "subject": base.get("subject") or {"reference": f"Patient/{patient_id}"},
+        "subject": subject if _is_patient_ref(subject) else {"reference": f"Patient/{patient_id}"},
         "authoredOn": base.get("authoredOn")
         or dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "requester": base.get("requester") or req,
+        "requester": _dict(base.get("requester")) or req,
     }
     if reason:
         sr["reasonReference"] = [{"reference": reason}]
@@ -183,6 +184,11 @@ def _base(
     else:
         sr["reasonCode"] = [{"text": "Cancer (exercise oncology)"}]
     return sr
+
+
+def _is_patient_ref(ref: Any) -> bool:
+    """A Reference to a Patient (the PA profile's subject); a draft's other subject is not kept."""
+    return isinstance(ref, Mapping) and str(ref.get("reference", "")).startswith("Patient/")
 
 
 def build_service_request(

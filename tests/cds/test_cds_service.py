@@ -395,6 +395,17 @@ def test_order_sign_reads_odd_numbers_without_loosening(client) -> None:
     assert card["indicator"] == "critical" and "sessions" in card["detail"]
 
 
+def test_order_sign_replacement_keeps_only_a_patient_subject(client) -> None:
+    """Found by the fuzzer: a draft whose subject is not a Patient made the replacement break
+    the PA profile (a 500); the replacement names the patient instead."""
+    odd = order("sr-12", 7, 90, 80, 90)
+    odd["subject"] = {"reference": "Group/ward-3"}
+    [card] = call(client, OS, order_sign_body("chemo", odd)).json()["cards"]
+    [action] = card["suggestions"][0]["actions"]
+    assert action["resource"]["subject"] == {"reference": "Patient/pt-chemo"}
+    assert check_pa_servicerequest(action["resource"]) == []
+
+
 # --- feedback -------------------------------------------------------------------------------------
 def test_feedback_is_stored_joined_to_the_audit_row_and_counted(client, root: Path) -> None:
     [accepted] = call(client, PV, fixture("metastatic")).json()["cards"]
