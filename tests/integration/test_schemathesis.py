@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -25,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from starlette.testclient import TestClient
 
 from features.settings import Settings
 from serving.http.openapi import EXAMPLE_REQUEST, openapi_document
@@ -53,7 +55,9 @@ schema.app = APP
 # command, the fuzzing target with tests/code/test_fuzz_bodies.py); DOSEWISE_SCHEMATHESIS_COVERAGE=0
 # turns it off for a quick local run.
 schema.config.phases.coverage.enabled = os.environ.get("DOSEWISE_SCHEMATHESIS_COVERAGE") != "0"
-SEEN: dict[int, int] = {}
+SEEN: dict[int | str, int] = {}
+# Review pages are opened by plain GETs on the same app (a signed link needs no API key).
+PAGES = TestClient(APP, raise_server_exceptions=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,6 +85,19 @@ def test_api_never_fails(case: Any) -> None:
     response = case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKS)
     assert response.status_code < 500
     SEEN[response.status_code] = SEEN.get(response.status_code, 0) + 1
+    for url in review_urls(response):  # the review page of every answer opens, too
+        page = PAGES.get(urlsplit(url).path + "?" + urlsplit(url).query)
+        assert page.status_code == 200, (url, page.status_code, page.text[:300])
+        SEEN["pages"] = SEEN.get("pages", 0) + 1
+
+
+def review_urls(response: Any) -> list[str]:
+    """The `review_url`s of a 200 answer to /recommend or /recommend_batch."""
+    if response.status_code != 200 or "review_url" not in response.text:
+        return []
+    body = response.json()
+    answers = body if isinstance(body, list) else [body]
+    return [a["review_url"] for a in answers if isinstance(a, dict) and a.get("review_url")]
 
 
 def test_documented_example_succeeds() -> None:
@@ -93,8 +110,11 @@ def test_documented_example_succeeds() -> None:
 
 def test_cases_were_run() -> None:
     """Runs after the generated tests (file order): they did run, and never got a 5xx."""
-    total = sum(SEEN.values())
-    print(f"schemathesis: {total} cases, by status {dict(sorted(SEEN.items()))}")
+    statuses = {k: v for k, v in SEEN.items() if isinstance(k, int)}
+    total = sum(statuses.values())
+    print(f"schemathesis: {total} cases, by status {dict(sorted(statuses.items()))}, ", end="")
+    print(f"{SEEN.get('pages', 0)} review pages opened")
     assert total >= 250, SEEN
-    assert not any(code >= 500 for code in SEEN), SEEN
-    assert SEEN.get(200, 0) > 0 and SEEN.get(422, 0) > 0, SEEN
+    assert not any(code >= 500 for code in statuses), SEEN
+    assert statuses.get(200, 0) > 0 and statuses.get(422, 0) > 0, SEEN
+    assert SEEN.get("pages", 0) > 0, SEEN
