@@ -162,6 +162,15 @@ class PolicyConfig:
     strength under it. The two stress worlds pull opposite ways (fewer, longer sessions lower the
     weak world's AEs and raise the long world's), and one patient's record tells them apart
     slowly: at ~10% intolerant sessions, a quarter of long-world patients show none in 14 days.
+    Session 10: intensity as the lever both stress worlds might spare (the weak world discounts
+    it, the long world does not punish it more than the base): the objective's aerobic dose x
+    (VO2R / VO2R at 70% HRmax) ** (g - 1), harder minutes counting more, g = 2
+                                x1.134/1.126/1.133  long +0/-2/-3%   weak -5/-4/-2%, at target
+                                 25-28%, sarcopenic strength under fixed on s101-102
+      ... + 5% HRmax rises (was 3)  x1.136/1.127/1.134  long -1/-2/-0%  weak -2/-2/+1%
+    Not kept: in the base and long worlds intensity costs more tolerance per unit of stimulus
+    than frequency (the overloads add, and an intolerant session's AE risk grows with overload),
+    so it trades the long margin for the weak one, as length does.
     """
 
     # Risk bound 1: P(tolerate) of every prescribed session type at least this.
