@@ -142,6 +142,18 @@ def plain_text(col: pd.Series) -> pd.Series:
     return pd.Series(values, index=col.index, name=col.name, dtype=object)
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (made if missing), or None: checked before a long
+    job, so a bad output path fails in a second with a reason, not after the work."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"output folder {folder} is not writable ({type(exc).__name__}: {exc.strerror})"
+    return None
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, then rename: never a half-written file."""
     path = Path(path)

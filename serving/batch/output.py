@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features.io import write_atomic
+from features.io import folder_problem, write_atomic
 from serving.batch.core import OUTPUT_SUFFIXES, finalize_errors
 from serving.batch.validation import BatchError
 
@@ -27,14 +26,9 @@ from serving.batch.validation import BatchError
 def check_output_writable(out: Path) -> None:
     """Fail before any scoring when FILE cannot be written (issue #17: a read-only folder used
     to fail with a traceback after the whole run)."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out.parent):
-            pass
-    except OSError as exc:
-        raise BatchError(
-            f"output folder {out.parent} is not writable ({type(exc).__name__})", exit_code=2
-        ) from None
+    problem = folder_problem(out.parent)
+    if problem:
+        raise BatchError(problem, exit_code=2)
 
 
 # --- writing ------------------------------------------------------------------------------------

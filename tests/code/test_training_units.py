@@ -49,3 +49,18 @@ def test_adherence_examples_are_planned_sessions_predicted_at_the_week_start() -
     assert ex.frame["is_aerobic"].mean() == pytest.approx(aer)
     # frequency is not in the label: a week of 5 sessions all attended gives 5 positives
     assert set(ex.y) == {0, 1}
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/sub"])
+def test_simulate_refuses_an_unwritable_folder_before_simulating(tmp_path, where, capsys) -> None:
+    """`dosewise simulate --out` a path that cannot be a folder: exit 2 with the reason, in a
+    second, instead of a traceback after the whole simulation."""
+    from rich.console import Console
+
+    from training.simulate import run_simulate
+
+    (tmp_path / "a-file").write_text("x")
+    console = Console(stderr=False, width=200)
+    assert run_simulate(5, 2, 1, tmp_path / where, console=console) == 2
+    out = capsys.readouterr().out
+    assert "is not writable" in out and where in out
