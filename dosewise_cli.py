@@ -82,11 +82,16 @@ def train(
     deployment logs (`simulate-deployment --out DIR`, or production exports in the same
     format), the gate compares on the most recent labelled weeks."""
     settings = _settings()
+    from training.cohort import CohortError
     from training.train import print_summary, run_training
 
-    summary = run_training(
-        settings, data, seed, do_promote=promote, console=err, gate_weeks=gate_weeks
-    )
+    try:
+        summary = run_training(
+            settings, data, seed, do_promote=promote, console=err, gate_weeks=gate_weeks
+        )
+    except CohortError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     _log_model_cards(settings)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=float))
@@ -101,13 +106,20 @@ def promote_cmd() -> None:
     settings = _settings()
     from training.train import promote
 
-    for d in promote(settings):
+    decisions = promote(settings)
+    for d in decisions:
+        if d.challenger is None:
+            Console().print(f"{d.model}: nothing to promote: no challenger registered")
+            continue
         verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept champion[/]"
+        before = f"v{d.champion_before}" if d.champion_before is not None else "none"
         Console().print(
-            f"{d.model}: {verdict} (challenger v{d.challenger}, "
-            f"champion was v{d.champion_before}): "
+            f"{d.model}: {verdict} (challenger v{d.challenger}, champion was {before}): "
             f"{d.reason}"
         )
+    if all(d.challenger is None for d in decisions):
+        err.print("no challenger models; run `dosewise train` first")
+        raise typer.Exit(2)
     _log_model_cards(settings)
 
 

@@ -26,10 +26,15 @@ def cds_keygen(
 ) -> None:
     """Make a client key pair as an EHR would: private key (0600), public JWKS, and a
     trusted-clients file for DOSEWISE_CDS_TRUSTED_CLIENTS."""
+    from features.io import folder_problem
     from serving.cds.keys import write_key_pair
 
     if alg not in ("ES384", "RS384"):
         err.print("--alg must be ES384 or RS384")
+        raise typer.Exit(2)
+    problem = folder_problem(out)
+    if problem:
+        err.print(f"--out: {problem}")
         raise typer.Exit(2)
     for what, path in write_key_pair(out, iss, kid, alg).items():
         typer.echo(f"{what}: {path}")
@@ -48,8 +53,20 @@ def cds_token(
     """Print a signed client JWT for one call (each call needs a fresh one: `jti` is single-use)."""
     from serving.cds.keys import load_private_key, sign_token
 
-    if not key.exists():
+    if not key.is_file():
         err.print(f"no key file at {key}")
         raise typer.Exit(2)
+    if alg not in ("ES384", "RS384"):
+        err.print("--alg must be ES384 or RS384")
+        raise typer.Exit(2)
+    try:
+        private = load_private_key(key)
+    except (ValueError, TypeError, OSError) as exc:  # not a PEM private key (or unreadable)
+        err.print(f"--key {key}: not a usable private key ({type(exc).__name__})")
+        raise typer.Exit(2) from None
     lifetime = max(1, min(lifetime, 300))
-    typer.echo(sign_token(load_private_key(key), iss, aud, kid, alg, lifetime, tenant))
+    try:
+        typer.echo(sign_token(private, iss, aud, kid, alg, lifetime, tenant))
+    except (ValueError, TypeError) as exc:  # e.g. an RSA key with --alg ES384
+        err.print(f"--key {key} cannot sign {alg} ({type(exc).__name__})")
+        raise typer.Exit(2) from None
