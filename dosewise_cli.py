@@ -27,10 +27,45 @@ err = Console(stderr=True)
 
 
 def _settings():
-    from features.settings import apply_offline_environment, get_settings
+    """The settings, or exit 2 naming each bad DOSEWISE_ variable (not a pydantic traceback)."""
+    from pydantic import ValidationError
+
+    from features.settings import apply_offline_environment, get_settings, settings_error_lines
 
     apply_offline_environment()
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for line in settings_error_lines(exc):
+            err.print(f"[red]settings:[/] {line}")
+        raise typer.Exit(2) from None
+
+
+def _writable_file(value: Path | None) -> Path | None:
+    """A file option (--report, --out FILE): its folder is checked before any work, so a bad
+    path fails now with the reason, not as a traceback after a run of minutes."""
+    from features.io import folder_problem
+
+    if value is None:
+        return None
+    problem = folder_problem(value.parent)
+    if problem:
+        raise typer.BadParameter(problem)
+    if value.is_dir():
+        raise typer.BadParameter(f"{value} is a folder; give a file name")
+    return value
+
+
+def _db_url(value: str | None) -> str | None:
+    """A --db-url option, checked before any work."""
+    from features.settings import check_database_url
+
+    if value is None:
+        return None
+    try:
+        return check_database_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _log_model_cards(settings) -> None:
@@ -114,8 +149,7 @@ def promote_cmd() -> None:
         verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept champion[/]"
         before = f"v{d.champion_before}" if d.champion_before is not None else "none"
         Console().print(
-            f"{d.model}: {verdict} (challenger v{d.challenger}, champion was {before}): "
-            f"{d.reason}"
+            f"{d.model}: {verdict} (challenger v{d.challenger}, champion was {before}): {d.reason}"
         )
     if all(d.challenger is None for d in decisions):
         err.print("no challenger models; run `dosewise train` first")
@@ -137,7 +171,8 @@ def evaluate_policy(
         typer.Option(help="Train on the scenario's cohort first (temporary registry)"),
     ] = False,
     report: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML report here")
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report here", callback=_writable_file),
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap replicates")] = 1000,
     track: Annotated[
@@ -196,7 +231,8 @@ def tune_policy(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     report: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML report here")
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report here", callback=_writable_file),
     ] = None,
     track: Annotated[
         bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow")
@@ -304,7 +340,9 @@ def score(
         ),
     ] = False,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
-    report: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write an HTML report here", callback=_writable_file)
+    ] = None,
 ) -> None:
     """Score a whole cohort with the same policy and guideline kernel as POST /recommend."""
     settings = _settings()
@@ -344,11 +382,15 @@ def monitor(
         typer.Option(help="Cohort folder with the sessions logged after the recommendations"),
     ] = None,
     report: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML report here")
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report here", callback=_writable_file),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     db_url: Annotated[
-        str | None, typer.Option(help="Monitoring database URL (default: settings.audit_db_url)")
+        str | None,
+        typer.Option(
+            help="Monitoring database URL (default: settings.audit_db_url)", callback=_db_url
+        ),
     ] = None,
     track: Annotated[
         bool, typer.Option("--mlflow/--no-mlflow", help="Log to the `dosewise-monitoring` run")
@@ -406,7 +448,10 @@ def simulate_deployment(
     start: Annotated[str, typer.Option(help="Monday of week 1, YYYY-MM-DD")] = "2026-03-02",
     db_url: Annotated[
         str | None,
-        typer.Option(help="Audit/monitoring database URL (default: sqlite:///OUT/audit.db)"),
+        typer.Option(
+            help="Audit/monitoring database URL (default: sqlite:///OUT/audit.db)",
+            callback=_db_url,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
     mode: Annotated[
@@ -436,6 +481,12 @@ def simulate_deployment(
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(2) from None
+    from features.io import folder_problem
+
+    problem = folder_problem(out)
+    if problem:
+        err.print(f"--out: {problem}")
+        raise typer.Exit(2)
     from serving.models import ModelUnavailableError, load_champions
 
     try:
@@ -461,7 +512,8 @@ def simulate_deployment(
 audit_app = typer.Typer(help="The audit trail of the REST service.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 AuditDbUrl = Annotated[
-    str | None, typer.Option(help="Audit database URL (default: settings.audit_db_url)")
+    str | None,
+    typer.Option(help="Audit database URL (default: settings.audit_db_url)", callback=_db_url),
 ]
 
 
@@ -551,7 +603,9 @@ def up(
 
 @app.command("model-card")
 def model_card(
-    out: Annotated[Path, typer.Option(help="HTML file to write (atomically)")],
+    out: Annotated[
+        Path, typer.Option(help="HTML file to write (atomically)", callback=_writable_file)
+    ],
     alias: Annotated[
         str | None, typer.Option(help="Registry alias of the versions (default: champion)")
     ] = None,

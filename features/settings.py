@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,8 +34,11 @@ def default_root() -> Path:
 PROJECT_ROOT = default_root()  # the default of `Settings.root`
 
 
+ENV_PREFIX = "DOSEWISE_"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DOSEWISE_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     root: Path = PROJECT_ROOT
     data_dir: Path | None = None
@@ -139,6 +142,13 @@ class Settings(BaseSettings):
             values["audit_db_url"] = f"sqlite:///{values['data_dir'] / 'audit.db'}"
         return values
 
+    @field_validator("audit_db_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_database_url(value)
+        return value
+
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
@@ -166,3 +176,28 @@ def apply_offline_environment() -> None:
 
     for key, value in OFFLINE_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+
+
+def check_database_url(url: str) -> str:
+    """`url` if SQLAlchemy can read it as a database URL; else ValueError saying what is wanted
+    (a malformed URL failed deep in a job with a traceback)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL (e.g. sqlite:////abs/path/audit.db or "
+            "postgresql+psycopg://user@host/db)"
+        ) from None
+    return url
+
+
+def settings_error_lines(exc: Exception) -> list[str]:
+    """A settings ValidationError as one line per bad variable: `DOSEWISE_<FIELD>: reason`."""
+    errors = getattr(exc, "errors", lambda: [])()
+    return [
+        f"{ENV_PREFIX}{'.'.join(str(p) for p in e.get('loc', ())).upper()}: {e.get('msg', '')}"
+        for e in errors
+    ] or [str(exc)]

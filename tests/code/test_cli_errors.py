@@ -1,0 +1,75 @@
+"""Bad arguments and settings on the command line: exit 2 with the reason, before any work,
+never a traceback (found by trying each command's paths and URLs by hand, session 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dosewise_cli import app
+from features.settings import get_settings
+
+
+def invoke(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(app, args)
+    text = result.output.replace("│", " ")  # rich boxes and wraps long lines
+    return result.exit_code, " ".join(text.split())
+
+
+@pytest.fixture()
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
+    (tmp_path / "a-file").write_text("x")
+    get_settings.cache_clear()  # the CLI reads the environment through the process-wide cache
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate-policy", "--no-mlflow", "--report"],
+        ["tune-policy", "--no-mlflow", "--report"],
+        ["monitor", "--since", "2026-11-01", "--until", "2026-12-01", "--report"],
+        ["model-card", "--out"],
+    ],
+    ids=["evaluate-policy", "tune-policy", "monitor", "model-card"],
+)
+def test_an_unwritable_report_is_refused_before_the_run(root: Path, command: list[str]) -> None:
+    code, out = invoke([*command, str(root / "a-file" / "report.html")])
+    assert code == 2 and "Invalid value for" in out and "is not writable" in out, out
+    code, out = invoke([*command, str(root)])
+    assert code == 2 and "is a folder; give a file name" in out, out
+
+
+def test_simulate_deployment_checks_its_folder_first(root: Path) -> None:
+    code, out = invoke(["simulate-deployment", "--weeks", "2", "--out", str(root / "a-file")])
+    assert code == 2 and "--out: output folder" in out and "is not writable" in out, out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["monitor", "--since", "2026-11-01", "--until", "2026-12-01"],
+        ["simulate-deployment", "--weeks", "2"],
+        ["audit", "verify"],
+        ["audit", "migrate"],
+    ],
+    ids=["monitor", "simulate-deployment", "audit-verify", "audit-migrate"],
+)
+def test_a_malformed_database_url_is_refused(root: Path, command: list[str]) -> None:
+    code, out = invoke([*command, "--db-url", "postgres//nobody"])
+    assert code == 2 and "Invalid value for '--db-url': not a database URL" in out, out
+
+
+def test_bad_settings_name_the_variable(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOSEWISE_TOLERANCE_THRESHOLD", "high")
+    monkeypatch.setenv("DOSEWISE_AUDIT_DB_URL", "postgres//nobody")
+    code, out = invoke(["promote"])
+    assert code == 2, out
+    assert "settings: DOSEWISE_TOLERANCE_THRESHOLD: Input should be a valid number" in out
+    assert "settings: DOSEWISE_AUDIT_DB_URL: Value error, not a database URL" in out
+    assert "Traceback" not in out
