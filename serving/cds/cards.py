@@ -12,7 +12,7 @@ from __future__ import annotations
 import urllib.parse
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from features.contract.rest import AerobicDose, Prescription, ResistanceDose
 from serving.cds import orders
@@ -220,11 +220,18 @@ def insufficient_card(mapped: Mapped, base_url: str) -> Card:
         for f in mapped.facts
     ]
     detail += ["", "**Missing**: " + ", ".join(sorted(set(mapped.missing)))]
+    return _notice(summary, detail, "info", base_url)
+
+
+def _notice(
+    summary: str, lines: Sequence[str], indicator: Literal["info", "warning"], base_url: str
+) -> Card:
+    """A card without suggestions, sourced to the model card."""
     return Card(
         uuid=str(uuidlib.uuid4()),
         summary=summary,
-        detail="\n".join(detail),
-        indicator="info",
+        detail="\n".join(lines),
+        indicator=indicator,
         source=Source(label="Dosewise", url=f"{base_url}/ui/model-card"),
     )
 
@@ -234,24 +241,18 @@ def unreadable_orders_card(orders: Sequence[tuple[str, str]], base_url: str) -> 
     never pass as one it checked and found safe. `orders`: (order id, why) pairs."""
     n = len(orders)
     summary = _clip(
-        f"Dosewise cannot check {n} exercise order{'s' if n > 1 else ''}: "
-        "not a valid FHIR R4 ServiceRequest"
+        f"Dosewise cannot check {n} exercise order{'s' if n > 1 else ''}: the dose cannot be read"
     )
     lines = [
-        "These exercise orders do not validate as FHIR R4 ServiceRequests, so their dose was not "
-        "checked against the guideline limits. Check the dose by hand or correct the order.",
+        "These exercise orders could not be read as a dose (not a valid FHIR R4 ServiceRequest, "
+        "or no sessions per week stated), so they were not checked against the guideline "
+        "limits. Check the dose by hand or correct the order.",
         "",
         "| order | problem |",
         "|---|---|",
     ]
     lines += [f"| {_md_escape(oid)} | {_md_escape(why)} |" for oid, why in orders]
-    return Card(
-        uuid=str(uuidlib.uuid4()),
-        summary=summary,
-        detail="\n".join(lines),
-        indicator="warning",
-        source=Source(label="Dosewise", url=f"{base_url}/ui/model-card"),
-    )
+    return _notice(summary, lines, "warning", base_url)
 
 
 def order_check_card(
