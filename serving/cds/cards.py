@@ -281,7 +281,11 @@ def order_check_card(
     if unstated:
         lines += [
             "",
-            "Not stated in the order (checked at the lowest allowed value): " + ", ".join(unstated),
+            "Not stated in the order: "
+            + ", ".join(unstated)
+            + ". A dose part not stated is checked at the lowest allowed value; an order that "
+            "does not state aerobic or resistance is read as aerobic, and its frequency is also "
+            "checked against the resistance limits.",
         ]
     lines += ["", f"Guidelines {guideline_version}. Research software, not a medical device."]
     actions = [

@@ -90,7 +90,7 @@ def check_orders(
     undosed: list[Mapping[str, Any]] = []
     for res in draft:
         modality, dose, unstated = orders.read_order(res, floor)
-        out.unstated += [f"{modality} {u}" for u in unstated]
+        out.unstated += [u if u == "modality" else f"{modality} {u}" for u in unstated]
         if dose is None:
             undosed.append(res)
             continue
@@ -113,6 +113,8 @@ def check_orders(
     for res, modality, dose in read:
         rx = orders.prescription_of({modality: dose}, required)
         out.problems += [f"{_label(res)}: {p}" for p in check_prescription(rx, result)]
+        if orders.stated_modality(res) is None:  # read as aerobic: it may be meant as resistance
+            out.problems += [f"{_label(res)}: {p}" for p in _as_resistance(dose, result)]
     by_modality: dict[str, tuple[Mapping[str, Any], Any]] = {}
     for res, modality, dose in read:
         by_modality.setdefault(modality, (res, dose))
@@ -149,6 +151,20 @@ def check_orders(
         if by_modality[modality][0] is not res:
             out.deletions.append(f"ServiceRequest/{res.get('id')}")
     return out
+
+
+def _as_resistance(dose: Any, result: KernelResult) -> list[str]:
+    """What an order that does not state its modality breaks if it is resistance training: a
+    missing fact must not make it pass where resistance is closed or less frequent."""
+    env = result.envelope
+    if not env.resistance_allowed:
+        return ["modality not stated, and resistance training is not allowed this week"]
+    if dose.sessions_per_week > env.resistance_sessions_max:
+        return [
+            f"modality not stated: as resistance training, {dose.sessions_per_week} "
+            f"sessions/week is above the {env.resistance_sessions_max:g} allowed"
+        ]
+    return []
 
 
 def _label(res: Mapping[str, Any]) -> str:

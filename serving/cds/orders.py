@@ -357,7 +357,9 @@ def _ext_num(parts: dict[str, list[Mapping[str, Any]]], name: str) -> float | No
     return None
 
 
-def order_modality(res: Mapping[str, Any]) -> str:
+def stated_modality(res: Mapping[str, Any]) -> str | None:
+    """The modality the order states (dose extension, orderDetail, or a resistance-training
+    code), or None when it does not say."""
     parts = _ext_parts(res)
     for p in parts.get("modality", []):
         if p.get("valueCode") in ("aerobic", "resistance"):
@@ -365,7 +367,13 @@ def order_modality(res: Mapping[str, Any]) -> str:
     for c in _codings(res.get("orderDetail")):
         if c.get("system") == MODALITY_SYSTEM and c.get("code") in ("aerobic", "resistance"):
             return str(c["code"])
-    return "resistance" if is_resistance(_dict(res.get("code"))) else "aerobic"
+    return "resistance" if is_resistance(_dict(res.get("code"))) else None
+
+
+def order_modality(res: Mapping[str, Any]) -> str:
+    """The stated modality; an order that states none is read as aerobic (and its frequency is
+    also checked against the resistance limits: `order_check.check_orders`)."""
+    return stated_modality(res) or "aerobic"
 
 
 def _sessions_per_week(repeat: Mapping[str, Any]) -> float | None:
@@ -396,7 +404,7 @@ def read_order(
     modality = order_modality(res)
     repeat = _dict(_dict(res.get("occurrenceTiming")).get("repeat"))
     parts = _ext_parts(res)
-    unstated: list[str] = []
+    unstated: list[str] = [] if stated_modality(res) else ["modality"]
     sessions = _sessions_per_week(repeat)
     if sessions is None:
         return modality, None, ["sessions per week"]

@@ -406,6 +406,41 @@ def test_order_sign_replacement_keeps_only_a_patient_subject(client) -> None:
     assert check_pa_servicerequest(action["resource"]) == []
 
 
+def test_order_sign_an_order_without_a_modality_is_also_checked_as_resistance(client) -> None:
+    """An order that does not say aerobic or resistance is read as aerobic; read only so, 5
+    sessions a week passed where resistance training allows 3. Now it is flagged, and the
+    replacement states the modality (aerobic, inside the limits)."""
+    vague = order("sr-13", 5, 20, 55, 60)
+    del vague["orderDetail"]
+    [card] = call(client, OS, order_sign_body("chemo", vague)).json()["cards"]
+    assert card["indicator"] == "critical"
+    text = " ".join(card["detail"].split())
+    assert "modality not stated: as resistance training, 5 sessions/week is above the 3" in text
+    assert "Not stated in the order: modality." in text
+    [action] = card["suggestions"][0]["actions"]
+    assert action["resource"]["orderDetail"][0]["coding"][0]["code"] == "aerobic"
+    stated = order("sr-14", 5, 20, 55, 60)  # the same order, modality stated: within limits
+    assert call(client, OS, order_sign_body("chemo", stated)).json() == {"cards": []}
+
+
+def test_an_order_without_a_modality_where_resistance_is_closed() -> None:
+    from dataclasses import replace
+
+    from serving.cds.models import HookRequest
+    from serving.cds.order_check import check_orders, kernel_for
+    from serving.cds.prefetch import gather
+    from serving.cds.routes import _mapped, today
+
+    hook = HookRequest.model_validate(fixture("chemo"))
+    result = kernel_for(_mapped(gather(hook), "pt-chemo", today()).request)
+    closed = replace(result, envelope=replace(result.envelope, resistance_allowed=False))
+    vague = order("sr-15", 2, 20, 55, 60)
+    del vague["orderDetail"]
+    found = check_orders([vague], closed, "pt-chemo", None)
+    assert any("resistance training is not allowed this week" in p for p in found.problems)
+    assert check_orders([order("sr-16", 2, 20, 55, 60)], closed, "pt-chemo", None).problems == []
+
+
 # --- feedback -------------------------------------------------------------------------------------
 def test_feedback_is_stored_joined_to_the_audit_row_and_counted(client, root: Path) -> None:
     [accepted] = call(client, PV, fixture("metastatic")).json()["cards"]
