@@ -98,8 +98,8 @@ def check_orders(
     if result.decision != "allowed" and (read or undosed):
         # no exercise may be ordered now: every exercise order goes, dose readable or not
         out.problems.append(f"decision is {result.decision}: no exercise dose may be ordered now")
-        out.deletions = [f"ServiceRequest/{res.get('id')}" for res, _, _ in read]
-        out.deletions += [f"ServiceRequest/{res.get('id')}" for res in undosed]
+        out.deletions = [_ref(res) for res, _, _ in read] + [_ref(res) for res in undosed]
+        out.deletions = [d for d in out.deletions if d]
         if result.decision == "refer":
             ids = [r.id for r in result.fired if r.kind == "refer"]
             out.created.append(orders.build_referral(patient_id, ids, reason))
@@ -135,7 +135,7 @@ def check_orders(
     for modality, (res, _) in by_modality.items():
         dose = getattr(safe, modality) if safe is not None else None
         if dose is None:
-            out.deletions.append(f"ServiceRequest/{res.get('id')}")
+            out.deletions += [d for d in [_ref(res)] if d]
         else:
             out.replacements.append(
                 orders.build_service_request(
@@ -149,7 +149,7 @@ def check_orders(
             )
     for res, modality, _ in read:  # a second order of one modality: the first one carries the dose
         if by_modality[modality][0] is not res:
-            out.deletions.append(f"ServiceRequest/{res.get('id')}")
+            out.deletions += [d for d in [_ref(res)] if d]
     return out
 
 
@@ -168,4 +168,10 @@ def _as_resistance(dose: Any, result: KernelResult) -> list[str]:
 
 
 def _label(res: Mapping[str, Any]) -> str:
-    return f"ServiceRequest/{res.get('id', '?')}"
+    return orders.order_label(res)
+
+
+def _ref(res: Mapping[str, Any]) -> str | None:
+    """The reference a delete action names (None for an order without an id: it cannot be)."""
+    label = orders.order_label(res)
+    return label if label.startswith("ServiceRequest/") else None

@@ -441,6 +441,13 @@ def test_an_order_without_a_modality_where_resistance_is_closed() -> None:
     assert check_orders([order("sr-16", 2, 20, 55, 60)], closed, "pt-chemo", None).problems == []
 
 
+def test_order_sign_an_order_without_an_id_is_never_named_none(client) -> None:
+    nameless = order("x", 2, 20, 55, 60)
+    del nameless["id"]
+    [card] = call(client, OS, order_sign_body("hold", nameless)).json()["cards"]
+    assert card["indicator"] == "critical" and "None" not in json.dumps(card)
+
+
 # --- feedback -------------------------------------------------------------------------------------
 def test_feedback_is_stored_joined_to_the_audit_row_and_counted(client, root: Path) -> None:
     [accepted] = call(client, PV, fixture("metastatic")).json()["cards"]
