@@ -288,6 +288,10 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             raise validation_error(
                 [{"loc": ["context", "draftOrders"], "msg": "required: a FHIR Bundle"}]
             )
+        if not isinstance(draft.get("entry") or [], list):
+            raise validation_error(
+                [{"loc": ["context", "draftOrders", "entry"], "msg": "must be a list of entries"}]
+            )
         entries = [e.get("resource") for e in draft.get("entry") or [] if isinstance(e, dict)]
         orders = [r for r in entries if isinstance(r, dict) and is_exercise_order(r)]
         problems = {id(r): resource_problem(r) for r in orders}

@@ -448,6 +448,14 @@ def test_order_sign_an_order_without_an_id_is_never_named_none(client) -> None:
     assert card["indicator"] == "critical" and "None" not in json.dumps(card)
 
 
+def test_order_sign_draft_orders_entry_not_a_list_is_422(client) -> None:
+    """Found by the fuzzer (a 500): `draftOrders.entry` that is not a list."""
+    body = order_sign_body("chemo", order("sr-17", 2, 20, 55, 60))
+    body["context"]["draftOrders"]["entry"] = 7
+    resp = call(client, OS, body)
+    assert resp.status_code == 422 and "entry" in resp.text
+
+
 # --- feedback -------------------------------------------------------------------------------------
 def test_feedback_is_stored_joined_to_the_audit_row_and_counted(client, root: Path) -> None:
     [accepted] = call(client, PV, fixture("metastatic")).json()["cards"]
