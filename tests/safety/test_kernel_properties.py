@@ -370,7 +370,7 @@ def calm(f: dict[str, Any]) -> dict[str, Any]:
         "platelets_10e9_l": _floor_at(f["platelets_10e9_l"], 20),
         "hemoglobin_g_dl": _floor_at(f["hemoglobin_g_dl"], 9 if cardiac else 8),
         "glucose_mg_dl": None if glucose is None else min(max(glucose, 70), 300),
-        "anc_10e9_l": _floor_at(f["anc_10e9_l"], 0.5),
+        "anc_10e9_l": _floor_at(f["anc_10e9_l"], 0.51),  # 0.5 itself holds (2026.12.1)
         "temperature_c": _ceil_at(f["temperature_c"], 37.9),
         "resting_hr": _ceil_at(f["resting_hr"], 119),
         "systolic_bp": _ceil_at(f["systolic_bp"], 200),
@@ -412,13 +412,16 @@ def expected_hold(f: dict[str, Any]) -> bool:
     def ge(k: str, t: float) -> bool:
         return (v := _n(f.get(k))) is not None and v >= t
 
+    def le(k: str, t: float) -> bool:
+        return (v := _n(f.get(k))) is not None and v <= t
+
     def gt(k: str, t: float) -> bool:
         return (v := _n(f.get(k))) is not None and v > t
 
     return (
         lt("platelets_10e9_l", 20)
         or lt("hemoglobin_g_dl", 8)
-        or lt("anc_10e9_l", 0.5)
+        or le("anc_10e9_l", 0.5)  # <= as the verified source (DESIGN 5.1 writes <; 2026.12.1)
         or ge("temperature_c", 38.0)
         or ge("resting_hr", 120)
         or gt("systolic_bp", 200)
@@ -465,6 +468,7 @@ WINDOW_FACTS = (
     "temperature_c",
     "spo2",
     "days_since_infusion",
+    "resting_hr",
 )
 
 
@@ -687,6 +691,7 @@ def _any_aerobic() -> AerobicDose:
             ("platelets_10e9_l", 19.99),
             ("hemoglobin_g_dl", 7.9),
             ("anc_10e9_l", 0.49),
+            ("anc_10e9_l", 0.5),
             ("temperature_c", 38.0),
             ("resting_hr", 120),
             ("systolic_bp", 200.01),
@@ -969,6 +974,7 @@ WINDOW_VALUES: dict[str, st.SearchStrategy[float]] = {  # mostly values that all
     "temperature_c": st.one_of(near(30, 45, 38), st.floats(35, 37.99)),
     "spo2": st.one_of(near(50, 100, 88, 95), st.floats(88, 100)),
     "days_since_infusion": st.one_of(near(0, 60, 0, 1, 5, 21), st.integers(0, 30).map(float)),
+    "resting_hr": st.one_of(near(25, 250, 100, 120), st.floats(40, 119.9)),
 }
 WINDOW_HOW = st.sampled_from(["chemotherapy", "days", "next"])
 MISSING = st.sampled_from([None, NAN])

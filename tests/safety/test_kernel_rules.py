@@ -23,7 +23,7 @@ from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
-VERSION = "2026.12.0"
+VERSION = "2026.12.1"
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ CASES: dict[str, Case] = {
         decision="hold",
     ),
     "hold.anc_below_0_5": Case(
-        fires=({"anc_10e9_l": 0.49}, {"anc_10e9_l": 0}),
-        quiet=({"anc_10e9_l": 0.5}, {"anc_10e9_l": None}),
+        fires=({"anc_10e9_l": 0.5}, {"anc_10e9_l": 0.49}, {"anc_10e9_l": 0}),
+        quiet=({"anc_10e9_l": 0.51}, {"anc_10e9_l": None}),
         decision="hold",
     ),
     "hold.fever": Case(
@@ -245,9 +245,19 @@ CASES: dict[str, Case] = {
             {"comorbidities": "cardiovascular_disease"},
             {"cardiotoxic_therapy": True},
             {"ecog": None},
+            # a grant needs every favourable fact known (2026.12.1)
+            {"resting_hr": None},
+            {"resting_hr": 100},
+            {"cardiotoxic_therapy": None},
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 6},  # next one unknown
         ),
         quiet=(
-            {"treatment_phase": "chemotherapy", "days_since_infusion": 6},
+            {
+                "treatment_phase": "chemotherapy",
+                "days_since_infusion": 6,
+                "next_infusion_in_days": 9,
+            },
+            {"cardiotoxic_therapy": None, "medical_clearance": True},
             {"next_infusion_in_days": 3, "days_since_infusion": 18},
             {"comorbidities": "cardiovascular_disease", "medical_clearance": True},
             {"cardiotoxic_therapy": True, "medical_clearance": True},
@@ -299,6 +309,13 @@ CASES: dict[str, Case] = {
         env={"aerobic_pct_hrmax_max": 76},
         unknown=("temperature_c",),
     ),
+    "unknown.resting_hr": Case(
+        fires=(CHEMO | {"resting_hr": None}, {"next_infusion_in_days": 21, "resting_hr": NAN}),
+        quiet=(CHEMO, {"resting_hr": None}, {"next_infusion_in_days": 22, "resting_hr": None}),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 76},
+        unknown=("resting_hr",),
+    ),
     "unknown.spo2": Case(
         fires=(CHEMO | {"spo2": None},),
         quiet=(CHEMO, {"spo2": None}),
@@ -328,7 +345,7 @@ CASES: dict[str, Case] = {
         },
     ),
     "labs.anc_0_5_to_1_5": Case(
-        fires=({"anc_10e9_l": 1.0}, {"anc_10e9_l": 0.5}, {"anc_10e9_l": 1.49}),
+        fires=({"anc_10e9_l": 1.0}, {"anc_10e9_l": 0.51}, {"anc_10e9_l": 1.49}),
         quiet=({"anc_10e9_l": 1.5}, {"anc_10e9_l": None}),
         restrictions=R("avoid_public_facilities", "no_vigorous"),
         env={"aerobic_pct_hrmax_max": 76},
@@ -808,9 +825,17 @@ def test_a_missing_lab_never_triggers_anything(healthy, missing) -> None:
 @pytest.mark.parametrize("missing", [None, NAN, pd.NA, ""])
 def test_in_the_chemo_window_a_missing_lab_is_named_and_never_looser(healthy, missing) -> None:
     """Issue #11: on chemotherapy (or within 21 days of an infusion) a missing platelet count,
-    ANC, hemoglobin, temperature (ANC low or unknown), SpO2 or infusion date gets the most
-    restrictive band that still allows exercise, and `unknown_facts` names it."""
-    names = ("platelets_10e9_l", "anc_10e9_l", "hemoglobin_g_dl", "temperature_c", "spo2")
+    ANC, hemoglobin, temperature (ANC low or unknown), SpO2, resting heart rate (2026.12.1) or
+    infusion date gets the most restrictive band that still allows exercise, and
+    `unknown_facts` names it."""
+    names = (
+        "platelets_10e9_l",
+        "anc_10e9_l",
+        "hemoglobin_g_dl",
+        "temperature_c",
+        "spo2",
+        "resting_hr",
+    )
     facts = healthy(treatment_phase="chemotherapy", days_since_infusion=missing)
     facts |= dict.fromkeys(names, missing)
     res = gk.evaluate(facts)
@@ -825,10 +850,11 @@ def test_in_the_chemo_window_a_missing_lab_is_named_and_never_looser(healthy, mi
         treatment_phase="chemotherapy",
         days_since_infusion=0,
         platelets_10e9_l=20,
-        anc_10e9_l=0.5,
+        anc_10e9_l=0.51,  # 0.5 itself holds (2026.12.1)
         hemoglobin_g_dl=8,
         temperature_c=37.9,
         spo2=88,
+        resting_hr=119,
     )
     known = gk.evaluate(worst_allowed)
     assert known.decision == "allowed" and known.unknown_facts == ()

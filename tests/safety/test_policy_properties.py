@@ -198,7 +198,7 @@ def expected_no_dose(req: RecommendRequest, history: dict) -> bool:
     hold = (
         lt(lab.platelets_10e9_l, 20)
         or lt(lab.hemoglobin_g_dl, 8)
-        or lt(lab.anc_10e9_l, 0.5)
+        or (lab.anc_10e9_l is not None and lab.anc_10e9_l <= 0.5)
         or ge(v.temperature_c, 38.0)
         or ge(v.resting_hr, 120)
         or (v.systolic_bp is not None and v.systolic_bp > 200)
