@@ -473,10 +473,14 @@ WINDOW_FACTS = (
 
 
 def expected_unknown(f: dict[str, Any]) -> set[str]:
-    """The facts `unknown_facts` must name (issue #11 item 1), written again."""
+    """The facts `unknown_facts` must name (issue #11 item 1; bone metastases' refer facts,
+    2026.12.1), written again."""
+    out = set()
+    if "bone" in _items(f.get("metastatic_sites")):
+        out |= {k for k in ("pain", "neurological_symptoms") if _n(f.get(k)) is None}
     if not in_chemo_window(f):
-        return set()
-    out = {k for k in WINDOW_FACTS if _n(f.get(k)) is None}
+        return out
+    out |= {k for k in WINDOW_FACTS if _n(f.get(k)) is None}
     anc = _n(f.get("anc_10e9_l"))
     if anc is not None and anc >= 1.5:
         out.discard("temperature_c")
@@ -852,6 +856,14 @@ def worsened(
         v = g.get(step)
         if step in HOLD_RANGE and _n(v) is None:
             g[step] = draw(st.floats(*HOLD_RANGE[step]))
+        elif step == "pain" and _n(v) is None:
+            # with bone metastases unknown pain reads as the unassessed band (2026.12.1): from
+            # unknown only pain that refers (>= 7) is worse
+            g[step] = draw(st.floats(7, 10))
+        elif step == "next_infusion_in_days" and _n(v) is None:
+            # in the chemo window an unknown next infusion bans vigorous work (2026.12.1): from
+            # unknown only one inside the infusion window is worse
+            g[step] = draw(st.floats(0, 2))
         elif step in LOWER_IS_WORSE:
             g[step] = draw(_lower(v, LOWER_IS_WORSE[step]))
         elif step in HIGHER_IS_WORSE:

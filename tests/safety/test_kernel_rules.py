@@ -433,6 +433,26 @@ CASES: dict[str, Case] = {
         restrictions=R("no_high_impact", "no_spinal_loading", "supervised_resistance"),
         env={"resistance_pct_1rm_max": 60},
     ),
+    "unknown.bone_metastases_pain": Case(
+        fires=(CLEARED_BONE | {"bone_fracture_risk": "low", "pain": None},),
+        quiet=(
+            CLEARED_BONE | {"bone_fracture_risk": "low", "pain": 6},
+            {"metastatic_sites": "liver", "pain": None},
+        ),
+        restrictions=R("supervised_only", "no_spinal_loading", "no_high_impact"),
+        env={"resistance_pct_1rm_max": 50},
+        unknown=("pain",),
+    ),
+    "unknown.bone_metastases_neurological": Case(
+        fires=(CLEARED_BONE | {"bone_fracture_risk": "low", "neurological_symptoms": None},),
+        quiet=(
+            CLEARED_BONE | {"bone_fracture_risk": "low", "neurological_symptoms": False},
+            {"metastatic_sites": "lung", "neurological_symptoms": None},
+        ),
+        restrictions=R("supervised_only", "no_spinal_loading", "no_high_impact"),
+        env={"resistance_pct_1rm_max": 50},
+        unknown=("neurological_symptoms",),
+    ),
     "metastasis.bone_fracture_risk_not_low": Case(
         fires=(
             CLEARED_BONE | {"bone_fracture_risk": "moderate"},

@@ -306,23 +306,27 @@ def test_v23_ecog_2__ecog_2_light_moderate() -> None:
 
 # ---------------------------------------------------------------------------- metastases
 def test_v24_cleared_bone_mets__metastasis_bone() -> None:
-    """66-y breast cancer, cleared pelvic bone metastases assessed at low fracture risk -> no
-    impact or spinal loading, supervised resistance at most 60% 1RM (Campbell 2019 / 2022)."""
-    res = kernel(
-        patient(
-            age=66,
-            stage="IV",
-            metastatic_sites=["bone"],
-            medical_clearance=True,
-            bone_fracture_risk="low",
-            ecog=1,
-            resistance_experience="experienced",
-        ),
-        rx(r_pct=(55, 58)),
+    """66-y breast cancer, cleared pelvic bone metastases assessed at low fracture risk, no
+    neurological symptoms -> no impact or spinal loading, supervised resistance at most 60% 1RM
+    (Campbell 2019 / 2022). With the neurological symptoms not recorded (their presence would
+    refer) -> the unassessed band: supervised only, resistance at most 50% (2026.12.1)."""
+    facts = dict(
+        age=66,
+        stage="IV",
+        metastatic_sites=["bone"],
+        medical_clearance=True,
+        bone_fracture_risk="low",
+        ecog=1,
+        resistance_experience="experienced",
     )
+    res = kernel(patient(**facts, neurological_symptoms=False), rx(r_pct=(55, 58)))
     assert "metastasis.bone" in res.rule_ids
     assert {"no_high_impact", "no_spinal_loading", "supervised_resistance"} <= set(res.restrictions)
     assert res.envelope.resistance_pct_1rm_max == 60
+    blank = kernel(patient(**facts), rx(r_pct=(55, 58)))
+    assert "unknown.bone_metastases_neurological" in blank.rule_ids
+    assert blank.unknown_facts == ("neurological_symptoms",)
+    assert "supervised_only" in blank.restrictions and blank.envelope.resistance_pct_1rm_max == 50
 
 
 def test_v25_lung_mets__metastasis_lung() -> None:
