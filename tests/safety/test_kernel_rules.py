@@ -368,6 +368,18 @@ CASES: dict[str, Case] = {
         restrictions=R("no_vigorous"),
         env={"aerobic_pct_hrmax_max": 76, "resistance_pct_1rm_max": 69},
     ),
+    "symptoms.severe_pain": Case(
+        fires=({"pain": 8}, {"pain": 10}),
+        quiet=({"pain": 7.9}, {"pain": None}),
+        restrictions=R("no_vigorous"),
+        env={
+            "aerobic_pct_hrmax_max": 63,
+            "aerobic_rpe_max": 11,
+            "aerobic_minutes_max": 10,
+            "resistance_pct_1rm_max": 50,
+            "resistance_sets_max": 2,
+        },
+    ),
     "symptoms.severe_fatigue": Case(
         fires=({"fatigue": 8}, {"fatigue": 10}),
         quiet=({"fatigue": 7.9}, {"fatigue": None}),
@@ -474,7 +486,12 @@ CASES: dict[str, Case] = {
     "metastasis.liver": Case(
         fires=({"metastatic_sites": "liver"},),
         quiet=({"metastatic_sites": "lung"},),
-        env={"aerobic_pct_hrmax_max": 63, "aerobic_minutes_max": 30},
+        env={
+            "aerobic_pct_hrmax_max": 63,
+            "aerobic_rpe_max": 11,
+            "aerobic_minutes_max": 30,
+            "resistance_pct_1rm_max": 50,
+        },
     ),
     "metastasis.brain": Case(
         fires=({"metastatic_sites": "brain", "medical_clearance": True},),

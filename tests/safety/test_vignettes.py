@@ -336,10 +336,21 @@ def test_v25_lung_mets__metastasis_lung() -> None:
 
 
 def test_v26_liver_mets__metastasis_liver() -> None:
-    """63-y colorectal cancer with liver metastases -> low intensity, brief (<= 63%, <= 30 min)."""
-    res = kernel(patient(cancer_type="colorectal", stage="IV", metastatic_sites=["liver"]))
-    assert res.envelope.aerobic_pct_hrmax_max == 63
+    """63-y colorectal cancer with liver metastases -> low intensity, brief (<= 63%, RPE <= 11,
+    <= 30 min); resistance light too (<= 50% 1RM; 2026.12.1: an experienced patient at 66% 1RM
+    could step to 72.6%, vigorous)."""
+    res = kernel(
+        patient(
+            cancer_type="colorectal",
+            stage="IV",
+            metastatic_sites=["liver"],
+            resistance_experience="experienced",
+        ),
+        rx(r_pct=(62, 66)),
+    )
+    assert res.envelope.aerobic_pct_hrmax_max == 63 and res.envelope.aerobic_rpe_max == 11
     assert res.envelope.aerobic_minutes_max == 30
+    assert res.envelope.resistance_pct_1rm_max == 50
 
 
 def test_v27_cleared_brain_mets__metastasis_brain() -> None:
@@ -844,6 +855,16 @@ def test_v71_fatigue_9__symptoms_severe_fatigue() -> None:
     clamped = gk.clamp_prescription(rx(), res)
     assert clamped is not None and clamped.aerobic is not None
     assert clamped.aerobic.minutes_per_session == 10
+
+
+def test_v71b_pain_9__symptoms_severe_pain() -> None:
+    """2026.12.1: 60-y prostate cancer, no metastases, pain 9/10 -> light, short sessions only
+    (before: nothing, 85% HRmax allowed; ACS/ACSM list: skip a session on new severe pain)."""
+    res = kernel(patient(age=60, sex="male", cancer_type="prostate", pain=9), rx())
+    env = res.envelope
+    assert "symptoms.severe_pain" in res.rule_ids and "no_vigorous" in res.restrictions
+    assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_minutes_max == 10
+    assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
 
 
 def test_v72_walks_cut_short__progression_aerobic_none_when_incomplete() -> None:
