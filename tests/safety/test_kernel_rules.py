@@ -72,6 +72,13 @@ NO_RESISTANCE_RX = {
 }
 CHEMO = {"treatment_phase": "chemotherapy", "days_since_infusion": 10}
 CLEARED_BONE = {"metastatic_sites": "bone", "medical_clearance": True}
+SYMPTOMATIC_DAY = {  # light, short sessions (severe fatigue or pain)
+    "aerobic_pct_hrmax_max": 63,
+    "aerobic_rpe_max": 11,
+    "aerobic_minutes_max": 10,
+    "resistance_pct_1rm_max": 50,
+    "resistance_sets_max": 2,
+}
 
 CASES: dict[str, Case] = {
     # ---------------------------------------------------------------- hold
@@ -372,25 +379,13 @@ CASES: dict[str, Case] = {
         fires=({"pain": 8}, {"pain": 10}),
         quiet=({"pain": 7.9}, {"pain": None}),
         restrictions=R("no_vigorous"),
-        env={
-            "aerobic_pct_hrmax_max": 63,
-            "aerobic_rpe_max": 11,
-            "aerobic_minutes_max": 10,
-            "resistance_pct_1rm_max": 50,
-            "resistance_sets_max": 2,
-        },
+        env=SYMPTOMATIC_DAY,
     ),
     "symptoms.severe_fatigue": Case(
         fires=({"fatigue": 8}, {"fatigue": 10}),
         quiet=({"fatigue": 7.9}, {"fatigue": None}),
         restrictions=R("no_vigorous"),
-        env={
-            "aerobic_pct_hrmax_max": 63,
-            "aerobic_rpe_max": 11,
-            "aerobic_minutes_max": 10,
-            "resistance_pct_1rm_max": 50,
-            "resistance_sets_max": 2,
-        },
+        env=SYMPTOMATIC_DAY,
     ),
     "ecog.2_light_moderate": Case(
         fires=({"ecog": 2},),
