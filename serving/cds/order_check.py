@@ -12,7 +12,7 @@ inside the envelope), delete what cannot be given, and for a refer create a refe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +81,11 @@ def check_orders(
     result: KernelResult,
     patient_id: str,
     reason: str | None,
+    unreadable: Sequence[Mapping[str, Any]] = (),
 ) -> OrderCheck:
-    """Check every exercise order (each alone, then all together for the weekly totals)."""
+    """Check every exercise order (each alone, then all together for the weekly totals).
+    `unreadable`: exercise orders that are not valid FHIR; under a hold or refer they are
+    removed like the others (the caller warns about them otherwise)."""
     out = OrderCheck()
     floor = _floor(result)
     required = list(result.restrictions)
@@ -95,10 +98,11 @@ def check_orders(
             undosed.append(res)
             continue
         read.append((res, modality, dose))
-    if result.decision != "allowed" and (read or undosed):
+    if result.decision != "allowed" and (read or undosed or unreadable):
         # no exercise may be ordered now: every exercise order goes, dose readable or not
         out.problems.append(f"decision is {result.decision}: no exercise dose may be ordered now")
-        out.deletions = [_ref(res) for res, _, _ in read] + [_ref(res) for res in undosed]
+        out.deletions = [_ref(res) for res, _, _ in read]
+        out.deletions += [_ref(res) for res in (*undosed, *unreadable)]
         out.deletions = [d for d in out.deletions if d]
         if result.decision == "refer":
             ids = [r.id for r in result.fired if r.kind == "refer"]

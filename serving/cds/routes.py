@@ -305,7 +305,7 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             warn = [cards.unreadable_orders_card(unreadable, state.base_url)] if unreadable else []
             return CardsResponse(cards=[*found_cards, *warn]).as_json()
 
-        if not exercise:
+        if not orders:
             return answer()
         record = _record_or_412(hook)
         mapped = _mapped(record, pid, today())
@@ -318,7 +318,8 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             )
             return answer(card)
         result = order_check.kernel_for(mapped.request)
-        found = order_check.check_orders(exercise, result, pid, mapped.cancer_condition)
+        bad = [r for r in orders if problems[id(r)] is not None]
+        found = order_check.check_orders(exercise, result, pid, mapped.cancer_condition, bad)
         unreadable += found.unchecked
         if not found.problems:
             return answer()

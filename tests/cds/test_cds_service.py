@@ -361,6 +361,11 @@ def test_order_sign_an_exercise_order_that_is_not_valid_fhir_gets_a_warning(clie
     ok = order("sr-7", 2, 20, 55, 60)
     resp = call(client, OS, order_sign_body("chemo", ok, bad))
     assert [c["indicator"] for c in resp.json()["cards"]] == ["warning"]
+    # under a hold it is removed like any exercise order, readable or not
+    cards_ = call(client, OS, order_sign_body("hold", bad)).json()["cards"]
+    assert [c["indicator"] for c in cards_] == ["critical", "warning"]
+    [action] = cards_[0]["suggestions"][0]["actions"]
+    assert action["type"] == "delete" and action["resourceId"] == ["ServiceRequest/sr-5"]
 
 
 def test_order_sign_an_order_without_a_readable_frequency_is_never_passed(client) -> None:
