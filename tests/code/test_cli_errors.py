@@ -3,14 +3,12 @@ never a traceback (found by trying each command's paths and URLs by hand, sessio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from dosewise_cli import app
-from features.settings import get_settings
 
 
 def invoke(args: list[str]) -> tuple[int, str]:
@@ -20,12 +18,9 @@ def invoke(args: list[str]) -> tuple[int, str]:
 
 
 @pytest.fixture()
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
-    (tmp_path / "a-file").write_text("x")
-    get_settings.cache_clear()  # the CLI reads the environment through the process-wide cache
-    yield tmp_path
-    get_settings.cache_clear()
+def root(cli_root: Path) -> Path:
+    (cli_root / "a-file").write_text("x")
+    return cli_root
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def test_simulate_refuses_an_unwritable_folder_before_simulating(tmp_path, where
     assert "is not writable" in out and where in out
 
 
-def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, monkeypatch) -> None:
+def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, cli_root) -> None:
     """`dosewise train --data` a folder without tables, or with tables off the schema: exit 2
     naming what is missing or which column fails which check (never the values), before any
     fitting; it was a traceback."""
@@ -76,7 +76,6 @@ def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, monkeypatch) -> No
     from dosewise_cli import app
     from tests.code.test_batch import make_cohort
 
-    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path / "root"))
     runner = CliRunner()
     out = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere"), "--no-promote"])
     assert out.exit_code == 2 and "has no patients.parquet or patients.csv" in out.output
@@ -96,13 +95,12 @@ def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, monkeypatch) -> No
     assert out.exit_code == 2 and "ecog: less_than_or_equal_to(4) (1 row)" in text, text
 
 
-def test_promote_without_models_says_so_and_exits_2(tmp_path, monkeypatch) -> None:
+def test_promote_without_models_says_so_and_exits_2(cli_root) -> None:
     """It printed "kept champion (challenger vNone, champion was vNone)" and exited 0."""
     from typer.testing import CliRunner
 
     from dosewise_cli import app
 
-    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
     out = CliRunner().invoke(app, ["promote"])
     text = " ".join(out.output.split())
     assert out.exit_code == 2 and "no challenger registered" in text and "vNone" not in text
