@@ -288,25 +288,25 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             raise validation_error(
                 [{"loc": ["context", "draftOrders"], "msg": "required: a FHIR Bundle"}]
             )
-        if not isinstance(draft.get("entry") or [], list):
+        entry = draft.get("entry") or []
+        if not isinstance(entry, list):
             raise validation_error(
                 [{"loc": ["context", "draftOrders", "entry"], "msg": "must be a list of entries"}]
             )
-        entries = [e.get("resource") for e in draft.get("entry") or [] if isinstance(e, dict)]
+        entries = [e.get("resource") for e in entry if isinstance(e, dict)]
         orders = [r for r in entries if isinstance(r, dict) and is_exercise_order(r)]
-        problems = {id(r): resource_problem(r) for r in orders}
-        exercise = [r for r in orders if problems[id(r)] is None]
-        unreadable = [
-            (order_label(r), str(problems[id(r)])) for r in orders if problems[id(r)] is not None
-        ]
+        checked = [(r, resource_problem(r)) for r in orders]
+        exercise = [r for r, why in checked if why is None]
+        bad = [r for r, why in checked if why is not None]
+        unreadable = [(order_label(r), why) for r, why in checked if why is not None]
 
-        def answer(*found_cards: Card) -> dict[str, Any]:
+        def respond(*found_cards: Card) -> dict[str, Any]:
             """The cards, and a warning for every exercise order that could not be checked."""
             warn = [cards.unreadable_orders_card(unreadable, state.base_url)] if unreadable else []
             return CardsResponse(cards=[*found_cards, *warn]).as_json()
 
         if not orders:
-            return answer()
+            return respond()
         record = _record_or_412(hook)
         mapped = _mapped(record, pid, today())
         if mapped.request is None:
@@ -316,13 +316,12 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
                 "Dosewise cannot check this exercise order: the record lacks "
                 + ", ".join(mapped.missing_required)
             )
-            return answer(card)
+            return respond(card)
         result = order_check.kernel_for(mapped.request)
-        bad = [r for r in orders if problems[id(r)] is not None]
         found = order_check.check_orders(exercise, result, pid, mapped.cancer_condition, bad)
         unreadable += found.unchecked
         if not found.problems:
-            return answer()
+            return respond()
         rules = [r.as_dict() for r in result.fired]
         card = cards.order_check_card(
             found.problems,
@@ -335,7 +334,7 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             result.version,
             state.base_url,
         )
-        return answer(card)
+        return respond(card)
 
     answer = await RUNTIME.run(work)
     return json_response(answer)
