@@ -8,7 +8,7 @@ import pandas as pd
 import pandera.errors as pa_errors
 from rich.console import Console
 
-from features.contract.tables import validate_patients, validate_sessions
+from features.contract.tables import check_words, validate_patients, validate_sessions
 from features.io import TableReadError, read_cohort
 from features.settings import Settings
 
@@ -29,7 +29,8 @@ def _schema_summary(exc: pa_errors.SchemaErrors, table: str, most: int = 8) -> s
         )
     failing = cases.loc[~missing].groupby(["column", "check"], sort=True).size().head(most)
     parts += [
-        f"{col}: {check} ({n} row{'s' if n > 1 else ''})" for (col, check), n in failing.items()
+        f"{col}: {check_words(check)} ({n} row{'s' if n > 1 else ''})"
+        for (col, check), n in failing.items()
     ]
     return f"{table} table does not meet the schema: " + "; ".join(parts)
 

@@ -180,3 +180,28 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
 def validate_sessions(df: pd.DataFrame) -> pd.DataFrame:
     """Validate and coerce a sessions table; SchemaErrors lists every failure at once."""
     return SESSIONS_SCHEMA.validate(df, lazy=True)
+
+
+# pandera check names -> words, for error messages (batch errors file, `dosewise train`)
+_CHECK_TEXT = (
+    ("coerce_dtype", "cannot be read as {dtype}"),
+    ("dtype(", "cannot be read as {dtype}"),
+    ("not_nullable", "missing (required)"),
+    ("greater_than_or_equal_to", "must be >= {arg}"),
+    ("less_than_or_equal_to", "must be <= {arg}"),
+    ("isin", "must be one of {arg}"),
+    ("str_matches", "must match {arg}"),
+    ("column_in_dataframe", "column missing"),
+)
+
+
+def check_words(check: Any) -> str:
+    """A pandera check in words ("must be <= 4"); an unknown check as pandera names it."""
+    text = str(check)
+    arg = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else ""
+    dtype = arg.strip("'\"") or "the expected type"
+    dtype = {"float64": "a number", "bool": "true/false", "boolean": "true/false"}.get(dtype, dtype)
+    for key, template in _CHECK_TEXT:
+        if text.startswith(key):
+            return template.format(arg=arg, dtype=dtype)
+    return text

@@ -21,7 +21,7 @@ import pandera.pandas as pa
 
 from features.contract.dose import REFERENCE_COLUMNS, RPE_SCALE_MAX, RPE_SCALE_MIN
 from features.contract.rest import AerobicDose, ResistanceDose
-from features.contract.tables import PATIENTS_SCHEMA, RX_FIELDS, SESSIONS_SCHEMA
+from features.contract.tables import PATIENTS_SCHEMA, RX_FIELDS, SESSIONS_SCHEMA, check_words
 from features.contract.vocab import LIST_SEPARATOR, RESTRICTIONS
 
 ERROR_COLUMNS = ("patient_id", "table", "field", "reason")
@@ -150,32 +150,12 @@ def patient_ids(series: pd.Series) -> pd.Series:
 
 
 # --- validation ---------------------------------------------------------------------------------
-_CHECK_TEXT = (
-    ("coerce_dtype", "cannot be read as {dtype}"),
-    ("dtype(", "cannot be read as {dtype}"),
-    ("not_nullable", "missing (required)"),
-    ("greater_than_or_equal_to", "must be >= {arg}"),
-    ("less_than_or_equal_to", "must be <= {arg}"),
-    ("isin", "must be one of {arg}"),
-    ("str_matches", "must match {arg}"),
-    ("column_in_dataframe", "column missing"),
-)
-
-
 def _reason(check: Any, value: Any, column: Any = None) -> str:
     """A readable reason naming the rule and the offending value."""
     text = str(check)
     if column in ("date", "as_of") and text == "not_nullable":
         return "missing or not a date"
-    arg = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else ""
-    dtype = arg.strip("'\"") or "the expected type"
-    dtype = {"float64": "a number", "bool": "true/false", "boolean": "true/false"}.get(dtype, dtype)
-    for key, template in _CHECK_TEXT:
-        if text.startswith(key):
-            reason = template.format(arg=arg, dtype=dtype)
-            break
-    else:
-        reason = text
+    reason = check_words(check)
     if text.startswith(("not_nullable", "column_in_dataframe")):
         return reason
     return f"{reason} (got {_show(value)})"

@@ -92,7 +92,7 @@ def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, cli_root) -> None:
     sessions.to_csv(bad / "sessions.csv", index=False)
     out = runner.invoke(app, ["train", "--data", str(bad), "--no-promote"])
     text = " ".join(out.output.split())
-    assert out.exit_code == 2 and "ecog: less_than_or_equal_to(4) (1 row)" in text, text
+    assert out.exit_code == 2 and "ecog: must be <= 4 (1 row)" in text, text
 
 
 def test_promote_without_models_says_so_and_exits_2(cli_root) -> None:
