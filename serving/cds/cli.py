@@ -15,6 +15,12 @@ cds_app = typer.Typer(
 )
 
 
+def _require_alg(alg: str) -> None:
+    if alg not in ("ES384", "RS384"):
+        err.print("--alg must be ES384 or RS384")
+        raise typer.Exit(2)
+
+
 @cds_app.command("keygen")
 def cds_keygen(
     out: Annotated[Path, typer.Option(help="Folder for the key files")] = Path("cds-keys"),
@@ -29,9 +35,7 @@ def cds_keygen(
     from features.io import folder_problem
     from serving.cds.keys import write_key_pair
 
-    if alg not in ("ES384", "RS384"):
-        err.print("--alg must be ES384 or RS384")
-        raise typer.Exit(2)
+    _require_alg(alg)
     problem = folder_problem(out)
     if problem:
         err.print(f"--out: {problem}")
@@ -56,9 +60,7 @@ def cds_token(
     if not key.is_file():
         err.print(f"no key file at {key}")
         raise typer.Exit(2)
-    if alg not in ("ES384", "RS384"):
-        err.print("--alg must be ES384 or RS384")
-        raise typer.Exit(2)
+    _require_alg(alg)
     try:
         private = load_private_key(key)
     except (ValueError, TypeError, OSError) as exc:  # not a PEM private key (or unreadable)
