@@ -66,7 +66,7 @@ def test_simulate_refuses_an_unwritable_folder_before_simulating(tmp_path, where
     assert "is not writable" in out and where in out
 
 
-def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, cli_root) -> None:
+def test_train_refuses_a_bad_cohort_with_the_reason(cli_root) -> None:
     """`dosewise train --data` a folder without tables, or with tables off the schema: exit 2
     naming what is missing or which column fails which check (never the values), before any
     fitting; it was a traceback."""
@@ -77,9 +77,9 @@ def test_train_refuses_a_bad_cohort_with_the_reason(tmp_path, cli_root) -> None:
     from tests.code.test_batch import make_cohort
 
     runner = CliRunner()
-    out = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere"), "--no-promote"])
+    out = runner.invoke(app, ["train", "--data", str(cli_root / "nowhere"), "--no-promote"])
     assert out.exit_code == 2 and "has no patients.parquet or patients.csv" in out.output
-    bad = tmp_path / "bad"
+    bad = cli_root / "bad"
     bad.mkdir()
     pd.DataFrame({"patient_id": ["a"]}).to_csv(bad / "patients.csv", index=False)
     pd.DataFrame({"patient_id": ["a"]}).to_csv(bad / "sessions.csv", index=False)
