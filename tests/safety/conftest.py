@@ -49,7 +49,7 @@ HEALTHY: dict[str, Any] = {
     "six_minute_walk_m": 550.0,
     "grip_strength_kg": 28.0,
     "next_infusion_in_days": None,
-    "recent_surgery_days": None,
+    "recent_surgery_days": 400,
     "cardiotoxic_therapy": False,
     "lvef_pct": None,
     "neurological_symptoms": False,

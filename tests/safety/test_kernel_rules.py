@@ -23,7 +23,7 @@ from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
-VERSION = "2026.12.1"
+VERSION = "2026.12.2"
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ NO_RESISTANCE_RX = {
     "rx_resistance_pct_1rm_low": None,
     "rx_resistance_pct_1rm_high": None,
 }
-CHEMO = {"treatment_phase": "chemotherapy", "days_since_infusion": 10}
+CHEMO = {"treatment_phase": "chemotherapy", "days_since_infusion": 10, "next_infusion_in_days": 11}
 CLEARED_BONE = {"metastatic_sites": "bone", "medical_clearance": True}
 SYMPTOMATIC_DAY = {  # light, short sessions (severe fatigue or pain)
     "aerobic_pct_hrmax_max": 63,
@@ -317,28 +317,52 @@ CASES: dict[str, Case] = {
         unknown=("temperature_c",),
     ),
     "unknown.resting_hr": Case(
-        fires=(CHEMO | {"resting_hr": None}, {"next_infusion_in_days": 21, "resting_hr": NAN}),
-        quiet=(CHEMO, {"resting_hr": None}, {"next_infusion_in_days": 22, "resting_hr": None}),
+        fires=(
+            CHEMO | {"resting_hr": None},
+            {"next_infusion_in_days": 21, "resting_hr": NAN},
+            {"resting_hr": None},  # after treatment too (2026.12.2)
+        ),
+        quiet=(CHEMO, {"resting_hr": 99.9}, {"next_infusion_in_days": 22}),
         restrictions=R("no_vigorous"),
         env={"aerobic_pct_hrmax_max": 76},
         unknown=("resting_hr",),
     ),
     "unknown.spo2": Case(
-        fires=(CHEMO | {"spo2": None},),
-        quiet=(CHEMO, {"spo2": None}),
+        fires=(CHEMO | {"spo2": None}, {"spo2": NAN}),
+        quiet=(CHEMO, {"spo2": 95}),
         restrictions=R("no_vigorous"),
         env={"aerobic_pct_hrmax_max": 76},
         unknown=("spo2",),
     ),
     "unknown.days_since_infusion": Case(
         fires=(
-            {"treatment_phase": "chemotherapy", "days_since_infusion": None},
+            {
+                "treatment_phase": "chemotherapy",
+                "days_since_infusion": None,
+                "next_infusion_in_days": 9,
+            },
             {"next_infusion_in_days": 9, "days_since_infusion": None},
         ),
         quiet=(CHEMO, {"days_since_infusion": None}, {"next_infusion_in_days": 22}),
         restrictions=R("no_vigorous"),
         env={"aerobic_pct_hrmax_max": 63, "aerobic_rpe_max": 11, "resistance_pct_1rm_max": 50},
         unknown=("days_since_infusion",),
+    ),
+    "unknown.next_infusion_in_days": Case(
+        fires=(
+            {"treatment_phase": "chemotherapy", "days_since_infusion": 10},
+            {"treatment_phase": "palliative", "days_since_infusion": 9},
+            {"treatment_phase": "immunotherapy", "days_since_infusion": 21},
+        ),
+        quiet=(
+            CHEMO,
+            {"treatment_phase": "post_treatment", "days_since_infusion": 9},  # treatment ended
+            {"treatment_phase": "none", "days_since_infusion": 12},
+            {"treatment_phase": "palliative", "days_since_infusion": 22},  # not in the window
+        ),
+        restrictions=R("no_vigorous"),
+        env={"aerobic_pct_hrmax_max": 63, "aerobic_rpe_max": 11, "resistance_pct_1rm_max": 50},
+        unknown=("next_infusion_in_days",),
     ),
     # ---------------------------------------------------------------- labs, vitals, ECOG
     "labs.platelets_20_50": Case(
@@ -396,8 +420,16 @@ CASES: dict[str, Case] = {
     # ---------------------------------------------------------------- infusion, cardiac
     "infusion.window_no_vigorous": Case(
         fires=(
-            {"treatment_phase": "chemotherapy", "days_since_infusion": 5},
-            {"treatment_phase": "chemotherapy", "days_since_infusion": 1},
+            {
+                "treatment_phase": "chemotherapy",
+                "days_since_infusion": 5,
+                "next_infusion_in_days": 16,
+            },
+            {
+                "treatment_phase": "chemotherapy",
+                "days_since_infusion": 1,
+                "next_infusion_in_days": 20,
+            },
             {"next_infusion_in_days": 2},
             {"treatment_phase": "immunotherapy", "days_since_infusion": 3},
         ),
@@ -411,7 +443,11 @@ CASES: dict[str, Case] = {
     ),
     "infusion.day_light_only": Case(
         fires=(
-            {"treatment_phase": "chemotherapy", "days_since_infusion": 0},
+            {
+                "treatment_phase": "chemotherapy",
+                "days_since_infusion": 0,
+                "next_infusion_in_days": 21,
+            },
             {"next_infusion_in_days": 0},
         ),
         quiet=({"days_since_infusion": 1}, {"next_infusion_in_days": 1}, {}),
@@ -434,6 +470,20 @@ CASES: dict[str, Case] = {
         env={"aerobic_pct_hrmax_max": 76, "resistance_pct_1rm_max": 60},
     ),
     # ---------------------------------------------------------------- metastases (cleared)
+    "unknown.cardiotoxic_therapy": Case(
+        fires=(
+            {"cardiotoxic_therapy": None},
+            {"cardiotoxic_therapy": NAN, "medical_clearance": None},
+        ),
+        quiet=(
+            {"cardiotoxic_therapy": None, "medical_clearance": True},
+            {"cardiotoxic_therapy": False},
+            {"cardiotoxic_therapy": True},  # known: cardiac.no_clearance instead
+        ),
+        restrictions=R("no_vigorous"),
+        env={"resistance_pct_1rm_max": 60, "aerobic_pct_hrmax_max": 76},
+        unknown=("cardiotoxic_therapy",),
+    ),
     "metastasis.bone": Case(
         fires=(CLEARED_BONE | {"bone_fracture_risk": "low"}, CLEARED_BONE),
         quiet=({"metastatic_sites": "liver", "medical_clearance": True},),
@@ -551,6 +601,12 @@ CASES: dict[str, Case] = {
         ),
         quiet=({"recent_surgery_days": 84}, {"recent_surgery_days": None}),
         env={"resistance_pct_1rm_max": 50},
+    ),
+    "unknown.recent_surgery_days": Case(
+        fires=({"recent_surgery_days": None}, {"recent_surgery_days": NAN}),
+        quiet=({"recent_surgery_days": 84}, {"recent_surgery_days": 400}),
+        env={"resistance_pct_1rm_max": 50},
+        unknown=("recent_surgery_days",),
     ),
     "treatment.radiotherapy": Case(
         fires=({"treatment_phase": "radiotherapy"},),
@@ -858,8 +914,8 @@ def test_a_missing_lab_never_triggers_anything(healthy, missing) -> None:
 def test_in_the_chemo_window_a_missing_lab_is_named_and_never_looser(healthy, missing) -> None:
     """Issue #11: on chemotherapy (or within 21 days of an infusion) a missing platelet count,
     ANC, hemoglobin, temperature (ANC low or unknown), SpO2, resting heart rate (2026.12.1) or
-    infusion date gets the most restrictive band that still allows exercise, and
-    `unknown_facts` names it."""
+    infusion date (the next one too, 2026.12.2) gets the most restrictive band that still allows
+    exercise, and `unknown_facts` names it."""
     names = (
         "platelets_10e9_l",
         "anc_10e9_l",
@@ -872,7 +928,7 @@ def test_in_the_chemo_window_a_missing_lab_is_named_and_never_looser(healthy, mi
     facts |= dict.fromkeys(names, missing)
     res = gk.evaluate(facts)
     assert res.decision == "allowed"
-    assert set(res.unknown_facts) == {*names, "days_since_infusion"}
+    assert set(res.unknown_facts) == {*names, "days_since_infusion", "next_infusion_in_days"}
     assert {"no_resistance", "no_vigorous", "avoid_public_facilities", "check_temperature"} <= set(
         res.restrictions
     )
@@ -881,6 +937,7 @@ def test_in_the_chemo_window_a_missing_lab_is_named_and_never_looser(healthy, mi
     worst_allowed = healthy(
         treatment_phase="chemotherapy",
         days_since_infusion=0,
+        next_infusion_in_days=0,
         platelets_10e9_l=20,
         anc_10e9_l=0.51,  # 0.5 itself holds (2026.12.1)
         hemoglobin_g_dl=8,

@@ -26,12 +26,14 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VERSION = "2026.12.1"
+VERSION = "2026.12.2"
 
 
 def patient(**kw: Any) -> Patient:
-    """A 57-year-old woman with stage II breast cancer after treatment, ECOG 0, all values normal;
-    keyword arguments override top-level fields, and vitals / labs / symptoms entries."""
+    """A 57-year-old woman with stage II breast cancer after treatment, ECOG 0, all values normal,
+    her surgery 200 days ago; keyword arguments override top-level fields, and vitals / labs /
+    symptoms entries. On chemotherapy with a last infusion given and no next one, the next is
+    the 21-day cycle's (the clinic knows the schedule; a missing date is v59b's subject)."""
     nested = {
         "vitals": {
             "resting_hr": 72,
@@ -61,7 +63,11 @@ def patient(**kw: Any) -> Patient:
         "resistance_experience": "novice",
         "sarcopenia": False,
         "cardiotoxic_therapy": False,  # known: vigorous work is a grant (2026.12.1)
+        "recent_surgery_days": 200,  # known: a blank reads as surgery < 12 weeks ago (2026.12.2)
     }
+    days = kw.get("days_since_infusion")
+    if kw.get("treatment_phase") == "chemotherapy" and days is not None and days <= 21:
+        kw.setdefault("next_infusion_in_days", 21 - days)
     for key, value in kw.items():
         for group in nested.values():
             if key in group:
@@ -389,11 +395,14 @@ def test_v29_peritoneal_gi_mets__metastasis_gi() -> None:
 
 def test_v30_contract_example_lymphedema__lymphedema_resistance_progression() -> None:
     """The contract's example: breast cancer with lymphedema, on 2 x 45-50% 1RM ->
-    supervised_resistance, load at most +5% (52.5%), aerobic volume at most +10% (99 min)."""
+    supervised_resistance, load at most +5% (52.5%), aerobic volume at most +10% (99 min), once
+    the two dates the example predates (contract 2026-11-30) are given: its next infusion (day 9
+    of a 21-day cycle: in 12 days) and its surgery (200 days ago). v30b: without them."""
     req = RecommendRequest.model_validate(
         json.loads((FIXTURES / "recommend-request.json").read_text())
     )
-    res = kernel(req.patient, req.current_prescription)
+    dates = {"next_infusion_in_days": 12, "recent_surgery_days": 200}
+    res = kernel(req.patient.model_copy(update=dates), req.current_prescription)
     assert {"lymphedema.resistance_progression", "progression.weekly_volume_10pct"} <= set(
         res.rule_ids
     )
@@ -409,6 +418,29 @@ def test_v30_contract_example_lymphedema__lymphedema_resistance_progression() ->
     problems = gk.check_prescription(req.current_prescription, res)
     assert problems == ["missing required restrictions: no_vigorous, supervised_resistance"]
     fixed = gk.clamp_prescription(req.current_prescription, res)
+    assert fixed is not None and gk.check_prescription(fixed, res) == []
+
+
+def test_v30b_contract_example_as_sent__unknown_next_infusion_and_surgery() -> None:
+    """The contract's example as sent (2026.12.2): on chemotherapy with no next-infusion date and
+    no surgery date, each reads as its worst value that still allows exercise - the infusion day
+    (aerobic <= 63% HRmax, RPE <= 11; resistance <= 50% 1RM) and surgery under 12 weeks ago
+    (resistance <= 50% 1RM) - and both are named. The example response (64-68% HRmax) is then
+    outside the envelope, and the clamp brings it in."""
+    req = RecommendRequest.model_validate(
+        json.loads((FIXTURES / "recommend-request.json").read_text())
+    )
+    res = kernel(req.patient, req.current_prescription)
+    assert res.decision == "allowed"
+    assert res.unknown_facts == ("next_infusion_in_days", "recent_surgery_days")
+    assert {"unknown.next_infusion_in_days", "unknown.recent_surgery_days"} <= set(res.rule_ids)
+    env = res.envelope
+    assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_rpe_max == 11
+    assert env.resistance_pct_1rm_max == 50
+    response = json.loads((FIXTURES / "recommend-response.json").read_text())
+    example = Prescription.model_validate(response["prescription"])
+    assert gk.check_prescription(example, res)
+    fixed = gk.clamp_prescription(example, res)
     assert fixed is not None and gk.check_prescription(fixed, res) == []
 
 
@@ -729,10 +761,30 @@ def test_v59_chemo_infusion_date_not_given__unknown_days_since_infusion() -> Non
     """45-y breast cancer on chemotherapy, date of the last infusion not given -> treated as the
     infusion day: light only (aerobic <= 63% HRmax, RPE <= 11, resistance <= 50% 1RM)."""
     res = kernel(patient(age=45, treatment_phase="chemotherapy", days_since_infusion=None))
-    assert res.unknown_facts == ("days_since_infusion",)
+    assert res.unknown_facts == ("days_since_infusion", "next_infusion_in_days")
     env = res.envelope
     assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_rpe_max == 11
     assert env.resistance_pct_1rm_max <= 50
+
+
+def test_v59b_chemo_next_infusion_not_given__unknown_next_infusion_in_days() -> None:
+    """2026.12.2: 45-y breast cancer on chemotherapy, day 10 of the cycle, next infusion date
+    not given -> treated as the infusion day (light only), named; after treatment it is not
+    asked for (no infusion is planned)."""
+    res = kernel(
+        patient(
+            age=45,
+            treatment_phase="chemotherapy",
+            days_since_infusion=10,
+            next_infusion_in_days=None,
+        )
+    )
+    assert res.unknown_facts == ("next_infusion_in_days",)
+    env = res.envelope
+    assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_rpe_max == 11
+    assert env.resistance_pct_1rm_max <= 50
+    done = kernel(patient(age=45, treatment_phase="post_treatment", days_since_infusion=10))
+    assert done.unknown_facts == () and done.envelope.aerobic_pct_hrmax_max == 76
 
 
 def test_v60_day_5_after_infusion__infusion_window_no_vigorous() -> None:
@@ -742,8 +794,9 @@ def test_v60_day_5_after_infusion__infusion_window_no_vigorous() -> None:
     assert res.envelope.aerobic_pct_hrmax_max == 76
     day6 = dict(age=45, treatment_phase="chemotherapy", days_since_infusion=6)
     assert kernel(patient(**day6, next_infusion_in_days=15)).envelope.aerobic_pct_hrmax_max == 85
-    # 2026.12.1: with the next infusion not known it could be within 2 days: no vigorous
-    assert kernel(patient(**day6)).envelope.aerobic_pct_hrmax_max == 76
+    # 2026.12.1: with the next infusion not known it could be within 2 days: no vigorous;
+    # 2026.12.2: it could be today: light only (v59b)
+    assert kernel(patient(**day6, next_infusion_in_days=None)).envelope.aerobic_pct_hrmax_max == 63
 
 
 def test_v61_next_infusion_in_2_days__infusion_window_no_vigorous() -> None:
@@ -791,6 +844,28 @@ def test_v64_after_anthracyclines__cardiac_no_clearance() -> None:
     cleared = kernel(patient(**kw, medical_clearance=True))
     assert "cardiac.no_clearance" not in cleared.rule_ids
     assert cleared.envelope.aerobic_pct_hrmax_max == 85
+
+
+def test_v64b_cardiotoxic_therapy_not_recorded__unknown_cardiotoxic_therapy() -> None:
+    """2026.12.2: 48-y breast cancer, whether she had anthracyclines or trastuzumab not recorded,
+    not cleared -> read as given (no vigorous, resistance <= 60% 1RM) and named; with clearance
+    nothing is assumed."""
+    kw = dict(age=48, cardiotoxic_therapy=None, resistance_experience="experienced")
+    res = kernel(patient(**kw))
+    assert res.unknown_facts == ("cardiotoxic_therapy",)
+    assert res.envelope.resistance_pct_1rm_max == 60 and "no_vigorous" in res.restrictions
+    cleared = kernel(patient(**kw, medical_clearance=True))
+    assert cleared.unknown_facts == () and cleared.envelope.resistance_pct_1rm_max == 80
+
+
+def test_v64c_surgery_date_not_given__unknown_recent_surgery_days() -> None:
+    """2026.12.2: 60-y colorectal cancer, date of the last major surgery not given -> read as
+    under 12 weeks ago (resistance <= 50% 1RM) and named; 100 days ago -> no cap."""
+    kw = dict(age=60, cancer_type="colorectal", resistance_experience="experienced")
+    res = kernel(patient(**kw, recent_surgery_days=None))
+    assert res.unknown_facts == ("recent_surgery_days",)
+    assert res.envelope.resistance_pct_1rm_max == 50
+    assert kernel(patient(**kw, recent_surgery_days=100)).envelope.resistance_pct_1rm_max == 80
 
 
 def test_v65_osteoporosis__comorbidity_osteoporosis_or_hormone_therapy() -> None:

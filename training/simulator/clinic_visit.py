@@ -11,6 +11,9 @@ from training.sim_params import CANCER_TYPES, PHASES
 from training.simulator.cohort import EXPERIENCE, STAGES
 from training.simulator.logistic import sigmoid
 
+# No simulated patient had major surgery in the 26 weeks before enrolment (SIMULATOR.md).
+SURGERY_DAYS_AT_ENROLMENT = 182
+
 
 class ClinicVisit:
     """Mixin of `Simulator`: the weekly snapshot and the drifts drawn before it."""
@@ -95,6 +98,13 @@ class ClinicVisit:
                     o.grip_missing_p,
                     7,
                 ),
+                # The additive contract facts the kernel reads (2026-11-30). The simulated world
+                # has no cardiotoxic regimen and enrols at least 26 weeks after any major
+                # surgery (SIMULATOR.md, "What the clinic records"); the infusion schedule is
+                # known, as in a real chemotherapy unit.
+                "next_infusion_in_days": np.where(on_chemo, c.cycle_len - s.cycle_day, np.nan),
+                "recent_surgery_days": np.full(n, float(SURGERY_DAYS_AT_ENROLMENT + t)),
+                "cardiotoxic_therapy": pd.array(np.zeros(n, dtype=bool), dtype="boolean"),
                 "true_vo2peak": self.vo2.copy(),
                 "true_strength": self.strength.copy(),
                 "true_motivation": sigmoid(self.motivation),
