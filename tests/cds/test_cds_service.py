@@ -242,7 +242,9 @@ def test_review_url_becomes_a_link() -> None:
 
 # --- order-sign -----------------------------------------------------------------------------------
 def order(sr_id: str, sessions: int, minutes: float, low: float, high: float) -> dict[str, Any]:
-    """An exercise order as an EHR might draft it (aerobic, intensity in the Dosewise extension)."""
+    """An exercise order as an EHR might draft it (aerobic, intensity in the Dosewise extension;
+    RPE 9-11: the FHIR record gives no next-infusion date, so during chemotherapy the kernel allows
+    light work only, kernel 2026.12.2)."""
     return {
         "resourceType": "ServiceRequest",
         "id": sr_id,
@@ -266,8 +268,8 @@ def order(sr_id: str, sessions: int, minutes: float, low: float, high: float) ->
                 "extension": [
                     {"url": "intensityLow", "valueQuantity": {"value": low, "unit": "%HRmax"}},
                     {"url": "intensityHigh", "valueQuantity": {"value": high, "unit": "%HRmax"}},
-                    {"url": "rpeLow", "valueInteger": 11},
-                    {"url": "rpeHigh", "valueInteger": 13},
+                    {"url": "rpeLow", "valueInteger": 9},
+                    {"url": "rpeHigh", "valueInteger": 11},
                 ],
             }
         ],
