@@ -100,7 +100,7 @@ class ClinicVisit:
                 ),
                 # The additive contract facts the kernel reads (2026-11-30). The simulated world
                 # has no cardiotoxic regimen and enrols at least 26 weeks after any major
-                # surgery (SIMULATOR.md, "What the clinic records"); the infusion schedule is
+                # surgery (SIMULATOR.md, "Outputs"); the infusion schedule is
                 # known, as in a real chemotherapy unit.
                 "next_infusion_in_days": np.where(on_chemo, c.cycle_len - s.cycle_day, np.nan),
                 "recent_surgery_days": np.full(n, float(SURGERY_DAYS_AT_ENROLMENT + t)),
