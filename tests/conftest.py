@@ -27,7 +27,7 @@ settings.load_profile("ci")
 # --- a real PostgreSQL server (tests/pg.py), started once per session when a test asks ---------
 import pytest  # noqa: E402
 
-from tests.pg import MISSING, PgServer, server_bindir  # noqa: E402
+from tests.pg import MISSING, PgServer, reap_orphans, server_bindir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +36,7 @@ def pg_server():
     bindir = server_bindir()
     if bindir is None:
         pytest.fail(MISSING, pytrace=False)
+    reap_orphans(bindir)  # servers of earlier runs that were killed before their cleanup
     server = PgServer(bindir).init()
     try:
         server.start()

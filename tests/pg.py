@@ -27,6 +27,8 @@ MISSING = (
 )
 RUN_AS = "postgres"  # Debian's package creates it; made with useradd when absent
 SUPERUSER = "dosewise"
+PREFIX = "dosewise-pg-"
+OWNER_FILE = "owner.pid"  # the pid of the test run that started the server
 
 
 def _candidates() -> list[Path]:
@@ -78,7 +80,7 @@ def _ensure_user() -> str | None:
 class PgServer:
     bindir: Path
     port: int = field(default_factory=free_port)
-    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dosewise-pg-")))
+    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=PREFIX)))
     user: str | None = field(default_factory=_ensure_user)
 
     @property
@@ -97,6 +99,7 @@ class PgServer:
     def init(self) -> PgServer:
         """initdb in the temp folder (trust auth on 127.0.0.1 only: a throwaway test server)."""
         os.chmod(self.folder, 0o755)
+        (self.folder / OWNER_FILE).write_text(str(os.getpid()))
         if self.user is not None:
             shutil.chown(self.folder, self.user)
         self._run("initdb", "-D", str(self.datadir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8")
@@ -138,3 +141,31 @@ class PgServer:
         if self.datadir.exists() and self.running():
             self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def reap_orphans(bindir: Path) -> list[Path]:
+    """Stop and delete the servers of test runs that died without cleaning up (a killed
+    `pytest` leaves `pg_ctl`'s daemon running); the folders it removed. A folder without an
+    owner file, or whose owner still runs, is left alone."""
+    reaped = []
+    for folder in sorted(Path(tempfile.gettempdir()).glob(PREFIX + "*")):
+        owner = folder / OWNER_FILE
+        try:
+            pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        PgServer(bindir, port=0, folder=folder).cleanup()
+        reaped.append(folder)
+    return reaped
