@@ -57,23 +57,24 @@ def test_overrides_are_typed_and_a_bad_one_is_named() -> None:
         parse_overrides(["risk_price=nan"], PolicyConfig())
 
 
-def test_the_evaluation_seeds_are_never_tuned_on(tmp_path, monkeypatch) -> None:
+def test_the_evaluation_seeds_are_never_tuned_on(cli_root) -> None:
     check_seeds([101, 102])
     with pytest.raises(ValueError, match="--seeds 5, 6: evaluation seeds"):
         check_seeds([5, 101, 6])
     from dosewise_cli import app
 
-    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
-    out = CliRunner().invoke(app, ["tune-policy", "--seeds", "101,6", "--no-mlflow"])
-    assert out.exit_code == 2 and "--seeds 6: evaluation seeds are never tuned on" in out.output
-    out = CliRunner().invoke(app, ["tune-policy", "--seeds", "101,x", "--no-mlflow"])
-    assert out.exit_code == 2 and "--seeds '101,x': expected comma-separated integers" in out.output
-    out = CliRunner().invoke(app, ["tune-policy", "--scenarios", "base,nope", "--no-mlflow"])
-    assert out.exit_code == 2 and "unknown scenario 'nope'" in out.output
-    assert "weak-dose-tolerance" in out.output
-    out = CliRunner().invoke(app, ["tune-policy", "--set", "risk_prise=1", "--no-mlflow"])
-    assert out.exit_code == 2 and "risk_prise: not a PolicyConfig field" in out.output
-    assert "risk_price" in out.output
+    def run(*args: str) -> tuple[int, str]:
+        out = CliRunner().invoke(app, ["tune-policy", *args, "--no-mlflow"])
+        return out.exit_code, " ".join(out.output.split())  # words, not terminal line breaks
+
+    code, text = run("--seeds", "101,6")
+    assert code == 2 and "--seeds 6: evaluation seeds are never tuned on" in text
+    code, text = run("--seeds", "101,x")
+    assert code == 2 and "--seeds '101,x': expected comma-separated integers" in text
+    code, text = run("--scenarios", "base,nope")
+    assert code == 2 and "unknown scenario 'nope'" in text and "weak-dose-tolerance" in text
+    code, text = run("--set", "risk_prise=1")
+    assert code == 2 and "risk_prise: not a PolicyConfig field" in text and "risk_price" in text
 
 
 def _row(**kw) -> dict:
