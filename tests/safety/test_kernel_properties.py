@@ -397,9 +397,9 @@ def _n(v: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-def _n_or_value(v: Any) -> Any:
-    """None for an unknown value (None or NaN), else the value."""
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+def _unknown(v: Any) -> bool:
+    """An unknown value: None or NaN (of any type: a fact may be a number, a flag or a label)."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _items(v: Any) -> set[str]:
@@ -481,23 +481,18 @@ ANYWHERE_UNKNOWN = ("resting_hr", "spo2", "recent_surgery_days")
 ENDED = ("post_treatment", "none")  # phases after treatment: no next infusion is planned
 
 
-def _missing(f: dict[str, Any], k: str) -> bool:
-    v = f.get(k)
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def expected_unknown(f: dict[str, Any]) -> set[str]:
     """The facts `unknown_facts` must name (issue #11 item 1; bone metastases' refer facts,
     2026.12.1; vitals, cardiotoxic therapy, surgery and the next infusion, 2026.12.2),
     written again."""
-    out = {k for k in ANYWHERE_UNKNOWN if _missing(f, k)}
-    if _missing(f, "cardiotoxic_therapy") and f.get("medical_clearance") is not True:
+    out = {k for k in ANYWHERE_UNKNOWN if _unknown(f.get(k))}
+    if _unknown(f.get("cardiotoxic_therapy")) and f.get("medical_clearance") is not True:
         out.add("cardiotoxic_therapy")
     if "bone" in _items(f.get("metastatic_sites")):
-        out |= {k for k in ("pain", "neurological_symptoms") if _missing(f, k)}
+        out |= {k for k in ("pain", "neurological_symptoms") if _unknown(f.get(k))}
     if not in_chemo_window(f):
         return out
-    out |= {k for k in WINDOW_FACTS if _missing(f, k)}
+    out |= {k for k in WINDOW_FACTS if _unknown(f.get(k))}
     if f.get("treatment_phase") in ENDED:
         out.discard("next_infusion_in_days")
     anc = _n(f.get("anc_10e9_l"))
@@ -978,7 +973,7 @@ def test_g_adding_a_risk_fact_never_loosens(pair: tuple[dict[str, Any], dict[str
     before, after = gk.evaluate(f), gk.evaluate(g)
     assert_no_looser(after, before)
     if after.decision == before.decision == "allowed":
-        given = {k for k in g if _n_or_value(f.get(k)) is None and _n_or_value(g[k]) is not None}
+        given = {k for k in g if _unknown(f.get(k)) and not _unknown(g[k])}
         assert set(after.unknown_facts) >= set(before.unknown_facts) - given
 
 
