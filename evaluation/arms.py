@@ -209,7 +209,8 @@ class DosewiseArm(Arm):
     (the response's prescription is used as it is; the policy enforces the envelope itself).
 
     The prescription is carried forward exactly (rx_*). After a deload the policy also names a
-    progression reference (the dose deloaded from); it is handed back next week as the `ref_*`
+    progression reference (the dose deloaded from; also after a week the envelope held below the
+    reference, kernel 2026.12.3); it is handed back next week as the `ref_*`
     columns (`serving.policy.REFERENCE_COLUMNS`), so the policy searches around it and the
     patient climbs back to it within the kernel's progression limits of the deload (issue 10).
     """
@@ -230,8 +231,12 @@ class DosewiseArm(Arm):
         else:
             responses = recommend(snap, history, week, self.env.models(), self.env.cfg, scorer)
         for rec in responses:
-            if rec.decision == "regress" and rec.reference_plan is not None:
-                # a deload: keep the dose it was deloaded from
+            kept = rec.reference_plan is not None and (
+                rec.decision == "regress"
+                or rec.scored is None
+                or rec.scored.plan != rec.reference_plan
+            )
+            if kept:  # a deload or a capped week: keep the dose it came from
                 self.references[rec.patient_id] = rec.reference_plan.as_dict()
             elif rec.prescription is not None:
                 self.references.pop(rec.patient_id, None)  # the prescription is the reference

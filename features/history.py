@@ -37,6 +37,7 @@ from features.labels import (
 SCALE = float(1 << 20)  # fixed-point resolution of prefix sums (about 1e-6)
 WINDOWS = (7, 14, 28)  # days before as_of
 LAST_K = (3, 5)  # most recent planned sessions
+SEVERE_SYMPTOM = 8.0  # in-session fatigue / pain from which the symptomatic-day band applies
 SLOPE_K = 5  # RPE slope over the last 5 sessions with an RPE
 COMPLETION_CAP = 1.5  # a completion ratio above this is a logging error, not more effort
 RECENT_DAYS = 28  # "what they are used to": the reference window of relative-dose features
@@ -98,6 +99,7 @@ _COUNT_SUMS = (
     # per modality (the aerobic_* / resistance_* history features)
     *("aer_att", "res_att", "aer_tol", "res_tol", "aer_comp_n", "res_comp_n"),
     *("aer_modplus", "res_modplus", "aer_serious", "res_serious"),
+    *("fat8", "pain8"),  # in-session fatigue / pain scored 8/10 or more (kernel facts)
 )
 # ... and fixed-point sums of values (then the RPE slope's exact integer sums)
 _VALUE_SUMS = (
@@ -252,6 +254,8 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         "res_modplus": res & (adverse >= MODERATE_OR_WORSE),
         "aer_serious": aer & (adverse == SERIOUS),
         "res_serious": res & (adverse == SERIOUS),
+        "fat8": fatigue >= SEVERE_SYMPTOM,  # NaN compares False: an unscored session is not 8+
+        "pain8": pain >= SEVERE_SYMPTOM,
     }
     fixed = {
         "comp": (ratio, ratio_ok),
@@ -341,6 +345,9 @@ def history_features(ix: SessionIndex, code: np.ndarray, day: np.ndarray) -> dic
         rates(lo, s)
         out[f"pain_mean_{s}"] = _div(diff("pain", lo), diff("pain_n", lo), SCALE)
         out[f"fatigue_mean_{s}"] = _div(diff("fatigue", lo), diff("fatigue_n", lo), SCALE)
+        if w == 7:  # the kernel's recent symptom scores (when the visit has none)
+            out["fatigue_8plus_7d"] = diff("fat8", lo).astype(float)
+            out["pain_8plus_7d"] = diff("pain8", lo).astype(float)
         out[f"completed_minutes_{s}"] = diff("done_min", lo) / SCALE
         out[f"mild_ae_{s}"] = diff("mild", lo).astype(float)
         out[f"moderate_ae_{s}"] = diff("modplus", lo).astype(float)
@@ -419,6 +426,41 @@ def _per_modality(
             SCALE,
         )
         out[f"{name}_tolerated_rate_14d"] = _div((tol_p[hi] - tol_p[lo14]).astype(float), att)
+    _tolerated_record(ix, day, base, hi, out)
+
+
+def _tolerated_record(
+    ix: SessionIndex, day: np.ndarray, base: np.ndarray, hi: np.ndarray, out: dict[str, np.ndarray]
+) -> None:
+    """The best recent week the patient tolerated, over the four 7-day windows of the last 28
+    days: a window counts for a modality when at least one of its sessions was attended and
+    every attended one was tolerated with its completion logged (a blank log is no evidence).
+    Its dose is what was planned in it: aerobic minutes per week, the mean %1RM of resistance
+    sessions. The kernel's +10% progression steps from this when it is above the current
+    prescription, so a one-off light week (symptoms, an infusion day) does not restart the
+    climb (Kirkham et al., MSSE: chemotherapy-periodised exercise; ACSM 2009: progress from
+    the tolerated load). 0 (aerobic) / NaN (resistance) when no window counts."""
+    P = ix.sums
+    ends = [hi] + [
+        np.searchsorted(ix.keys, (base + day - 7 * k) << 1, side="left") for k in range(1, 5)
+    ]
+    minutes = np.zeros(len(hi))
+    load = np.full(len(hi), np.nan)
+    for k in range(4):
+        b, a = ends[k], ends[k + 1]
+        for m in ("aer", "res"):
+            att = P[f"{m}_att"][b] - P[f"{m}_att"][a]
+            clean = (att >= 1) & (P[f"{m}_tol"][b] - P[f"{m}_tol"][a] == att)
+            clean &= P[f"{m}_comp_n"][b] - P[f"{m}_comp_n"][a] == att
+            if m == "aer":
+                week = (P["aer_min"][b] - P["aer_min"][a]) / SCALE
+                minutes = np.maximum(minutes, np.where(clean, week, 0.0))
+            else:
+                n = P["res_pct_n"][b] - P["res_pct_n"][a]
+                week = _div(P["res_pct"][b] - P["res_pct"][a], n, SCALE)
+                load = np.fmax(load, np.where(clean, week, np.nan))
+    out["aerobic_tolerated_weekly_minutes_28d"] = minutes
+    out["resistance_tolerated_pct_1rm_28d"] = load
 
 
 def _last_day_gap(ix: SessionIndex, day: np.ndarray, idx: np.ndarray, ok: np.ndarray) -> np.ndarray:

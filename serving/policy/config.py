@@ -315,6 +315,11 @@ class PolicyConfig:
     deload_resistance_sets: float = 2.0
     deload_resistance_reps: float = 15.0
     deload_resistance_pct_1rm: float = 45.0
+    # A week the envelope holds below the reference (a symptomatic day, an infusion day, a low
+    # count) keeps the reference, as a deload does: the plan resumes afterwards (Kirkham, MSSE:
+    # chemotherapy-periodised exercise), up to what the kernel's +10% step from the tolerated
+    # record allows (kernel 2026.12.3). False: the light week becomes the reference (before).
+    keep_reference_when_capped: bool = True
     # Width of the prescribed intensity bands.
     hrmax_band: float = 4.0
     one_rm_band: float = 4.0

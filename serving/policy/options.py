@@ -184,6 +184,29 @@ def aerobic_at_target(ref: Reference) -> bool:
     return bool(ref.aerobic_current and p >= MODERATE_PCT_HRMAX and s * m >= TARGET_AEROBIC_MINUTES)
 
 
+def capped_below(env: gk.Envelope, ref: Reference) -> tuple[bool, bool]:
+    """Per modality: the envelope cannot hold the current reference dose this week (a
+    symptomatic day, an infusion day, a low count...). Such a week keeps the reference, as a
+    deload does, so the patient resumes the plan afterwards instead of climbing back from the
+    light week (Kirkham et al., MSSE: chemotherapy-periodised exercise); the kernel still caps
+    every week, and its +10% step reads the tolerated record."""
+    s, m, p = ref.aerobic
+    aerobic = ref.aerobic_current and (
+        env.aerobic_sessions_max < s
+        or env.aerobic_minutes_max < m
+        or env.aerobic_weekly_volume_max < s * m - 1e-9
+        or env.aerobic_pct_hrmax_max < p
+    )
+    s, k, q = ref.resistance
+    resistance = ref.resistance_current and (
+        not resistance_allowed(env)
+        or env.resistance_sessions_max < s
+        or env.resistance_sets_max < k
+        or env.resistance_pct_1rm_max < q
+    )
+    return bool(aerobic), bool(resistance)
+
+
 def deload_plan(env: gk.Envelope, ref: Reference, modalities: tuple[bool, bool], cfg) -> np.ndarray:
     """The cited deload of the reference (see PolicyConfig): same frequency, ~20 min at the
     top of light intensity (RPE 11-13), resistance 2 x 15 reps at a light load; the kernel's

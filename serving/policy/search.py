@@ -17,6 +17,7 @@ from serving.policy.objective import expected_benefit, weekly_intolerant
 from serving.policy.options import (
     _reps,
     aerobic_options,
+    capped_below,
     deload_plan,
     generic_week,
     resistance_options,
@@ -318,6 +319,7 @@ def search(
     index: dict[tuple, int] = {}
     kid = np.empty(nl, dtype=np.int64)
     refs: list[Reference] = []
+    capped: list[tuple[bool, bool]] = []
     for p, i in enumerate(live):
         ctx = contexts[i]
         assert ctx is not None
@@ -328,6 +330,7 @@ def search(
             kinds.append(_kind_of(ctx, cfg))
         kid[p] = k
         refs.append(ctx.ref)
+        capped.append(capped_below(ctx.env, ctx.ref) if cfg.keep_reference_when_capped else NONE)
     k_len = np.array([len(k.rows) for k in kinds])
     k_off = np.concatenate([[0], np.cumsum(k_len)[:-1]])
     k_rows = np.vstack([k.rows for k in kinds])
@@ -414,6 +417,7 @@ def search(
         sc2,
         benefit2,
         refs,
+        capped,
         n_kept + 1 + n_a + n_r,
         [options[k] for k in kid.tolist()],
     )
@@ -427,6 +431,7 @@ def _choices(
     scores: PlanScores,
     benefit: np.ndarray,
     refs: Sequence[Reference],
+    capped: Sequence[tuple[bool, bool]],
     considered: np.ndarray,
     options: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> dict[int, Choice]:
@@ -451,7 +456,9 @@ def _choices(
     for p, i in enumerate(live.tolist()):
         out[i] = Choice(
             plan=plan[p],
-            reference=_reference_after(plan[p], refs[p], (bool(fa[p]), bool(fr[p]))),
+            reference=_reference_after(
+                plan[p], refs[p], (bool(fa[p]) or capped[p][A], bool(fr[p]) or capped[p][R])
+            ),
             tolerance=float(tol_min[p]),
             adherence=float(adh[p]),
             benefit=float(benefit[best[p]]),
@@ -516,13 +523,17 @@ def session_thresholds(generic_tolerance: np.ndarray, cfg: PolicyConfig) -> np.n
     return thr
 
 
-def _reference_after(plan: np.ndarray, ref: Reference, forced: tuple[bool, bool]) -> np.ndarray:
-    """Next week's progression reference: the plan, except that a deloaded modality keeps the
-    dose it was deloaded from (so the patient climbs back to it, not from the deload)."""
+NONE = (False, False)
+
+
+def _reference_after(plan: np.ndarray, ref: Reference, keep: tuple[bool, bool]) -> np.ndarray:
+    """Next week's progression reference: the plan, except that a modality deloaded or capped
+    below its reference by the envelope keeps the dose it came from (so the patient climbs back
+    to it, not from the light week)."""
     out = plan.copy()
-    if forced[A] and ref.aerobic_current and plan[0] >= 1:
+    if keep[A] and ref.aerobic_current and plan[0] >= 1:
         out[0:3] = ref.aerobic
-    if forced[R] and ref.resistance_current and plan[3] >= 1:
+    if keep[R] and ref.resistance_current and plan[3] >= 1:
         out[3], out[4], out[6] = ref.resistance
         out[5] = plan[5]
     return out

@@ -244,7 +244,8 @@ def test_review_url_becomes_a_link() -> None:
 def order(sr_id: str, sessions: int, minutes: float, low: float, high: float) -> dict[str, Any]:
     """An exercise order as an EHR might draft it (aerobic, intensity in the Dosewise extension;
     RPE 9-11: the FHIR record gives no next-infusion date, so during chemotherapy the kernel allows
-    light work only, kernel 2026.12.2)."""
+    light work only, kernel 2026.12.2; and no fatigue or pain score, so sessions of 10 minutes at
+    most, the symptomatic-day band, kernel 2026.12.3)."""
     return {
         "resourceType": "ServiceRequest",
         "id": sr_id,
@@ -288,7 +289,7 @@ def order_sign_body(name: str, *orders: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_order_sign_within_limits_gives_no_card(client) -> None:
-    resp = call(client, OS, order_sign_body("chemo", order("sr-1", 2, 20, 55, 60)))
+    resp = call(client, OS, order_sign_body("chemo", order("sr-1", 2, 10, 55, 60)))
     assert resp.status_code == 200 and resp.json() == {"cards": []}
 
 
@@ -360,7 +361,7 @@ def test_order_sign_an_exercise_order_that_is_not_valid_fhir_gets_a_warning(clie
     resp = call(client, OS, order_sign_body("chemo", bad, over))
     assert [c["indicator"] for c in resp.json()["cards"]] == ["critical", "warning"]
     # beside an order within the limits: the warning alone
-    ok = order("sr-7", 2, 20, 55, 60)
+    ok = order("sr-7", 2, 10, 55, 60)
     resp = call(client, OS, order_sign_body("chemo", ok, bad))
     assert [c["indicator"] for c in resp.json()["cards"]] == ["warning"]
     # under a hold it is removed like any exercise order, readable or not
@@ -392,7 +393,7 @@ def test_order_sign_an_order_without_a_readable_frequency_is_never_passed(client
 def test_order_sign_reads_odd_numbers_without_loosening(client) -> None:
     """A quantity without a value is unstated (checked at the floor, named); a huge frequency
     is over the limit, never unreadable."""
-    no_value = order("sr-10", 2, 20, 55, 60)
+    no_value = order("sr-10", 2, 10, 55, 60)
     no_value["extension"][0]["extension"][0]["valueQuantity"].pop("value")
     resp = call(client, OS, order_sign_body("chemo", no_value))
     assert resp.status_code == 200 and resp.json() == {"cards": []}
@@ -417,7 +418,7 @@ def test_order_sign_an_order_without_a_modality_is_also_checked_as_resistance(cl
     """An order that does not say aerobic or resistance is read as aerobic; read only so, 5
     sessions a week passed where resistance training allows 3. Now it is flagged, and the
     replacement states the modality (aerobic, inside the limits)."""
-    vague = order("sr-13", 5, 20, 55, 60)
+    vague = order("sr-13", 5, 10, 55, 60)
     del vague["orderDetail"]
     [card] = call(client, OS, order_sign_body("chemo", vague)).json()["cards"]
     assert card["indicator"] == "critical"
@@ -426,7 +427,7 @@ def test_order_sign_an_order_without_a_modality_is_also_checked_as_resistance(cl
     assert "Not stated in the order: modality." in text
     [action] = card["suggestions"][0]["actions"]
     assert action["resource"]["orderDetail"][0]["coding"][0]["code"] == "aerobic"
-    stated = order("sr-14", 5, 20, 55, 60)  # the same order, modality stated: within limits
+    stated = order("sr-14", 5, 10, 55, 60)  # the same order, modality stated: within limits
     assert call(client, OS, order_sign_body("chemo", stated)).json() == {"cards": []}
 
 
@@ -441,11 +442,11 @@ def test_an_order_without_a_modality_where_resistance_is_closed() -> None:
     hook = HookRequest.model_validate(fixture("chemo"))
     result = kernel_for(_mapped(gather(hook), "pt-chemo", today()).request)
     closed = replace(result, envelope=replace(result.envelope, resistance_allowed=False))
-    vague = order("sr-15", 2, 20, 55, 60)
+    vague = order("sr-15", 2, 10, 55, 60)
     del vague["orderDetail"]
     found = check_orders([vague], closed, "pt-chemo", None)
     assert any("resistance training is not allowed this week" in p for p in found.problems)
-    assert check_orders([order("sr-16", 2, 20, 55, 60)], closed, "pt-chemo", None).problems == []
+    assert check_orders([order("sr-16", 2, 10, 55, 60)], closed, "pt-chemo", None).problems == []
 
 
 def test_order_sign_an_order_without_an_id_is_never_named_none(client) -> None:

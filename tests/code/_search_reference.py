@@ -13,6 +13,7 @@ from serving.policy.config import PolicyConfig
 from serving.policy.objective import expected_benefit, weekly_intolerant
 from serving.policy.options import (
     _reps,
+    capped_below,
     deload_plan,
     generic_week,
 )
@@ -227,9 +228,12 @@ def reference_search(
             j = int(cand[-1])  # the full deload
         plan = plans2[j]
         fa, fr = forced_arr[j]
+        ca, cr = (
+            capped_below(ctx.env, ctx.ref) if cfg.keep_reference_when_capped else (False, False)
+        )
         out[i] = Choice(
             plan=plan,
-            reference=_reference_after(plan, ctx.ref, (bool(fa), bool(fr))),
+            reference=_reference_after(plan, ctx.ref, (bool(fa) or ca, bool(fr) or cr)),
             tolerance=_min_present(sc2.tolerance[j]),
             adherence=_session_weighted(plan, sc2.attendance[j]),
             benefit=float(benefit2[j]),

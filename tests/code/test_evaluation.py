@@ -98,6 +98,39 @@ def test_dosewise_arm_carries_forward_exactly_what_was_prescribed(monkeypatch) -
     assert checked > 30
 
 
+def test_dosewise_arm_hands_back_every_kept_reference(monkeypatch) -> None:
+    """A deload or a week the envelope held below the reference (kernel 2026.12.3) returns a
+    reference unlike the plan; next week's snapshot carries it as ref_* (as a REST client that
+    hands `progression_reference` back), and otherwise no ref_* is sent."""
+    calls: list[tuple[pd.DataFrame, list]] = []
+    real = arms_mod.recommend
+
+    def spy(snapshot, history, week, models, cfg):
+        responses = real(snapshot, history, week, models, cfg)
+        calls.append((snapshot.copy(), responses))
+        return responses
+
+    monkeypatch.setattr(arms_mod, "recommend", spy)
+    run_arm("dosewise", DosewiseArm, env(), 40, 4, seed=4)
+    kept = plain = 0
+    for (_, before), (after, _) in itertools.pairwise(calls):
+        nxt = after.set_index(after["patient_id"].astype(str))
+        for resp in before:
+            if resp.prescription is None or resp.reference_plan is None:
+                continue
+            ref = resp.reference_plan.as_dict()
+            differs = resp.decision == "regress" or resp.scored.plan != resp.reference_plan
+            row = nxt.loc[resp.patient_id]
+            if differs:
+                assert float(row["ref_aerobic_minutes"]) == ref["aerobic_minutes"]
+                assert float(row["ref_resistance_pct_1rm"]) == ref["resistance_pct_1rm"]
+                kept += 1
+            else:
+                assert "ref_aerobic_minutes" not in nxt or pd.isna(row["ref_aerobic_minutes"])
+                plain += 1
+    assert kept > 0 and plain > 0
+
+
 def test_the_patient_does_the_middle_of_each_band() -> None:
     plan = delivered_plan(FIXED_RX)
     assert plan["aerobic_pct_hrmax"] == 70.0  # middle of 64-76% HRmax

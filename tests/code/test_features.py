@@ -212,6 +212,52 @@ def test_intolerance_streak_per_modality_ignores_the_other_modality() -> None:
     assert row["aerobic_intolerant_streak"] == 1 and row["resistance_intolerant_streak"] == 1
 
 
+def test_tolerated_record_is_the_best_clean_week_of_the_last_28_days() -> None:
+    """Kernel 2026.12.3's progression reference: per modality, the most planned in a 7-day
+    window of the last 28 days whose attended sessions were all tolerated with completion
+    logged; a missed session does not spoil a week, an intolerant or unlogged one does."""
+    res = dict(modality="resistance", planned_pct_hrmax=None, completed_minutes=None,
+               planned_minutes=None, planned_sets=2.0, completed_sets=2.0)  # fmt: skip
+    sessions = [
+        # window 4 (02-01..02-07: 22-28 days before 03-01): 3 x 40 min, one not tolerated
+        *(_session(f"2026-02-0{d}", planned_minutes=40.0, completed_minutes=40.0) for d in (2, 4)),
+        _session("2026-02-06", planned_minutes=40.0, completed_minutes=40.0, rpe=18.0),
+        _session("2026-02-03", **res, planned_pct_1rm=70.0),  # the only lift of window 4: clean
+        # window 3 (02-08..02-14): 3 x 30 min, one missed -> 90 planned, clean
+        _session("2026-02-09"),
+        _session("2026-02-11", attended=False, completed_minutes=None, rpe=None),
+        _session("2026-02-13"),
+        _session("2026-02-10", **res, planned_pct_1rm=60.0),
+        _session("2026-02-12", **res, planned_pct_1rm=50.0),
+        # window 2 (02-15..02-21): 2 x 35 min, completion not logged -> no evidence
+        _session("2026-02-16", planned_minutes=35.0, completed_minutes=None),
+        _session("2026-02-18", planned_minutes=35.0, completed_minutes=None),
+        _session("2026-02-17", **res, planned_pct_1rm=65.0, adverse_event="moderate"),
+        # window 1 (02-22..02-28): the light week, 3 x 10 min, tolerated
+        *(
+            _session(f"2026-02-{d}", planned_minutes=10.0, completed_minutes=10.0)
+            for d in (23, 25, 27)
+        ),
+    ]
+    snapshot = [_patient(as_of="2026-02-01")]
+    row = _one(snapshot, sessions, "2026-03-01")
+    assert row["aerobic_tolerated_weekly_minutes_28d"] == pytest.approx(90.0)
+    # window 4 is not clean for aerobic (the RPE 18 walk) but clean for resistance (per modality)
+    assert row["resistance_tolerated_pct_1rm_28d"] == pytest.approx(70.0)
+    # sessions on or after as_of are not seen; a window must have an attended session
+    row = _one(snapshot, sessions, "2026-02-08")  # only window 1 = 02-01..02-07, not clean
+    assert row["aerobic_tolerated_weekly_minutes_28d"] == 0.0
+    assert row["resistance_tolerated_pct_1rm_28d"] == pytest.approx(70.0)
+    row = _one(snapshot, [_session("2026-02-20", attended=False, completed_minutes=None)],
+               "2026-03-01")  # fmt: skip
+    assert row["aerobic_tolerated_weekly_minutes_28d"] == 0.0
+    assert np.isnan(row["resistance_tolerated_pct_1rm_28d"])
+    # older than 28 days: forgotten
+    row = _one(snapshot, sessions, "2026-03-15")
+    assert row["aerobic_tolerated_weekly_minutes_28d"] == pytest.approx(30.0)  # the light week
+    assert np.isnan(row["resistance_tolerated_pct_1rm_28d"])  # 02-17 had a moderate AE
+
+
 def test_new_patient_without_sessions() -> None:
     empty = pd.DataFrame(columns=["patient_id", "date"])
     for sessions in (empty, None):

@@ -218,6 +218,46 @@ def test_deload_keeps_frequency_and_the_progression_reference() -> None:
         assert tuple(choice.reference[[3, 4, 6]]) == ref  # climbs back to the pre-deload dose
 
 
+def test_a_week_the_envelope_holds_below_the_reference_keeps_the_reference() -> None:
+    """Fatigue 9/10 today: 10-minute light sessions, but the reference stays the current dose,
+    so next week resumes it (kernel 2026.12.3); off, the light week becomes the reference."""
+    ctx = _context((True, True), fatigue=9)
+    assert ctx.env.aerobic_minutes_max == 10 and ctx.env.resistance_pct_1rm_max == 50
+    easy = ToyScorer(per_minute=0.0)
+    choice = search(_points(), [ctx], easy, PolicyConfig())[0]
+    assert choice.plan[1] <= 10 and not choice.deload
+    assert tuple(choice.reference[0:3]) == ctx.ref.aerobic  # 3 x 30 min at 66%, kept
+    off = search(_points(), [ctx], easy, PolicyConfig(keep_reference_when_capped=False))[0]
+    assert np.array_equal(off.plan, choice.plan)
+    assert np.array_equal(off.reference, off.plan)
+    # an envelope that holds the reference: the plan is the reference, as before
+    free = search(_points(), [_context((True, True))], easy, PolicyConfig())[0]
+    assert np.array_equal(free.reference, free.plan)
+
+
+def test_after_a_light_week_the_next_week_resumes_from_the_kept_reference() -> None:
+    """The week after the symptomatic day (fatigue back to 3): the current prescription is the
+    light week, the reference and the tolerated record are the usual 3 x 30 min -> the kernel
+    allows the usual volume again and the search offers it; without the record, +10% of the
+    light week."""
+    light = CURRENT_RX | dict(rx_aerobic_minutes=10.0, rx_resistance_pct_1rm_low=45.0)
+    kept = {
+        f"ref_{c}": v
+        for c, v in zip(PLAN_COLUMNS, (3.0, 30.0, 66.0, 2.0, 2.0, 12.0, 47.0), strict=True)
+    }
+    record = dict(aerobic_tolerated_weekly_minutes_28d=90.0, resistance_tolerated_pct_1rm_28d=47.0)
+    facts = HEALTHY | light | kept | record
+    res = gk.evaluate(facts)
+    assert res.envelope.aerobic_weekly_volume_max == pytest.approx(99)
+    ctx = Context(res.envelope, reference_of(facts, PolicyConfig()), (True, True))
+    assert ctx.ref.aerobic == (3.0, 30.0, 66.0)
+    choice = search(_points(), [ctx], ToyScorer(per_minute=0.0), PolicyConfig())[0]
+    assert choice.plan[0] * choice.plan[1] >= 90 - 1e-9  # back to the usual week (or more)
+    assert choice.plan[0] * choice.plan[1] <= 99 + 1e-9
+    no_record = gk.evaluate(HEALTHY | light | kept)
+    assert no_record.envelope.aerobic_weekly_volume_max == pytest.approx(33)
+
+
 def test_recommend_with_a_deload_regresses_inside_the_envelope_and_returns_the_reference() -> None:
     req = RecommendRequest.model_validate(json.loads(FIXTURE.read_text()))
     patients, sessions = requests_to_columns([req])

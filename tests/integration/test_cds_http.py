@@ -107,7 +107,7 @@ def test_cds_hooks_over_http(server: Server) -> None:
     assert server.call(PV, body).status_code == 412
 
     # --- order-sign -------------------------------------------------------------------------------
-    resp = server.call(OS, order_sign_body("chemo", order("sr-1", 2, 20, 55, 60)))
+    resp = server.call(OS, order_sign_body("chemo", order("sr-1", 2, 10, 55, 60)))
     assert resp.status_code == 200 and resp.json() == {"cards": []}
     resp = server.call(OS, order_sign_body("chemo", order("sr-2", 7, 90, 80, 90)))
     [critical] = resp.json()["cards"]

@@ -188,6 +188,14 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "resistance_moderate_ae_7d": AE_COUNT,
     "aerobic_completion_rate_14d": unknown_or(near(0, 1.5, 0.9)),
     "resistance_completion_rate_14d": unknown_or(near(0, 1.5, 0.9)),
+    # the tolerated record (2026.12.3): often above the current dose, sometimes absurd
+    "aerobic_tolerated_weekly_minutes_28d": unknown_or(near(0, 2000, 90, 99, 150)),
+    "resistance_tolerated_pct_1rm_28d": unknown_or(near(0, 100, 50, 60, 70)),
+    # the last 7 days' in-session symptom scores (2026.12.3): read when the visit has none
+    "fatigue_mean_7d": unknown_or(near(0, 10, 8)),
+    "pain_mean_7d": unknown_or(near(0, 10, 8)),
+    "fatigue_8plus_7d": st.one_of(st.just(0), st.integers(0, 3), st.none()),
+    "pain_8plus_7d": st.one_of(st.just(0), st.integers(0, 3), st.none()),
 }
 # Facts added with guideline 2026.12.0, as the older archetypes hold them (unknown / none).
 NEW_FACTS_UNKNOWN: dict[str, Any] = {
@@ -204,6 +212,12 @@ NEW_FACTS_UNKNOWN: dict[str, Any] = {
     "resistance_moderate_ae_7d": None,
     "aerobic_completion_rate_14d": None,
     "resistance_completion_rate_14d": None,
+    "aerobic_tolerated_weekly_minutes_28d": None,
+    "resistance_tolerated_pct_1rm_28d": None,
+    "fatigue_mean_7d": None,
+    "pain_mean_7d": None,
+    "fatigue_8plus_7d": None,
+    "pain_8plus_7d": None,
 }
 # Starting points that are themselves valid patients; examples change up to 12 facts of one.
 _ARCHETYPES: tuple[dict[str, Any], ...] = (
@@ -483,13 +497,18 @@ ENDED = ("post_treatment", "none")  # phases after treatment: no next infusion i
 
 def expected_unknown(f: dict[str, Any]) -> set[str]:
     """The facts `unknown_facts` must name (issue #11 item 1; bone metastases' refer facts,
-    2026.12.1; vitals, cardiotoxic therapy, surgery and the next infusion, 2026.12.2),
-    written again."""
+    2026.12.1; vitals, cardiotoxic therapy, surgery and the next infusion, 2026.12.2; symptom
+    scores, 2026.12.3), written again."""
     out = {k for k in ANYWHERE_UNKNOWN if _unknown(f.get(k))}
     if _unknown(f.get("cardiotoxic_therapy")) and f.get("medical_clearance") is not True:
         out.add("cardiotoxic_therapy")
     if "bone" in _items(f.get("metastatic_sites")):
         out |= {k for k in ("pain", "neurological_symptoms") if _unknown(f.get(k))}
+    for k in ("fatigue", "pain"):  # 2026.12.3: unscored at the visit and in the last 7 days
+        if _unknown(f.get(k)) and any(
+            _unknown(f.get(h)) for h in (f"{k}_mean_7d", f"{k}_8plus_7d")
+        ):
+            out.add(k)
     if not in_chemo_window(f):
         return out
     out |= {k for k in WINDOW_FACTS if _unknown(f.get(k))}
@@ -557,6 +576,7 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     )
     window = in_chemo_window(f)
     unknown = expected_unknown(f)
+    pain = _n(f.get("pain"))
     infusion_day = (days is not None and days < 1) or (nxt is not None and nxt < 1)
     no_vig = (
         (anc is not None and anc < 1.5)
@@ -566,6 +586,11 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
         or bool(sites & {"lung", "brain", "gi"})
         or (spo2 is not None and spo2 < 95)
         or (fatigue is not None and fatigue >= 8)
+        or (pain is not None and pain >= 8)
+        or any(
+            _unknown(f.get(k)) and (_n(f.get(f"{k}_8plus_7d")) or 0) >= 1
+            for k in ("fatigue", "pain")
+        )
         or (days is not None and days <= 5)
         or (nxt is not None and nxt <= 2)
         or cardiac
@@ -584,8 +609,15 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     if infusion_day or {"days_since_infusion", "next_infusion_in_days"} & unknown:
         assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_rpe_max <= 11
         assert env.resistance_pct_1rm_max <= 50
-    pain = _n(f.get("pain"))
-    if (fatigue is not None and fatigue >= 8) or (pain is not None and pain >= 8):
+
+    def recent_severe(k: str) -> bool:  # 2026.12.3: no visit score, a session scored 8+
+        return _unknown(f.get(k)) and (_n(f.get(f"{k}_8plus_7d")) or 0) >= 1
+
+    symptomatic = (fatigue is not None and fatigue >= 8) or (pain is not None and pain >= 8)
+    symptomatic |= (
+        recent_severe("fatigue") or recent_severe("pain") or bool({"fatigue", "pain"} & unknown)
+    )
+    if symptomatic:
         assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_minutes_max <= 10
         assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
     if cardiac or "cardiotoxic_therapy" in unknown:
@@ -627,15 +659,18 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
         assert not (days is None and window)
     if env.resistance_pct_1rm_max > 70:
         assert f.get("resistance_experience") == "experienced" and not (restr - {"no_aerobic"})
-    # progression over the current prescription
+    # progression over the current prescription, or over the tolerated record when known and
+    # larger (2026.12.3); an unknown record is no record
     a_s, a_m = _n(f.get("rx_aerobic_sessions")), _n(f.get("rx_aerobic_minutes"))
+    a_rec = _n(f.get("aerobic_tolerated_weekly_minutes_28d")) or 0.0
     if env.aerobic_allowed and a_s is not None and a_m is not None and a_s >= 1 and a_m > 0:
-        assert env.aerobic_weekly_volume_max <= 1.1 * a_s * a_m + 1e-6
+        assert env.aerobic_weekly_volume_max <= 1.1 * max(a_s * a_m, a_rec) + 1e-6
     r_s, r_hi = _n(f.get("rx_resistance_sessions")), _n(f.get("rx_resistance_pct_1rm_high"))
+    r_rec = _n(f.get("resistance_tolerated_pct_1rm_28d")) or 0.0
     r_sets = _n(f.get("rx_resistance_sets"))
     has_r = r_s is not None and r_hi is not None and r_s >= 1 and r_hi > 0
     if env.resistance_allowed and has_r:
-        assert env.resistance_pct_1rm_max <= 1.1 * r_hi + 1e-6
+        assert env.resistance_pct_1rm_max <= 1.1 * max(r_hi, r_rec) + 1e-6
         if sites & {"lymph_node"} or "lymphedema" in comorb:
             assert env.resistance_pct_1rm_max <= 1.05 * r_hi + 1e-6
     elif env.resistance_allowed:  # starting dose
@@ -790,6 +825,13 @@ LOWER_IS_WORSE = {
     "aerobic_completion_rate_14d": 0,
     "resistance_completion_rate_14d": 0,
 }
+# The tolerated record (2026.12.3): less of it is worse; unknown is no record (as tight as 0),
+# so from unknown nothing is worse.
+RECORD_FACTS = ("aerobic_tolerated_weekly_minutes_28d", "resistance_tolerated_pct_1rm_28d")
+# The last 7 days' scores (2026.12.3): more sessions scored 8+ is worse; the mean is only read as
+# "the last 7 days scored it", so losing it (unknown) is worse.
+RECENT_SEVERE = ("fatigue_8plus_7d", "pain_8plus_7d")
+RECENT_SCORED = ("fatigue_mean_7d", "pain_mean_7d")
 HIGHER_IS_WORSE = {
     "temperature_c": 45,
     "resting_hr": 250,
@@ -808,7 +850,10 @@ HOLD_RANGE = {
     "spo2": (50, 87.99),
     "temperature_c": (38, 45),
     "resting_hr": (100, 250),
-    "pain": (7, 10),  # with bone metastases unknown pain is the unassessed band; 7+ refers
+    # unknown fatigue / pain is the symptomatic-day band unless the last 7 days scored it
+    # (2026.12.3), and with bone metastases unknown pain is also the unassessed band (7+ refers)
+    "pain": (8, 10),
+    "fatigue": (8, 10),
     "recent_surgery_days": (0, 83.99),
     "next_infusion_in_days": (0, 0.99),  # unknown reads as the infusion day
 }
@@ -837,6 +882,9 @@ WORSENING_STEPS = st.sampled_from(
             *RISK_STEPS,
             *COUNTS,
             *PER_MODALITY_COUNTS,
+            *RECORD_FACTS,
+            *RECENT_SEVERE,
+            *RECENT_SCORED,
             "ecog",
             "medical_clearance",
             "resistance_experience",
@@ -874,7 +922,15 @@ def worsened(
     for _ in range(draw(STEPS_1_3)):
         step = draw(steps)
         v = g.get(step)
-        if step in HOLD_RANGE and _n(v) is None:
+        if step in RECORD_FACTS:
+            if _n(v) is not None:
+                g[step] = draw(st.floats(0, max(_n(v), 0.0)))
+        elif step in RECENT_SEVERE:
+            if _n(v) is not None:  # unknown is already read as "not scored" (the band)
+                g[step] = int(_n(v)) + draw(st.integers(1, 3))
+        elif step in RECENT_SCORED:
+            g[step] = None
+        elif step in HOLD_RANGE and _n(v) is None:
             g[step] = draw(st.floats(*HOLD_RANGE[step]))
         elif step in LOWER_IS_WORSE:
             g[step] = draw(_lower(v, LOWER_IS_WORSE[step]))
@@ -1062,6 +1118,8 @@ ANYWHERE_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "lvef_pct": near(10, 80, 40, 50, 53),
     "neurological_symptoms": st.booleans(),
     "bone_fracture_risk": st.sampled_from(BONE_FRACTURE_RISKS),
+    "aerobic_tolerated_weekly_minutes_28d": near(0, 2000, 90, 99),
+    "resistance_tolerated_pct_1rm_28d": near(0, 100, 50, 70),
 }
 
 
@@ -1072,10 +1130,39 @@ def test_i_unknown_is_never_looser_than_any_known_value_anywhere(
 ) -> None:
     """(i) 2026.12.2, the brief's "a missing fact never makes a dose looser than a bad one", on
     or off treatment: with a vital, vomiting, glucose, sarcopenia, recent surgery, cardiotoxic
-    therapy, LVEF, neurological symptoms or the fracture risk missing, the result is no looser
-    than with ANY value of it that still allows exercise (decision, envelope, restrictions)."""
+    therapy, LVEF, neurological symptoms, the fracture risk or the tolerated record (2026.12.3)
+    missing, the result is no looser than with ANY value of it that still allows exercise
+    (decision, envelope, restrictions)."""
     value = data.draw(ANYWHERE_VALUES[fact])
     unknown, known = gk.evaluate(f | {fact: missing}), gk.evaluate(f | {fact: value})
+    if known.decision == "allowed":
+        assert_no_looser(unknown, known)
+
+
+SYMPTOM_HISTORY = {"fatigue": ("fatigue_mean_7d", "fatigue_8plus_7d"),
+                   "pain": ("pain_mean_7d", "pain_8plus_7d")}  # fmt: skip
+
+
+@PROPERTY
+@given(patients_facts(), st.sampled_from(sorted(SYMPTOM_HISTORY)), MISSING, st.data())
+def test_j_an_unscored_symptom_reads_the_last_7_days_or_the_worst_band(
+    f: dict[str, Any], fact: str, missing: Any, data: st.DataObject
+) -> None:
+    """(j) 2026.12.3, the open gap of session 11: a fatigue or pain score missing at the visit.
+    With no score in the last 7 days' sessions (either fact unknown), the result is no looser
+    than with ANY known score that still allows exercise; with a session scored 8+ there, no
+    looser than a visit score of 8; with scores all under 8, exactly as without the visit
+    score being bad (no looser than a visit score of 7)."""
+    mean, severe = SYMPTOM_HISTORY[fact]
+    unknown = gk.evaluate(f | {fact: missing})
+    recent_known = _n(f.get(mean)) is not None and _n(f.get(severe)) is not None
+    if not recent_known:
+        value = data.draw(st.floats(0, 10))
+    elif _n(f.get(severe)) >= 1:
+        value = 8.0
+    else:
+        value = data.draw(st.floats(0, 7))
+    known = gk.evaluate(f | {fact: value})
     if known.decision == "allowed":
         assert_no_looser(unknown, known)
 
@@ -1113,6 +1200,12 @@ FAVOURABLE = {
     "resistance_moderate_ae_7d": 0,
     "aerobic_completion_rate_14d": 1.0,
     "resistance_completion_rate_14d": 1.0,
+    "aerobic_tolerated_weekly_minutes_28d": 2000.0,
+    "resistance_tolerated_pct_1rm_28d": 100.0,
+    "fatigue_mean_7d": 0.0,
+    "pain_mean_7d": 0.0,
+    "fatigue_8plus_7d": 0,
+    "pain_8plus_7d": 0,
 }
 
 

@@ -23,7 +23,7 @@ from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
-VERSION = "2026.12.2"
+VERSION = "2026.12.3"
 
 
 @dataclass(frozen=True)
@@ -410,6 +410,50 @@ CASES: dict[str, Case] = {
         quiet=({"fatigue": 7.9}, {"fatigue": None}),
         restrictions=R("no_vigorous"),
         env=SYMPTOMATIC_DAY,
+    ),
+    "symptoms.recent_severe_fatigue": Case(
+        fires=(
+            {"fatigue": None, "fatigue_mean_7d": 8.5, "fatigue_8plus_7d": 1},
+            {"fatigue": NAN, "fatigue_mean_7d": 5.0, "fatigue_8plus_7d": 2},
+        ),
+        quiet=(
+            {"fatigue": 3, "fatigue_mean_7d": 9.0, "fatigue_8plus_7d": 3},  # the visit decides
+            {"fatigue": None, "fatigue_mean_7d": 7.0, "fatigue_8plus_7d": 0},
+            {"fatigue": None},  # nothing recent either: unknown.fatigue
+        ),
+        restrictions=R("no_vigorous"),
+        env=SYMPTOMATIC_DAY,
+    ),
+    "unknown.fatigue": Case(
+        fires=(
+            {"fatigue": None},
+            {"fatigue": NAN, "fatigue_mean_7d": None, "fatigue_8plus_7d": 0},
+            {"fatigue": None, "fatigue_mean_7d": 2.0, "fatigue_8plus_7d": None},
+        ),
+        quiet=(
+            {"fatigue": 3},
+            {"fatigue": None, "fatigue_mean_7d": 2.0, "fatigue_8plus_7d": 0},
+        ),
+        restrictions=R("no_vigorous"),
+        env=SYMPTOMATIC_DAY,
+        unknown=("fatigue",),
+    ),
+    "symptoms.recent_severe_pain": Case(
+        fires=({"pain": None, "pain_mean_7d": 8.0, "pain_8plus_7d": 1},),
+        quiet=(
+            {"pain": 1, "pain_mean_7d": 9.0, "pain_8plus_7d": 2},
+            {"pain": None, "pain_mean_7d": 7.5, "pain_8plus_7d": 0},
+            {"pain": None},
+        ),
+        restrictions=R("no_vigorous"),
+        env=SYMPTOMATIC_DAY,
+    ),
+    "unknown.pain": Case(
+        fires=({"pain": None}, {"pain": None, "pain_mean_7d": None, "pain_8plus_7d": 0}),
+        quiet=({"pain": 0}, {"pain": None, "pain_mean_7d": 1.0, "pain_8plus_7d": 0}),
+        restrictions=R("no_vigorous"),
+        env=SYMPTOMATIC_DAY,
+        unknown=("pain",),
     ),
     "ecog.2_light_moderate": Case(
         fires=({"ecog": 2},),

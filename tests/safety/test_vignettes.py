@@ -26,7 +26,7 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VERSION = "2026.12.2"
+VERSION = "2026.12.3"
 
 
 def patient(**kw: Any) -> Patient:
@@ -495,6 +495,43 @@ def test_v37_tolerating_well__progression_weekly_volume_10pct() -> None:
     assert gk.check_prescription(rx(a_minutes=40), res)
 
 
+def test_v37b_light_week_after_symptoms__progression_steps_from_the_tolerated_record() -> None:
+    """2026.12.3: same patient, last week cut to 3 x 10 min at 60-63% and 40-45% 1RM on a
+    symptomatic day; the 4 weeks before, she completed and tolerated 90 min a week and 50% 1RM.
+    -> this week up to 99 min and 55% 1RM again (+10% of the record), not 33 min and 49.5%."""
+    light = rx(a_minutes=10, a_pct=(60, 63), r_pct=(40, 45))
+    record = dict(aerobic_tolerated_weekly_minutes_28d=90, resistance_tolerated_pct_1rm_28d=50)
+    res = kernel(patient(), light, **record)
+    assert res.envelope.aerobic_weekly_volume_max == pytest.approx(99)
+    assert res.envelope.resistance_pct_1rm_max == pytest.approx(55)
+    assert res.limited_by["aerobic_weekly_volume_max"] == "progression.weekly_volume_10pct"
+    assert gk.check_prescription(rx(a_minutes=33), res) == []
+    assert gk.check_prescription(rx(a_minutes=34), res)  # 102 min > 99
+    # no record, a record below the light week, or an unknown one: +10% of the light week
+    for weaker in ({}, dict(aerobic_tolerated_weekly_minutes_28d=20,
+                            resistance_tolerated_pct_1rm_28d=40),
+                   dict(aerobic_tolerated_weekly_minutes_28d=None,
+                        resistance_tolerated_pct_1rm_28d=None)):  # fmt: skip
+        res = kernel(patient(), light, **weaker)
+        assert res.envelope.aerobic_weekly_volume_max == pytest.approx(33), weaker
+        assert res.envelope.resistance_pct_1rm_max == pytest.approx(49.5), weaker
+
+
+def test_v37c_record_does_not_lift_a_stalled_modality() -> None:
+    """2026.12.3: the record steps in for the +10% step only; a moderate AE in a walk or two
+    intolerant lifts still hold that modality at its current (light) dose."""
+    light = rx(a_minutes=10, a_pct=(60, 63), r_pct=(40, 45))
+    record = dict(aerobic_tolerated_weekly_minutes_28d=90, resistance_tolerated_pct_1rm_28d=50)
+    res = kernel(patient(), light, **record, moderate_ae_7d=1, aerobic_moderate_ae_7d=1,
+                 resistance_moderate_ae_7d=0)  # fmt: skip
+    assert res.envelope.aerobic_weekly_volume_max == 30  # held at 3 x 10
+    assert res.envelope.resistance_pct_1rm_max == pytest.approx(55)  # resistance was tolerated
+    res = kernel(patient(), light, **record, intolerant_streak=2, resistance_intolerant_streak=2,
+                 aerobic_intolerant_streak=0)  # fmt: skip
+    assert res.envelope.resistance_pct_1rm_max == 45
+    assert res.envelope.aerobic_weekly_volume_max == pytest.approx(99)
+
+
 def test_v38_knee_pain_walking__progression_aerobic_none_after_moderate_ae() -> None:
     """Same patient, a moderate AE (knee pain) in a walking session 3 days ago -> the aerobic dose
     stays where it is; resistance, tolerated, may still progress (+10%)."""
@@ -940,6 +977,35 @@ def test_v71b_pain_9__symptoms_severe_pain() -> None:
     assert "symptoms.severe_pain" in res.rule_ids and "no_vigorous" in res.restrictions
     assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_minutes_max == 10
     assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
+
+
+def test_v71c_fatigue_not_scored__unknown_fatigue() -> None:
+    """2026.12.3: 57-y breast cancer, the visit recorded no fatigue or pain score and she logged
+    none in the last 7 days -> the symptomatic-day band, both facts named (before: 60-minute
+    sessions at 76% HRmax, looser than a known 8/10)."""
+    res = kernel(patient(fatigue=None, pain=None), rx())
+    env = res.envelope
+    assert {"unknown.fatigue", "unknown.pain"} <= set(res.rule_ids)
+    assert {"fatigue", "pain"} <= set(res.unknown_facts) and "no_vigorous" in res.restrictions
+    assert env.aerobic_pct_hrmax_max == 63 and env.aerobic_minutes_max == 10
+    assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
+
+
+def test_v71d_fatigue_scored_in_sessions__symptoms_recent_severe_fatigue() -> None:
+    """2026.12.3: the same visit without scores, but her sessions of the last 7 days logged
+    fatigue 3-4 and pain 1 -> those are her scores (the usual envelope); one session at
+    fatigue 8 -> the symptomatic-day band again."""
+    recent = dict(fatigue_mean_7d=3.5, fatigue_8plus_7d=0, pain_mean_7d=1.0, pain_8plus_7d=0)
+    res = kernel(patient(fatigue=None, pain=None), rx(), **recent)
+    assert not {"fatigue", "pain"} & set(res.unknown_facts)
+    assert res.envelope.aerobic_minutes_max > 10
+    assert res.envelope == kernel(patient(), rx(), **recent).envelope  # as a visit score of 3/1
+    res = kernel(patient(fatigue=None, pain=None), rx(), **recent | dict(fatigue_8plus_7d=1))
+    assert "symptoms.recent_severe_fatigue" in res.rule_ids
+    assert res.envelope.aerobic_minutes_max == 10 and res.envelope.aerobic_pct_hrmax_max == 63
+    res = kernel(patient(fatigue=None, pain=None), rx(), **recent | dict(pain_8plus_7d=2))
+    assert "symptoms.recent_severe_pain" in res.rule_ids
+    assert res.envelope.resistance_sets_max <= 2
 
 
 def test_v72_walks_cut_short__progression_aerobic_none_when_incomplete() -> None:

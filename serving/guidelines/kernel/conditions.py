@@ -9,6 +9,7 @@ from typing import Any
 
 from serving.guidelines.kernel.facts import (
     BOOL_FIELDS,
+    HISTORY_FACTS,
     LIST_FIELDS,
     NUMBER_FIELDS,
     TEXT_FIELDS,
@@ -204,11 +205,17 @@ class Compiler:
                 raise self.fail(where, f"{name}: limits are never negative")
             constant = float(node)
             return lambda f: constant
-        if isinstance(node, dict) and set(node) == {"current", "times", "without_current"}:
+        keys = {"current", "times", "without_current"}
+        if isinstance(node, dict) and keys <= set(node) <= keys | {"or_tolerated"}:
             src, times, without = node["current"], node["times"], node["without_current"]
             self.known(src, where)
             if not (src.startswith("rx_") and src in NUMBER_FIELDS):
                 raise self.fail(where, f"current: must name a numeric rx_* fact, not {src!r}")
+            record = node.get("or_tolerated")
+            if record is not None:
+                self.known(record, where)
+                if record not in HISTORY_FACTS or record not in NUMBER_FIELDS:
+                    raise self.fail(where, f"or_tolerated: not a history fact: {record!r}")
             if isinstance(times, bool) or not isinstance(times, int | float) or times < 0:
                 raise self.fail(where, f"times: must be a non-negative number, not {times!r}")
             if without == "no_limit":
@@ -221,10 +228,16 @@ class Compiler:
 
             def current(f: Facts) -> float | None:
                 x = f[src]
+                if x is None:
+                    return fallback
+                # the tolerated record steps in only above the current dose; unknown is 0
+                if record is not None and (done := f[record]) is not None and done > x:
+                    x = done
                 # rounding keeps 1.1 x 30 at 33, not 33.000000000000004
-                return fallback if x is None else round(max(x, 0.0) * factor, 6)
+                return round(max(x, 0.0) * factor, 6)
 
             return current
         raise self.fail(
-            where, f"{name}: a limit is a number or {{current, times, without_current}}"
+            where,
+            f"{name}: a limit is a number or {{current, times, without_current[, or_tolerated]}}",
         )
