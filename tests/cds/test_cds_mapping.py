@@ -62,7 +62,7 @@ def test_chemo_patient_every_fact_from_its_code() -> None:
     assert m.cancer_condition == "Condition/pt-chemo-dx"
     dates = {f.field: f.date for f in m.facts}
     assert dates["labs.platelets_10e9_l"] == "2026-11-18" and dates["ecog"] == "2026-11-11"
-    assert m.missing == []
+    assert m.missing == ["symptoms.pain", "symptoms.fatigue"]  # the fixture scores no symptom
 
 
 def test_metastatic_panel_sessions_and_sites() -> None:
@@ -106,6 +106,45 @@ def test_units_are_converted_and_unknown_units_ignored() -> None:
     assert p.weight_kg == pytest.approx(68.04, abs=0.01)
     assert p.labs.platelets_10e9_l is None and "labs.platelets_10e9_l" in m.missing
     assert any("unit not understood" in i for i in m.ignored)
+
+
+def _pain(obs_id: str, day: str, **value) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": obs_id,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": "Patient/pt-chemo"},
+        "effectiveDateTime": day,
+    } | value
+
+
+def _map_chemo(*extra: dict):
+    body = fixture("chemo", ANCHOR)
+    body["prefetch"]["observations"]["entry"] += [{"resource": r} for r in extra]
+    rec = gather(HookRequest.model_validate(body))
+    keys = ("conditions", "observations", "activity", "medications", "procedures")
+    return map_record("pt-chemo", ANCHOR, rec.patient, *(rec.get(k) for k in keys))
+
+
+def test_pain_score_of_the_last_7_days_is_read_fatigue_stays_unknown() -> None:
+    """Kernel 2026.12.3 reads a blank score as its worst band: pain comes from LOINC 72514-3 when
+    scored in the last 7 days; an older score or one that is not 0-10 is ignored, named."""
+    m = _map_chemo(
+        _pain("p1", "2026-11-18", valueInteger=8), _pain("p0", "2026-11-01", valueInteger=2)
+    )
+    assert m.request.patient.symptoms.pain == 8
+    assert {f.field: f.date for f in m.facts}["symptoms.pain"] == "2026-11-18"
+    assert m.request.patient.symptoms.fatigue is None and "symptoms.fatigue" in m.missing
+    q = {"valueQuantity": {"value": 3, "unit": "{score}", "code": "{score}"}}
+    assert _map_chemo(_pain("p2", "2026-11-19", **q)).request.patient.symptoms.pain == 3
+    old = _map_chemo(_pain("p3", "2026-11-13", valueInteger=1))
+    assert old.request.patient.symptoms.pain is None and "symptoms.pain" in old.missing
+    assert any("older than 7 days" in i for i in old.ignored)
+    odd = {"valueQuantity": {"value": 40, "unit": "mm", "code": "mm"}}
+    bad = _map_chemo(_pain("p4", "2026-11-19", **odd))
+    assert bad.request.patient.symptoms.pain is None
+    assert any("not a 0-10 score" in i for i in bad.ignored)
 
 
 def test_newest_value_before_as_of_wins_and_future_is_ignored() -> None:

@@ -25,6 +25,8 @@ from serving.cds.fhir_map.code_tables import (
     QUANTITIES,
     RPE_CODE,
     STAGE_CODES,
+    SYMPTOM_DAYS,
+    SYMPTOM_SCORES,
     unit_of,
 )
 from serving.cds.fhir_map.readers import (
@@ -121,6 +123,29 @@ def map_observations(b: Builder, observations: list[Mapping[str, Any]]) -> None:
         if ecog is not None:
             b.put("ecog", ecog, day, reference_of(o), str(ecog))
             break
+    for code, path in SYMPTOM_SCORES.items():
+        for day, o in _newest(by_code.get(code, []), b.as_of):
+            score = _score(o)
+            if score is None:
+                b.out.ignored.append(f"{reference_of(o)}: {code} is not a 0-10 score")
+                continue
+            if (b.as_of - day).days >= SYMPTOM_DAYS:
+                b.out.ignored.append(f"{reference_of(o)}: {code} older than {SYMPTOM_DAYS} days")
+                break
+            b.put(path, score, day, reference_of(o), f"{score:g}/10")
+            break
+
+
+def _score(o: Mapping[str, Any]) -> float | None:
+    """A 0-10 score from valueInteger or valueQuantity (unit empty or {score}); else None."""
+    if isinstance(o.get("valueInteger"), int) and not isinstance(o.get("valueInteger"), bool):
+        value: float | None = float(o["valueInteger"])
+    elif isinstance(o.get("valueQuantity"), Mapping):
+        q = o["valueQuantity"]
+        value = read_number(q.get("value")) if unit_of(q) in ("", "{score}", "score", "1") else None
+    else:
+        value = None
+    return value if value is not None and 0 <= value <= 10 else None
 
 
 def _is_activity_type(o: Mapping[str, Any]) -> bool:

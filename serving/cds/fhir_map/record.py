@@ -63,6 +63,8 @@ def map_record(
         "vitals.diastolic_bp",
         "vitals.spo2",
         "vitals.temperature_c",
+        "symptoms.pain",
+        "symptoms.fatigue",
         "days_since_infusion",
     )
     for name in (*REQUIRED_FIELDS, *optional):
