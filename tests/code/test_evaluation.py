@@ -37,6 +37,7 @@ from evaluation.report import write_report
 from evaluation.retrain import temporary_settings
 from evaluation.tracking import EXPERIMENT, flatten_metrics, log_evaluation
 from features.contract.convert import prescription_to_row
+from features.contract.rest import Prescription
 from features.contract.tables import RX_COLUMNS
 from features.settings import Settings
 from tests.fakes import fake_models
@@ -139,12 +140,26 @@ def test_the_patient_does_the_middle_of_each_band() -> None:
     assert set(delivered_plan(None).values()) == {0.0}
 
 
-def test_fixed_arm_never_drifts_and_is_checked_every_week() -> None:
+def test_fixed_arm_never_drifts_and_is_checked_every_week(monkeypatch) -> None:
+    """Every week the fixed dose itself is clamped into that week's envelope: never last week's
+    (clamped) dose, so it cannot drift; where the envelope allows 3 x 30 minutes, 30 it is."""
+    asked: list[Prescription | None] = []
+    real = arms_mod.clamp
+
+    def spy(rx, res):
+        out = real(rx, res)
+        asked.append(rx)
+        env = res.envelope
+        room = env.aerobic_minutes_max >= 30 and env.aerobic_weekly_volume_max >= 90
+        if out is not None and out.aerobic is not None and room:
+            assert out.aerobic.minutes_per_session == 30
+        return out
+
+    monkeypatch.setattr(arms_mod, "clamp", spy)
     run = run_arm("fixed", FixedArm, env(), 30, 4, seed=3)
+    assert len(asked) == 30 * 4 and all(rx is FIXED_RX for rx in asked)
     allowed = run.log[run.log["decision"] == "allowed"]
-    # the fixed dose is the same every week for a patient the kernel leaves unrestricted
-    per_patient = allowed.groupby("patient_id")["aerobic_minutes"].nunique()
-    assert (per_patient <= 2).all()
+    assert (allowed["aerobic_minutes"] <= 30).all() and (allowed["aerobic_minutes"] == 30).any()
     assert len(run.log) == 30 * 4
     assert run.log["violation"].sum() == 0
 

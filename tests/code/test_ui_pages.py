@@ -207,7 +207,7 @@ def test_envelope_reason_names_the_broken_bound() -> None:
     from serving.guidelines import kernel as gk
     from serving.policy import PolicyConfig
 
-    facts = {"ecog": 1, "platelets_10e9_l": 30}  # 20-50: no resistance, aerobic <= 63% HRmax
+    facts = {"ecog": 1, "platelets_10e9_l": 30, "fatigue": 2, "pain": 1}  # 20-50: no resistance
     env = gk.evaluate(facts).envelope
     cfg = PolicyConfig()
     ok = [3, 20, 58, 0, 0, 0, 0]

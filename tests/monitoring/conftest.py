@@ -34,7 +34,7 @@ def monitor_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.train import run_training
 
     root = tmp_path_factory.mktemp("monitor-root")
-    run_training(Settings(root=root, default_patients=300, default_weeks=8), None, 7)
+    run_training(Settings(root=root, default_patients=400, default_weeks=8), None, 7)
     return root
 
 

@@ -88,11 +88,14 @@ def test_retraining_after_a_tolerance_shift_is_promoted(monitor_root, deployment
     # shift from week 3 of 5: the gate is week 5, the calibration window week 4 (shifted); a
     # larger clinic than the other tests' (the gate asks for a Brier gain of 2 SE on the last
     # week's held-out patients alone: ~130 labelled rows at 200 patients a week left the real
-    # gain at 1.5 SE, 600 a week gives 2.3 SE; the gain is seed-dependent (800 a week: 1.9 SE),
-    # so a policy change that changes what the deployment logs can move this test)
-    out = deployments("tolerance", "active", 3 * PATIENTS)
+    # gain at 1.5 SE, 600 a week gave 2.3 SE until kernel 2026.12.3 changed what the deployment
+    # logs (then 1.6 SE on ~450 rows); the gain is seed-dependent, so the clinic is sized for the
+    # gate's power: 1,200 a week, 855 rows, 2.1 SE; deterministic, but the next policy change may
+    # move it again: the figure is printed)
+    out = deployments("tolerance", "active", 6 * PATIENTS)
     settings, summary = _retrain(monitor_root, out, tmp_path / "root", 1)
     decision = summary["models"]["tolerance"]["promotion"]
+    print(f"\nretrain after a tolerance shift: {decision['reason']}")
     assert decision["promoted"], decision["reason"]
     assert decision["reason"].startswith("better"), decision["reason"]
     client = registry.configure(settings)

@@ -378,6 +378,7 @@ def _chemo_request(sessions: list[dict], labs: dict) -> RecommendRequest:
                 "resistance_experience": "experienced",
                 "sarcopenia": False,
                 "vitals": {"resting_hr": 70, "spo2": 98, "temperature_c": 36.6},
+                "symptoms": {"fatigue": 3, "pain": 1},
                 "labs": labs,
             },
             "sessions": sessions,
