@@ -63,8 +63,10 @@ def _retrain(monitor_root, out, root, gate_weeks: int = 2):
 
 def test_train_on_deployment_logs_gates_on_recent_weeks(monitor_root, deployments, tmp_path):
     """No shift: the gate compares on the most recent weeks and promotes nothing that is not
-    better than the champion there."""
-    out = deployments("none")
+    better than the champion there. The shadow deployment delivers the usual care the
+    champions were trained on, so nothing changed at all (an active deployment serves other
+    doses, and a challenger fitted to them may rightly win: since kernel 2026.12.3 it does)."""
+    out = deployments("none", "shadow")
     settings, summary = _retrain(monitor_root, out, tmp_path / "root")
     sessions = pd.read_parquet(out / "sessions.parquet")
     last_week = pd.to_datetime(sessions["date"]).max().normalize()
