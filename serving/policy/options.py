@@ -199,8 +199,7 @@ def capped_below(env: gk.Envelope, ref: Reference) -> tuple[bool, bool]:
     )
     s, k, q = ref.resistance
     resistance = ref.resistance_current and (
-        not resistance_allowed(env)
-        or env.resistance_sessions_max < s
+        env.resistance_sessions_max < s
         or env.resistance_sets_max < k
         or env.resistance_pct_1rm_max < q
     )

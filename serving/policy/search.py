@@ -330,7 +330,9 @@ def search(
             kinds.append(_kind_of(ctx, cfg))
         kid[p] = k
         refs.append(ctx.ref)
-        capped.append(capped_below(ctx.env, ctx.ref) if cfg.keep_reference_when_capped else NONE)
+        capped.append(
+            capped_below(ctx.env, ctx.ref) if cfg.keep_reference_when_capped else NOT_CAPPED
+        )
     k_len = np.array([len(k.rows) for k in kinds])
     k_off = np.concatenate([[0], np.cumsum(k_len)[:-1]])
     k_rows = np.vstack([k.rows for k in kinds])
@@ -523,7 +525,7 @@ def session_thresholds(generic_tolerance: np.ndarray, cfg: PolicyConfig) -> np.n
     return thr
 
 
-NONE = (False, False)
+NOT_CAPPED = (False, False)
 
 
 def _reference_after(plan: np.ndarray, ref: Reference, keep: tuple[bool, bool]) -> np.ndarray:

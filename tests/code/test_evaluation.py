@@ -67,10 +67,9 @@ def small_result() -> dict:
 
 
 # ---- the loop carries the prescription exactly ------------------------------------------------
-def test_dosewise_arm_carries_forward_exactly_what_was_prescribed(monkeypatch) -> None:
-    """Next week's rx_* columns are the previous prescription, bands included: with the old
-    band-midpoint carry-forward, rx_aerobic_pct_hrmax_high fell by half a band each week."""
-    calls: list[tuple[pd.DataFrame, list[dict]]] = []
+def _recorded_weeks(monkeypatch, patients: int, seed: int) -> list[tuple[pd.DataFrame, list]]:
+    """The Dosewise arm's weeks as (the snapshot it was given, the responses it got), 4 weeks."""
+    calls: list[tuple[pd.DataFrame, list]] = []
     real = arms_mod.recommend
 
     def spy(snapshot, history, week, models, cfg):
@@ -79,8 +78,15 @@ def test_dosewise_arm_carries_forward_exactly_what_was_prescribed(monkeypatch) -
         return responses
 
     monkeypatch.setattr(arms_mod, "recommend", spy)
-    run_arm("dosewise", DosewiseArm, env(), 30, 4, seed=3)
+    run_arm("dosewise", DosewiseArm, env(), patients, 4, seed=seed)
     assert len(calls) == 4
+    return calls
+
+
+def test_dosewise_arm_carries_forward_exactly_what_was_prescribed(monkeypatch) -> None:
+    """Next week's rx_* columns are the previous prescription, bands included: with the old
+    band-midpoint carry-forward, rx_aerobic_pct_hrmax_high fell by half a band each week."""
+    calls = _recorded_weeks(monkeypatch, 30, seed=3)
     checked = 0
     for (_, before), (after, _) in itertools.pairwise(calls):
         rx_next = after.set_index(after["patient_id"].astype(str))
@@ -103,16 +109,7 @@ def test_dosewise_arm_hands_back_every_kept_reference(monkeypatch) -> None:
     """A deload or a week the envelope held below the reference (kernel 2026.12.3) returns a
     reference unlike the plan; next week's snapshot carries it as ref_* (as a REST client that
     hands `progression_reference` back), and otherwise no ref_* is sent."""
-    calls: list[tuple[pd.DataFrame, list]] = []
-    real = arms_mod.recommend
-
-    def spy(snapshot, history, week, models, cfg):
-        responses = real(snapshot, history, week, models, cfg)
-        calls.append((snapshot.copy(), responses))
-        return responses
-
-    monkeypatch.setattr(arms_mod, "recommend", spy)
-    run_arm("dosewise", DosewiseArm, env(), 40, 4, seed=4)
+    calls = _recorded_weeks(monkeypatch, 40, seed=4)
     kept = plain = 0
     for (_, before), (after, _) in itertools.pairwise(calls):
         nxt = after.set_index(after["patient_id"].astype(str))
