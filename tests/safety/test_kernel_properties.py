@@ -495,6 +495,17 @@ ANYWHERE_UNKNOWN = ("resting_hr", "spo2", "recent_surgery_days")
 ENDED = ("post_treatment", "none")  # phases after treatment: no next infusion is planned
 
 
+def symptom_recent_severe(f: dict[str, Any], k: str) -> bool:
+    """2026.12.3: no visit score for symptom `k`, a session of the last 7 days scored it 8+."""
+    return _unknown(f.get(k)) and (_n(f.get(f"{k}_8plus_7d")) or 0) >= 1
+
+
+def symptom_unscored(f: dict[str, Any], k: str) -> bool:
+    """2026.12.3: no visit score for symptom `k` and no session score in the last 7 days."""
+    recent = (f"{k}_mean_7d", f"{k}_8plus_7d")
+    return _unknown(f.get(k)) and any(_unknown(f.get(h)) for h in recent)
+
+
 def expected_unknown(f: dict[str, Any]) -> set[str]:
     """The facts `unknown_facts` must name (issue #11 item 1; bone metastases' refer facts,
     2026.12.1; vitals, cardiotoxic therapy, surgery and the next infusion, 2026.12.2; symptom
@@ -504,11 +515,7 @@ def expected_unknown(f: dict[str, Any]) -> set[str]:
         out.add("cardiotoxic_therapy")
     if "bone" in _items(f.get("metastatic_sites")):
         out |= {k for k in ("pain", "neurological_symptoms") if _unknown(f.get(k))}
-    for k in ("fatigue", "pain"):  # 2026.12.3: unscored at the visit and in the last 7 days
-        if _unknown(f.get(k)) and any(
-            _unknown(f.get(h)) for h in (f"{k}_mean_7d", f"{k}_8plus_7d")
-        ):
-            out.add(k)
+    out |= {k for k in ("fatigue", "pain") if symptom_unscored(f, k)}
     if not in_chemo_window(f):
         return out
     out |= {k for k in WINDOW_FACTS if _unknown(f.get(k))}
@@ -587,10 +594,7 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
         or (spo2 is not None and spo2 < 95)
         or (fatigue is not None and fatigue >= 8)
         or (pain is not None and pain >= 8)
-        or any(
-            _unknown(f.get(k)) and (_n(f.get(f"{k}_8plus_7d")) or 0) >= 1
-            for k in ("fatigue", "pain")
-        )
+        or any(symptom_recent_severe(f, k) for k in ("fatigue", "pain"))
         or (days is not None and days <= 5)
         or (nxt is not None and nxt <= 2)
         or cardiac
@@ -610,18 +614,11 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
         assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_rpe_max <= 11
         assert env.resistance_pct_1rm_max <= 50
 
-    def recent_severe(k: str) -> bool:  # 2026.12.3: no visit score, a session scored 8+
-        return _unknown(f.get(k)) and (_n(f.get(f"{k}_8plus_7d")) or 0) >= 1
-
-    def unscored(k: str) -> bool:  # 2026.12.3: no visit score, no session score in 7 days
-        recent = (f"{k}_mean_7d", f"{k}_8plus_7d")
-        return _unknown(f.get(k)) and any(_unknown(f.get(h)) for h in recent)
-
     # ("pain" in `unknown` may come from bone metastases alone: their own band, not this one;
     # a random deep run found the example, session 12)
     symptomatic = (fatigue is not None and fatigue >= 8) or (pain is not None and pain >= 8)
-    symptomatic |= recent_severe("fatigue") or recent_severe("pain")
-    symptomatic |= unscored("fatigue") or unscored("pain")
+    symptomatic |= any(symptom_recent_severe(f, k) for k in ("fatigue", "pain"))
+    symptomatic |= any(symptom_unscored(f, k) for k in ("fatigue", "pain"))
     if symptomatic:
         assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_minutes_max <= 10
         assert env.resistance_pct_1rm_max <= 50 and env.resistance_sets_max <= 2
