@@ -64,6 +64,8 @@ HEALTHY: dict[str, Any] = {
     "resistance_moderate_ae_7d": 0,
     "aerobic_completion_rate_14d": 1.0,
     "resistance_completion_rate_14d": 1.0,
+    "resistance_tolerated_rate_14d": 1.0,
+    "resistance_moderate_ae_14d": 0,
     **dict.fromkeys(RX_COLUMNS),
 }
 

@@ -188,6 +188,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "resistance_moderate_ae_7d": AE_COUNT,
     "aerobic_completion_rate_14d": unknown_or(near(0, 1.5, 0.9)),
     "resistance_completion_rate_14d": unknown_or(near(0, 1.5, 0.9)),
+    # PAL's symptom-free weeks for lymphedema (2026.12.4)
+    "resistance_tolerated_rate_14d": unknown_or(near(0, 1, 1)),
+    "resistance_moderate_ae_14d": AE_COUNT,
     # the tolerated record (2026.12.3): often above the current dose, sometimes absurd
     "aerobic_tolerated_weekly_minutes_28d": unknown_or(near(0, 2000, 90, 99, 150)),
     "resistance_tolerated_pct_1rm_28d": unknown_or(near(0, 100, 50, 60, 70)),
@@ -212,6 +215,8 @@ NEW_FACTS_UNKNOWN: dict[str, Any] = {
     "resistance_moderate_ae_7d": None,
     "aerobic_completion_rate_14d": None,
     "resistance_completion_rate_14d": None,
+    "resistance_tolerated_rate_14d": None,
+    "resistance_moderate_ae_14d": None,
     "aerobic_tolerated_weekly_minutes_28d": None,
     "resistance_tolerated_pct_1rm_28d": None,
     "fatigue_mean_7d": None,
@@ -684,10 +689,14 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     a_hi = _n(f.get("rx_aerobic_pct_hrmax_high"))
     has_a = a_s is not None and a_m is not None and a_s >= 1 and a_m > 0
     a_stalled, r_stalled = _modality_stalled(f, "aerobic"), _modality_stalled(f, "resistance")
+    # lymphedema or nodal metastases: resistance waits for 14 symptom-free days (2026.12.4)
+    rate, ae14 = _n(f.get("resistance_tolerated_rate_14d")), _n(f.get("resistance_moderate_ae_14d"))
+    symptom_free = rate is not None and rate >= 1 and ae14 is not None and ae14 < 1
+    r_held = r_stalled or (("lymph_node" in sites or "lymphedema" in comorb) and not symptom_free)
     if has_a and a_stalled and env.aerobic_allowed:
         assert env.aerobic_weekly_volume_max <= a_s * a_m + 1e-6
         assert env.aerobic_sessions_max <= a_s and env.aerobic_pct_hrmax_max <= (a_hi or 0) + 1e-6
-    if has_r and r_stalled and env.resistance_allowed:
+    if has_r and r_held and env.resistance_allowed:
         assert env.resistance_pct_1rm_max <= r_hi + 1e-6 and env.resistance_sessions_max <= r_s
         assert env.resistance_sets_max <= (r_sets or 0)
     if (a_stalled or r_stalled) and (has_a or has_r):  # no new modality while stalled

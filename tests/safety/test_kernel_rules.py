@@ -23,7 +23,7 @@ from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
-VERSION = "2026.12.3"
+VERSION = "2026.12.4"
 
 
 @dataclass(frozen=True)
@@ -608,6 +608,27 @@ CASES: dict[str, Case] = {
         quiet=({"comorbidities": "diabetes;arthritis"}, CUR),
         restrictions=R("supervised_resistance"),
         env={"resistance_pct_1rm_max": 52.5, "resistance_pct_1rm_progression_max": 52.5},
+    ),
+    "lymphedema.resistance_held_until_symptom_free": Case(  # 2026.12.4
+        fires=(
+            CUR | {"comorbidities": "lymphedema", "resistance_tolerated_rate_14d": None},
+            CUR | {"metastatic_sites": "lymph_node", "resistance_tolerated_rate_14d": 0.75},
+            CUR | {"comorbidities": "lymphedema", "resistance_moderate_ae_14d": 1},
+            CUR | {"comorbidities": "lymphedema", "resistance_moderate_ae_14d": None},
+        ),
+        quiet=(
+            CUR | {"comorbidities": "lymphedema"},  # 14 clean days (the healthy record)
+            {"comorbidities": "lymphedema", "resistance_tolerated_rate_14d": None},  # no dose yet
+            CUR | {"resistance_tolerated_rate_14d": 0.5, "resistance_moderate_ae_14d": 1},
+        ),
+        restrictions=R("supervised_resistance"),
+        env={
+            "resistance_pct_1rm_max": 50,
+            "resistance_pct_1rm_progression_max": 50,
+            "resistance_sessions_max": 2,
+            "resistance_sets_max": 2,
+            "aerobic_weekly_volume_max": 99,  # aerobic still progresses (+10%)
+        },
     ),
     "lymphedema.start_ceiling_50": Case(
         fires=({"comorbidities": "lymphedema"}, {"metastatic_sites": "lymph_node"}),

@@ -26,7 +26,7 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VERSION = "2026.12.3"
+VERSION = "2026.12.4"
 
 
 def patient(**kw: Any) -> Patient:
@@ -393,16 +393,33 @@ def test_v29_peritoneal_gi_mets__metastasis_gi() -> None:
     assert res.envelope.resistance_pct_1rm_max == 50 and "no_vigorous" in res.restrictions
 
 
+def history_of(req: RecommendRequest) -> dict[str, Any]:
+    """The kernel's history facts from the request's own sessions, as REST computes them."""
+    import pandas as pd
+
+    from features.contract.convert import requests_to_columns
+    from features.pipeline import build_rows
+
+    p_cols, s_cols = requests_to_columns([req])
+    row = build_rows(p_cols, s_cols, pd.Timestamp(req.as_of)).frame().iloc[0]
+    return {k: float(row[k]) for k in gk.HISTORY_FACTS}
+
+
 def test_v30_contract_example_lymphedema__lymphedema_resistance_progression() -> None:
-    """The contract's example: breast cancer with lymphedema, on 2 x 45-50% 1RM ->
-    supervised_resistance, load at most +5% (52.5%), aerobic volume at most +10% (99 min), once
-    the two dates the example predates (contract 2026-11-30) are given: its next infusion (day 9
-    of a 21-day cycle: in 12 days) and its surgery (200 days ago). v30b: without them."""
+    """The contract's example: breast cancer with lymphedema, on 2 x 45-50% 1RM, its two
+    resistance sessions of the last 14 days tolerated -> supervised_resistance, load at most +5%
+    (52.5%), aerobic volume at most +10% (99 min), once the two dates the example predates
+    (contract 2026-11-30) are given: its next infusion (day 9 of a 21-day cycle: in 12 days) and
+    its surgery (200 days ago). v30b: without them; v30c: without its sessions."""
     req = RecommendRequest.model_validate(
         json.loads((FIXTURES / "recommend-request.json").read_text())
     )
     dates = {"next_infusion_in_days": 12, "recent_surgery_days": 200}
-    res = kernel(req.patient.model_copy(update=dates), req.current_prescription)
+    history = history_of(req)
+    assert history["resistance_tolerated_rate_14d"] == 1.0
+    assert history["resistance_moderate_ae_14d"] == 0
+    res = kernel(req.patient.model_copy(update=dates), req.current_prescription, **history)
+    assert "lymphedema.resistance_held_until_symptom_free" not in res.rule_ids
     assert {"lymphedema.resistance_progression", "progression.weekly_volume_10pct"} <= set(
         res.rule_ids
     )
@@ -419,6 +436,34 @@ def test_v30_contract_example_lymphedema__lymphedema_resistance_progression() ->
     assert problems == ["missing required restrictions: no_vigorous, supervised_resistance"]
     fixed = gk.clamp_prescription(req.current_prescription, res)
     assert fixed is not None and gk.check_prescription(fixed, res) == []
+
+
+def test_v30c_contract_example_without_sessions__lymphedema_resistance_held() -> None:
+    """The contract's example with its dates but no sessions (2026.12.4): nothing shows 1-2
+    symptom-free weeks of resistance training, so the load is held at the current 50% 1RM
+    (and sessions and sets at 2 x 2) while aerobic still progresses; the same with a resistance
+    session of the last 14 days not tolerated, or with a moderate adverse event in one (PAL)."""
+    req = RecommendRequest.model_validate(
+        json.loads((FIXTURES / "recommend-request.json").read_text())
+    )
+    p = req.patient.model_copy(update={"next_infusion_in_days": 12, "recent_surgery_days": 200})
+    clean = history_of(req)
+    for history in (
+        {},
+        clean | {"resistance_tolerated_rate_14d": 0.5},
+        clean | {"resistance_moderate_ae_14d": 1},
+    ):
+        res = kernel(p, req.current_prescription, **history)
+        assert "lymphedema.resistance_held_until_symptom_free" in res.rule_ids, history
+        env = res.envelope
+        assert env.resistance_pct_1rm_max == 50 and env.resistance_pct_1rm_progression_max == 50
+        assert env.resistance_sessions_max == 2 and env.resistance_sets_max == 2
+        assert env.aerobic_weekly_volume_max == pytest.approx(99)
+    # without lymphedema the same records progress resistance at +10%
+    other = p.model_copy(update={"comorbidities": []})
+    unclean = clean | {"resistance_tolerated_rate_14d": 0.5}
+    res = kernel(other, req.current_prescription, **unclean)
+    assert res.envelope.resistance_pct_1rm_max == pytest.approx(55)
 
 
 def test_v30b_contract_example_as_sent__unknown_next_infusion_and_surgery() -> None:
