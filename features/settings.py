@@ -12,6 +12,7 @@ folder ``$XDG_DATA_HOME/dosewise`` (``~/.local/share/dosewise``). Never site-pac
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +36,33 @@ PROJECT_ROOT = default_root()  # the default of `Settings.root`
 
 
 ENV_PREFIX = "DOSEWISE_"
+
+# A site's code of a 0-10 symptom score: `<system>|<code>=<symptom>`. The system is a URI and
+# neither part may hold what would break a FHIR search token or the prefetch query.
+_SITE_CODE = re.compile(
+    r"^(?P<system>[A-Za-z][A-Za-z0-9+.-]*:[^\s|,&=?#{}]+)\|(?P<code>[^\s|,&=?#{}]+)"
+    r"=(?P<symptom>fatigue|pain)$"
+)
+
+
+def parse_symptom_codes(text: str) -> tuple[tuple[str, str, str], ...]:
+    """`system|code=fatigue|pain` entries, comma-separated, as (system, code, symptom) triples;
+    a ValueError naming the first entry that is not one."""
+    out: list[tuple[str, str, str]] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        m = _SITE_CODE.match(entry)
+        if m is None:
+            raise ValueError(
+                f"{entry!r} is not '<system URI>|<code>=fatigue' or '...=pain' "
+                "(e.g. 'http://loinc.org|12345-6=fatigue')"
+            )
+        out.append((m["system"], m["code"], m["symptom"]))
+    pairs = [(system, code) for system, code, _ in out]
+    if len(set(pairs)) != len(pairs):
+        raise ValueError("a code is listed twice")
+    return tuple(out)
 
 
 class Settings(BaseSettings):
@@ -119,6 +147,11 @@ class Settings(BaseSettings):
     # refused (401) while either is unset.
     public_base_url: str = ""
     cds_trusted_clients: Path | None = None
+    # The site's own codes of 0-10 symptom scores, read like LOINC 72514-3 pain (a score of the
+    # last 7 days): comma-separated `<system URI>|<code>=fatigue` (or `=pain`). LOINC has no
+    # 0-10 fatigue score, so without one every CDS patient's fatigue is unknown and the kernel
+    # gives its symptomatic-day band (10-minute light sessions). Each is added to the prefetch.
+    cds_symptom_codes: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -141,6 +174,16 @@ class Settings(BaseSettings):
         if not values.get("audit_db_url"):
             values["audit_db_url"] = f"sqlite:///{values['data_dir'] / 'audit.db'}"
         return values
+
+    @field_validator("cds_symptom_codes")
+    @classmethod
+    def _symptom_codes(cls, value: str) -> str:
+        parse_symptom_codes(value)
+        return value
+
+    def symptom_codes(self) -> tuple[tuple[str, str, str], ...]:
+        """`cds_symptom_codes` as (system, code, symptom) triples."""
+        return parse_symptom_codes(self.cds_symptom_codes)
 
     @field_validator("audit_db_url")
     @classmethod

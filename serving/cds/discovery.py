@@ -8,6 +8,7 @@ type searches with `patient={{context.patientId}}` plus plain search parameters 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from serving.cds.models import ServiceDescription
@@ -31,48 +32,63 @@ OBSERVATION_CODES = (
     "8310-5",  # body temperature
     "29463-7",  # body weight
     "8302-2",  # body height
+    "72514-3",  # pain severity 0-10 (fhir_map.code_tables.SYMPTOM_SCORES)
 )
 LOINC = "http://loinc.org"
 
-PREFETCH: dict[str, str] = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
-    "observations": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"{LOINC}|{c}" for c in OBSERVATION_CODES)
-    + "&_sort=-date&_count=200",
-    "activity": "Observation?patient={{context.patientId}}&category=activity"
-    + "&_sort=-date&_count=200",
-    "medications": "MedicationAdministration?patient={{context.patientId}}",
-    "procedures": "Procedure?patient={{context.patientId}}",
-}
+SiteCodes = Sequence[tuple[str, str, str]]  # (system, code, symptom): Settings.symptom_codes()
+
+
+def prefetch_templates(site_codes: SiteCodes = ()) -> dict[str, str]:
+    """The prefetch templates; `observations` also asks for the site's symptom-score codes."""
+    tokens = [f"{LOINC}|{c}" for c in OBSERVATION_CODES]
+    tokens += [t for t in (f"{system}|{code}" for system, code, _ in site_codes) if t not in tokens]
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+        "observations": "Observation?patient={{context.patientId}}&code="
+        + ",".join(tokens)
+        + "&_sort=-date&_count=200",
+        "activity": "Observation?patient={{context.patientId}}&category=activity"
+        + "&_sort=-date&_count=200",
+        "medications": "MedicationAdministration?patient={{context.patientId}}",
+        "procedures": "Procedure?patient={{context.patientId}}",
+    }
+
+
+PREFETCH: dict[str, str] = prefetch_templates()  # without site codes
 
 USAGE = (
     "Research software, not a medical device. Calls must carry a client JWT signed with a key "
     "registered with the Dosewise operator (ES384 or RS384)."
 )
 
-SERVICES = (
-    ServiceDescription(
-        hook="patient-view",
-        id=PATIENT_VIEW_ID,
-        title="Dosewise exercise prescription",
-        description="Next week's guideline-bounded exercise dose (aerobic and resistance), or "
-        "hold / refer, for a person with cancer, from mCODE and Physical Activity IG data.",
-        prefetch=PREFETCH,
-        usageRequirements=USAGE,
-    ),
-    ServiceDescription(
-        hook="order-sign",
-        id=ORDER_SIGN_ID,
-        title="Dosewise exercise order check",
-        description="Checks exercise orders (ServiceRequest) being signed against the guideline "
-        "limits for this patient; a critical card with the safe dose when an order exceeds them.",
-        prefetch=PREFETCH,
-        usageRequirements=USAGE,
-    ),
-)
+
+def services(site_codes: SiteCodes = ()) -> tuple[ServiceDescription, ...]:
+    prefetch = prefetch_templates(site_codes)
+    return (
+        ServiceDescription(
+            hook="patient-view",
+            id=PATIENT_VIEW_ID,
+            title="Dosewise exercise prescription",
+            description="Next week's guideline-bounded exercise dose (aerobic and resistance), "
+            "or hold / refer, for a person with cancer, from mCODE and Physical Activity IG data.",
+            prefetch=prefetch,
+            usageRequirements=USAGE,
+        ),
+        ServiceDescription(
+            hook="order-sign",
+            id=ORDER_SIGN_ID,
+            title="Dosewise exercise order check",
+            description="Checks exercise orders (ServiceRequest) being signed against the "
+            "guideline limits for this patient; a critical card with the safe dose when an order "
+            "exceeds them.",
+            prefetch=prefetch,
+            usageRequirements=USAGE,
+        ),
+    )
 
 
-def discovery_document() -> dict[str, Any]:
-    """The discovery response body."""
-    return {"services": [s.model_dump(exclude_none=True) for s in SERVICES]}
+def discovery_document(site_codes: SiteCodes = ()) -> dict[str, Any]:
+    """The discovery response body (the prefetch asks for the site's symptom codes too)."""
+    return {"services": [s.model_dump(exclude_none=True) for s in services(site_codes)]}

@@ -165,15 +165,20 @@ def _about(res: Mapping[str, Any], patient_ref: str) -> bool:
     return True
 
 
-def gather(hook: HookRequest, client: httpx.Client | None = None) -> Record:
-    """The record behind a hook call: prefetch first, the FHIR server for what is absent.
+def gather(
+    hook: HookRequest,
+    client: httpx.Client | None = None,
+    templates: Mapping[str, str] = PREFETCH,
+) -> Record:
+    """The record behind a hook call: prefetch first, the FHIR server for what is absent
+    (`templates`: the discovery's prefetch, with the site's symptom codes).
 
     Only the patient of `context.patientId` is used: a Patient with another id counts as missing,
     and resources about another patient are dropped (counted in `invalid`)."""
     record = Record()
     sent = hook.prefetch or {}
     pid = hook.context.get("patientId")
-    for key, template in PREFETCH.items():
+    for key, template in templates.items():
         value = sent[key] if key in sent else fetch_value(hook, template, client)
         if not read_value(key, value, record) and key != "patient":
             record.lists[key] = None

@@ -26,7 +26,13 @@ from starlette.routing import Route
 from features.settings import Settings
 from serving.cds import cards, order_check
 from serving.cds.auth import AuthError, Caller, ReplayGuard, TrustedClients, verify_token
-from serving.cds.discovery import ORDER_SIGN_ID, PATIENT_VIEW_ID, discovery_document
+from serving.cds.discovery import (
+    ORDER_SIGN_ID,
+    PATIENT_VIEW_ID,
+    SiteCodes,
+    discovery_document,
+    prefetch_templates,
+)
 from serving.cds.fhir_map import Mapped, map_record
 from serving.cds.models import Card, CardsResponse, FeedbackRequest, HookRequest
 from serving.cds.orders import FHIR_ID, is_exercise_order, order_label
@@ -67,6 +73,7 @@ class CdsState:
     guard: ReplayGuard
     store: CdsStore
     base_url: str
+    site_codes: tuple[tuple[str, str, str], ...] = ()  # Settings.symptom_codes()
 
 
 _state: CdsState | None = None
@@ -90,6 +97,7 @@ def current_state() -> CdsState | None:
                 guard=ReplayGuard(),
                 store=CdsStore(settings.audit_db_url),
                 base_url=settings.public_base_url.rstrip("/"),
+                site_codes=settings.symptom_codes(),
             )
             if not _state.base_url or not len(_state.clients):
                 log.warning(
@@ -171,14 +179,14 @@ def _requester(hook: HookRequest) -> str | None:
     return user if isinstance(user, str) else None
 
 
-def _record_or_412(hook: HookRequest) -> Any:
-    record = gather(hook)
+def _record_or_412(hook: HookRequest, site_codes: SiteCodes = ()) -> Any:
+    record = gather(hook, templates=prefetch_templates(site_codes))
     if record.patient is None:
         raise _error(412, {"error": "precondition_failed", "missing": ["patient"]})
     return record
 
 
-def _mapped(record: Any, pid: str, as_of: dt.date) -> Mapped:
+def _mapped(record: Any, pid: str, as_of: dt.date, site_codes: SiteCodes = ()) -> Mapped:
     return map_record(
         pid,
         as_of,
@@ -188,6 +196,7 @@ def _mapped(record: Any, pid: str, as_of: dt.date) -> Mapped:
         record.get("activity"),
         record.get("medications"),
         record.get("procedures"),
+        site_codes,
     )
 
 
@@ -205,7 +214,7 @@ async def discovery_endpoint(request: Request) -> Response:
         state = current_state()
         caller = authenticate(request, state)
         await RUNTIME.run(_claim_in_store, state, caller)
-        return json_response(discovery_document())
+        return json_response(discovery_document(state.site_codes))
 
     return await handle(request)
 
@@ -246,8 +255,8 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
 
         _claim_in_store(state, caller)
         hook, pid = _hook_request(body, PATIENT_VIEW_ID)
-        record = _record_or_412(hook)
-        mapped = _mapped(record, pid, today())
+        record = _record_or_412(hook, state.site_codes)
+        mapped = _mapped(record, pid, today(), state.site_codes)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             return CardsResponse(cards=[card]).as_json(), [], []
@@ -307,8 +316,8 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
 
         if not orders:
             return respond()
-        record = _record_or_412(hook)
-        mapped = _mapped(record, pid, today())
+        record = _record_or_412(hook, state.site_codes)
+        mapped = _mapped(record, pid, today(), state.site_codes)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             card.indicator = "warning"

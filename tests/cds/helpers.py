@@ -71,8 +71,9 @@ def fixture(name: str, today: dt.date | None = None) -> dict[str, Any]:
 
 
 @contextmanager
-def cds_client(tmp_path: Path, loader: Any = None) -> Iterator[Any]:
-    """The service app in process (fake models unless `loader`), configured for CDS Hooks."""
+def cds_client(tmp_path: Path, loader: Any = None, **settings_kw: Any) -> Iterator[Any]:
+    """The service app in process (fake models unless `loader`), configured for CDS Hooks
+    (`settings_kw`: more settings, e.g. `cds_symptom_codes`)."""
     from starlette.testclient import TestClient
 
     from features.settings import Settings
@@ -85,6 +86,7 @@ def cds_client(tmp_path: Path, loader: Any = None) -> Iterator[Any]:
         api_keys="rest-key-0123456789",
         public_base_url=BASE,
         cds_trusted_clients=write_trusted(tmp_path / "trusted.json"),
+        **settings_kw,
     )
     configure(settings=settings, model_loader=loader or (lambda s: fake_models()))
     try:

@@ -10,6 +10,7 @@ import json
 import httpx
 import pytest
 
+from serving.cds.discovery import prefetch_templates
 from serving.cds.fhir_map import borg_rpe, map_record
 from serving.cds.models import HookRequest
 from serving.cds.prefetch import gather, resource_problem
@@ -145,6 +146,75 @@ def test_pain_score_of_the_last_7_days_is_read_fatigue_stays_unknown() -> None:
     bad = _map_chemo(_pain("p4", "2026-11-19", **odd))
     assert bad.request.patient.symptoms.pain is None
     assert any("not a 0-10 score" in i for i in bad.ignored)
+
+
+SITE = "urn:oid:2.16.840.1.113883.3.9999.1"  # a site's own code system (ESAS items)
+SITE_CODES = ((SITE, "ESAS-TIREDNESS", "fatigue"), (SITE, "ESAS-PAIN", "pain"))
+
+
+def _site(obs_id: str, code: str, day: str, **value) -> dict:
+    return _pain(obs_id, day, **value) | {"code": {"coding": [{"system": SITE, "code": code}]}}
+
+
+def _map_chemo_with(site_codes, *extra: dict):
+    body = fixture("chemo", ANCHOR)
+    body["prefetch"]["observations"]["entry"] += [{"resource": r} for r in extra]
+    rec = gather(HookRequest.model_validate(body), templates=prefetch_templates(site_codes))
+    keys = ("conditions", "observations", "activity", "medications", "procedures")
+    return map_record("pt-chemo", ANCHOR, rec.patient, *(rec.get(k) for k in keys), site_codes)
+
+
+def test_a_site_fatigue_code_is_read_like_pain_and_only_when_configured() -> None:
+    """LOINC has no 0-10 fatigue score: a site's own code (Settings.cds_symptom_codes) is read
+    like LOINC pain - the newest 0-10 score of the last 7 days, older or odd ones named - and
+    without the setting the same observation is not a fatigue score (fatigue stays unknown)."""
+    tired = _site("f1", "ESAS-TIREDNESS", "2026-11-18", valueInteger=6)
+    older = _site("f0", "ESAS-TIREDNESS", "2026-11-02", valueInteger=1)
+    m = _map_chemo_with(SITE_CODES, tired, older)
+    assert m.request.patient.symptoms.fatigue == 6
+    assert {f.field: f.date for f in m.facts}["symptoms.fatigue"] == "2026-11-18"
+    assert "symptoms.fatigue" not in m.missing
+    plain = _map_chemo_with((), tired)
+    assert plain.request.patient.symptoms.fatigue is None and "symptoms.fatigue" in plain.missing
+    stale = _map_chemo_with(SITE_CODES, older)
+    assert stale.request.patient.symptoms.fatigue is None
+    assert any("ESAS-TIREDNESS older than 7 days" in i for i in stale.ignored)
+    odd = _site("f2", "ESAS-TIREDNESS", "2026-11-19", valueInteger=12)
+    bad = _map_chemo_with(SITE_CODES, odd)
+    assert bad.request.patient.symptoms.fatigue is None
+    assert any("ESAS-TIREDNESS is not a 0-10 score" in i for i in bad.ignored)
+    # the same code in another system is not the site's code
+    other = _pain("f3", "2026-11-19", valueInteger=2) | {
+        "code": {"coding": [{"system": "http://loinc.org", "code": "ESAS-TIREDNESS"}]}
+    }
+    assert _map_chemo_with(SITE_CODES, other).request.patient.symptoms.fatigue is None
+
+
+def test_the_newest_score_of_a_symptom_wins_across_its_codes() -> None:
+    """Pain from LOINC 72514-3 and from a site's pain code: the newer score is today's."""
+    loinc = _pain("p1", "2026-11-17", valueInteger=2)
+    site = _site("p2", "ESAS-PAIN", "2026-11-19", valueInteger=8)
+    assert _map_chemo_with(SITE_CODES, loinc, site).request.patient.symptoms.pain == 8
+    site_old = _site("p3", "ESAS-PAIN", "2026-11-15", valueInteger=8)
+    assert _map_chemo_with(SITE_CODES, loinc, site_old).request.patient.symptoms.pain == 2
+
+
+def test_every_code_the_mapping_reads_is_prefetched() -> None:
+    """The prefetch asks for every observation code the mapping reads (LOINC 72514-3 pain was
+    read but not asked for, so an EHR honouring the query never sent it), and for the site's
+    symptom codes."""
+    from serving.cds.discovery import LOINC, OBSERVATION_CODES
+    from serving.cds.fhir_map import code_tables as ct
+
+    read = {*ct.QUANTITIES, ct.BP_PANEL, *ct.STAGE_CODES, ct.ECOG_CODE}
+    read |= {code for system, code, _ in ct.SYMPTOM_SCORES if system == LOINC}
+    assert read <= set(OBSERVATION_CODES)
+    query = prefetch_templates(SITE_CODES)["observations"]
+    tokens = query.split("&code=")[1].split("&")[0].split(",")
+    assert {f"{LOINC}|{c}" for c in read} | {f"{SITE}|ESAS-TIREDNESS", f"{SITE}|ESAS-PAIN"} <= set(
+        tokens
+    )
+    assert len(tokens) == len(set(tokens))
 
 
 def test_newest_value_before_as_of_wins_and_future_is_ignored() -> None:

@@ -56,3 +56,25 @@ def test_policy_config_from_settings(tmp_path: Path) -> None:
 def test_root_is_the_checkout_here_and_never_site_packages() -> None:
     assert default_root() == REPO  # tests run from a source checkout
     assert "site-packages" not in str(Settings().root)
+
+
+def test_cds_symptom_codes_are_parsed_and_a_bad_entry_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "DOSEWISE_CDS_SYMPTOM_CODES", "urn:oid:1.2.3|ESAS-T=fatigue, http://loinc.org|72514-3=pain"
+    )
+    assert Settings().symptom_codes() == (
+        ("urn:oid:1.2.3", "ESAS-T", "fatigue"),
+        ("http://loinc.org", "72514-3", "pain"),
+    )
+    assert Settings(cds_symptom_codes="").symptom_codes() == ()
+    for bad, named in (
+        ("ESAS-T=fatigue", "'ESAS-T=fatigue'"),  # no system
+        ("urn:oid:1.2.3|ESAS-T=nausea", "nausea"),  # not a symptom the kernel reads
+        ("urn:oid:1.2.3|ESAS T=fatigue", "ESAS T"),  # would break the prefetch query
+        ("urn:oid:1.2.3|A=fatigue,urn:oid:1.2.3|A=pain", "listed twice"),
+    ):
+        with pytest.raises(ValueError, match="cds_symptom_codes") as err:
+            Settings(cds_symptom_codes=bad)
+        assert named in str(err.value)

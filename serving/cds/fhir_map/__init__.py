@@ -29,8 +29,10 @@ Field by field (contract field: FHIR source):
   85354-9), 59408-5 SpO2, 8310-5 temperature (degF converted).
 - height_cm, weight_kg: 8302-2 (cm, m, in), 29463-7 (kg, g, lb).
 - symptoms.pain: LOINC 72514-3 (0-10 numeric rating), only a score of the last 7 days (the kernel
-  reads it as today's). symptoms.fatigue: not mapped (no standard LOINC 0-10 fatigue score), so
-  the kernel gives the symptomatic-day band (kernel 2026.12.3).
+  reads it as today's). symptoms.fatigue: only from a site's own code (`site_codes`, from
+  Settings.cds_symptom_codes; there is no standard LOINC 0-10 fatigue score), else unknown and
+  the kernel gives the symptomatic-day band (kernel 2026.12.3). A site's pain code counts beside
+  72514-3: per symptom the newest score of any of its codes.
 - days_since_infusion: the newest completed MedicationAdministration (every administration in
   `medications` counts as a cancer infusion).
 - recent_surgery_days: the newest completed surgical Procedure (mCODE cancer-related surgical

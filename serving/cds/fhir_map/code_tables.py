@@ -188,8 +188,9 @@ BP_PANEL = "85354-9"
 # Symptom scores 0-10 the kernel reads as today's (symptoms.*): only a score of the last
 # SYMPTOM_DAYS days counts (the kernel reads in-session scores over the same 7 days). Pain:
 # "Pain severity - 0-10 verbal numeric rating [Score] - Reported". Fatigue has no standard LOINC
-# 0-10 score, so it stays unknown (the kernel's symptomatic-day band).
-SYMPTOM_SCORES: dict[str, str] = {"72514-3": "symptoms.pain"}
+# 0-10 score: it is read only from a site's own code (Settings.cds_symptom_codes), else it stays
+# unknown (the kernel's symptomatic-day band). (system, code, contract field)
+SYMPTOM_SCORES: tuple[tuple[str, str, str], ...] = ((LOINC, "72514-3", "symptoms.pain"),)
 SYMPTOM_DAYS = 7
 STAGE_CODES = ("21908-9", "21902-2")
 ECOG_CODE = "89247-1"

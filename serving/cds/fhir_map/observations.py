@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from features.contract.vocab import MAX_SESSIONS_PER_REQUEST
@@ -86,7 +86,12 @@ def _ecog(o: Mapping[str, Any]) -> int | None:
     return int(value)
 
 
-def map_observations(b: Builder, observations: list[Mapping[str, Any]]) -> None:
+def map_observations(
+    b: Builder,
+    observations: list[Mapping[str, Any]],
+    site_codes: Sequence[tuple[str, str, str]] = (),
+) -> None:
+    """`site_codes`: the site's (system, code, symptom) symptom scores (Settings.symptom_codes)."""
     by_code: dict[str, list[Mapping[str, Any]]] = {}
     for o in observations:
         for code in set(read_codes(o.get("code"), LOINC)):
@@ -123,8 +128,27 @@ def map_observations(b: Builder, observations: list[Mapping[str, Any]]) -> None:
         if ecog is not None:
             b.put("ecog", ecog, day, reference_of(o), str(ecog))
             break
-    for code, path in SYMPTOM_SCORES.items():
-        for day, o in _newest(by_code.get(code, []), b.as_of):
+    _map_symptom_scores(b, observations, site_codes)
+
+
+def _map_symptom_scores(
+    b: Builder, observations: list[Mapping[str, Any]], site_codes: Sequence[tuple[str, str, str]]
+) -> None:
+    """Per symptom, the newest 0-10 score of the last SYMPTOM_DAYS days under any of its codes
+    (LOINC pain, the site's own codes)."""
+    sources = {(system, code): path for system, code, path in SYMPTOM_SCORES}
+    for system, code, symptom in site_codes:
+        sources.setdefault((system, code), f"symptoms.{symptom}")
+    found: dict[str, dict[int, tuple[str, Mapping[str, Any]]]] = {}
+    for o in observations:
+        for c in read_codings(o.get("code")):
+            key = (c.get("system"), str(c.get("code")))
+            if key in sources:
+                found.setdefault(sources[key], {})[id(o)] = (key[1], o)
+    for path, by_id in found.items():
+        code_of = {id(o): code for code, o in by_id.values()}
+        for day, o in _newest([o for _, o in by_id.values()], b.as_of):
+            code = code_of[id(o)]
             score = _score(o)
             if score is None:
                 b.out.ignored.append(f"{reference_of(o)}: {code} is not a 0-10 score")

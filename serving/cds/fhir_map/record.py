@@ -4,7 +4,7 @@ read by the other modules of this package)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,16 +39,18 @@ def map_record(
     activity: list[Mapping[str, Any]] | None,
     medications: list[Mapping[str, Any]] | None,
     procedures: list[Mapping[str, Any]] | None,
+    site_codes: Sequence[tuple[str, str, str]] = (),
 ) -> Mapped:
     """The contract request for this FHIR record (None with missing required facts), and the facts
-    used, the fields missing and the values ignored."""
+    used, the fields missing and the values ignored. `site_codes`: the site's own symptom-score
+    codes, (system, code, "fatigue" | "pain") (Settings.symptom_codes)."""
     b = Builder(as_of)
     b.patient["patient_id"] = patient_id
     map_patient_resource(b, patient)
     if conditions is not None:
         map_conditions(b, conditions)
     if observations is not None:
-        map_observations(b, observations)
+        map_observations(b, observations, site_codes)
     map_treatment(b, medications, procedures)
     sessions = map_sessions(b, activity or [])
     b.out.sessions_used = len(sessions)

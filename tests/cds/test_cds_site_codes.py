@@ -1,0 +1,53 @@
+"""A site's own symptom-score codes (`DOSEWISE_CDS_SYMPTOM_CODES`) through the CDS service in
+process: discovery asks for them, and a fatigue score recorded under one is read. Its own module:
+each test starts its own runtime (the service module shares one for all its tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from tests.cds.helpers import auth, cds_client
+from tests.cds.test_cds_service import OS, call, order, order_sign_body
+
+
+def _score(obs_id: str, system: str, code: str, value: int) -> dict[str, Any]:
+    """A 0-10 symptom score recorded yesterday (the fixtures are dated for today)."""
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    return {
+        "resourceType": "Observation",
+        "id": obs_id,
+        "status": "final",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": "Patient/pt-chemo"},
+        "effectiveDateTime": day,
+        "valueInteger": value,
+    }
+
+
+def test_a_site_fatigue_code_lifts_the_symptomatic_day_band(tmp_path: Path) -> None:
+    """With the site's fatigue code configured (DOSEWISE_CDS_SYMPTOM_CODES) discovery asks for
+    it, and a recorded fatigue 3 plus a LOINC pain 1 lift the 10-minute band: a 2 x 20 min light
+    order is then within the limits, while without the setting the same record keeps fatigue
+    unknown and the order gets a critical card."""
+    site = "urn:oid:2.16.840.1.113883.3.9999.1"
+    body = order_sign_body("chemo", order("sr-site", 2, 20, 55, 60))
+    body["prefetch"]["observations"]["entry"] += [
+        {"resource": _score("fat-1", site, "ESAS-TIREDNESS", 3)},
+        {"resource": _score("pain-1", "http://loinc.org", "72514-3", 1)},
+    ]
+    (tmp_path / "site").mkdir()
+    (tmp_path / "plain").mkdir()
+    with cds_client(tmp_path / "site", cds_symptom_codes=f"{site}|ESAS-TIREDNESS=fatigue") as c:
+        found = c.get("/cds-services", headers=auth("/cds-services")).json()
+        query = found["services"][0]["prefetch"]["observations"]
+        assert f"{site}|ESAS-TIREDNESS" in query and "http://loinc.org|72514-3" in query
+        resp = call(c, OS, body)
+        assert resp.status_code == 200, resp.text
+        assert resp.json() == {"cards": []}
+    with cds_client(tmp_path / "plain") as c:
+        resp = call(c, OS, body)
+        assert resp.status_code == 200, resp.text
+        [card] = resp.json()["cards"]
+        assert card["indicator"] == "critical"
