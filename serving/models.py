@@ -1,6 +1,7 @@
 """Champion models from the MLflow registry (never from training/ code), ready for the policy.
 
-The registered artifact is a scikit-learn model (LightGBM, maybe isotonic-calibrated). For
+The registered artifact is a scikit-learn model (LightGBM, maybe calibrated: Platt scaling, or
+isotonic for models registered before 2026-12). For
 speed the serving path calls the LightGBM booster directly on a float matrix with one thread
 (OpenMP threads spin and collapse when the 2 cores are shared) and applies the calibrator
 itself; at load time the fast path is checked against the full scikit-learn model on the
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from features.settings import Settings, apply_offline_environment
 from serving.policy import FEATURE_COLUMNS, Models
@@ -35,7 +37,7 @@ class ModelUnavailableError(RuntimeError):
 
 
 def _unwrap(model: object) -> tuple[object, object | None]:
-    """(LGBMClassifier, isotonic calibrator or None) inside a registered model."""
+    """(LGBMClassifier, calibrator (Platt or isotonic) or None) inside a registered model."""
     cal = getattr(model, "calibrated_classifiers_", None)
     if not cal:
         return model, None
@@ -93,10 +95,14 @@ class PathExplainer:
 
 
 def _calibrate(calibrator: object, score: np.ndarray) -> np.ndarray:
-    """The calibrator's output for `score`. An isotonic calibrator that clips out of bounds is
-    a piecewise-linear interpolation over its thresholds: np.interp gives the same numbers
+    """The calibrator's output for `score`. Platt scaling is its own formula. An isotonic
+    calibrator (registered before 2026-12: training now uses Platt scaling) that clips out of
+    bounds is a piecewise-linear interpolation over its thresholds: np.interp gives the same numbers
     without scikit-learn's per-call input validation (a large share of a small request's time);
     `verify_fast_path` still compares the whole path with the registered model."""
+    a, b = getattr(calibrator, "a_", None), getattr(calibrator, "b_", None)
+    if a is not None and b is not None:  # Platt scaling (sklearn's _SigmoidCalibration)
+        return expit(-(a * np.asarray(score, dtype=float) + b))
     xs = getattr(calibrator, "X_thresholds_", None)
     ys = getattr(calibrator, "y_thresholds_", None)
     if xs is not None and ys is not None and getattr(calibrator, "out_of_bounds", "") == "clip":

@@ -82,24 +82,44 @@ def calibrate_if_better(
     X_cal: pd.DataFrame,
     y_cal: np.ndarray,
 ) -> tuple[object, str]:
-    """Isotonic calibration on a separate patient split, kept only when it lowers the ECE there.
+    """Platt scaling (a logistic curve on the model's probability) on a separate patient split,
+    kept only when it lowers the ECE there and keeps the probability increasing.
 
     The comparison uses two halves of the calibration split (fit on one, judge on the other) so the
     choice is not made on the rows the calibrator was fitted to.
+
+    Not isotonic: its steps tie nearby probabilities (118 distinct values over 30,000 sessions of
+    the 5,000-patient champion), and the policy chooses between doses whose predicted tolerance
+    differs by a little. With the same LightGBM and isotonic calibration the closed loop (seeds
+    5 / 6) put 26.6% / 24.0% of patients at the guideline target instead of 32.5% / 29.7%, with
+    AUROC, Brier and ECE all unchanged; Platt scaling kept 32.2% / 29.3% (README, closed loop).
     """
     n = len(y_cal)
     half = n // 2
     raw = model.predict_proba(X_cal.iloc[half:])[:, 1]
-    trial = CalibratedClassifierCV(FrozenEstimator(model), method="isotonic")
-    trial.fit(X_cal.iloc[:half], y_cal[:half])
+    trial = platt_scaled(model, X_cal.iloc[:half], y_cal[:half])
     cal = trial.predict_proba(X_cal.iloc[half:])[:, 1]
-    if expected_calibration_error(y_cal[half:], cal) < expected_calibration_error(
-        y_cal[half:], raw
-    ):
-        final = CalibratedClassifierCV(FrozenEstimator(model), method="isotonic")
-        final.fit(X_cal, y_cal)
-        return final, "isotonic"
+    if increasing(trial) and expected_calibration_error(
+        y_cal[half:], cal
+    ) < expected_calibration_error(y_cal[half:], raw):
+        final = platt_scaled(model, X_cal, y_cal)
+        if increasing(final):
+            return final, "sigmoid"
     return model, "none"
+
+
+def platt_scaled(model: lgb.LGBMClassifier, X: pd.DataFrame, y: np.ndarray) -> object:
+    """The fitted model with a Platt-scaling calibrator fitted on (X, y)."""
+    cal = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid")
+    return cal.fit(X, y)
+
+
+def increasing(calibrated: object) -> bool:
+    """The calibrator maps a higher probability to a higher one (sklearn's sigmoid is
+    1 / (1 + exp(a * p + b)): increasing when a < 0), so the ranking, and the policy's choice
+    between doses, is the model's."""
+    calibrator = calibrated.calibrated_classifiers_[0].calibrators[0]  # type: ignore[attr-defined]
+    return bool(getattr(calibrator, "a_", 0.0) < 0)
 
 
 def fit_logistic(X: pd.DataFrame, y: np.ndarray, seed: int):

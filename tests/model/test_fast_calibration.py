@@ -20,3 +20,15 @@ def test_isotonic_fast_path_equals_sklearn(out_of_bounds: str) -> None:
     np.testing.assert_allclose(
         _calibrate(iso, probe), iso.predict(probe), rtol=0, atol=1e-12, equal_nan=True
     )
+
+
+def test_platt_fast_path_equals_sklearn() -> None:
+    """Platt scaling (what training registers since 2026-12) through the fast path."""
+    from sklearn.calibration import _SigmoidCalibration
+
+    rng = np.random.default_rng(1)
+    p = rng.random(500)
+    y = (rng.random(500) < 0.2 + 0.6 * p).astype(float)
+    platt = _SigmoidCalibration().fit(p, y)
+    probe = np.r_[np.linspace(-0.5, 1.5, 201), p[:20]]
+    np.testing.assert_allclose(_calibrate(platt, probe), platt.predict(probe), rtol=0, atol=1e-15)
