@@ -622,13 +622,7 @@ CASES: dict[str, Case] = {
             CUR | {"resistance_tolerated_rate_14d": 0.5, "resistance_moderate_ae_14d": 1},
         ),
         restrictions=R("supervised_resistance"),
-        env={
-            "resistance_pct_1rm_max": 50,
-            "resistance_pct_1rm_progression_max": 50,
-            "resistance_sessions_max": 2,
-            "resistance_sets_max": 2,
-            "aerobic_weekly_volume_max": 99,  # aerobic still progresses (+10%)
-        },
+        env=NO_RESISTANCE_PROGRESSION_ENV,  # held at the current dose; aerobic still +10%
     ),
     "lymphedema.start_ceiling_50": Case(
         fires=({"comorbidities": "lymphedema"}, {"metastatic_sites": "lymph_node"}),
