@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     # last 7 days): comma-separated `<system URI>|<code>=fatigue` (or `=pain`). LOINC has no
     # 0-10 fatigue score, so without one every CDS patient's fatigue is unknown and the kernel
     # gives its symptomatic-day band (10-minute light sessions). Each is added to the prefetch.
+    # Only a severity score (0 none, 10 the worst) may be named: an "energy" or "well-being"
+    # item where 10 is best would read a very tired patient as rested (a looser dose).
     cds_symptom_codes: str = ""
 
     @model_validator(mode="before")
