@@ -466,6 +466,7 @@ def expected_refer(f: dict[str, Any]) -> bool:
     ecog, pain = _n(f.get("ecog")), _n(f.get("pain"))
     lvef, surgery = _n(f.get("lvef_pct")), _n(f.get("recent_surgery_days"))
     bone_alarm = (pain is not None and pain >= 7) or f.get("neurological_symptoms") is True
+    bone_alarm |= symptom_recent_severe(f, "pain")  # no visit score, a session at 8+ (2026.12.5)
     return (
         (ecog is not None and ecog >= 3)
         or (not cleared and bool(sites & {"bone", "brain"}))
@@ -611,7 +612,7 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
         assert env.aerobic_pct_hrmax_max <= 76 and env.resistance_pct_1rm_max <= 69
     if (plt is not None and plt <= 50) or "platelets_10e9_l" in unknown:
         assert not env.resistance_allowed and "no_resistance" in restr
-        assert env.aerobic_pct_hrmax_max <= 63
+        assert env.aerobic_pct_hrmax_max <= 63 and env.aerobic_rpe_max <= 11  # light (2026.12.5)
     assert set(res.unknown_facts) == unknown
     if "temperature_c" in unknown:
         assert {"check_temperature", "avoid_public_facilities"} <= restr
@@ -693,8 +694,12 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     rate, ae14 = _n(f.get("resistance_tolerated_rate_14d")), _n(f.get("resistance_moderate_ae_14d"))
     symptom_free = rate is not None and rate >= 1 and ae14 is not None and ae14 < 1
     r_held = r_stalled or (("lymph_node" in sites or "lymphedema" in comorb) and not symptom_free)
-    if has_a and a_stalled and env.aerobic_allowed:
+    # no completed session logged in 14 days: no evidence the dose is completed (2026.12.5)
+    a_held = a_stalled or _n(f.get("aerobic_completion_rate_14d")) is None
+    r_held |= _n(f.get("resistance_completion_rate_14d")) is None
+    if has_a and a_held and env.aerobic_allowed:
         assert env.aerobic_weekly_volume_max <= a_s * a_m + 1e-6
+        assert env.aerobic_minutes_max <= a_m + 1e-6  # the session length too (2026.12.5)
         assert env.aerobic_sessions_max <= a_s and env.aerobic_pct_hrmax_max <= (a_hi or 0) + 1e-6
     if has_r and r_held and env.resistance_allowed:
         assert env.resistance_pct_1rm_max <= r_hi + 1e-6 and env.resistance_sessions_max <= r_s
@@ -839,12 +844,17 @@ LOWER_IS_WORSE = {
     "lvef_pct": 10,
     "next_infusion_in_days": 0,
     "recent_surgery_days": 0,
-    "aerobic_completion_rate_14d": 0,
-    "resistance_completion_rate_14d": 0,
 }
 # The tolerated record (2026.12.3): less of it is worse; unknown is no record (as tight as 0),
 # so from unknown nothing is worse.
 RECORD_FACTS = ("aerobic_tolerated_weekly_minutes_28d", "resistance_tolerated_pct_1rm_28d")
+# Completion and (lymphedema) the tolerated share of resistance sessions: lower is worse, and an
+# unknown one already holds the modality (2026.12.4, 2026.12.5), so from unknown nothing is worse.
+HELD_WHEN_UNKNOWN = (
+    "aerobic_completion_rate_14d",
+    "resistance_completion_rate_14d",
+    "resistance_tolerated_rate_14d",
+)
 # The last 7 days' scores (2026.12.3): more sessions scored 8+ is worse; the mean is only read as
 # "the last 7 days scored it", so losing it (unknown) is worse.
 RECENT_SEVERE = ("fatigue_8plus_7d", "pain_8plus_7d")
@@ -900,6 +910,8 @@ WORSENING_STEPS = st.sampled_from(
             *COUNTS,
             *PER_MODALITY_COUNTS,
             *RECORD_FACTS,
+            *HELD_WHEN_UNKNOWN,
+            "resistance_moderate_ae_14d",
             *RECENT_SEVERE,
             *RECENT_SCORED,
             "ecog",
@@ -939,9 +951,12 @@ def worsened(
     for _ in range(draw(STEPS_1_3)):
         step = draw(steps)
         v = g.get(step)
-        if step in RECORD_FACTS:
+        if step in RECORD_FACTS or step in HELD_WHEN_UNKNOWN:
             if _n(v) is not None:
                 g[step] = draw(st.floats(0, max(_n(v), 0.0)))
+        elif step == "resistance_moderate_ae_14d":  # unknown already holds lymphedema's resistance
+            if _n(v) is not None:
+                g[step] = int(_n(v)) + draw(st.integers(1, 3))
         elif step in RECENT_SEVERE:
             if _n(v) is not None:  # unknown is already read as "not scored" (the band)
                 g[step] = int(_n(v)) + draw(st.integers(1, 3))

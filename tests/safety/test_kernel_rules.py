@@ -23,7 +23,7 @@ from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
-VERSION = "2026.12.4"
+VERSION = "2026.12.5"
 
 
 @dataclass(frozen=True)
@@ -173,10 +173,12 @@ CASES: dict[str, Case] = {
             CLEARED_BONE | {"pain": 7},
             CLEARED_BONE | {"neurological_symptoms": True},
             CLEARED_BONE | {"metastatic_sites": "liver;bone", "pain": 9},
+            CLEARED_BONE | {"pain": None, "pain_8plus_7d": 1},  # 2026.12.5: a session scored 8+
         ),
         quiet=(
             CLEARED_BONE | {"pain": 6.9},
             CLEARED_BONE | {"neurological_symptoms": None, "pain": None},
+            CLEARED_BONE | {"pain": 3, "pain_8plus_7d": 2},  # the visit's own score is today's
             {"metastatic_sites": "lung", "pain": 9, "neurological_symptoms": True},
         ),
         decision="refer",
@@ -285,7 +287,7 @@ CASES: dict[str, Case] = {
             {"days_since_infusion": 22, "platelets_10e9_l": None},
         ),
         restrictions=R("no_resistance"),
-        env={"aerobic_pct_hrmax_max": 63, "resistance_allowed": False},
+        env={"aerobic_pct_hrmax_max": 63, "aerobic_rpe_max": 11, "resistance_allowed": False},
         unknown=("platelets_10e9_l",),
     ),
     "unknown.anc": Case(
@@ -371,6 +373,7 @@ CASES: dict[str, Case] = {
         restrictions=R("no_resistance"),
         env={
             "aerobic_pct_hrmax_max": 63,
+            "aerobic_rpe_max": 11,  # light (2026.12.5)
             "resistance_allowed": False,
             "resistance_sessions_max": 0,
         },
@@ -705,6 +708,24 @@ CASES: dict[str, Case] = {
             {"aerobic_intolerant_streak": 5},
         ),
         env=NO_AEROBIC_PROGRESSION_ENV,
+    ),
+    "progression.aerobic_none_without_completed_sessions": Case(  # 2026.12.5
+        fires=(CUR | {"aerobic_completion_rate_14d": None},),
+        quiet=(
+            CUR,  # completed (the healthy record)
+            CUR | {"aerobic_completion_rate_14d": 0.5},  # known and low: the incomplete rule
+            {"aerobic_completion_rate_14d": None},  # no current dose: a start, not a step
+        ),
+        env=NO_AEROBIC_PROGRESSION_ENV | {"aerobic_minutes_max": 30},
+    ),
+    "progression.resistance_none_without_completed_sessions": Case(  # 2026.12.5
+        fires=(CUR | {"resistance_completion_rate_14d": None},),
+        quiet=(
+            CUR,
+            CUR | {"resistance_completion_rate_14d": 0.5},
+            {"resistance_completion_rate_14d": None},
+        ),
+        env=NO_RESISTANCE_PROGRESSION_ENV,
     ),
     "progression.aerobic_none_when_incomplete": Case(
         fires=(CUR | {"aerobic_completion_rate_14d": 0.85},),

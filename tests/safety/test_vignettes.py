@@ -26,7 +26,7 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VERSION = "2026.12.4"
+VERSION = "2026.12.5"
 
 
 def patient(**kw: Any) -> Patient:
@@ -103,8 +103,13 @@ def rx(
     return Prescription(aerobic=aerobic, resistance=resistance, restrictions=list(restrictions))
 
 
+# A vignette patient has completed the sessions of the last 14 days unless `history` says
+# otherwise: kernel 2026.12.5 holds a dose nobody was seen to complete (v78, v79).
+DONE = {"aerobic_completion_rate_14d": 1.0, "resistance_completion_rate_14d": 1.0}
+
+
 def kernel(p: Patient, current: Prescription | None = None, **history: Any) -> gk.KernelResult:
-    return gk.evaluate(gk.facts_from_request(p, current, history))
+    return gk.evaluate(gk.facts_from_request(p, current, DONE | history))
 
 
 def assert_no_dose(res: gk.KernelResult, decision: str, rule_id: str) -> None:
@@ -1143,3 +1148,59 @@ def test_v79_brain_mets_cleared__metastasis_brain() -> None:
     )
     assert {"stationary_modes_only", "balance_focus", "supervised_only"} <= set(res.restrictions)
     assert res.envelope.aerobic_pct_hrmax_max == 63 and res.envelope.resistance_pct_1rm_max == 50
+
+
+# ------------------------------------------- kernel 2026.12.5 (session 13 audit of rule texts)
+def test_v78_no_walk_logged__progression_aerobic_none_without_completed_sessions() -> None:
+    """On 3 x 30 min but no walk with its completion logged in 14 days (none attended, or the
+    log left blank) -> nothing shows the dose is completed: aerobic held at 3 x 30 min
+    (ACSM "2-for-2"); resistance, completed, still +10%. Before 2026.12.5 the blank record got
+    the +10% a completed one gets, while a known 75% completion held (v72)."""
+    res = kernel(patient(), rx(), aerobic_completion_rate_14d=None)
+    assert "progression.aerobic_none_without_completed_sessions" in res.rule_ids
+    env = res.envelope
+    assert env.aerobic_weekly_volume_max == 90 and env.aerobic_sessions_max == 3
+    assert env.aerobic_minutes_max == 30 and env.aerobic_pct_hrmax_max == 68
+    assert env.resistance_pct_1rm_max == pytest.approx(55)
+    assert gk.check_prescription(rx(a_minutes=33), res)
+
+
+def test_v79_no_lifting_logged__progression_resistance_none_without_completed_sessions() -> None:
+    """Same patient, resistance sessions never logged in 14 days -> load, sets and sessions held
+    at 2 x 2 sets at 45-50% 1RM; aerobic, completed, still +10%."""
+    res = kernel(patient(), rx(), resistance_completion_rate_14d=None)
+    assert "progression.resistance_none_without_completed_sessions" in res.rule_ids
+    env = res.envelope
+    assert env.resistance_pct_1rm_max == 50 and env.resistance_sessions_max == 2
+    assert env.resistance_sets_max == 2
+    assert env.aerobic_weekly_volume_max == pytest.approx(99)
+
+
+def test_v80_bone_mets_pain_8_in_a_session__refer_bone_metastases_pain_or_neurological() -> None:
+    """Cleared bone metastases, low fracture risk, no pain score at the visit, but a session of
+    the last 7 days scored pain 8/10 -> refer, as a visit score of 7 or more would (possible
+    fracture); with the visit's own score of 3 that score is today's (no refer)."""
+    facts = dict(metastatic_sites=["bone"], medical_clearance=True, bone_fracture_risk="low",
+                 neurological_symptoms=False)  # fmt: skip
+    res = kernel(patient(**facts, pain=None), rx(), pain_8plus_7d=1, pain_mean_7d=8.0)
+    assert res.decision == "refer"
+    assert "refer.bone_metastases_pain_or_neurological" in res.rule_ids
+    res = kernel(patient(**facts, pain=3), rx(), pain_8plus_7d=1, pain_mean_7d=8.0)
+    assert res.decision == "allowed"
+
+
+def test_v81_platelets_35__labs_platelets_20_50_light_means_rpe_11() -> None:
+    """Platelets 35 -> light aerobic: <= 63% HRmax and RPE <= 11 (RPE 13 is moderate work)."""
+    res = kernel(patient(platelets_10e9_l=35))
+    assert res.envelope.aerobic_pct_hrmax_max == 63 and res.envelope.aerobic_rpe_max == 11
+
+
+def test_v82_knee_pain_walking__held_aerobic_keeps_its_session_length() -> None:
+    """v38's patient (a moderate AE in a walk, aerobic held at 3 x 30 min): one 60-minute walk
+    fits the held sessions and weekly minutes but doubles the session; the held dose keeps its
+    length too (2026.12.5), so it is flagged."""
+    history = dict(moderate_ae_7d=1, aerobic_moderate_ae_7d=1, resistance_moderate_ae_7d=0)
+    res = kernel(patient(), rx(), **history)
+    assert res.envelope.aerobic_minutes_max == 30
+    one_long = rx(a_sessions=1, a_minutes=60, restrictions=("no_vigorous",))
+    assert gk.check_prescription(one_long, res)
