@@ -716,7 +716,7 @@ CASES: dict[str, Case] = {
             CUR | {"aerobic_completion_rate_14d": 0.5},  # known and low: the incomplete rule
             {"aerobic_completion_rate_14d": None},  # no current dose: a start, not a step
         ),
-        env=NO_AEROBIC_PROGRESSION_ENV | {"aerobic_minutes_max": 30},
+        env=NO_AEROBIC_PROGRESSION_ENV,
     ),
     "progression.resistance_none_without_completed_sessions": Case(  # 2026.12.5
         fires=(CUR | {"resistance_completion_rate_14d": None},),
