@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ from serving.cds.auth import AuthError, Caller, ReplayGuard, TrustedClients, ver
 from serving.cds.discovery import (
     ORDER_SIGN_ID,
     PATIENT_VIEW_ID,
+    PREFETCH,
     SiteCodes,
     discovery_document,
     prefetch_templates,
@@ -74,6 +76,7 @@ class CdsState:
     store: CdsStore
     base_url: str
     site_codes: tuple[tuple[str, str, str], ...] = ()  # Settings.symptom_codes()
+    templates: dict[str, str] = field(default_factory=prefetch_templates)  # with site_codes
 
 
 _state: CdsState | None = None
@@ -98,6 +101,7 @@ def current_state() -> CdsState | None:
                 store=CdsStore(settings.audit_db_url),
                 base_url=settings.public_base_url.rstrip("/"),
                 site_codes=settings.symptom_codes(),
+                templates=prefetch_templates(settings.symptom_codes()),
             )
             if not _state.base_url or not len(_state.clients):
                 log.warning(
@@ -179,8 +183,8 @@ def _requester(hook: HookRequest) -> str | None:
     return user if isinstance(user, str) else None
 
 
-def _record_or_412(hook: HookRequest, site_codes: SiteCodes = ()) -> Any:
-    record = gather(hook, templates=prefetch_templates(site_codes))
+def _record_or_412(hook: HookRequest, templates: Mapping[str, str] = PREFETCH) -> Any:
+    record = gather(hook, templates=templates)
     if record.patient is None:
         raise _error(412, {"error": "precondition_failed", "missing": ["patient"]})
     return record
@@ -255,7 +259,7 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
 
         _claim_in_store(state, caller)
         hook, pid = _hook_request(body, PATIENT_VIEW_ID)
-        record = _record_or_412(hook, state.site_codes)
+        record = _record_or_412(hook, state.templates)
         mapped = _mapped(record, pid, today(), state.site_codes)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
@@ -316,7 +320,7 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
 
         if not orders:
             return respond()
-        record = _record_or_412(hook, state.site_codes)
+        record = _record_or_412(hook, state.templates)
         mapped = _mapped(record, pid, today(), state.site_codes)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)

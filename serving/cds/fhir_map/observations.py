@@ -146,9 +146,8 @@ def _map_symptom_scores(
             if key in sources:
                 found.setdefault(sources[key], {})[id(o)] = (key[1], o)
     for path, by_id in found.items():
-        code_of = {id(o): code for code, o in by_id.values()}
         for day, o in _newest([o for _, o in by_id.values()], b.as_of):
-            code = code_of[id(o)]
+            code = by_id[id(o)][0]
             score = _score(o)
             if score is None:
                 b.out.ignored.append(f"{reference_of(o)}: {code} is not a 0-10 score")
