@@ -586,12 +586,24 @@ def up(
 ) -> None:
     """The main job: train on the embedded simulated cohort if no champion exists, then serve."""
     settings = _settings()
-    from training.registry import has_champion
+    from features import FEATURE_SET
+    from training.registry import champion_features, has_champion
 
     if has_champion(settings):
         err.print("Champion models found in the registry: skipping training.")
     else:
-        err.print("No champion models yet: training on the default simulated cohort.")
+        stale = {n: c for n, c in champion_features(settings).items() if c and c.stale}
+        if stale:
+            built = "; ".join(
+                f"{n} on {c.feature_set_version} reads {', '.join(c.stale)}"
+                for n, c in stale.items()
+            )
+            err.print(
+                f"Champion models read features whose meaning changed by feature set "
+                f"{FEATURE_SET.version} ({built}): retraining on the default simulated cohort."
+            )
+        else:
+            err.print("No champion models yet: training on the default simulated cohort.")
         from training.train import print_summary, run_training
 
         summary = run_training(settings, None, settings.default_seed, console=err)

@@ -100,11 +100,13 @@ _COUNT_SUMS = (
     *("aer_att", "res_att", "aer_tol", "res_tol", "aer_comp_n", "res_comp_n"),
     *("aer_modplus", "res_modplus", "aer_serious", "res_serious"),
     *("fat8", "pain8"),  # in-session fatigue / pain scored 8/10 or more (kernel facts)
+    "res_att_pct_n",  # attended resistance sessions with a planned %1RM (the tolerated record)
 )
 # ... and fixed-point sums of values (then the RPE slope's exact integer sums)
 _VALUE_SUMS = (
     *("comp", "over", "pain", "fatigue", "done_min", "aer_min", "aer_pct", "res_sets"),
-    *("res_pct", "aer_comp", "res_comp", "rpe", "sx", "sxx", "sxy"),
+    *("res_pct", "aer_comp", "res_comp", "aer_done_min", "res_att_pct"),
+    *("rpe", "sx", "sxx", "sxy"),
 )
 _SUM_AT = {
     **{c: (0, j) for j, c in enumerate(_COUNT_SUMS)},
@@ -256,6 +258,7 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         "res_serious": res & (adverse == SERIOUS),
         "fat8": fatigue >= SEVERE_SYMPTOM,  # NaN compares False: an unscored session is not 8+
         "pain8": pain >= SEVERE_SYMPTOM,
+        "res_att_pct_n": res_pct_ok & attended,
     }
     fixed = {
         "comp": (ratio, ratio_ok),
@@ -269,6 +272,10 @@ def index_sessions(sessions: pd.DataFrame | None, codes: np.ndarray) -> SessionI
         "res_pct": (intensity, res_pct_ok),
         "aer_comp": (ratio, aer & ratio_ok),
         "res_comp": (ratio, res & ratio_ok),
+        # the tolerated record counts what was done: completed minutes of attended sessions (at
+        # most what was planned), the load of attended sessions
+        "aer_done_min": (np.minimum(cm, pm), aer & ratio_ok),
+        "res_att_pct": (intensity, res_pct_ok & attended),
     }
     slope = {"rpe": y, "sx": xr, "sxx": xr * xr, "sxy": xr * y}
     # column-major: each quantity's prefix sums are contiguous (fast sums and gathers of one
@@ -432,14 +439,17 @@ def _per_modality(
 def _tolerated_record(
     ix: SessionIndex, day: np.ndarray, base: np.ndarray, hi: np.ndarray, out: dict[str, np.ndarray]
 ) -> None:
-    """The best recent week the patient tolerated, over the four 7-day windows of the last 28
-    days: a window counts for a modality when at least one of its sessions was attended and
-    every attended one was tolerated with its completion logged (a blank log is no evidence).
-    Its dose is what was planned in it: aerobic minutes per week, the mean %1RM of resistance
-    sessions. The kernel's +10% progression steps from this when it is above the current
-    prescription, so a one-off light week (symptoms, an infusion day) does not restart the
-    climb (Kirkham et al., MSSE: chemotherapy-periodised exercise; ACSM 2009: progress from
-    the tolerated load). 0 (aerobic) / NaN (resistance) when no window counts."""
+    """The best recent week the patient tolerated, over the four 7-day windows of the last 28 days:
+    a window counts for a modality when at least one of its sessions was attended and every
+    attended one was tolerated with its completion logged (a blank log is no evidence). Its dose
+    is what the patient did in it, not what was planned: the completed minutes of its attended
+    aerobic sessions (each at most as planned), the mean planned %1RM of its attended resistance
+    sessions. (Before FEATURE_SET 1.3.0 it counted planned minutes, so one session attended of
+    six planned made a six-session record.) The kernel's +10% progression steps from this when
+    it is above the current prescription, so a one-off light week (symptoms, an infusion day)
+    does not restart the climb (Kirkham et al., MSSE: chemotherapy-periodised exercise; ACSM
+    2009: progress from the tolerated load). 0 (aerobic) / NaN (resistance) when no window
+    counts."""
     P = ix.sums
     ends = [hi] + [
         np.searchsorted(ix.keys, (base + day - 7 * k) << 1, side="left") for k in range(1, 5)
@@ -453,11 +463,11 @@ def _tolerated_record(
             clean = (att >= 1) & (P[f"{m}_tol"][b] - P[f"{m}_tol"][a] == att)
             clean &= P[f"{m}_comp_n"][b] - P[f"{m}_comp_n"][a] == att
             if m == "aer":
-                week = (P["aer_min"][b] - P["aer_min"][a]) / SCALE
+                week = (P["aer_done_min"][b] - P["aer_done_min"][a]) / SCALE
                 minutes = np.maximum(minutes, np.where(clean, week, 0.0))
             else:
-                n = P["res_pct_n"][b] - P["res_pct_n"][a]
-                week = _div(P["res_pct"][b] - P["res_pct"][a], n, SCALE)
+                n = P["res_att_pct_n"][b] - P["res_att_pct_n"][a]
+                week = _div(P["res_att_pct"][b] - P["res_att_pct"][a], n, SCALE)
                 load = np.fmax(load, np.where(clean, week, np.nan))
     out["aerobic_tolerated_weekly_minutes_28d"] = minutes
     out["resistance_tolerated_pct_1rm_28d"] = load

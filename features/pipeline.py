@@ -58,8 +58,9 @@ FEATURE_SET = FeatureSet(
     name="dosewise-features",
     # 1.1.0: per-modality history (aerobic_* / resistance_* history features); 1.2.0: the
     # tolerated record (aerobic_tolerated_weekly_minutes_28d, resistance_tolerated_pct_1rm_28d)
-    # and recent severe symptom scores (fatigue_8plus_7d, pain_8plus_7d)
-    version="1.2.0",
+    # and recent severe symptom scores (fatigue_8plus_7d, pain_8plus_7d); 1.3.0: the tolerated
+    # record counts what was done (completed minutes, attended sessions' load), not what was planned
+    version="1.3.0",
     profile=registry.names("profile"),
     history=registry.names("history"),
     candidate=registry.names("candidate"),

@@ -16,6 +16,7 @@ retrain. A `kernel=True` feature is read by the safety rules: see SAFETY.md befo
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +36,9 @@ class Feature:
     monotone: Literal[-1, 0] = 0
     kernel: bool = False  # a history fact the guideline kernel reads
     dtype: str = "float64"  # as the models see it (1/0 flags and ordinals too; NaN is unknown)
+    # the FEATURE_SET version that gave the feature its present meaning: a model trained on an
+    # older version reads it wrongly and is not served (`stale_columns`)
+    since: str = "1.0.0"
 
 
 # fmt: off
@@ -185,8 +189,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("resistance_completion_rate_14d", "history", "ratio", "resistance sessions only: mean completed / planned (minutes, or sets for resistance; capped at 1.5) of attended sessions, last 14 days", "sessions", 0, kernel=True),
     Feature("aerobic_tolerated_rate_14d", "history", "ratio", "aerobic sessions only: share of attended sessions tolerated (DESIGN.md section 3 label), last 14 days", "sessions", 0),
     Feature("resistance_tolerated_rate_14d", "history", "ratio", "resistance sessions only: share of attended sessions tolerated (DESIGN.md section 3 label), last 14 days", "sessions", 0, kernel=True),
-    Feature("aerobic_tolerated_weekly_minutes_28d", "history", "min/week", "aerobic sessions only: the most minutes planned in one of the four 7-day windows of the last 28 days in which at least one session was attended and every attended one was tolerated with its completion logged (0: none)", "sessions", 0, kernel=True),
-    Feature("resistance_tolerated_pct_1rm_28d", "history", "%1RM", "resistance sessions only: the highest mean planned %1RM of one of the four 7-day windows of the last 28 days in which at least one session was attended and every attended one was tolerated with its completion logged (NaN: none)", "sessions", 0, kernel=True),
+    Feature("aerobic_tolerated_weekly_minutes_28d", "history", "min/week", "aerobic sessions only: the most minutes completed (each session at most as planned) in one of the four 7-day windows of the last 28 days in which at least one session was attended and every attended one was tolerated with its completion logged (0: none)", "sessions", 0, kernel=True, since="1.3.0"),
+    Feature("resistance_tolerated_pct_1rm_28d", "history", "%1RM", "resistance sessions only: the highest mean planned %1RM of the attended sessions of one of the four 7-day windows of the last 28 days in which at least one session was attended and every attended one was tolerated with its completion logged (NaN: none)", "sessions", 0, kernel=True, since="1.3.0"),
     Feature("fatigue_8plus_7d", "history", "sessions", "sessions with in-session fatigue scored 8/10 or more, last 7 days", "sessions", 0, kernel=True),
     Feature("pain_8plus_7d", "history", "sessions", "sessions with in-session pain scored 8/10 or more, last 7 days", "sessions", 0, kernel=True),
     # --- candidate ---------------------------------------------------------------------------------
@@ -227,6 +231,22 @@ def monotone_decreasing() -> tuple[str, ...]:
 KERNEL_HISTORY_FACTS: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kernel)
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def stale_columns(columns: Iterable[str], built_on: str | None) -> list[str]:
+    """The columns a model trained on FEATURE_SET `built_on` reads whose meaning has changed
+    since (all of them when the version is unknown; a column no longer declared too). Features
+    added later are no concern: that model does not read them."""
+    since = {f.name: f.since for f in FEATURES}
+    try:
+        trained = _version(built_on or "")
+    except ValueError:
+        return list(columns)
+    return [c for c in columns if c not in since or _version(since[c]) > trained]
+
+
 def markdown() -> str:
     """The registry as the Markdown table of features/FEATURES.md."""
     rows = [
@@ -235,15 +255,17 @@ def markdown() -> str:
         "Generated from `features/registry.py` by `python -m features.registry > features/FEATURES.md`",
         "(tests/code/test_feature_registry.py checks it is current). Monotone -1: the models' outputs",
         "never rise as the feature grows. Kernel: a history fact the guideline rules read (SAFETY.md).",
+        "Since: the FEATURE_SET version that gave the feature its present meaning (a model trained",
+        "on an older version is not served).",
         "",
-        "| # | feature | group | unit | source | monotone | kernel | description |",
-        "|---|---|---|---|---|---|---|---|",
+        "| # | feature | group | unit | source | monotone | kernel | since | description |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, f in enumerate(FEATURES, 1):
         mono = "-1" if f.monotone else ""
         kernel = "yes" if f.kernel else ""
         rows.append(
-            f"| {i} | `{f.name}` | {f.group} | {f.unit} | {f.source} | {mono} | {kernel} | {f.description} |"
+            f"| {i} | `{f.name}` | {f.group} | {f.unit} | {f.source} | {mono} | {kernel} | {f.since} | {f.description} |"
         )
     return "\n".join(rows) + "\n"
 

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from features import FEATURE_SET
+from features.registry import stale_columns
 from features.settings import Settings, apply_offline_environment
 from serving.policy import FEATURE_COLUMNS, Models
 
@@ -283,6 +285,14 @@ def _load_models(settings: Settings, refs: tuple[str, str]) -> Models:
         except (MlflowException, OSError, SQLAlchemyError) as exc:
             raise ModelUnavailableError(f"{name}{ref}: not available") from exc
         columns = [c.name for c in info.signature.inputs.inputs]
+        built_on = mv.tags.get("feature_set_version")
+        stale = stale_columns(columns, built_on)
+        if stale:  # same column names, other meanings: never a guess
+            raise ModelUnavailableError(
+                f"{name}{ref} (version {mv.version}) was trained on feature set {built_on}; "
+                f"{', '.join(stale)} changed meaning by {FEATURE_SET.version}: retrain "
+                "(dosewise train)"
+            )
         predictor = RegistryPredictor(name, str(mv.version), model, columns)
         try:
             example = mlflow.models.Model.load(uri).load_input_example(

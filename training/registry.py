@@ -15,6 +15,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from features.registry import stale_columns
 from features.settings import Settings, apply_offline_environment
 
 EXPERIMENT = "dosewise"
@@ -46,12 +47,37 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
         return None
 
 
-def has_champion(settings: Settings) -> bool:
+@dataclass(frozen=True)
+class ChampionFeatures:
+    """What a champion was trained on: its FEATURE_SET version ("?" untagged) and the columns it
+    reads whose meaning this code has changed since (`features.registry.stale_columns`)."""
+
+    feature_set_version: str
+    stale: tuple[str, ...]
+
+
+def champion_features(settings: Settings) -> dict[str, ChampionFeatures | None]:
+    """Per registered model, its champion's features (None: no champion)."""
     client = configure(settings)
-    return all(
-        alias_version(client, name, settings.champion_alias) is not None
-        for name in (settings.tolerance_model_name, settings.adherence_model_name)
-    )
+    found: dict[str, ChampionFeatures | None] = {}
+    for name in (settings.tolerance_model_name, settings.adherence_model_name):
+        try:
+            mv = client.get_model_version_by_alias(name, settings.champion_alias)
+            info = mlflow.models.get_model_info(f"models:/{name}@{settings.champion_alias}")
+        except (MlflowException, OSError):
+            found[name] = None
+            continue
+        built_on = mv.tags.get("feature_set_version")
+        columns = [c.name for c in info.signature.inputs.inputs]
+        found[name] = ChampionFeatures(built_on or "?", tuple(stale_columns(columns, built_on)))
+    return found
+
+
+def has_champion(settings: Settings) -> bool:
+    """Both champions exist and read the features this code computes: one fed a column whose
+    meaning changed after it was trained does not count (serving refuses it, `serving.models`),
+    so the main job trains instead of skipping."""
+    return all(c is not None and not c.stale for c in champion_features(settings).values())
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ def aerobic_options(
     cfg: PolicyConfig,
     ref_clean: bool = True,
     rate: float = math.nan,
+    minutes_held: bool = False,
 ) -> np.ndarray:
     """(sessions, minutes, %HRmax) options inside the envelope, around the reference.
 
@@ -71,6 +72,9 @@ def aerobic_options(
     (so a session can be added by shortening them); %HRmax a little below the reference up to
     `aerobic_intensity_step` above it after a tolerated week. Without a current prescription the
     options stay at or below the generic dose. Empty when aerobic exercise is not allowed.
+    After an untolerated week minutes step back, though not below a clinical cap on the session
+    length (`step_back_floor_when_capped`); a progression rule holding the length at the
+    current one (`minutes_held`) is no such cap.
     """
     if not aerobic_allowed(env):
         return np.zeros((0, 3))
@@ -94,7 +98,8 @@ def aerobic_options(
     ):
         m_hi = m0 - cfg.minutes_step
         floor = cfg.step_back_floor_minutes
-        if cfg.step_back_floor_when_capped and env.aerobic_minutes_max <= cfg.start_aerobic[1]:
+        capped = env.aerobic_minutes_max <= cfg.start_aerobic[1] and not minutes_held
+        if cfg.step_back_floor_when_capped and capped:  # a clinical cap, not a progression hold
             floor = max(floor, env.aerobic_minutes_max)
         if floor > 0:  # not below this length by a step back
             m_hi = max(m_hi, min(m0, floor))

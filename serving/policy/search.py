@@ -43,6 +43,9 @@ class Context:
     clean: tuple[bool, bool] = (True, True)  # per modality: a clean record (exposure guard)
     rate: tuple[float, float] = (math.nan, math.nan)  # per modality: tolerated share in 14 days
     resistance_first: bool = False  # sarcopenia recorded: a third resistance session any time
+    # the aerobic session length is held by a progression rule (the patient's own record), not
+    # capped for a clinical reason: a hold is no reason to stop stepping back
+    minutes_held: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,16 @@ class _Kind:
 def _context_key(ctx: Context) -> tuple:
     """Equal keys give equal options (NaN rates as None, so missing rates compare equal)."""
     rate = tuple(None if math.isnan(r) else r for r in ctx.rate)
-    return (ctx.env, ctx.ref, ctx.rise, ctx.clean, rate, ctx.resistance_first)
+    return (ctx.env, ctx.ref, ctx.rise, ctx.clean, rate, ctx.resistance_first, ctx.minutes_held)
 
 
 def options_for(ctx: Context, cfg: PolicyConfig) -> tuple[np.ndarray, np.ndarray]:
     """The aerobic and resistance options of one patient's context (every flag of the context
     passed: the search, its reference and the review page read the same options)."""
     return (
-        aerobic_options(ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A]),
+        aerobic_options(
+            ctx.env, ctx.ref, ctx.rise[A], cfg, ctx.clean[A], ctx.rate[A], ctx.minutes_held
+        ),
         resistance_options(ctx.env, ctx.ref, ctx.rise[R], cfg, ctx.clean[R], ctx.resistance_first),
     )
 
@@ -500,7 +505,8 @@ def contexts_for(
         ref = reference_of(facts_all[i], cfg)
         # only a recorded sarcopenia: a missing fact never loosens the dose
         first = _as_bool(facts_all[i].get("sarcopenia")) is True
-        out.append(Context(res.envelope, ref, rise, clean, rate, first))
+        held = res.limited_by.get("aerobic_minutes_max", "").startswith("progression.")
+        out.append(Context(res.envelope, ref, rise, clean, rate, first, held))
     return out
 
 

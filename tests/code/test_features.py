@@ -213,9 +213,10 @@ def test_intolerance_streak_per_modality_ignores_the_other_modality() -> None:
 
 
 def test_tolerated_record_is_the_best_clean_week_of_the_last_28_days() -> None:
-    """Kernel 2026.12.3's progression reference: per modality, the most planned in a 7-day
+    """Kernel 2026.12.3's progression reference: per modality, the most done in a 7-day
     window of the last 28 days whose attended sessions were all tolerated with completion
-    logged; a missed session does not spoil a week, an intolerant or unlogged one does."""
+    logged; a missed session does not spoil a week (nor count in it: FEATURE_SET 1.3.0), an
+    intolerant or unlogged one does."""
     res = dict(modality="resistance", planned_pct_hrmax=None, completed_minutes=None,
                planned_minutes=None, planned_sets=2.0, completed_sets=2.0)  # fmt: skip
     sessions = [
@@ -223,12 +224,20 @@ def test_tolerated_record_is_the_best_clean_week_of_the_last_28_days() -> None:
         *(_session(f"2026-02-0{d}", planned_minutes=40.0, completed_minutes=40.0) for d in (2, 4)),
         _session("2026-02-06", planned_minutes=40.0, completed_minutes=40.0, rpe=18.0),
         _session("2026-02-03", **res, planned_pct_1rm=70.0),  # the only lift of window 4: clean
-        # window 3 (02-08..02-14): 3 x 30 min, one missed -> 90 planned, clean
+        # window 3 (02-08..02-14): 3 x 30 min planned, one missed, one done for 28 -> 58 done,
+        # clean; lifts at 60% and 70%, a missed one at 95% -> 65 (75 if the missed one counted)
         _session("2026-02-09"),
         _session("2026-02-11", attended=False, completed_minutes=None, rpe=None),
-        _session("2026-02-13"),
+        _session("2026-02-13", completed_minutes=28.0),
         _session("2026-02-10", **res, planned_pct_1rm=60.0),
-        _session("2026-02-12", **res, planned_pct_1rm=50.0),
+        _session("2026-02-12", **res, planned_pct_1rm=70.0),
+        _session(
+            "2026-02-14",
+            **(res | dict(completed_sets=None)),
+            planned_pct_1rm=95.0,
+            attended=False,
+            rpe=None,
+        ),
         # window 2 (02-15..02-21): 2 x 35 min, completion not logged -> no evidence
         _session("2026-02-16", planned_minutes=35.0, completed_minutes=None),
         _session("2026-02-18", planned_minutes=35.0, completed_minutes=None),
@@ -241,7 +250,7 @@ def test_tolerated_record_is_the_best_clean_week_of_the_last_28_days() -> None:
     ]
     snapshot = [_patient(as_of="2026-02-01")]
     row = _one(snapshot, sessions, "2026-03-01")
-    assert row["aerobic_tolerated_weekly_minutes_28d"] == pytest.approx(90.0)
+    assert row["aerobic_tolerated_weekly_minutes_28d"] == pytest.approx(58.0)
     # window 4 is not clean for aerobic (the RPE 18 walk) but clean for resistance (per modality)
     assert row["resistance_tolerated_pct_1rm_28d"] == pytest.approx(70.0)
     # sessions on or after as_of are not seen; a window must have an attended session

@@ -182,6 +182,26 @@ def test_no_step_back_below_a_length_the_kernel_already_cut_to(flag: bool) -> No
     assert longest == 30.0 - cfg.minutes_step
 
 
+def test_a_progression_hold_on_length_is_no_floor_for_the_step_back() -> None:
+    """Kernel 2026.12.6 holds a stalled aerobic dose at its session length too (two intolerant
+    walks: at most 30 min, the current length). That is the patient's record holding the dose,
+    not a clinical cap, so the step back after the bad record still shortens sessions; an ECOG 2
+    cap at the same length still floors it (one reduction for one reason)."""
+    cfg = PolicyConfig(step_back_below_rate=0.5)
+    stalled = HEALTHY | CURRENT_RX | {"aerobic_intolerant_streak": 2, "intolerant_streak": 2}
+    for facts, held, longest in (
+        (stalled, True, 30.0 - cfg.minutes_step),
+        (stalled | {"ecog": 2}, False, 30.0),
+    ):
+        res = gk.evaluate(facts)
+        assert res.envelope.aerobic_minutes_max == 30.0
+        (ctx,) = contexts_for(np.zeros((1, len(COLS))), [res], [facts], cfg)
+        assert ctx is not None and ctx.minutes_held is held, facts
+        ctx = replace(ctx, rate=(0.2, math.nan))
+        opts = aerobic_options(ctx.env, ctx.ref, False, cfg, True, 0.2, ctx.minutes_held)
+        assert opts[:, 1].max() == longest, facts
+
+
 # ---- session 6: frequency before length; the third resistance session after the aerobic target -
 @pytest.mark.parametrize("flag", [True, False])
 def test_aerobic_volume_grows_by_frequency_before_length(flag: bool) -> None:

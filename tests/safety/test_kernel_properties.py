@@ -700,6 +700,7 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     if has_a and a_held and env.aerobic_allowed:
         assert env.aerobic_weekly_volume_max <= a_s * a_m + 1e-6
         assert env.aerobic_sessions_max <= a_s and env.aerobic_pct_hrmax_max <= (a_hi or 0) + 1e-6
+        assert env.aerobic_minutes_max <= a_m + 1e-6  # no longer sessions either (2026.12.6)
     if has_r and r_held and env.resistance_allowed:
         assert env.resistance_pct_1rm_max <= r_hi + 1e-6 and env.resistance_sessions_max <= r_s
         assert env.resistance_sets_max <= (r_sets or 0)

@@ -26,7 +26,7 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VERSION = "2026.12.5"
+VERSION = "2026.12.6"
 
 
 def patient(**kw: Any) -> Patient:
@@ -596,6 +596,15 @@ def test_v38_knee_pain_walking__progression_aerobic_none_after_moderate_ae() -> 
     assert "no_vigorous" in res.restrictions
     assert gk.check_prescription(rx(restrictions=("no_vigorous",)), res) == []
     assert gk.check_prescription(rx(a_minutes=31, restrictions=("no_vigorous",)), res)
+    # 2026.12.6: the session length is held too: one 60-minute walk (60 of the 90 minutes) would
+    # be the longest walk since the knee pain; two 40-minute walks are no shorter
+    assert res.envelope.aerobic_minutes_max == 30
+    assert res.limited_by["aerobic_minutes_max"] == "progression.aerobic_none_after_moderate_ae"
+    for sessions, minutes in ((1, 60), (2, 40)):
+        assert gk.check_prescription(rx(a_sessions=sessions, a_minutes=minutes,
+                                        restrictions=("no_vigorous",)), res)  # fmt: skip
+    assert gk.check_prescription(rx(a_sessions=2, a_minutes=30,
+                                    restrictions=("no_vigorous",)), res) == []  # fmt: skip
     # a caller that only knows the all-session count: both modalities held (the safer reading)
     res = kernel(patient(), rx(), moderate_ae_7d=1)
     assert res.envelope.aerobic_weekly_volume_max == 90
@@ -1193,3 +1202,34 @@ def test_v81_platelets_35__labs_platelets_20_50_light_means_rpe_11() -> None:
     """Platelets 35 -> light aerobic: <= 63% HRmax and RPE <= 11 (RPE 13 is moderate work)."""
     res = kernel(patient(platelets_10e9_l=35))
     assert res.envelope.aerobic_pct_hrmax_max == 63 and res.envelope.aerobic_rpe_max == 11
+
+
+# ------------------------------------------------------- kernel 2026.12.6 (FEATURE_SET 1.3.0)
+def test_v82_one_walk_of_six__progression_steps_from_what_was_done() -> None:
+    """On a light week (3 x 10 min) after a week in which 6 x 60 min were planned but one walk was
+    attended (60 min, tolerated) -> the record is the 60 minutes done, so this week at most
+    max(+10% of 30, +10% of 60) = 66 min. Before FEATURE_SET 1.3.0 the record counted the 360
+    minutes planned and allowed 396. Computed from the sessions, as REST computes them."""
+    walk = dict(modality="aerobic", planned_minutes=60, planned_pct_hrmax=66, rpe=12)
+    sessions = [
+        {**walk, "date": f"2026-11-{d:02d}", "attended": d == 7, "completed_minutes": 60}
+        for d in (6, 7, 8, 9, 10, 11)
+    ]
+    light_walk = dict(modality="aerobic", planned_minutes=10, planned_pct_hrmax=62, attended=True)
+    sessions += [
+        {**light_walk, "date": f"2026-11-{d}", "completed_minutes": 10, "rpe": 11}
+        for d in (13, 15, 17)
+    ]
+    for s in sessions:
+        if not s["attended"]:
+            s.pop("completed_minutes"), s.pop("rpe")
+    light = rx(a_minutes=10, a_pct=(60, 63), r_sessions=None)
+    req = RecommendRequest(patient=patient(), sessions=sessions, current_prescription=light,
+                           as_of="2026-11-20")  # fmt: skip
+    history = history_of(req)
+    assert history["aerobic_tolerated_weekly_minutes_28d"] == 60
+    res = kernel(req.patient, light, **history)
+    assert res.limited_by["aerobic_weekly_volume_max"] == "progression.weekly_volume_10pct"
+    assert res.envelope.aerobic_weekly_volume_max == pytest.approx(66)
+    assert gk.check_prescription(rx(a_minutes=22, r_sessions=None), res) == []
+    assert gk.check_prescription(rx(a_minutes=23, r_sessions=None), res)  # 69 min > 66
