@@ -309,7 +309,14 @@ def serve(
     ] = True,
 ) -> None:
     """Start the REST service (`bentoml serve serving.service:Dosewise`), tuned for 2 cores."""
-    _settings()
+    settings = _settings()
+    from serving.cds.discovery import check_site_codes
+
+    try:
+        check_site_codes(settings.symptom_codes())
+    except ValueError as exc:
+        err.print(f"[red]settings:[/] {exc}")
+        raise typer.Exit(2) from exc
     from serving.launch import serve_forever
 
     raise typer.Exit(serve_forever(host, port, workers, threads, generate_key))

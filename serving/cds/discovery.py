@@ -37,6 +37,21 @@ OBSERVATION_CODES = (
 LOINC = "http://loinc.org"
 
 SiteCodes = Sequence[tuple[str, str, str]]  # (system, code, symptom): Settings.symptom_codes()
+# LOINC codes the mapping reads in activity logs (fhir_map.code_tables), beside OBSERVATION_CODES
+_ACTIVITY_CODES = ("73985-4", "55411-3", "55425-3", "82289-0")
+
+
+def check_site_codes(site_codes: SiteCodes) -> None:
+    """A ValueError when a site's symptom code is one the mapping already reads as something
+    else (LOINC 72514-3 is the pain score, 777-3 platelets...): the site entry would be read as
+    that, or that as a symptom, silently. Called before serving (`dosewise serve`)."""
+    built_in = {(LOINC, code) for code in (*OBSERVATION_CODES, *_ACTIVITY_CODES)}
+    for system, code, symptom in site_codes:
+        if (system, code) in built_in:
+            raise ValueError(
+                f"DOSEWISE_CDS_SYMPTOM_CODES: {system}|{code} is a code Dosewise already reads "
+                f"(see serving/cds/discovery.py), not a site code for {symptom}"
+            )
 
 
 def prefetch_templates(site_codes: SiteCodes = ()) -> dict[str, str]:

@@ -32,6 +32,7 @@ from serving.cds.discovery import (
     PATIENT_VIEW_ID,
     PREFETCH,
     SiteCodes,
+    check_site_codes,
     discovery_document,
     prefetch_templates,
 )
@@ -94,14 +95,20 @@ def current_state() -> CdsState | None:
             if _state is not None:
                 _state.store.close()
             assert settings.audit_db_url is not None
+            site_codes = settings.symptom_codes()
+            try:
+                check_site_codes(site_codes)
+            except ValueError as exc:  # (`dosewise serve` refuses to start on it) unknown is safe
+                log.error("%s: the site's symptom codes are ignored", exc)
+                site_codes = ()
             _state = CdsState(
                 settings=settings,
                 clients=TrustedClients.load(settings.cds_trusted_clients),
                 guard=ReplayGuard(),
                 store=CdsStore(settings.audit_db_url),
                 base_url=settings.public_base_url.rstrip("/"),
-                site_codes=settings.symptom_codes(),
-                templates=prefetch_templates(settings.symptom_codes()),
+                site_codes=site_codes,
+                templates=prefetch_templates(site_codes),
             )
             if not _state.base_url or not len(_state.clients):
                 log.warning(

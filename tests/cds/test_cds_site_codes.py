@@ -5,8 +5,11 @@ each test starts its own runtime (the service module shares one for all its test
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.cds.helpers import auth, cds_client
 from tests.cds.test_cds_service import OS, call, order, order_sign_body
@@ -51,3 +54,25 @@ def test_a_site_fatigue_code_lifts_the_symptomatic_day_band(tmp_path: Path) -> N
         assert resp.status_code == 200, resp.text
         [card] = resp.json()["cards"]
         assert card["indicator"] == "critical"
+
+
+def test_a_site_code_dosewise_already_reads_is_ignored_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service started without `dosewise serve`'s check (which refuses to start) and a site
+    code that names LOINC's pain score as fatigue: the error is logged and the site's codes are
+    ignored, so fatigue stays unknown (the stricter band: a critical card for 2 x 20 min), never
+    read from a pain score."""
+    body = order_sign_body("chemo", order("sr-site", 2, 20, 55, 60))
+    body["prefetch"]["observations"]["entry"] += [
+        {"resource": _score("pain-1", "http://loinc.org", "72514-3", 1)},
+    ]
+    with (
+        caplog.at_level(logging.ERROR),
+        cds_client(tmp_path, cds_symptom_codes="http://loinc.org|72514-3=fatigue") as c,
+    ):
+        resp = call(c, OS, body)
+        assert resp.status_code == 200, resp.text
+        [card] = resp.json()["cards"]
+        assert card["indicator"] == "critical"
+    assert any("72514-3 is a code Dosewise already reads" in r.getMessage() for r in caplog.records)

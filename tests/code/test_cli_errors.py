@@ -68,3 +68,28 @@ def test_bad_settings_name_the_variable(root: Path, monkeypatch: pytest.MonkeyPa
     assert "settings: DOSEWISE_TOLERANCE_THRESHOLD: Input should be a valid number" in out
     assert "settings: DOSEWISE_AUDIT_DB_URL: Value error, not a database URL" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "http://loinc.org|72514-3=fatigue",
+        "http://loinc.org|777-3=pain",
+        "http://loinc.org|55411-3=pain",
+    ],
+    ids=["loinc-pain-as-fatigue", "platelets", "activity-duration"],
+)
+def test_a_site_symptom_code_dosewise_already_reads_is_refused(
+    root: Path, monkeypatch: pytest.MonkeyPatch, entry: str
+) -> None:
+    """`dosewise serve` refuses to start (exit 2, before any worker) with a site code that the
+    mapping reads as something else: LOINC 72514-3 is the pain score, 777-3 platelets, 55411-3
+    an activity log's duration. Kept, it would be read as that, or that as a symptom score."""
+    monkeypatch.setenv("DOSEWISE_CDS_SYMPTOM_CODES", f"urn:site|TIRED=fatigue,{entry}")
+    code, out = invoke(["serve", "--port", "1"])
+    code_part = entry.split("=")[0]
+    assert code == 2, out
+    assert (
+        f"settings: DOSEWISE_CDS_SYMPTOM_CODES: {code_part} is a code Dosewise already reads" in out
+    )
+    assert "Traceback" not in out
