@@ -113,7 +113,8 @@ def train(
     ] = None,
 ) -> None:
     """Train the tolerance and adherence models, evaluate on held-out patients, register them in
-    MLflow as `challenger`, then promote to `champion` if no worse than the current one. With
+    MLflow as `challenger`, then promote to `champion` if no worse than the current one, on the
+    held-out rows and, for the pair, in the closed loop (evaluation/promotion.py). With
     deployment logs (`simulate-deployment --out DIR`, or production exports in the same
     format), the gate compares on the most recent labelled weeks."""
     settings = _settings()
@@ -122,7 +123,13 @@ def train(
 
     try:
         summary = run_training(
-            settings, data, seed, do_promote=promote, console=err, gate_weeks=gate_weeks
+            settings,
+            data,
+            seed,
+            do_promote=promote,
+            outcome_check=_outcome_check(settings),
+            console=err,
+            gate_weeks=gate_weeks,
         )
     except CohortError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -134,14 +141,24 @@ def train(
         print_summary(summary, Console())
 
 
+def _outcome_check(settings):
+    """The closed-loop check a promotion must pass (None when
+    DOSEWISE_PROMOTION_OUTCOME_PATIENTS is 0)."""
+    if settings.promotion_outcome_patients == 0:
+        return None
+    from evaluation.promotion import outcome_check
+
+    return outcome_check(settings, console=err)
+
+
 @app.command("promote")
 def promote_cmd() -> None:
     """Move `champion` to the current `challenger` of each model if it is no worse on the same
-    held-out data, and say why."""
+    held-out data and, for the pair, in the closed loop; say why."""
     settings = _settings()
     from training.train import promote
 
-    decisions = promote(settings)
+    decisions = promote(settings, _outcome_check(settings))
     for d in decisions:
         if d.challenger is None:
             Console().print(f"{d.model}: nothing to promote: no challenger registered")

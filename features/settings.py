@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     # champion on this many most recent weeks (of the held-out patients); fitting uses the weeks
     # before them.
     promotion_gate_weeks: int = Field(4, ge=1, le=52)
+    # `dosewise train` / `dosewise promote`: before the champion pair changes, the Dosewise arm
+    # runs with the champion and the candidate pair on the same simulated patients (this many,
+    # for that many weeks; 0 patients: off) in the base and long-sessions-harder scenarios; the
+    # candidate must not lose VO2peak or add adverse events (evaluation/promotion.py)
+    promotion_outcome_patients: int = Field(300, ge=0, le=100_000)
+    promotion_outcome_weeks: int = Field(8, ge=2, le=52)
 
     # review pages (issue #14): HMAC secret of signed links (empty: a random one kept 0600 in
     # <data_dir>/review_secret), link lifetime, and days a page's data is kept (then 404)

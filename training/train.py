@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mlflow
@@ -224,60 +225,99 @@ def fit_and_log(
     return ModelReport(kind, metrics, subgroups, calibration, run_id, version)
 
 
-def promote(settings: Settings) -> list[registry.PromotionDecision]:
+# A check of the policy's outcomes before the champion pair changes: given the champion's and
+# the candidate's (tolerance, adherence) versions, (passed, why). Supplied by the caller
+# (`evaluation.promotion.outcome_check`: the closed loop lives downstream of training).
+OutcomeCheck = Callable[[tuple[str, str], tuple[str, str]], tuple[bool, str]]
+
+
+def promote(
+    settings: Settings, outcome_check: OutcomeCheck | None = None
+) -> list[registry.PromotionDecision]:
     """Move `champion` to each challenger that is no worse on the challenger's held-out rows;
     for a challenger trained on deployment logs (a gate window), only to one that beats the
-    champion on those most recent labelled weeks (`registry.decide_on_recent_weeks`)."""
+    champion on those most recent labelled weeks (`registry.decide_on_recent_weeks`). With an
+    `outcome_check`, a pair that would change is promoted only if the check passes: the two
+    models act together in the policy, so one veto keeps both champions."""
     client = registry.configure(settings)
-    decisions = []
+    decisions: list[registry.PromotionDecision] = []
+    references: dict[str, tuple] = {}
     for name in (settings.tolerance_model_name, settings.adherence_model_name):
-        chall = registry.alias_version(client, name, settings.challenger_alias)
-        champ = registry.alias_version(client, name, settings.champion_alias)
-        if chall is None:
-            decisions.append(registry.PromotionDecision(name, False, "no challenger", None, champ))
-            continue
-        if champ == chall:
-            decisions.append(
-                registry.PromotionDecision(
-                    name, False, "challenger is already champion", chall, champ
-                )
-            )
-            continue
-        mv = client.get_model_version(name, chall)
-        local = mlflow.artifacts.download_artifacts(
-            run_id=mv.run_id, artifact_path=TEST_SET_ARTIFACT
-        )
-        test = pd.read_parquet(local)
-        y = test["label"].to_numpy(dtype=int)
-        gate = client.get_run(mv.run_id).data.tags.get("gate_window", "")
-        recent = gate.startswith("held-out patients, as_of >=")  # trained on deployment logs
-        scores = {}
-        preds: dict[str, np.ndarray] = {}
-        reason_extra = ""
-        for role, ver in (("challenger", chall), ("champion", champ)):
-            if ver is None:
-                continue
-            cols = _feature_columns(client, name, ver)
-            if cols is None or not set(cols) <= set(test.columns):
-                reason_extra = f" (champion v{ver} uses another feature set; not comparable)"
-                continue
-            m = mlflow.sklearn.load_model(f"models:/{name}/{ver}")
-            p = m.predict_proba(test[list(cols)])[:, 1]
-            scores[role] = core_metrics(y, p, baseline=p, heuristic=p, oracle=p)
-            preds[role] = p
-            if role == "challenger":
-                reference = (test[list(cols)], p)
-        if recent:  # deployment logs: the challenger must beat the champion on recent weeks
-            ok, reason = registry.decide_on_recent_weeks(
-                y, preds["challenger"], preds.get("champion")
-            )
-        else:
-            ok, reason = registry.decide(scores["challenger"], scores.get("champion"))
-        if ok:
-            registry.store_reference(client, name, chall, *reference)
-            client.set_registered_model_alias(name, settings.champion_alias, chall)
-        decisions.append(registry.PromotionDecision(name, ok, reason + reason_extra, chall, champ))
+        decision, reference = _decide(client, name, settings)
+        decisions.append(decision)
+        if reference is not None:
+            references[name] = reference
+    if outcome_check is not None:
+        decisions = _check_outcomes(decisions, outcome_check)
+    for d in decisions:
+        if d.promoted:
+            registry.store_reference(client, d.model, d.challenger, *references[d.model])
+            client.set_registered_model_alias(d.model, settings.champion_alias, d.challenger)
     return decisions
+
+
+def _check_outcomes(
+    decisions: list[registry.PromotionDecision], outcome_check: OutcomeCheck
+) -> list[registry.PromotionDecision]:
+    """The decisions after the outcome check of the pair they would make (no check when the
+    pair does not change or there is no champion pair to compare with)."""
+    champion = tuple(d.champion_before for d in decisions)
+    candidate = tuple(d.challenger if d.promoted else d.champion_before for d in decisions)
+    if None in champion or None in candidate or candidate == champion:
+        return decisions
+    passed, why = outcome_check(champion, candidate)  # type: ignore[arg-type]
+    return [
+        replace(
+            d,
+            promoted=d.promoted and passed,
+            reason=f"{d.reason}; closed loop: {why}" if d.promoted else d.reason,
+        )
+        for d in decisions
+    ]
+
+
+def _decide(
+    client, name: str, settings: Settings
+) -> tuple[registry.PromotionDecision, tuple | None]:
+    """The metric gate for one model (nothing applied) and, when it passes, the challenger's
+    reference distributions for monitoring."""
+    chall = registry.alias_version(client, name, settings.challenger_alias)
+    champ = registry.alias_version(client, name, settings.champion_alias)
+    if chall is None:
+        return registry.PromotionDecision(name, False, "no challenger", None, champ), None
+    if champ == chall:
+        return registry.PromotionDecision(
+            name, False, "challenger is already champion", chall, champ
+        ), None
+    mv = client.get_model_version(name, chall)
+    local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=TEST_SET_ARTIFACT)
+    test = pd.read_parquet(local)
+    y = test["label"].to_numpy(dtype=int)
+    gate = client.get_run(mv.run_id).data.tags.get("gate_window", "")
+    recent = gate.startswith("held-out patients, as_of >=")  # trained on deployment logs
+    scores = {}
+    preds: dict[str, np.ndarray] = {}
+    reason_extra = ""
+    reference = None
+    for role, ver in (("challenger", chall), ("champion", champ)):
+        if ver is None:
+            continue
+        cols = _feature_columns(client, name, ver)
+        if cols is None or not set(cols) <= set(test.columns):
+            reason_extra = f" (champion v{ver} uses another feature set; not comparable)"
+            continue
+        m = mlflow.sklearn.load_model(f"models:/{name}/{ver}")
+        p = m.predict_proba(test[list(cols)])[:, 1]
+        scores[role] = core_metrics(y, p, baseline=p, heuristic=p, oracle=p)
+        preds[role] = p
+        if role == "challenger":
+            reference = (test[list(cols)], p)
+    if recent:  # deployment logs: the challenger must beat the champion on recent weeks
+        ok, reason = registry.decide_on_recent_weeks(y, preds["challenger"], preds.get("champion"))
+    else:
+        ok, reason = registry.decide(scores["challenger"], scores.get("champion"))
+    decision = registry.PromotionDecision(name, ok, reason + reason_extra, chall, champ)
+    return decision, reference if ok else None
 
 
 def _feature_columns(client, name: str, version: str) -> list[str] | None:
@@ -293,6 +333,7 @@ def run_training(
     data: Path | None = None,
     seed: int = 21,
     do_promote: bool = True,
+    outcome_check: OutcomeCheck | None = None,
     console: Console | None = None,
     gate_weeks: int | None = None,
 ) -> dict:
@@ -330,7 +371,7 @@ def run_training(
                 fit_and_log(kind, ex, patients, parts, settings, seed, data_ref, gate_from)
             )
             progress.update(task, description=f"{kind}: done (v{reports[-1].version})")
-    decisions = promote(settings) if do_promote else []
+    decisions = promote(settings, outcome_check) if do_promote else []
     for d in decisions:
         for r in reports:
             if d.challenger == r.version and d.model.endswith(r.kind):
