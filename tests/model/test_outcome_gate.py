@@ -15,7 +15,7 @@ from features.settings import Settings
 from training import registry
 from training.train import promote
 
-SMALL = {"patients": 60, "weeks": 4}
+SMALL = {"patients": 40, "weeks": 3}
 
 
 @pytest.fixture()
