@@ -64,7 +64,10 @@ def outcome_check(
             pairs = {"champion": load_versions(settings, champion)}
         except ModelUnavailableError as exc:  # e.g. trained on another feature set
             return True, f"not run: the champion pair cannot be served ({exc})"
-        pairs["candidate"] = load_versions(settings, candidate)
+        try:
+            pairs["candidate"] = load_versions(settings, candidate)
+        except ModelUnavailableError as exc:
+            return False, f"kept: the candidate pair cannot be served ({exc})"
         failures, notes = [], []
         with Progress(*progress_columns("weeks"), console=console) as progress:
             for scenario in gate.scenarios:
@@ -95,7 +98,9 @@ def outcome_check(
 def _compare(
     candidate: ArmRun, champion: ArmRun, scenario: str, gate: OutcomeGate
 ) -> tuple[list[str], str]:
-    """(what the candidate lost beyond the margins, a one-line summary) in one scenario."""
+    """(what the candidate lost beyond the margins, a one-line summary with 95% bootstrap
+    intervals) in one scenario. The gate reads the point estimates: with common random numbers
+    an equal pair differs by exactly 0, and the margins are what a retrain may cost."""
     counts = bootstrap_counts(len(champion.patients), 1000, gate.seed)
     diff = paired_difference(candidate.patients, champion.patients, gate.weeks, counts)
     cand = arm_metrics(candidate.patients, gate.weeks)
@@ -111,8 +116,10 @@ def _compare(
         failures.append(f"{scenario}: {d_ae:+.1f} adverse events per 100 patients")
     if cand["guideline_violations"] > 0:
         failures.append(f"{scenario}: {cand['guideline_violations']:.0f} guideline violations")
+    vo2, ae = diff["vo2peak_change"], diff["ae_moderate_or_serious_per_100_patients"]
     note = (
-        f"{scenario} VO2peak {d_vo2:+.3f}, strength {d_str:+.2f}, AEs per 100 {d_ae:+.1f} "
-        f"({gate.patients} patients x {gate.weeks} weeks)"
+        f"{scenario} VO2peak {d_vo2:+.3f} ({vo2['low']:+.3f} to {vo2['high']:+.3f}), strength "
+        f"{d_str:+.2f}, AEs per 100 {d_ae:+.1f} ({ae['low']:+.1f} to {ae['high']:+.1f}; "
+        f"{gate.patients} patients x {gate.weeks} weeks)"
     )
     return failures, note

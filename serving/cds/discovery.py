@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from serving.cds.fhir_map.code_tables import ACTIVITY_CODE, DURATION_CODE, MEAN_HR_CODE, RPE_CODE
 from serving.cds.models import ServiceDescription
 
 PATIENT_VIEW_ID = "dosewise-patient-view"
@@ -37,8 +38,8 @@ OBSERVATION_CODES = (
 LOINC = "http://loinc.org"
 
 SiteCodes = Sequence[tuple[str, str, str]]  # (system, code, symptom): Settings.symptom_codes()
-# LOINC codes the mapping reads in activity logs (fhir_map.code_tables), beside OBSERVATION_CODES
-_ACTIVITY_CODES = ("73985-4", "55411-3", "55425-3", "82289-0")
+# LOINC codes the mapping reads in activity logs, beside OBSERVATION_CODES
+_ACTIVITY_CODES = (ACTIVITY_CODE, DURATION_CODE, MEAN_HR_CODE, RPE_CODE)
 
 
 def check_site_codes(site_codes: SiteCodes) -> None:
@@ -68,6 +69,9 @@ def prefetch_templates(site_codes: SiteCodes = ()) -> dict[str, str]:
         + "&_sort=-date&_count=200",
         "medications": "MedicationAdministration?patient={{context.patientId}}",
         "procedures": "Procedure?patient={{context.patientId}}",
+        # the next infusion (fhir_map.treatment.map_next_infusion): newest first, so the
+        # appointments to come are not cut off by a long history
+        "appointments": "Appointment?patient={{context.patientId}}&_sort=-date&_count=100",
     }
 
 

@@ -152,10 +152,12 @@ def fetch_value(hook: HookRequest, template: str, client: httpx.Client | None = 
 
 
 def _about(res: Mapping[str, Any], patient_ref: str) -> bool:
-    """False when a resource's subject/patient is another Patient (such a resource is never
-    used); relative, absolute and versioned references count, `urn:` ones cannot be told."""
-    for name in ("subject", "patient"):
-        ref = res.get(name)
+    """False when a resource's subject/patient (an Appointment's participant) is another
+    Patient (such a resource is never used); relative, absolute and versioned references count,
+    `urn:` ones cannot be told."""
+    refs = [res.get(name) for name in ("subject", "patient")]
+    refs += [p.get("actor") for p in res.get("participant") or [] if isinstance(p, Mapping)]
+    for ref in refs:
         target = ref.get("reference") if isinstance(ref, Mapping) else None
         if not isinstance(target, str) or target.startswith("urn:"):
             continue

@@ -208,6 +208,7 @@ def _mapped(record: Any, pid: str, as_of: dt.date, site_codes: SiteCodes = ()) -
         record.get("medications"),
         record.get("procedures"),
         site_codes,
+        record.get("appointments"),
     )
 
 

@@ -63,7 +63,8 @@ def test_chemo_patient_every_fact_from_its_code() -> None:
     assert m.cancer_condition == "Condition/pt-chemo-dx"
     dates = {f.field: f.date for f in m.facts}
     assert dates["labs.platelets_10e9_l"] == "2026-11-18" and dates["ecog"] == "2026-11-11"
-    assert m.missing == ["symptoms.pain", "symptoms.fatigue"]  # the fixture scores no symptom
+    # the fixture scores no symptom and books no next infusion
+    assert m.missing == ["symptoms.pain", "symptoms.fatigue", "next_infusion_in_days"]
 
 
 def test_metastatic_panel_sessions_and_sites() -> None:
@@ -337,3 +338,56 @@ def test_resources_of_no_resource_type_and_broken_bundles_are_dropped_and_counte
     assert {o["resourceType"] for o in rec.get("observations")} == {"Observation"}
     assert resource_problem({"resourceType": "Foo"}) == "resourceType: not a FHIR R4B resource type"
     assert resource_problem({"resourceType": "Patient", "gender": 7}) == "gender: string_type"
+
+
+def _appointment(appt_id: str, start: str, status: str = "booked", code: str = "367336001",
+                 patient: str = "pt-chemo", field: str = "serviceType") -> dict:  # fmt: skip
+    concept = {"coding": [{"system": "http://snomed.info/sct", "code": code}]}
+    return {
+        "resourceType": "Appointment",
+        "id": appt_id,
+        "status": status,
+        field: concept if field == "appointmentType" else [concept],
+        "start": start,
+        "participant": [{"actor": {"reference": f"Patient/{patient}"}, "status": "accepted"}],
+    }
+
+
+def _map_chemo_appointments(*appointments: dict):
+    body = fixture("chemo", ANCHOR)
+    body["prefetch"]["appointments"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": a} for a in appointments],
+    }
+    rec = gather(HookRequest.model_validate(body))
+    keys = ("conditions", "observations", "activity", "medications", "procedures")
+    return map_record(
+        "pt-chemo", ANCHOR, rec.patient, *(rec.get(k) for k in keys), (), rec.get("appointments")
+    ), rec
+
+
+def test_next_infusion_is_the_soonest_chemotherapy_appointment_to_come() -> None:
+    """The next infusion (kernel: the infusion window) from Appointments: the soonest one coded
+    chemotherapy that is still to come, whatever its status short of cancelled (the soonest is
+    the strictest reading). Past, cancelled, other kinds of visit and another patient's
+    appointments do not count; without one the date stays unknown and is named missing."""
+    m, rec = _map_chemo_appointments(
+        _appointment("a-booked", "2026-12-02T09:00:00Z"),  # in 12 days (ANCHOR 2026-11-20)
+        _appointment("a-pending", "2026-11-25T09:00:00Z", "pending", field="appointmentType"),
+        _appointment("a-cancelled", "2026-11-22T09:00:00Z", "cancelled"),
+        _appointment("a-cardiology", "2026-11-21T09:00:00Z", code="394579002"),
+        _appointment("a-past", "2026-11-11T09:00:00Z", code="385786002"),
+        _appointment("a-other", "2026-11-21T09:00:00Z", patient="pt-other"),
+    )
+    assert rec.invalid == 1  # another patient's appointment is dropped
+    assert m.request.patient.next_infusion_in_days == 5
+    fact = {f.field: f for f in m.facts}["next_infusion_in_days"]
+    assert (fact.date, fact.source) == ("2026-11-25", "Appointment")
+    assert "next_infusion_in_days" not in m.missing
+    today = _map_chemo_appointments(_appointment("a-today", "2026-11-20T15:00:00Z", "arrived"))[0]
+    assert today.request.patient.next_infusion_in_days == 0  # the infusion day
+    for none in ((), (_appointment("a-x", "2026-11-25T09:00:00Z", "cancelled"),)):
+        m, _ = _map_chemo_appointments(*none)
+        assert m.request.patient.next_infusion_in_days is None
+        assert "next_infusion_in_days" in m.missing

@@ -75,6 +75,7 @@ def test_discovery_lists_both_services_with_the_prefetch_keys(client) -> None:
             "activity",
             "medications",
             "procedures",
+            "appointments",
         }
     assert (
         services["dosewise-patient-view"]["prefetch"]["patient"] == "Patient/{{context.patientId}}"

@@ -76,3 +76,35 @@ def test_a_site_code_dosewise_already_reads_is_ignored_loudly(
         [card] = resp.json()["cards"]
         assert card["indicator"] == "critical"
     assert any("72514-3 is a code Dosewise already reads" in r.getMessage() for r in caplog.records)
+
+
+def test_a_booked_infusion_lifts_the_infusion_day_band(tmp_path: Path) -> None:
+    """On chemotherapy, 9 days after an infusion, with fatigue and pain scored: without a next
+    infusion date the kernel reads the infusion day (light only, kernel 2026.12.2), so a 2 x 20
+    min order at 64-68% HRmax gets a critical card; with the next infusion booked in 12 days (a
+    chemotherapy Appointment, discovery's `appointments` prefetch) the same order is within the
+    limits."""
+    site = "urn:oid:2.16.840.1.113883.3.9999.1"
+    today = dt.datetime.now(dt.UTC).date()
+    booked = {
+        "resourceType": "Appointment",
+        "id": "appt-c2",
+        "status": "booked",
+        "serviceType": [{"coding": [{"system": "http://snomed.info/sct", "code": "367336001"}]}],
+        "start": f"{today + dt.timedelta(days=12)}T09:00:00Z",
+        "participant": [{"actor": {"reference": "Patient/pt-chemo"}, "status": "accepted"}],
+    }
+    scores = [
+        {"resource": _score("fat-1", site, "ESAS-TIREDNESS", 3)},
+        {"resource": _score("pain-1", "http://loinc.org", "72514-3", 1)},
+    ]
+    verdicts = []
+    with cds_client(tmp_path, cds_symptom_codes=f"{site}|ESAS-TIREDNESS=fatigue") as c:
+        for appointments in ([], [booked]):
+            body = order_sign_body("chemo", order("sr-moderate", 2, 20, 64, 68))
+            body["prefetch"]["observations"]["entry"] += scores
+            body["prefetch"]["appointments"]["entry"] = [{"resource": a} for a in appointments]
+            resp = call(c, OS, body)
+            assert resp.status_code == 200, resp.text
+            verdicts.append([card["indicator"] for card in resp.json()["cards"]])
+    assert verdicts == [["critical"], []]

@@ -50,7 +50,8 @@ def test_an_equal_pair_passes_the_closed_loop_and_is_promoted(settings: Settings
     decisions = promote(settings, outcome_check(settings, OutcomeGate(**SMALL)))
     tol, adh = decisions
     assert tol.promoted and not adh.promoted  # adherence had no new challenger
-    assert "closed loop: base VO2peak +0.000, strength +0.00, AEs per 100 +0.0" in tol.reason
+    assert "closed loop: base VO2peak +0.000 (+0.000 to +0.000), strength +0.00" in tol.reason
+    assert "AEs per 100 +0.0 (+0.0 to +0.0; 40 patients x 3 weeks)" in tol.reason
     assert "long-sessions-harder VO2peak +0.000" in tol.reason
     assert champions(settings) == (new[settings.tolerance_model_name], before[1])
 

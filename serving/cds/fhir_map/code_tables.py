@@ -192,6 +192,15 @@ BP_PANEL = "85354-9"
 # unknown (the kernel's symptomatic-day band). (system, code, contract field)
 SYMPTOM_SCORES: tuple[tuple[str, str, str], ...] = ((LOINC, "72514-3", "symptoms.pain"),)
 SYMPTOM_DAYS = 7
+# A chemotherapy infusion still to come: an Appointment coded (serviceType, appointmentType,
+# serviceCategory or reasonCode) SNOMED 367336001 "Chemotherapy (procedure)" or 385786002
+# "Chemotherapy care", in any status short of cancelled, no-show, fulfilled or entered in error
+# (FHIR R4 AppointmentStatus): the soonest is the strictest reading, since a nearer infusion
+# never loosens the dose.
+INFUSION_APPOINTMENT_SNOMED = frozenset({"367336001", "385786002"})
+UPCOMING_APPOINTMENT = frozenset(
+    {"proposed", "pending", "booked", "arrived", "checked-in", "waitlist"}
+)
 STAGE_CODES = ("21908-9", "21902-2")
 ECOG_CODE = "89247-1"
 ACTIVITY_CODE = "73985-4"

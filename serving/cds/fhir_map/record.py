@@ -14,7 +14,7 @@ from serving.cds.fhir_map.code_tables import REQUIRED_FIELDS
 from serving.cds.fhir_map.observations import map_observations, map_sessions
 from serving.cds.fhir_map.patient import map_conditions, map_patient_resource
 from serving.cds.fhir_map.result import Builder, Mapped
-from serving.cds.fhir_map.treatment import map_treatment
+from serving.cds.fhir_map.treatment import map_next_infusion, map_treatment
 
 
 def _drop(patient: dict[str, Any], loc: tuple[Any, ...]) -> bool:
@@ -40,10 +40,12 @@ def map_record(
     medications: list[Mapping[str, Any]] | None,
     procedures: list[Mapping[str, Any]] | None,
     site_codes: Sequence[tuple[str, str, str]] = (),
+    appointments: list[Mapping[str, Any]] | None = None,
 ) -> Mapped:
     """The contract request for this FHIR record (None with missing required facts), and the facts
     used, the fields missing and the values ignored. `site_codes`: the site's own symptom-score
-    codes, (system, code, "fatigue" | "pain") (Settings.symptom_codes)."""
+    codes, (system, code, "fatigue" | "pain") (Settings.symptom_codes); `appointments`: the
+    patient's Appointments (the next infusion), None when not fetched."""
     b = Builder(as_of)
     b.patient["patient_id"] = patient_id
     map_patient_resource(b, patient)
@@ -52,6 +54,7 @@ def map_record(
     if observations is not None:
         map_observations(b, observations, site_codes)
     map_treatment(b, medications, procedures)
+    map_next_infusion(b, appointments)
     sessions = map_sessions(b, activity or [])
     b.out.sessions_used = len(sessions)
     if activity is None:
@@ -69,6 +72,8 @@ def map_record(
         "symptoms.fatigue",
         "days_since_infusion",
     )
+    if b.patient.get("treatment_phase") == "chemotherapy":  # the kernel's infusion window
+        optional += ("next_infusion_in_days",)
     for name in (*REQUIRED_FIELDS, *optional):
         if not b.has(name):
             b.out.missing.append(name)

@@ -1,5 +1,5 @@
-"""MedicationAdministrations and Procedures: days since infusion, recent surgery and the
-treatment phase."""
+"""MedicationAdministrations, Procedures and Appointments: days since and until an infusion,
+recent surgery and the treatment phase."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from typing import Any
 
 from serving.cds.fhir_map.code_tables import (
     ACTIVE_TREATMENT_DAYS,
+    INFUSION_APPOINTMENT_SNOMED,
     MAX_INFUSION_AGE_DAYS,
     RADIOTHERAPY_SNOMED,
     SNOMED,
     SURGERY_CATEGORY,
+    UPCOMING_APPOINTMENT,
 )
-from serving.cds.fhir_map.readers import has_profile, read_codes, read_when
+from serving.cds.fhir_map.readers import has_profile, read_codes, read_date, read_when
 from serving.cds.fhir_map.result import Builder
 
 
@@ -78,3 +80,28 @@ def map_treatment(
     else:
         return
     b.put("treatment_phase", phase, day, src, phase)
+
+
+def map_next_infusion(b: Builder, appointments: list[Mapping[str, Any]] | None) -> None:
+    """`next_infusion_in_days` from the soonest chemotherapy Appointment still to come (today
+    counts: 0 is the infusion day). Without one the date stays unknown, which the kernel reads
+    as the infusion day while on chemotherapy (kernel 2026.12.2)."""
+    days = sorted(
+        day
+        for a in appointments or []
+        if a.get("status") in UPCOMING_APPOINTMENT
+        and _is_infusion(a)
+        and (day := read_date(a.get("start"))) is not None
+        and day >= b.as_of
+    )
+    if days and (days[0] - b.as_of).days <= MAX_INFUSION_AGE_DAYS:
+        n = (days[0] - b.as_of).days
+        b.put("next_infusion_in_days", n, days[0], "Appointment", f"in {n} days")
+
+
+def _is_infusion(appointment: Mapping[str, Any]) -> bool:
+    fields = ("serviceType", "serviceCategory", "reasonCode")
+    concepts = [c for f in fields for c in appointment.get(f) or [] if isinstance(c, Mapping)]
+    if isinstance(appointment.get("appointmentType"), Mapping):
+        concepts.append(appointment["appointmentType"])
+    return any(set(read_codes(c, SNOMED)) & INFUSION_APPOINTMENT_SNOMED for c in concepts)
