@@ -255,6 +255,27 @@ def unreadable_orders_card(orders: Sequence[tuple[str, str]], base_url: str) -> 
     return _notice(summary, lines, "warning", base_url)
 
 
+def other_patient_orders_card(labels: Sequence[str], base_url: str) -> Card:
+    """A critical card for exercise orders whose subject is another patient than the one the
+    hook is about: a possible wrong-patient order, never checked against this patient's limits
+    (and the other patient's id is not repeated)."""
+    n = len(labels)
+    summary = _clip(
+        f"{n} exercise order{'s' if n > 1 else ''} name{'' if n > 1 else 's'} another patient: "
+        "confirm the patient before signing"
+    )
+    lines = [
+        "The subject of these exercise orders is not the patient this order-sign call is about, "
+        "so Dosewise did not check them against this patient's guideline limits. A wrong-patient "
+        "order is a safety event: confirm the patient, then sign or correct the order.",
+        "",
+        "| order |",
+        "|---|",
+    ]
+    lines += [f"| {_md_escape(label)} |" for label in labels]
+    return _notice(summary, lines, "critical", base_url)
+
+
 def order_check_card(
     problems: Sequence[str],
     rules: Sequence[Mapping[str, Any]],

@@ -151,7 +151,7 @@ def fetch_value(hook: HookRequest, template: str, client: httpx.Client | None = 
             client.close()
 
 
-def _about(res: Mapping[str, Any], patient_ref: str) -> bool:
+def about_patient(res: Mapping[str, Any], patient_ref: str) -> bool:
     """False when a resource's subject/patient (an Appointment's participant) is another
     Patient (such a resource is never used); relative, absolute and versioned references count,
     `urn:` ones cannot be told."""
@@ -189,7 +189,7 @@ def gather(
     ref = f"Patient/{pid}"
     for key, items in record.lists.items():
         if items is not None:
-            kept = [r for r in items if _about(r, ref)]
+            kept = [r for r in items if about_patient(r, ref)]
             record.invalid += len(items) - len(kept)
             record.lists[key] = kept
     return record

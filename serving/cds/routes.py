@@ -39,7 +39,7 @@ from serving.cds.discovery import (
 from serving.cds.fhir_map import Mapped, map_record
 from serving.cds.models import Card, CardsResponse, FeedbackRequest, HookRequest
 from serving.cds.orders import FHIR_ID, is_exercise_order, order_label
-from serving.cds.prefetch import gather, resource_problem
+from serving.cds.prefetch import about_patient, gather, resource_problem
 from serving.cds.store import CdsStore, feedback_row
 from serving.http.decision_metrics import count_decisions
 from serving.http.errors import (
@@ -316,14 +316,19 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
             )
         entries = [e.get("resource") for e in entry if isinstance(e, dict)]
         orders = [r for r in entries if isinstance(r, dict) and is_exercise_order(r)]
+        foreign = [order_label(r) for r in orders if not about_patient(r, f"Patient/{pid}")]
+        orders = [r for r in orders if about_patient(r, f"Patient/{pid}")]
         checked = [(r, resource_problem(r)) for r in orders]
         exercise = [r for r, why in checked if why is None]
         bad = [r for r, why in checked if why is not None]
         unreadable = [(order_label(r), why) for r, why in checked if why is not None]
 
         def respond(*found_cards: Card) -> dict[str, Any]:
-            """The cards, and a warning for every exercise order that could not be checked."""
+            """The cards, a warning for every exercise order that could not be checked, and a
+            critical card for orders about another patient (never checked here)."""
             warn = [cards.unreadable_orders_card(unreadable, state.base_url)] if unreadable else []
+            if foreign:
+                warn.insert(0, cards.other_patient_orders_card(foreign, state.base_url))
             return CardsResponse(cards=[*found_cards, *warn]).as_json()
 
         if not orders:

@@ -523,3 +523,25 @@ def test_feedback_is_stored_joined_to_the_audit_row_and_counted(client, root: Pa
     resp = call(client, fb, bad)
     assert resp.status_code == 422
     assert resp.json()["details"][0]["loc"] == ["feedback", 0, "overrideReason", "reason", "code"]
+
+
+def test_an_order_for_another_patient_is_flagged_not_checked(client) -> None:
+    """A draft exercise order whose subject is another patient (a possible wrong-patient order)
+    is never checked against this patient's limits: a critical card says so, without the other
+    patient's id; this patient's own order beside it is checked as usual (here within limits)."""
+    foreign = order("sr-foreign", 2, 10, 55, 60) | {"subject": {"reference": "Patient/pt-other"}}
+    body = order_sign_body("chemo", foreign, order("sr-own", 2, 10, 55, 60))
+    resp = call(client, OS, body)
+    assert resp.status_code == 200, resp.text
+    [card] = resp.json()["cards"]
+    assert card["indicator"] == "critical"
+    assert (
+        card["summary"]
+        == "1 exercise order names another patient: confirm the patient before signing"
+    )
+    assert "sr-foreign" in card["detail"] and "sr-own" not in card["detail"]
+    assert "pt-other" not in json.dumps(card)
+    # alone, a dose far outside this patient's limits still gets only that card
+    far = order("sr-far", 6, 90, 85, 90) | {"subject": {"reference": "Patient/pt-other"}}
+    [card] = call(client, OS, order_sign_body("chemo", far)).json()["cards"]
+    assert card["summary"].startswith("1 exercise order names another patient")
