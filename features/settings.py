@@ -39,10 +39,30 @@ ENV_PREFIX = "DOSEWISE_"
 
 # A site's code of a 0-10 symptom score: `<system>|<code>=<symptom>`. The system is a URI and
 # neither part may hold what would break a FHIR search token or the prefetch query.
-_SITE_CODE = re.compile(
-    r"^(?P<system>[A-Za-z][A-Za-z0-9+.-]*:[^\s|,&=?#{}]+)\|(?P<code>[^\s|,&=?#{}]+)"
-    r"=(?P<symptom>fatigue|pain)$"
-)
+_CODE = r"(?P<system>[A-Za-z][A-Za-z0-9+.-]*:[^\s|,&=?#{}]+)\|(?P<code>[^\s|,&=?#{}]+)"
+_SITE_CODE = re.compile("^" + _CODE + r"=(?P<symptom>fatigue|pain)$")
+
+
+# A site's code of a chemotherapy infusion visit: `<system>|<code>` (same character rules).
+_VISIT_CODE = re.compile("^" + _CODE + "$")
+
+
+def parse_infusion_codes(text: str) -> tuple[tuple[str, str], ...]:
+    """`system|code` entries, comma-separated, as (system, code) pairs; a ValueError naming the
+    first entry that is not one."""
+    out: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        m = _VISIT_CODE.match(entry)
+        if m is None:
+            raise ValueError(
+                f"{entry!r} is not '<system URI>|<code>' (e.g. 'urn:oid:1.2.3.4|INFUSION')"
+            )
+        out.append((m["system"], m["code"]))
+    if len(set(out)) != len(out):
+        raise ValueError("a code is listed twice")
+    return tuple(out)
 
 
 def parse_symptom_codes(text: str) -> tuple[tuple[str, str, str], ...]:
@@ -160,6 +180,11 @@ class Settings(BaseSettings):
     # Only a severity score (0 none, 10 the worst) may be named: an "energy" or "well-being"
     # item where 10 is best would read a very tired patient as rested (a looser dose).
     cds_symptom_codes: str = ""
+    # The site's own codes of a chemotherapy infusion visit (an Appointment's service type,
+    # appointment type, category or reason), comma-separated `<system URI>|<code>`, read beside
+    # SNOMED 367336001 / 385786002: the soonest such appointment to come gives the next infusion
+    # (without one, the kernel reads the infusion day while on chemotherapy).
+    cds_infusion_codes: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -188,6 +213,16 @@ class Settings(BaseSettings):
     def _symptom_codes(cls, value: str) -> str:
         parse_symptom_codes(value)
         return value
+
+    @field_validator("cds_infusion_codes")
+    @classmethod
+    def _infusion_codes(cls, value: str) -> str:
+        parse_infusion_codes(value)
+        return value
+
+    def infusion_codes(self) -> tuple[tuple[str, str], ...]:
+        """`cds_infusion_codes` as (system, code) pairs."""
+        return parse_infusion_codes(self.cds_infusion_codes)
 
     def symptom_codes(self) -> tuple[tuple[str, str, str], ...]:
         """`cds_symptom_codes` as (system, code, symptom) triples."""

@@ -31,7 +31,6 @@ from serving.cds.discovery import (
     ORDER_SIGN_ID,
     PATIENT_VIEW_ID,
     PREFETCH,
-    SiteCodes,
     check_site_codes,
     discovery_document,
     prefetch_templates,
@@ -77,6 +76,7 @@ class CdsState:
     store: CdsStore
     base_url: str
     site_codes: tuple[tuple[str, str, str], ...] = ()  # Settings.symptom_codes()
+    infusion_codes: tuple[tuple[str, str], ...] = ()  # Settings.infusion_codes()
     templates: dict[str, str] = field(default_factory=prefetch_templates)  # with site_codes
 
 
@@ -108,6 +108,7 @@ def current_state() -> CdsState | None:
                 store=CdsStore(settings.audit_db_url),
                 base_url=settings.public_base_url.rstrip("/"),
                 site_codes=site_codes,
+                infusion_codes=settings.infusion_codes(),
                 templates=prefetch_templates(site_codes),
             )
             if not _state.base_url or not len(_state.clients):
@@ -197,7 +198,7 @@ def _record_or_412(hook: HookRequest, templates: Mapping[str, str] = PREFETCH) -
     return record
 
 
-def _mapped(record: Any, pid: str, as_of: dt.date, site_codes: SiteCodes = ()) -> Mapped:
+def _mapped(record: Any, pid: str, as_of: dt.date, state: CdsState) -> Mapped:
     return map_record(
         pid,
         as_of,
@@ -207,8 +208,9 @@ def _mapped(record: Any, pid: str, as_of: dt.date, site_codes: SiteCodes = ()) -
         record.get("activity"),
         record.get("medications"),
         record.get("procedures"),
-        site_codes,
+        state.site_codes,
         record.get("appointments"),
+        state.infusion_codes,
     )
 
 
@@ -268,7 +270,7 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
         _claim_in_store(state, caller)
         hook, pid = _hook_request(body, PATIENT_VIEW_ID)
         record = _record_or_412(hook, state.templates)
-        mapped = _mapped(record, pid, today(), state.site_codes)
+        mapped = _mapped(record, pid, today(), state)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             return CardsResponse(cards=[card]).as_json(), [], []
@@ -334,7 +336,7 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
         if not orders:
             return respond()
         record = _record_or_412(hook, state.templates)
-        mapped = _mapped(record, pid, today(), state.site_codes)
+        mapped = _mapped(record, pid, today(), state)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             card.indicator = "warning"

@@ -353,7 +353,7 @@ def _appointment(appt_id: str, start: str, status: str = "booked", code: str = "
     }
 
 
-def _map_chemo_appointments(*appointments: dict):
+def _map_chemo_appointments(*appointments: dict, infusion_codes=()):
     body = fixture("chemo", ANCHOR)
     body["prefetch"]["appointments"] = {
         "resourceType": "Bundle",
@@ -362,8 +362,10 @@ def _map_chemo_appointments(*appointments: dict):
     }
     rec = gather(HookRequest.model_validate(body))
     keys = ("conditions", "observations", "activity", "medications", "procedures")
+    appointments = rec.get("appointments")
+    lists = (rec.get(k) for k in keys)
     return map_record(
-        "pt-chemo", ANCHOR, rec.patient, *(rec.get(k) for k in keys), (), rec.get("appointments")
+        "pt-chemo", ANCHOR, rec.patient, *lists, (), appointments, infusion_codes
     ), rec
 
 
@@ -391,3 +393,14 @@ def test_next_infusion_is_the_soonest_chemotherapy_appointment_to_come() -> None
         m, _ = _map_chemo_appointments(*none)
         assert m.request.patient.next_infusion_in_days is None
         assert "next_infusion_in_days" in m.missing
+
+
+def test_a_site_infusion_visit_code_counts_only_when_configured() -> None:
+    """An EHR whose infusion visits carry a local code: read as the next infusion only when the
+    site names that code (Settings.infusion_codes, DOSEWISE_CDS_INFUSION_CODES)."""
+    site = ("urn:oid:2.16.840.1.113883.3.9999.2", "ONC-INFUSION")
+    visit = _appointment("a-site", "2026-11-27T09:00:00Z")
+    visit["serviceType"] = [{"coding": [{"system": site[0], "code": site[1]}]}]
+    assert _map_chemo_appointments(visit)[0].request.patient.next_infusion_in_days is None
+    m, _ = _map_chemo_appointments(visit, infusion_codes=(site,))
+    assert m.request.patient.next_infusion_in_days == 7

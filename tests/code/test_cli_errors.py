@@ -68,6 +68,12 @@ def test_bad_settings_name_the_variable(root: Path, monkeypatch: pytest.MonkeyPa
     assert "settings: DOSEWISE_TOLERANCE_THRESHOLD: Input should be a valid number" in out
     assert "settings: DOSEWISE_AUDIT_DB_URL: Value error, not a database URL" in out
     assert "Traceback" not in out
+    monkeypatch.delenv("DOSEWISE_TOLERANCE_THRESHOLD")
+    monkeypatch.delenv("DOSEWISE_AUDIT_DB_URL")
+    monkeypatch.setenv("DOSEWISE_CDS_INFUSION_CODES", "urn:oid:1.2|ONC, INFUSION")
+    code, out = invoke(["promote"])
+    assert code == 2, out
+    assert "settings: DOSEWISE_CDS_INFUSION_CODES: Value error, 'INFUSION' is not" in out
 
 
 @pytest.mark.parametrize(

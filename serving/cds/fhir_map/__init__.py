@@ -37,8 +37,9 @@ Field by field (contract field: FHIR source):
   `medications` counts as a cancer infusion).
 - next_infusion_in_days: the soonest Appointment still to come (proposed, pending, booked,
   arrived, checked-in, waitlist) coded SNOMED 367336001 "Chemotherapy" or 385786002
-  "Chemotherapy care" (serviceType, appointmentType, serviceCategory or reasonCode); the soonest
-  is the strictest reading. Without one it stays unknown (the kernel: the infusion day).
+  "Chemotherapy care" (serviceType, appointmentType, serviceCategory or reasonCode), or a site's
+  own code (`infusion_codes`, from Settings.cds_infusion_codes); the soonest is the strictest
+  reading. Without one it stays unknown (the kernel: the infusion day).
 - recent_surgery_days: the newest completed surgical Procedure (mCODE cancer-related surgical
   procedure profile, or category 387713003).
 - treatment_phase: chemotherapy with an infusion within `ACTIVE_TREATMENT_DAYS`; else

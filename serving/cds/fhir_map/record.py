@@ -41,11 +41,13 @@ def map_record(
     procedures: list[Mapping[str, Any]] | None,
     site_codes: Sequence[tuple[str, str, str]] = (),
     appointments: list[Mapping[str, Any]] | None = None,
+    infusion_codes: Sequence[tuple[str, str]] = (),
 ) -> Mapped:
     """The contract request for this FHIR record (None with missing required facts), and the facts
     used, the fields missing and the values ignored. `site_codes`: the site's own symptom-score
     codes, (system, code, "fatigue" | "pain") (Settings.symptom_codes); `appointments`: the
-    patient's Appointments (the next infusion), None when not fetched."""
+    patient's Appointments (the next infusion), None when not fetched; `infusion_codes`: the
+    site's own (system, code) of an infusion visit (Settings.infusion_codes)."""
     b = Builder(as_of)
     b.patient["patient_id"] = patient_id
     map_patient_resource(b, patient)
@@ -54,7 +56,7 @@ def map_record(
     if observations is not None:
         map_observations(b, observations, site_codes)
     map_treatment(b, medications, procedures)
-    map_next_infusion(b, appointments)
+    map_next_infusion(b, appointments, infusion_codes)
     sessions = map_sessions(b, activity or [])
     b.out.sessions_used = len(sessions)
     if activity is None:

@@ -4,7 +4,7 @@ recent surgery and the treatment phase."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from serving.cds.fhir_map.code_tables import (
@@ -16,7 +16,13 @@ from serving.cds.fhir_map.code_tables import (
     SURGERY_CATEGORY,
     UPCOMING_APPOINTMENT,
 )
-from serving.cds.fhir_map.readers import has_profile, read_codes, read_date, read_when
+from serving.cds.fhir_map.readers import (
+    has_profile,
+    read_codes,
+    read_codings,
+    read_date,
+    read_when,
+)
 from serving.cds.fhir_map.result import Builder
 
 
@@ -82,15 +88,21 @@ def map_treatment(
     b.put("treatment_phase", phase, day, src, phase)
 
 
-def map_next_infusion(b: Builder, appointments: list[Mapping[str, Any]] | None) -> None:
+def map_next_infusion(
+    b: Builder,
+    appointments: list[Mapping[str, Any]] | None,
+    site_codes: Sequence[tuple[str, str]] = (),
+) -> None:
     """`next_infusion_in_days` from the soonest chemotherapy Appointment still to come (today
     counts: 0 is the infusion day). Without one the date stays unknown, which the kernel reads
-    as the infusion day while on chemotherapy (kernel 2026.12.2)."""
+    as the infusion day while on chemotherapy (kernel 2026.12.2). `site_codes`: the site's own
+    (system, code) of an infusion visit (Settings.infusion_codes), beside the SNOMED ones."""
+    codes = {(SNOMED, c) for c in INFUSION_APPOINTMENT_SNOMED} | set(site_codes)
     days = sorted(
         day
         for a in appointments or []
         if a.get("status") in UPCOMING_APPOINTMENT
-        and _is_infusion(a)
+        and _is_infusion(a, codes)
         and (day := read_date(a.get("start"))) is not None
         and day >= b.as_of
     )
@@ -99,9 +111,13 @@ def map_next_infusion(b: Builder, appointments: list[Mapping[str, Any]] | None) 
         b.put("next_infusion_in_days", n, days[0], "Appointment", f"in {n} days")
 
 
-def _is_infusion(appointment: Mapping[str, Any]) -> bool:
+def _is_infusion(appointment: Mapping[str, Any], codes: set[tuple[str, str]]) -> bool:
     fields = ("serviceType", "serviceCategory", "reasonCode")
     concepts = [c for f in fields for c in appointment.get(f) or [] if isinstance(c, Mapping)]
     if isinstance(appointment.get("appointmentType"), Mapping):
         concepts.append(appointment["appointmentType"])
-    return any(set(read_codes(c, SNOMED)) & INFUSION_APPOINTMENT_SNOMED for c in concepts)
+    return any(
+        (c.get("system"), str(c.get("code"))) in codes
+        for concept in concepts
+        for c in read_codings(concept)
+    )
