@@ -47,42 +47,33 @@ _SITE_CODE = re.compile("^" + _CODE + r"=(?P<symptom>fatigue|pain)$")
 _VISIT_CODE = re.compile("^" + _CODE + "$")
 
 
-def parse_infusion_codes(text: str) -> tuple[tuple[str, str], ...]:
-    """`system|code` entries, comma-separated, as (system, code) pairs; a ValueError naming the
-    first entry that is not one."""
-    out: list[tuple[str, str]] = []
+def _matched(text: str, pattern: re.Pattern[str], form: str) -> list[re.Match[str]]:
+    """Each comma-separated entry of `text` matched by `pattern`; a ValueError naming the first
+    entry that is not one (`form`: what one looks like), or a code listed twice."""
+    found = []
     for entry in (e.strip() for e in text.split(",")):
         if not entry:
             continue
-        m = _VISIT_CODE.match(entry)
+        m = pattern.match(entry)
         if m is None:
-            raise ValueError(
-                f"{entry!r} is not '<system URI>|<code>' (e.g. 'urn:oid:1.2.3.4|INFUSION')"
-            )
-        out.append((m["system"], m["code"]))
-    if len(set(out)) != len(out):
+            raise ValueError(f"{entry!r} is not {form}")
+        found.append(m)
+    pairs = [(m["system"], m["code"]) for m in found]
+    if len(set(pairs)) != len(pairs):
         raise ValueError("a code is listed twice")
-    return tuple(out)
+    return found
+
+
+def parse_infusion_codes(text: str) -> tuple[tuple[str, str], ...]:
+    """`system|code` entries, comma-separated, as (system, code) pairs."""
+    form = "'<system URI>|<code>' (e.g. 'urn:oid:1.2.3.4|INFUSION')"
+    return tuple((m["system"], m["code"]) for m in _matched(text, _VISIT_CODE, form))
 
 
 def parse_symptom_codes(text: str) -> tuple[tuple[str, str, str], ...]:
-    """`system|code=fatigue|pain` entries, comma-separated, as (system, code, symptom) triples;
-    a ValueError naming the first entry that is not one."""
-    out: list[tuple[str, str, str]] = []
-    for entry in (e.strip() for e in text.split(",")):
-        if not entry:
-            continue
-        m = _SITE_CODE.match(entry)
-        if m is None:
-            raise ValueError(
-                f"{entry!r} is not '<system URI>|<code>=fatigue' or '...=pain' "
-                "(e.g. 'http://loinc.org|12345-6=fatigue')"
-            )
-        out.append((m["system"], m["code"], m["symptom"]))
-    pairs = [(system, code) for system, code, _ in out]
-    if len(set(pairs)) != len(pairs):
-        raise ValueError("a code is listed twice")
-    return tuple(out)
+    """`system|code=fatigue|pain` entries, comma-separated, as (system, code, symptom) triples."""
+    form = "'<system URI>|<code>=fatigue' or '...=pain' (e.g. 'http://loinc.org|12345-6=fatigue')"
+    return tuple((m["system"], m["code"], m["symptom"]) for m in _matched(text, _SITE_CODE, form))
 
 
 class Settings(BaseSettings):
