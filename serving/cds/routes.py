@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from serving.cds.discovery import (
     ORDER_SIGN_ID,
     PATIENT_VIEW_ID,
     PREFETCH,
+    SiteCodes,
     check_site_codes,
     discovery_document,
     prefetch_templates,
@@ -198,7 +199,13 @@ def _record_or_412(hook: HookRequest, templates: Mapping[str, str] = PREFETCH) -
     return record
 
 
-def _mapped(record: Any, pid: str, as_of: dt.date, state: CdsState) -> Mapped:
+def _mapped(
+    record: Any,
+    pid: str,
+    as_of: dt.date,
+    site_codes: SiteCodes = (),
+    infusion_codes: Sequence[tuple[str, str]] = (),
+) -> Mapped:
     return map_record(
         pid,
         as_of,
@@ -208,9 +215,9 @@ def _mapped(record: Any, pid: str, as_of: dt.date, state: CdsState) -> Mapped:
         record.get("activity"),
         record.get("medications"),
         record.get("procedures"),
-        state.site_codes,
+        site_codes,
         record.get("appointments"),
-        state.infusion_codes,
+        infusion_codes,
     )
 
 
@@ -270,7 +277,7 @@ async def _patient_view(body: bytes, state: CdsState, caller: Caller) -> Respons
         _claim_in_store(state, caller)
         hook, pid = _hook_request(body, PATIENT_VIEW_ID)
         record = _record_or_412(hook, state.templates)
-        mapped = _mapped(record, pid, today(), state)
+        mapped = _mapped(record, pid, today(), state.site_codes, state.infusion_codes)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             return CardsResponse(cards=[card]).as_json(), [], []
@@ -336,7 +343,7 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
         if not orders:
             return respond()
         record = _record_or_412(hook, state.templates)
-        mapped = _mapped(record, pid, today(), state)
+        mapped = _mapped(record, pid, today(), state.site_codes, state.infusion_codes)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             card.indicator = "warning"

@@ -242,6 +242,9 @@ def test_review_url_becomes_a_link() -> None:
 
 
 # --- order-sign -----------------------------------------------------------------------------------
+DEFAULT_SUBJECT = {"reference": "Patient/pt-chemo"}
+
+
 def order(sr_id: str, sessions: int, minutes: float, low: float, high: float) -> dict[str, Any]:
     """An exercise order as an EHR might draft it (aerobic, intensity in the Dosewise extension;
     RPE 9-11: the FHIR record gives no next-infusion date, so during chemotherapy the kernel allows
@@ -254,7 +257,7 @@ def order(sr_id: str, sessions: int, minutes: float, low: float, high: float) ->
         "intent": "order",
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "229065009"}]},
         "orderDetail": [{"coding": [{"system": MODALITY_SYSTEM, "code": "aerobic"}]}],
-        "subject": {"reference": "Patient/pt-chemo"},
+        "subject": DEFAULT_SUBJECT,
         "occurrenceTiming": {
             "repeat": {
                 "frequency": sessions,
@@ -279,12 +282,16 @@ def order(sr_id: str, sessions: int, minutes: float, low: float, high: float) ->
 
 
 def order_sign_body(name: str, *orders: dict[str, Any]) -> dict[str, Any]:
+    """An order-sign call for fixture `name`: orders drafted with `order`'s default subject
+    are for that fixture's patient (an order naming another patient is flagged, not checked)."""
     body = fixture(name)
     body["hook"] = "order-sign"
+    mine = {"reference": f"Patient/{body['context']['patientId']}"}
+    drafted = [o | {"subject": mine} if o.get("subject") == DEFAULT_SUBJECT else o for o in orders]
     body["context"]["draftOrders"] = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"resource": o} for o in orders],
+        "entry": [{"resource": o} for o in drafted],
     }
     return body
 
