@@ -611,12 +611,13 @@ def up(
     """The main job: train on the embedded simulated cohort if no champion exists, then serve."""
     settings = _settings()
     from features import FEATURE_SET
-    from training.registry import champion_features, has_champion
+    from training.registry import champion_features, servable
 
-    if has_champion(settings):
+    found = champion_features(settings)  # (once: it reads each champion's signature)
+    if servable(found):
         err.print("Champion models found in the registry: skipping training.")
     else:
-        stale = {n: c for n, c in champion_features(settings).items() if c and c.stale}
+        stale = {n: c for n, c in found.items() if c and c.stale}
         if stale:
             built = "; ".join(
                 f"{n} on {c.feature_set_version} reads {', '.join(c.stale)}"

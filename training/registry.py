@@ -73,11 +73,15 @@ def champion_features(settings: Settings) -> dict[str, ChampionFeatures | None]:
     return found
 
 
-def has_champion(settings: Settings) -> bool:
+def servable(found: dict[str, ChampionFeatures | None]) -> bool:
     """Both champions exist and read the features this code computes: one fed a column whose
     meaning changed after it was trained does not count (serving refuses it, `serving.models`),
     so the main job trains instead of skipping."""
-    return all(c is not None and not c.stale for c in champion_features(settings).values())
+    return all(c is not None and not c.stale for c in found.values())
+
+
+def has_champion(settings: Settings) -> bool:
+    return servable(champion_features(settings))
 
 
 @dataclass(frozen=True)
