@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features import FEATURE_SET, build
-from features.labels import tolerated
 from features.contract.convert import requests_to_columns
+from features.labels import tolerated
 from tests.frames import request_to_frames
 from tests.synth import START, synth_cohort, to_request
 

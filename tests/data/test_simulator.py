@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contract.tables import PATIENT_COLUMNS, SESSION_COLUMNS, validate_patients, validate_sessions
+from features.contract.tables import (
+    PATIENT_COLUMNS,
+    SESSION_COLUMNS,
+    validate_patients,
+    validate_sessions,
+)
 from training.calibration import calibration_report, write_cohort
 from training.sim_params import PARAMS
 from training.simulator import (
