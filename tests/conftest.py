@@ -71,3 +71,57 @@ def template_registry(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("template-registry")
     run_training(Settings(root=root, default_patients=300, default_weeks=8), None, 7)
     return root / "mlruns"
+
+
+# --- two workers (pytest-xdist `-n 2`: the README's test command) ---------------------------------
+# Tests that start real servers (dosewise serve, Chromium, Spark, PostgreSQL under faults) run one
+# after another on one worker, first, while the other worker takes the CPU-bound suites: two
+# servers starting at once on 2 cores would only make each slower. Every other module is one work
+# unit, so its module fixtures are built once; the monitoring suite shares session fixtures, so it
+# is one unit. (A custom scheduler, not `--dist loadgroup`: under pytest 9.2 xdist 3.8 can no
+# longer write the group into the node id, and the group marks are silently ignored.)
+SERVER_SUITES = ("tests/faults/", "tests/integration/")
+
+
+def _group(nodeid: str) -> str:
+    """The work unit of a test: "servers", "monitoring" or its module."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(SERVER_SUITES):
+        return "servers"
+    if path.startswith("tests/monitoring/"):
+        return "monitoring"
+    return path
+
+
+def _unique_ids(items: list[pytest.Item]) -> None:
+    """Every item its own node id. Under pytest 9.2 schemathesis' per-operation items share one
+    (`test_api_never_fails`; the `[POST /recommend]` is left in `name` only), and xdist's scope
+    scheduler runs one item per id: the other operations would silently go unfuzzed."""
+    from collections import Counter
+
+    count = Counter(item.nodeid for item in items)
+    for item in items:
+        node_id = getattr(item, "_id", None)
+        if count[item.nodeid] > 1 and "[" in item.name and getattr(node_id, "params", 0) is None:
+            item._id = node_id.with_params(item.name.split("[", 1)[1].removesuffix("]"))
+    twice = sorted(n for n, c in Counter(item.nodeid for item in items).items() if c > 1)
+    if twice:
+        raise pytest.UsageError(f"tests sharing a node id (only one would run under -n 2): {twice}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _unique_ids(items)
+    items.sort(key=lambda item: _group(item.nodeid) != "servers")  # stable: servers first
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """LoadScopeScheduling with `_group` as the scope."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    config.option.loadscopereorder = False  # collection order: the servers first
+    return GroupScheduling(config, log)

@@ -1,5 +1,5 @@
 """A real PostgreSQL server for the tests: Debian's server binaries, a data directory in a temp
-folder, 127.0.0.1 on a free port in 45000-45999, run as a non-root user (postgres refuses root).
+folder, 127.0.0.1 on a free port in 25000-25999, run as a non-root user (postgres refuses root).
 
 Never skipped: when the binaries are missing the tests fail and say to run
 `bash .ci/install-system-deps` (the README's test command runs it first). `server_bindir` looks
@@ -11,14 +11,14 @@ from __future__ import annotations
 import glob
 import os
 import pwd
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests import servers
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 MISSING = (
@@ -52,17 +52,9 @@ def server_bindir() -> Path | None:
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 in 45000-45999 (the range this project's tests use)."""
-    ports = list(range(45000, 46000))
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 45000-45999")
+    """A port free on 127.0.0.1 in 25000-25999 (the range this project's PostgreSQL tests use;
+    below the ephemeral range, like `tests.servers.SERVER_PORTS`)."""
+    return servers.free_port("127.0.0.1", range(25000, 26000))
 
 
 def _ensure_user() -> str | None:

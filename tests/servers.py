@@ -14,13 +14,26 @@ from features.settings import OFFLINE_ENVIRONMENT
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on `host` right now."""
+# Below Linux's ephemeral range (32768-60999): a client socket of a test running beside it
+# (pytest-xdist) never takes a port between its pick and the server's bind.
+SERVER_PORTS = range(27000, 29000)
+
+
+def free_port(host: str = "127.0.0.1", ports: range = SERVER_PORTS) -> int:
+    """A TCP port of `ports` free on `host` right now (tried in random order)."""
+    import random
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    order = list(ports)
+    random.shuffle(order)
+    for port in order:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def spawn_server(

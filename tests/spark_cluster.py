@@ -1,8 +1,9 @@
 """A real Spark standalone cluster on 127.0.0.1 for the tests: one master and one worker, started
 with the locked pyspark's own `bin/spark-class`, every listening port pinned.
 
-Ports come from DOSEWISE_SPARK_TEST_PORTS (default 39400-39499, free ones picked by binding);
-the web UIs are pinned there too. Logs and the worker's folder live in a temp dir.
+Ports come from DOSEWISE_SPARK_TEST_PORTS (default 29400-29499, below Linux's ephemeral range so
+that no client socket of a test running beside takes one; free ones picked by binding); the web
+UIs are pinned there too. Logs and the worker's folder live in a temp dir.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PORT_RANGE = os.environ.get("DOSEWISE_SPARK_TEST_PORTS", "39400-39499")
+PORT_RANGE = os.environ.get("DOSEWISE_SPARK_TEST_PORTS", "29400-29499")
 
 
 def free_ports(n: int) -> list[int]:
