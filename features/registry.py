@@ -10,7 +10,8 @@ written by `python -m features.registry`).
 Changing a name, unit or meaning here changes the model's inputs: bump `FEATURE_SET.version` and
 retrain. A change of what a feature computes needs its `since` bumped as well;
 `tests/data/test_feature_fingerprints.py` fails when a feature's values on a fixed cohort change
-and its `since` does not. A `kernel=True` feature is read by the safety rules: see SAFETY.md before touching it.
+and its `since` does not. A `kernel=True` feature is read by the safety rules: see SAFETY.md
+before touching it.
 """
 
 # ruff: noqa: E501  (one feature per line reads best as a table)

@@ -25,7 +25,7 @@ def free_port(host: str = "127.0.0.1", ports: range = SERVER_PORTS) -> int:
     import socket
 
     order = list(ports)
-    random.shuffle(order)
+    random.SystemRandom().shuffle(order)  # never a seeded order two workers would share
     for port in order:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
