@@ -48,6 +48,7 @@ def plain_normalize(f: dict[str, Any]) -> dict[str, Any]:
         plain_to_number(f.get("rx_aerobic_minutes")),
     )
     out["rx_aerobic_volume"] = None if sessions is None or minutes is None else sessions * minutes
+    kf.dose_facts(out)  # derived from the converted facts (not a fast path)
     return out
 
 

@@ -20,6 +20,9 @@ Properties added with guideline 2026.12.0 (issue #11):
 - (g) adding a risk fact (a metastatic site, a comorbidity, a symptom, cardiotoxic therapy, a recent
   surgery, an infusion coming up, a lower LVEF, a higher fracture risk) never loosens anything;
 - (h) a closed modality (or no vigorous dose at all) <=> its label in the restrictions.
+
+Added with guideline 2026.12.7: (k) the dose the session log planned only ever tightens, and the
+progression oracles of (b) read the prescription's dose, else the logged one (`dose_of`).
 """
 
 from __future__ import annotations
@@ -151,6 +154,32 @@ def prescriptions(wild: bool = True) -> st.SearchStrategy[Prescription]:
 
 STREAK = st.one_of(st.integers(0, 6), st.none())
 AE_COUNT = st.one_of(st.just(0), st.integers(0, 3), st.none())
+# The logged dose (history facts of 2026.12.7), per modality in the order sessions per week,
+# minutes (sets), intensity (%HRmax, %1RM); and the prescription's facts of the same dose.
+LOGGED = {
+    "aerobic": (
+        "aerobic_sessions_per_week_28d",
+        "aerobic_minutes_mean_28d",
+        "aerobic_pct_hrmax_mean_28d",
+    ),
+    "resistance": (
+        "resistance_sessions_per_week_28d",
+        "resistance_sets_mean_28d",
+        "resistance_pct_1rm_mean_28d",
+    ),
+}
+STATED = {
+    "aerobic": ("rx_aerobic_sessions", "rx_aerobic_minutes", "rx_aerobic_pct_hrmax_high"),
+    "resistance": ("rx_resistance_sessions", "rx_resistance_sets", "rx_resistance_pct_1rm_high"),
+}
+LOGGED_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "aerobic_sessions_per_week_28d": unknown_or(near(0, 14, 0.25, 1, 2, 3)),
+    "aerobic_minutes_mean_28d": unknown_or(near(0, 180, 10, 30)),
+    "aerobic_pct_hrmax_mean_28d": unknown_or(near(30, 100, 63, 76)),
+    "resistance_sessions_per_week_28d": unknown_or(near(0, 14, 0.25, 1, 2)),
+    "resistance_sets_mean_28d": unknown_or(near(1, 10, 2)),
+    "resistance_pct_1rm_mean_28d": unknown_or(near(10, 100, 50, 70)),
+}
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "age": st.integers(18, 110),
     "ecog": st.one_of(st.integers(0, 4), st.integers(0, 4), st.none()),
@@ -199,6 +228,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "pain_mean_7d": unknown_or(near(0, 10, 8)),
     "fatigue_8plus_7d": st.one_of(st.just(0), st.integers(0, 3), st.none()),
     "pain_8plus_7d": st.one_of(st.just(0), st.integers(0, 3), st.none()),
+    # the dose the session log planned in the last 28 days (2026.12.7): read by the progression
+    # rules when the current prescription does not state that modality
+    **LOGGED_VALUES,
 }
 # Facts added with guideline 2026.12.0, as the older archetypes hold them (unknown / none).
 NEW_FACTS_UNKNOWN: dict[str, Any] = {
@@ -223,6 +255,7 @@ NEW_FACTS_UNKNOWN: dict[str, Any] = {
     "pain_mean_7d": None,
     "fatigue_8plus_7d": None,
     "pain_8plus_7d": None,
+    **dict.fromkeys(LOGGED_VALUES),
 }
 # Starting points that are themselves valid patients; examples change up to 12 facts of one.
 _ARCHETYPES: tuple[dict[str, Any], ...] = (
@@ -572,6 +605,23 @@ def global_bounds_hold(res: gk.KernelResult) -> None:
     assert {r.id for r in res.fired} <= RULE_IDS
 
 
+def dose_of(f: dict[str, Any], modality: str) -> tuple[float | None, ...]:
+    """The dose the progression limits start from (SAFETY.md, 2026.12.7): the prescription's
+    (sessions, minutes or sets, intensity) when it states any of them, else the logged dose of
+    the last 28 days when its sessions and its minutes (aerobic) or load (resistance) are
+    positive, sessions rounded down to at least 1 and sets rounded down; else unknown."""
+    stated = tuple(_n(f.get(k)) for k in STATED[modality])
+    if any(v is not None for v in stated):
+        return stated
+    s, sets_or_minutes, pct = (_n(f.get(k)) for k in LOGGED[modality])
+    amount = sets_or_minutes if modality == "aerobic" else pct
+    if s is None or s <= 0 or amount is None or amount <= 0:
+        return (None, None, None)
+    if modality == "resistance" and sets_or_minutes is not None:
+        sets_or_minutes = float(math.floor(sets_or_minutes))
+    return (float(max(1, math.floor(s))), sets_or_minutes, pct)
+
+
 def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
     """The section 5.3 caps that matter most, checked against the facts directly."""
     env, restr = res.envelope, set(res.restrictions)
@@ -669,25 +719,26 @@ def clinical_caps_hold(f: dict[str, Any], res: gk.KernelResult) -> None:
         assert f.get("resistance_experience") == "experienced" and not (restr - {"no_aerobic"})
     # progression over the current prescription, or over the tolerated record when known and
     # larger (2026.12.3); an unknown record is no record
-    a_s, a_m = _n(f.get("rx_aerobic_sessions")), _n(f.get("rx_aerobic_minutes"))
+    a_s, a_m, a_hi = dose_of(f, "aerobic")
     a_rec = _n(f.get("aerobic_tolerated_weekly_minutes_28d")) or 0.0
     if env.aerobic_allowed and a_s is not None and a_m is not None and a_s >= 1 and a_m > 0:
         assert env.aerobic_weekly_volume_max <= 1.1 * max(a_s * a_m, a_rec) + 1e-6
-    r_s, r_hi = _n(f.get("rx_resistance_sessions")), _n(f.get("rx_resistance_pct_1rm_high"))
+    r_s, r_sets, r_hi = dose_of(f, "resistance")
     r_rec = _n(f.get("resistance_tolerated_pct_1rm_28d")) or 0.0
-    r_sets = _n(f.get("rx_resistance_sets"))
     has_r = r_s is not None and r_hi is not None and r_s >= 1 and r_hi > 0
     if env.resistance_allowed and has_r:
         assert env.resistance_pct_1rm_max <= 1.1 * max(r_hi, r_rec) + 1e-6
         if sites & {"lymph_node"} or "lymphedema" in comorb:
             assert env.resistance_pct_1rm_max <= 1.05 * r_hi + 1e-6
-    elif env.resistance_allowed:  # starting dose
+    rx_s, _, rx_hi = (_n(f.get(k)) for k in STATED["resistance"])
+    prescribed_r = rx_s is not None and rx_hi is not None and rx_s >= 1 and rx_hi > 0
+    if env.resistance_allowed and not prescribed_r:
+        # starting dose: none prescribed (a logged dose does not count, 2026.12.7)
         novice = f.get("resistance_experience") != "experienced"
         lymphatic = "lymph_node" in sites or "lymphedema" in comorb
         if novice or f.get("sarcopenia") is not False or lymphatic:
             assert env.resistance_pct_1rm_max <= 50
     # per-modality progression (issue #10 item 3)
-    a_hi = _n(f.get("rx_aerobic_pct_hrmax_high"))
     has_a = a_s is not None and a_m is not None and a_s >= 1 and a_m > 0
     a_stalled, r_stalled = _modality_stalled(f, "aerobic"), _modality_stalled(f, "resistance")
     # lymphedema or nodal metastases: resistance waits for 14 symptom-free days (2026.12.4)
@@ -1197,6 +1248,24 @@ def test_j_an_unscored_symptom_reads_the_last_7_days_or_the_worst_band(
     known = gk.evaluate(f | {fact: value})
     if known.decision == "allowed":
         assert_no_looser(unknown, known)
+
+
+@PROPERTY
+@given(patients_facts(), st.fixed_dictionaries(LOGGED_VALUES))
+def test_k_a_logged_dose_only_tightens(f: dict[str, Any], logged: dict[str, Any]) -> None:
+    """(k) 2026.12.7: the dose the session log planned in the last 28 days never loosens
+    anything. With it the result is no looser than with no log at all (which is what the kernel
+    read before 2026.12.7, when a request without a current prescription left every "at most
+    the current dose" rule silent); and where the current prescription states both modalities
+    the log changes nothing."""
+    with_log = gk.evaluate(f | logged)
+    without = gk.evaluate(f | dict.fromkeys(logged))
+    assert_no_looser(with_log, without)
+    stated = [m for m in STATED if any(_n(f.get(k)) is not None for k in STATED[m])]
+    if len(stated) == 2:
+        assert with_log.decision == without.decision
+        assert with_log.envelope == without.envelope
+        assert set(with_log.restrictions) == set(without.restrictions)
 
 
 FAVOURABLE = {

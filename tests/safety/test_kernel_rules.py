@@ -23,7 +23,7 @@ from serving.guidelines.envelope import EMPTY, is_consistent, no_looser
 RULES = gk.default_rules()
 RULE_IDS = [r.id for r in RULES.rules]
 NAN = math.nan
-VERSION = "2026.12.6"
+VERSION = "2026.12.7"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from serving.guidelines import kernel as gk
 from serving.guidelines.envelope import EMPTY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VERSION = "2026.12.6"
+VERSION = "2026.12.7"
 
 
 def patient(**kw: Any) -> Patient:
@@ -1233,3 +1233,82 @@ def test_v82_one_walk_of_six__progression_steps_from_what_was_done() -> None:
     assert res.envelope.aerobic_weekly_volume_max == pytest.approx(66)
     assert gk.check_prescription(rx(a_minutes=22, r_sessions=None), res) == []
     assert gk.check_prescription(rx(a_minutes=23, r_sessions=None), res)  # 69 min > 66
+
+
+# ------------------------------------------------------------------------- kernel 2026.12.7
+def _walks(days: tuple[int, ...], **kw: Any) -> list[dict[str, Any]]:
+    """Attended, completed 20-minute walks planned at 62% HRmax in November 2026."""
+    walk = dict(modality="aerobic", planned_minutes=20, planned_pct_hrmax=62, attended=True,
+                completed_minutes=20, rpe=12) | kw  # fmt: skip
+    return [{**walk, "date": f"2026-11-{d:02d}"} for d in days]
+
+
+def test_v83_no_current_prescription_moderate_ae__held_at_the_logged_dose() -> None:
+    """No current prescription (every CDS call; a REST client may leave it out), three weeks of
+    2 x 20 min at 62% HRmax logged, a moderate adverse event in the last walk -> the aerobic
+    dose is held at the logged one: at most 2 sessions of 20 min at 62%. Before 2026.12.7 the
+    hold rules read only the current prescription, so they were silent and the generic
+    3 x 30 min at 64-68% passed."""
+    sessions = _walks((1, 4, 8, 11, 15))
+    sessions += _walks((18,), adverse_event="moderate")
+    req = RecommendRequest(patient=patient(), sessions=sessions, as_of="2026-11-22")
+    history = history_of(req)
+    assert history["aerobic_sessions_per_week_28d"] == 2
+    res = kernel(req.patient, None, **history)
+    assert "progression.aerobic_none_after_moderate_ae" in res.rule_ids
+    env = res.envelope
+    assert (env.aerobic_sessions_max, env.aerobic_minutes_max) == (2, 20)
+    assert env.aerobic_pct_hrmax_max == pytest.approx(62)
+    closed = ("no_resistance", "no_vigorous")  # no new modality while one is stalled
+    assert "progression.no_new_resistance_while_stalled" in res.rule_ids
+    assert gk.check_prescription(rx(r_sessions=None, restrictions=closed), res)  # generic: no
+    held = rx(2, 20, (58, 62), r_sessions=None, restrictions=closed)
+    assert gk.check_prescription(held, res) == []
+    # the same limits as with that dose stated as the current prescription
+    stated = kernel(req.patient, rx(2, 20, (58, 62), r_sessions=None), **history).envelope
+    assert (stated.aerobic_sessions_max, stated.aerobic_minutes_max) == (2, 20)
+    assert stated.aerobic_weekly_volume_max == env.aerobic_weekly_volume_max == 40
+
+
+def test_v84_no_current_prescription_lift_not_completed__resistance_held_at_the_logged_dose() -> (
+    None
+):
+    """No current prescription, one resistance session a week for three weeks (2 sets at 55%
+    1RM), the last one only half done -> resistance incomplete: at most 1 session, 2 sets,
+    55% 1RM (the generic 2 sessions a week break it)."""
+    lift = dict(modality="resistance", planned_minutes=30, planned_pct_1rm=55, planned_sets=2,
+                attended=True, completed_sets=2, rpe=12)  # fmt: skip
+    sessions = [{**lift, "date": f"2026-11-{d:02d}"} for d in (3, 10)]
+    sessions.append({**lift, "date": "2026-11-17", "completed_sets": 1})
+    req = RecommendRequest(patient=patient(resistance_experience="experienced"),
+                           sessions=sessions, as_of="2026-11-22")  # fmt: skip
+    history = history_of(req)
+    res = kernel(req.patient, None, **history)
+    assert "progression.resistance_none_when_incomplete" in res.rule_ids
+    env = res.envelope
+    assert (env.resistance_sessions_max, env.resistance_sets_max) == (1, 2)
+    assert env.resistance_pct_1rm_max <= 55
+    assert "progression.no_new_aerobic_while_stalled" in res.rule_ids  # aerobic is not added
+    closed = ["no_aerobic", "no_vigorous"]
+    two = Prescription(aerobic=None, resistance=rx(r_sessions=2).resistance, restrictions=closed)
+    one = Prescription(aerobic=None, resistance=rx(r_sessions=1).resistance, restrictions=closed)
+    assert gk.check_prescription(two, res)  # the generic 2 sessions a week
+    assert gk.check_prescription(one, res) == []
+
+
+def test_v85_logged_walks_without_intensity__a_hold_closes_aerobic() -> None:
+    """The log of a CDS call (the PA IG records what was done: minutes, no planned intensity)
+    and a moderate adverse event in the last walk, no current prescription -> the dose is held
+    at the logged one, whose intensity is unknown: no aerobic intensity is known to be within
+    it, so no aerobic exercise this week (conservative, SAFETY.md). Without the adverse event
+    the logged walks only cap the weekly volume (+10% of 2 x 20 min)."""
+    sessions = _walks((1, 4, 8, 11, 15), planned_pct_hrmax=None)
+    calm_req = RecommendRequest(patient=patient(), sessions=sessions, as_of="2026-11-22")
+    calm_res = kernel(calm_req.patient, None, **history_of(calm_req))
+    assert calm_res.envelope.aerobic_allowed
+    assert calm_res.envelope.aerobic_weekly_volume_max == pytest.approx(44)
+    sessions += _walks((18,), planned_pct_hrmax=None, adverse_event="moderate")
+    req = RecommendRequest(patient=patient(), sessions=sessions, as_of="2026-11-22")
+    res = kernel(req.patient, None, **history_of(req))
+    assert "progression.aerobic_none_after_moderate_ae" in res.rule_ids
+    assert not res.envelope.aerobic_allowed and "no_aerobic" in res.restrictions

@@ -209,8 +209,10 @@ class Compiler:
         if isinstance(node, dict) and keys <= set(node) <= keys | {"or_tolerated"}:
             src, times, without = node["current"], node["times"], node["without_current"]
             self.known(src, where)
-            if not (src.startswith("rx_") and src in NUMBER_FIELDS):
-                raise self.fail(where, f"current: must name a numeric rx_* fact, not {src!r}")
+            if not (src.startswith(("rx_", "dose_")) and src in NUMBER_FIELDS):
+                raise self.fail(
+                    where, f"current: must name a numeric rx_* or dose_* fact, not {src!r}"
+                )
             record = node.get("or_tolerated")
             if record is not None:
                 self.known(record, where)

@@ -20,7 +20,7 @@ from serving.guidelines.envelope import (
     Envelope,
 )
 from serving.guidelines.kernel.conditions import aerobic_infeasible, resistance_infeasible
-from serving.guidelines.kernel.facts import Facts, Limits, to_number
+from serving.guidelines.kernel.facts import Facts, Limits, dose_facts, to_number
 from serving.guidelines.kernel.ruleset import FiredRule, Rule, RuleSet, default_rules
 
 # Labels derived from the final envelope (see the package docstring).
@@ -61,6 +61,7 @@ def normalize_facts(facts: Mapping[str, Any], rules: RuleSet | None = None) -> F
     f: Facts = {name: convert(get(name)) for name, convert in rs.converters}
     sessions, minutes = to_number(get("rx_aerobic_sessions")), to_number(get("rx_aerobic_minutes"))
     f["rx_aerobic_volume"] = None if sessions is None or minutes is None else sessions * minutes
+    dose_facts(f)
     return f
 
 

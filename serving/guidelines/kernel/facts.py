@@ -5,6 +5,7 @@ REST request. The history facts are declared in `features/registry.py` (`kernel=
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +41,26 @@ Check = Callable[[Facts, set[str], Limits], bool]
 Value = Callable[[Facts], float | None]
 
 
+# The dose a patient is on, per modality, for the progression rules (kernel 2026.12.7): the
+# current prescription's when it states that modality, else the dose the session log planned over
+# the last 28 days (sessions per week rounded down, at least 1; mean minutes, intensity and sets,
+# sets rounded down). Without it every "at most the current dose" rule was silent for a request
+# without a current prescription (every CDS call): two intolerant walks or a moderate adverse
+# event were then followed by the generic starting dose, looser than with any current dose.
+# dose fact -> (the current-prescription fact, the logged history fact)
+LOGGED_DOSE: dict[str, tuple[str, str]] = {
+    "dose_aerobic_sessions": ("rx_aerobic_sessions", "aerobic_sessions_per_week_28d"),
+    "dose_aerobic_minutes": ("rx_aerobic_minutes", "aerobic_minutes_mean_28d"),
+    "dose_aerobic_pct_hrmax_high": ("rx_aerobic_pct_hrmax_high", "aerobic_pct_hrmax_mean_28d"),
+    "dose_resistance_sessions": ("rx_resistance_sessions", "resistance_sessions_per_week_28d"),
+    "dose_resistance_sets": ("rx_resistance_sets", "resistance_sets_mean_28d"),
+    "dose_resistance_pct_1rm_high": ("rx_resistance_pct_1rm_high", "resistance_pct_1rm_mean_28d"),
+}
+DOSE_FACTS = frozenset({*LOGGED_DOSE, "dose_aerobic_volume"})  # derived: `dose_facts`
+# what the dose facts are made of (read whenever a rule set is compiled)
+DOSE_SOURCES = tuple(sorted({name for pair in LOGGED_DOSE.values() for name in pair}))
+
+
 NUMBER_FIELDS = frozenset(
     {
         "age",
@@ -67,6 +88,7 @@ NUMBER_FIELDS = frozenset(
         *HISTORY_FACTS,
         *(c for c in RX_COLUMNS if c != "rx_restrictions"),
         "rx_aerobic_volume",  # derived: current aerobic minutes x sessions
+        *DOSE_FACTS,
     }
 )
 BOOL_FIELDS = frozenset(
@@ -92,7 +114,7 @@ LIST_FIELDS: dict[str, tuple[str, ...]] = {
     "rx_restrictions": RESTRICTIONS,
     "restrictions": RESTRICTIONS,  # derived, live: imposed by the rules above the one reading it
 }
-DERIVED_FACTS = frozenset({"rx_aerobic_volume", "restrictions"})
+DERIVED_FACTS = frozenset({"rx_aerobic_volume", "restrictions", *DOSE_FACTS})
 
 
 def _is_missing(value: Any) -> bool:
@@ -116,6 +138,35 @@ def to_number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if out != out else out
+
+
+def _positive(x: float | None) -> bool:
+    return x is not None and x > 0
+
+
+def dose_facts(f: Facts) -> None:
+    """Set the `dose_*` facts of `f` (normalised facts with the `DOSE_SOURCES`), per modality:
+    the current prescription's values when it states any of them (exactly as before 2026.12.7,
+    blanks included), else the log's when the log has that modality with its minutes (aerobic)
+    or load (resistance), else unknown. So a request that states a dose reads what it read
+    before, and one that states none can only be held tighter than before, never looser."""
+    for modality, size in (("aerobic", "minutes"), ("resistance", "pct_1rm_high")):
+        names = [d for d in LOGGED_DOSE if d.startswith(f"dose_{modality}_")]
+        rx = {d: f.get(LOGGED_DOSE[d][0]) for d in names}
+        logged = {d: f.get(LOGGED_DOSE[d][1]) for d in names}
+        n, amount = f"dose_{modality}_sessions", f"dose_{modality}_{size}"
+        if any(v is not None for v in rx.values()):
+            f.update(rx)
+        elif _positive(logged[n]) and _positive(logged[amount]):
+            f.update(logged)
+            f[n] = float(max(1, math.floor(logged[n])))
+            sets = f.get("dose_resistance_sets")
+            if modality == "resistance" and sets is not None:
+                f["dose_resistance_sets"] = float(math.floor(sets))
+        else:
+            f.update(dict.fromkeys(names))
+    s, m = f["dose_aerobic_sessions"], f["dose_aerobic_minutes"]
+    f["dose_aerobic_volume"] = None if s is None or m is None else s * m
 
 
 _WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -22,6 +22,7 @@ from serving.guidelines.envelope import (
 from serving.guidelines.kernel.conditions import Compiler, RuleFileError
 from serving.guidelines.kernel.facts import (
     DERIVED_FACTS,
+    DOSE_SOURCES,
     LIST_FIELDS,
     Check,
     Value,
@@ -212,6 +213,7 @@ def compile_rules(data: Mapping[str, Any], path: str = "") -> RuleSet:
         missing = sorted(_GLOBAL_REQUIRED - covered)
         raise RuleFileError(f"the always-on rules must set every bound; missing {missing}")
     read = (comp.fields - DERIVED_FACTS) | {"rx_aerobic_sessions", "rx_aerobic_minutes"}
+    read |= set(DOSE_SOURCES)  # the dose facts are derived from these (facts.dose_facts)
     return RuleSet(version, tuple(rules), tuple(sorted(read)), path)
 
 
