@@ -2,9 +2,11 @@
 
 A card says the decision and the dose in its summary (< 140 characters), carries the whole story
 in `detail` (markdown: prescription, predictions, every rule with its citation, the data used with
-dates and what was missing) and, for a dose, one suggestion whose actions create draft PA IG
-ServiceRequests (serving/cds/orders.py). Its `uuid` is the audit row's `uuid`, so feedback joins
-to the recommendation.
+dates and what was missing) and one suggestion: for a dose, draft PA IG ServiceRequests
+(serving/cds/orders.py), each an update of the patient's active order of that modality when there
+is one, else a new order, carrying the progression reference (serving/cds/current.py); under a
+hold or refer, or for a modality closed this week, a stop of the active exercise orders. Its
+`uuid` is the audit row's `uuid`, so feedback joins to the recommendation.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 from features.contract.rest import AerobicDose, Prescription, ResistanceDose
 from serving.cds import orders
+from serving.cds.current import with_reference
 from serving.cds.fhir_map import Mapped
 from serving.cds.models import Action, Card, Coding, Link, Source, Suggestion
 from serving.policy.result import Recommendation
@@ -136,27 +139,50 @@ def detail_for(rec: Recommendation, mapped: Mapped) -> str:
     return "\n".join(lines)
 
 
-def orders_for(
+def _stop(res: Mapping[str, Any], why: str) -> Action | None:
+    """Stop (delete) an active exercise order; None for one without an id (it cannot be)."""
+    label = orders.order_label(res)
+    if not label.startswith("ServiceRequest/"):
+        return None
+    return Action(type="delete", description=f"Stop {label}: {why}", resourceId=[label])
+
+
+def actions_for(
     rec: Recommendation, mapped: Mapped, patient_id: str, requester: str | None
-) -> list[dict[str, Any]]:
-    """The draft ServiceRequests a decision asks for (validated and profile-checked)."""
-    if rec.decision == "hold":
-        return []
-    if rec.decision == "refer":
-        ids = [r.id for r in rec.rules if r.kind == "refer"]
-        return [orders.build_referral(patient_id, ids, mapped.cancer_condition, requester)]
+) -> list[Action]:
+    """What a decision asks of the EHR's orders: the week's exercise orders (an update of the
+    active order of that modality, else a new one; each carries the progression reference,
+    `serving.cds.current`), a stop of every active exercise order the decision no longer
+    allows (a hold, a refer, a modality closed this week), and a referral for a refer."""
+    active = mapped.current_orders
+    if rec.decision in ("hold", "refer"):
+        found = [_stop(res, f"exercise is on {rec.decision} this week") for res in active.values()]
+        out = [a for a in found if a is not None]
+        if rec.decision == "refer":
+            ids = [r.id for r in rec.rules if r.kind == "refer"]
+            sr = orders.build_referral(patient_id, ids, mapped.cancer_condition, requester)
+            out.append(Action(type="create", description=sr["code"]["text"], resource=sr))
+        return out
     rx = rec.prescription
     assert rx is not None  # progress / maintain / regress carry a prescription
     out = []
     restrictions = list(rx.restrictions)
     dose: AerobicDose | ResistanceDose | None
     for modality, dose in (("aerobic", rx.aerobic), ("resistance", rx.resistance)):
-        if dose is not None:
-            out.append(
-                orders.build_service_request(
-                    patient_id, modality, dose, restrictions, mapped.cancer_condition, requester
-                )
-            )
+        base = active.get(modality)
+        if base is not None and not orders.order_label(base).startswith("ServiceRequest/"):
+            base = None  # an order without an id cannot be updated: a new one is created
+        if dose is None:
+            stop = _stop(base, f"no {modality} training this week") if base else None
+            out += [stop] if stop else []
+            continue
+        sr = orders.build_service_request(
+            patient_id, modality, dose, restrictions, mapped.cancer_condition, requester, base
+        )
+        if rec.progression_reference is not None:
+            sr = with_reference(sr, modality, rec.progression_reference)
+        kind = "update" if base is not None else "create"
+        out.append(Action(type=kind, description=sr["code"]["text"], resource=sr))
     return out
 
 
@@ -171,19 +197,15 @@ def recommendation_card(
 ) -> Card:
     """The patient-view card of a recommendation (`review_url`: its signed review page)."""
     decision = rec.decision
-    srs = orders_for(rec, mapped, patient_id, requester)
+    actions = actions_for(rec, mapped, patient_id, requester)
     suggestions = []
-    if srs:
-        label = "Order the referral" if decision == "refer" else "Order this exercise prescription"
+    if actions:
+        label = {
+            "refer": "Order the referral",
+            "hold": "Stop the exercise orders this week",
+        }.get(decision, "Order this exercise prescription")
         suggestions.append(
-            Suggestion(
-                label=label,
-                uuid=str(uuidlib.uuid4()),
-                isRecommended=True,
-                actions=[
-                    Action(type="create", description=sr["code"]["text"], resource=sr) for sr in srs
-                ],
-            )
+            Suggestion(label=label, uuid=str(uuidlib.uuid4()), isRecommended=True, actions=actions)
         )
     links = []
     if review_url:

@@ -31,6 +31,7 @@ from typing import Any
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from features.contract.rest import AerobicDose, IntRange, Prescription, Range, ResistanceDose
+from features.contract.vocab import RESTRICTIONS
 from serving.cds.fhir_map import SNOMED, is_resistance
 
 PA_PROFILE = "http://hl7.org/fhir/us/physical-activity/StructureDefinition/pa-servicerequest"
@@ -368,6 +369,18 @@ def stated_modality(res: Mapping[str, Any]) -> str | None:
         if c.get("system") == MODALITY_SYSTEM and c.get("code") in ("aerobic", "resistance"):
             return str(c["code"])
     return "resistance" if is_resistance(_dict(res.get("code"))) else None
+
+
+def stated_restrictions(res: Mapping[str, Any]) -> list[str]:
+    """The restrictions the dose extension names (known codes only)."""
+    codes = [p.get("valueCode") for p in _ext_parts(res).get("restriction", [])]
+    return [c for c in codes if isinstance(c, str) and c in RESTRICTIONS]
+
+
+def states_rpe(res: Mapping[str, Any]) -> bool:
+    """The dose extension states the RPE band (an aerobic order Dosewise wrote does)."""
+    parts = _ext_parts(res)
+    return _ext_num(parts, "rpeLow") is not None and _ext_num(parts, "rpeHigh") is not None
 
 
 def order_modality(res: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from features.settings import Settings
 from serving.cds import cards, order_check
 from serving.cds.auth import AuthError, Caller, ReplayGuard, TrustedClients, verify_token
+from serving.cds.current import current_from_orders
 from serving.cds.discovery import (
     ORDER_SIGN_ID,
     PATIENT_VIEW_ID,
@@ -206,7 +207,9 @@ def _mapped(
     site_codes: SiteCodes = (),
     infusion_codes: Sequence[tuple[str, str]] = (),
 ) -> Mapped:
-    return map_record(
+    """The contract request of a record, with the current prescription (and the progression
+    reference) its active exercise orders state (`serving.cds.current`)."""
+    mapped = map_record(
         pid,
         as_of,
         record.patient,
@@ -219,6 +222,18 @@ def _mapped(
         record.get("appointments"),
         infusion_codes,
     )
+    current = current_from_orders(record.get("orders"), as_of)
+    mapped.ignored += current.ignored
+    if mapped.request is not None and current.prescription is not None:
+        mapped.request = mapped.request.model_copy(
+            update={
+                "current_prescription": current.prescription,
+                "progression_reference": current.reference,
+            }
+        )
+        mapped.facts += current.facts
+        mapped.current_orders = current.read
+    return mapped
 
 
 def today() -> dt.date:

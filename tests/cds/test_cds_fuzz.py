@@ -3,10 +3,10 @@
 The REST bodies have their fuzzer (tests/code/test_fuzz_bodies.py) and schemathesis; CDS Hooks
 requests carry far more surface - FHIR resources in the prefetch, draft orders, feedback - that
 an EHR fills in, and a bad resource there must give a 412 or a 422 naming it, never a crash.
-Each case takes a valid request (a fixture patient's patient-view, an order-sign with a draft
-order, or a feedback body) and edits it at any node: replaced by arbitrary JSON or a FHIR-looking
-value (odd dates, quantities, references), deleted, or a list item repeated. Every call carries
-a fresh signed token, so only the body decides the answer.
+Each case takes a valid request (a fixture patient's patient-view with two active exercise
+orders, an order-sign with a draft order, or a feedback body) and edits it at any node: replaced
+by arbitrary JSON or a FHIR-looking value (odd dates, quantities, references), deleted, or a
+list item repeated. Every call carries a fresh signed token, so only the body decides the answer.
 Derandomised in CI (profile `ci`); `--hypothesis-profile=thorough` runs it deep.
 """
 
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from serving.cds.current import with_reference
 from tests.cds.helpers import PATIENTS, auth, cds_client, fixture
 from tests.cds.test_cds_service import OS, PV, order, order_sign_body
 from tests.jsonfuzz import JSON_VALUES, delete_at, json_paths, replace_at
@@ -75,8 +76,24 @@ FHIR_VALUES = st.sampled_from(
 VALUES = JSON_VALUES | FHIR_VALUES
 
 
+def _active_orders(patient_id: str) -> dict[str, Any]:
+    """The patient's active exercise orders as Dosewise writes them (dose and reference
+    extensions), so the fuzzer edits those too (serving/cds/current.py reads them)."""
+    from serving.cds.orders import build_service_request
+    from tests.cds.test_cds_current import LIFT, REF, WALK
+
+    srs = []
+    for modality, dose in (("aerobic", WALK), ("resistance", LIFT)):
+        sr = build_service_request(patient_id, modality, dose, ["no_high_impact"], None, None)
+        sr = with_reference(sr, modality, REF)
+        srs.append(sr | {"status": "active", "authoredOn": "2026-11-13T09:00:00Z"})
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in srs]}
+
+
 def _patient_view(name: str) -> tuple[str, dict[str, Any]]:
-    return PV, fixture(name)
+    body = fixture(name)
+    body["prefetch"]["orders"] = _active_orders(body["context"]["patientId"])
+    return PV, body
 
 
 def _order_sign(name: str) -> tuple[str, dict[str, Any]]:

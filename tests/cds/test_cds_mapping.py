@@ -285,6 +285,7 @@ def test_borg_table(value: float, unit: str, rpe: int | None) -> None:
 def test_absent_prefetch_is_fetched_from_the_fhir_server_with_its_token() -> None:
     body = fixture("chemo", ANCHOR)
     patient = body["prefetch"].pop("patient")
+    body["prefetch"]["orders"] = {"resourceType": "Bundle", "type": "searchset"}  # sent: none
     body["fhirServer"] = "https://fhir.ehr.test/r4"
     body["fhirAuthorization"] = {
         "access_token": "tok-123",

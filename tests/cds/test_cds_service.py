@@ -57,7 +57,9 @@ def audit_row(root: Path, card_uuid: str) -> dict[str, Any]:
 
 
 # --- discovery -----------------------------------------------------------------------------------
-ALLOWED_PARAMS = {"patient", "code", "category", "clinical-status", "_sort", "_count"}
+# token equality (code, category, clinical-status, status), _sort and _count: CDS Hooks 2.0
+# "Prefetch query restrictions"
+ALLOWED_PARAMS = {"patient", "code", "category", "clinical-status", "status", "_sort", "_count"}
 
 
 def test_discovery_lists_both_services_with_the_prefetch_keys(client) -> None:
@@ -76,6 +78,7 @@ def test_discovery_lists_both_services_with_the_prefetch_keys(client) -> None:
             "medications",
             "procedures",
             "appointments",
+            "orders",
         }
     assert (
         services["dosewise-patient-view"]["prefetch"]["patient"] == "Patient/{{context.patientId}}"

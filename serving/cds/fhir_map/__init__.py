@@ -5,8 +5,9 @@ contract field (age, sex, height, weight, cancer type, stage, treatment phase, E
 read makes the record *insufficient*: no recommendation is made and the card names what is
 missing. Optional facts that are missing stay empty (the kernel treats them as unknown; SAFETY.md).
 Contract defaults that no FHIR resource carries are kept at their conservative value
-(`medical_clearance` false, `resistance_experience` "none"); there is no current prescription
-(the EHR's active exercise orders are not prefetched), so "progress" means a starting dose.
+(`medical_clearance` false, `resistance_experience` "none"). The current prescription and the
+progression reference are not read here: `serving.cds.current` reads them from the EHR's active
+exercise orders (prefetch `orders`) and the routes add them to the request.
 
 Every resource is parsed with the fhir.resources R4B model of its type first; a resource that does
 not validate is ignored and counted. Values are then read from the validated JSON.

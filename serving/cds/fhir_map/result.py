@@ -33,6 +33,8 @@ class Mapped:
     ignored: list[str] = field(default_factory=list)  # resources / values that could not be used
     cancer_condition: str | None = None  # "Condition/<id>" of the primary cancer
     sessions_used: int = 0
+    # the active exercise order read per modality as the current dose (serving.cds.current)
+    current_orders: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def missing_required(self) -> list[str]:
