@@ -57,10 +57,11 @@ def active(
     ref: ProgressionReference | None = REF,
     authored: str = "2026-11-13T09:00:00Z",
     sr_id: str | None = None,
+    patient: str = "pt-1",
 ) -> dict[str, Any]:
     """An order Dosewise suggested (with the reference), then signed: status active."""
     sr = orders.build_service_request(
-        "pt-1", modality, dose, ["no_high_impact"], "Condition/dx", None
+        patient, modality, dose, ["no_high_impact"], "Condition/dx", None
     )
     if ref is not None:
         sr = with_reference(sr, modality, ref)
@@ -216,6 +217,27 @@ def test_the_next_week_via_cds_is_what_rest_gives_a_client_that_hands_the_respon
     got = current_from_orders(signed(second), dt.date.fromisoformat(contract["as_of"]))
     assert got.prescription == Prescription.model_validate(week2["prescription"])
     assert got.reference == ProgressionReference.model_validate(week2["progression_reference"])
+
+
+def test_a_reference_in_the_orders_reaches_the_policy(client) -> None:
+    """Orders whose reference is above their dose (a week after a deload): the patient-view
+    gives what `/recommend` gives with that prescription and that reference, which is not what
+    it gives without the reference."""
+    body = fixture("chemo")
+    srs = [
+        active("aerobic", WALK, patient="pt-chemo", sr_id="a-1"),
+        active("resistance", LIFT, patient="pt-chemo", sr_id="r-1"),
+    ]
+    body["prefetch"]["orders"] = bundle(srs)
+    card = call(client, body)
+    contract = json.loads(dated((FHIR / "recommend-chemo.json").read_text()))
+    current = Prescription(aerobic=WALK, resistance=LIFT, restrictions=["no_high_impact"])
+    stated = contract | {"current_prescription": current.model_dump(mode="json")}
+    with_ref = rest(client, stated | {"progression_reference": REF.model_dump()})
+    without_ref = rest(client, stated)
+    assert with_ref["prescription"] != without_ref["prescription"]  # the reference matters here
+    got = current_from_orders(signed(card), dt.date.fromisoformat(contract["as_of"]))
+    assert got.prescription == Prescription.model_validate(with_ref["prescription"])
 
 
 def test_a_hold_stops_the_active_exercise_orders(client) -> None:
