@@ -264,3 +264,26 @@ def test_without_orders_the_cards_are_as_before(client) -> None:
     assert {a["type"] for s in card["suggestions"] for a in s["actions"]} == {"create"}
     hold = call(client, fixture("hold"))
     assert hold["suggestions"] == []
+
+
+def test_order_sign_reads_the_active_order_not_the_draft_as_the_current_dose() -> None:
+    """Order-sign checks the draft against the kernel of the request `_mapped` builds: the
+    current dose is the active order (the version before the edit being signed), never the
+    draft itself, so the progression limits step from what is in force."""
+    from serving.cds.models import HookRequest
+    from serving.cds.order_check import kernel_for
+    from serving.cds.prefetch import gather
+    from serving.cds.routes import _mapped, today
+    from tests.cds.test_cds_service import order, order_sign_body
+
+    in_force = WALK.model_copy(update={"sessions_per_week": 2, "minutes_per_session": 10.0})
+    body = order_sign_body("chemo", order("a-1", 6, 10, 55, 60))
+    signed_before = active("aerobic", in_force, patient="pt-chemo", sr_id="a-1")
+    body["prefetch"]["orders"] = bundle(
+        [signed_before, body["context"]["draftOrders"]["entry"][0]["resource"]]
+    )
+    mapped = _mapped(gather(HookRequest.model_validate(body)), "pt-chemo", today())
+    assert mapped.request is not None and mapped.request.current_prescription is not None
+    assert mapped.request.current_prescription.aerobic == in_force
+    result = kernel_for(mapped.request)
+    assert "progression.weekly_volume_10pct" in result.rule_ids
