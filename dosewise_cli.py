@@ -195,6 +195,13 @@ def evaluate_policy(
     track: Annotated[
         bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow")
     ] = True,
+    extra_arm: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also run this optional arm (repeatable): stateless = the policy for a client "
+            "that never states the current prescription nor hands the reference back"
+        ),
+    ] = None,
 ) -> None:
     """Closed-loop comparison on the same simulated patients: fixed guideline dose, rule-based
     progression, the Dosewise policy with the champion models (and any registered arm, e.g. the
@@ -209,11 +216,28 @@ def evaluate_policy(
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         err.print(f"--report must name an .html file (got {report.name!r})")
         raise typer.Exit(2)
+    from evaluation.arms import OPTIONAL_ARMS
+
+    extras = tuple(dict.fromkeys(extra_arm or ()))
+    unknown = [a for a in extras if a not in OPTIONAL_ARMS]
+    if unknown:
+        err.print(f"unknown --extra-arm {unknown[0]!r}; known: {', '.join(OPTIONAL_ARMS)}")
+        raise typer.Exit(2)
     from serving.models import ModelUnavailableError
 
     try:
         result = run_command(
-            settings, patients, weeks, seed, scenario, retrain, report, bootstrap, track, err
+            settings,
+            patients,
+            weeks,
+            seed,
+            scenario,
+            retrain,
+            report,
+            bootstrap,
+            track,
+            err,
+            extras,
         )
     except ModelUnavailableError as exc:
         err.print(f"no champion models ({exc}); run `dosewise train` first (or use --retrain)")

@@ -282,6 +282,19 @@ class OracleArm(DosewiseArm):
         return OracleScorer(self.env.truth)
 
 
+class StatelessArm(DosewiseArm):
+    """The Dosewise policy for a client that keeps no state: it never states the current
+    prescription nor hands the progression reference back (a REST client that omits both, a
+    batch job that does not carry them, CDS Hooks before session 16). The loop still knows what
+    the patient is on, so its violations count the weeks that broke the progression limits of
+    the dose actually in place: what such a client risks."""
+
+    def prescribe(self, snapshot, history, week, results):
+        snap = with_current(snapshot, {})
+        responses = recommend(snap, history, week, self.env.models(), self.env.cfg)
+        return [rec.prescription for rec in responses]
+
+
 ArmFactory = Callable[[ArmEnv], Arm]
 
 # Arms of every evaluation, in table order; `register_arm` adds more (e.g. the oracle).
@@ -291,6 +304,10 @@ ARM_FACTORIES: dict[str, ArmFactory] = {
     "dosewise": DosewiseArm,
     "oracle": OracleArm,
 }
+
+
+# Arms run only when asked for (`evaluate-policy --extra-arm NAME`).
+OPTIONAL_ARMS: dict[str, ArmFactory] = {"stateless": StatelessArm}
 
 
 def register_arm(name: str, factory: ArmFactory) -> None:

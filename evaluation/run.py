@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evaluation.arms import ArmEnv, policy_config
+from evaluation.arms import ARM_FACTORIES, OPTIONAL_ARMS, ArmEnv, policy_config
 from evaluation.loop import run_evaluation
 from features.settings import Settings
 
@@ -38,8 +38,10 @@ def run_command(
     replicates: int,
     track: bool,
     console: Console,
+    extra_arms: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Evaluate, write the report, log to MLflow (in the project registry's store)."""
+    """Evaluate, write the report, log to MLflow (in the project registry's store).
+    `extra_arms`: names of `OPTIONAL_ARMS` to run beside the standard ones."""
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         model_settings = settings
@@ -57,6 +59,7 @@ def run_command(
             weeks,
             seed,
             scenario=scenario,
+            arms=ARM_FACTORIES | {name: OPTIONAL_ARMS[name] for name in extra_arms},
             replicates=replicates,
             console=console,
         )

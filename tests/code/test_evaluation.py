@@ -18,6 +18,7 @@ import evaluation.arms as arms_mod
 from evaluation.arms import (
     ARM_FACTORIES,
     FIXED_RX,
+    OPTIONAL_ARMS,
     ArmEnv,
     DosewiseArm,
     FixedArm,
@@ -127,6 +128,37 @@ def test_dosewise_arm_hands_back_every_kept_reference(monkeypatch) -> None:
                 assert "ref_aerobic_minutes" not in nxt or pd.isna(row["ref_aerobic_minutes"])
                 plain += 1
     assert kept > 0 and plain > 0
+
+
+def test_the_stateless_arm_states_nothing(monkeypatch) -> None:
+    """`--extra-arm stateless`: the policy is never told the current prescription nor handed a
+    reference (every rx_* and ref_* blank), whatever the arm prescribed the week before."""
+    seen: list[pd.DataFrame] = []
+    real = arms_mod.recommend
+
+    def spy(snapshot, history, week, models, cfg):
+        seen.append(snapshot.copy())
+        return real(snapshot, history, week, models, cfg)
+
+    monkeypatch.setattr(arms_mod, "recommend", spy)
+    run = run_arm("stateless", OPTIONAL_ARMS["stateless"], env(), 30, 3, seed=3)
+    assert len(seen) == 3
+    for snap in seen:
+        for col in [*RX_COLUMNS, *(c for c in snap.columns if c.startswith("ref_"))]:
+            assert snap[col].isna().all(), col
+    assert (run.log["aerobic_sessions"] > 0).sum() > 30  # it prescribes, week after week
+
+
+def test_cli_runs_an_extra_arm_only_when_asked(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from dosewise_cli import app
+
+    monkeypatch.setenv("DOSEWISE_ROOT", str(tmp_path))
+    out = CliRunner().invoke(app, ["evaluate-policy", "--extra-arm", "nope", "--no-mlflow"])
+    assert out.exit_code == 2
+    assert "unknown --extra-arm 'nope'" in out.output and "stateless" in out.output
+    assert "stateless" not in ARM_FACTORIES  # the standard arms stay four
 
 
 def test_the_patient_does_the_middle_of_each_band() -> None:
