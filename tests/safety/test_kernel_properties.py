@@ -555,6 +555,9 @@ def expected_unknown(f: dict[str, Any]) -> set[str]:
     if "bone" in _items(f.get("metastatic_sites")):
         out |= {k for k in ("pain", "neurological_symptoms") if _unknown(f.get(k))}
     out |= {k for k in ("fatigue", "pain") if symptom_unscored(f, k)}
+    stated = {m for m in STATED if any(_n(f.get(k)) is not None for k in STATED[m])}
+    if any(m not in stated and dose_of(f, m)[0] is not None for m in STATED):
+        out.add("current_prescription")  # the session log stood in for it (2026.12.7)
     if not in_chemo_window(f):
         return out
     out |= {k for k in WINDOW_FACTS if _unknown(f.get(k))}

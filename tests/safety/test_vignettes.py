@@ -1256,6 +1256,7 @@ def test_v83_no_current_prescription_moderate_ae__held_at_the_logged_dose() -> N
     assert history["aerobic_sessions_per_week_28d"] == 2
     res = kernel(req.patient, None, **history)
     assert "progression.aerobic_none_after_moderate_ae" in res.rule_ids
+    assert "current_prescription" in res.unknown_facts  # the log stood in for it
     env = res.envelope
     assert (env.aerobic_sessions_max, env.aerobic_minutes_max) == (2, 20)
     assert env.aerobic_pct_hrmax_max == pytest.approx(62)
@@ -1265,7 +1266,9 @@ def test_v83_no_current_prescription_moderate_ae__held_at_the_logged_dose() -> N
     held = rx(2, 20, (58, 62), r_sessions=None, restrictions=closed)
     assert gk.check_prescription(held, res) == []
     # the same limits as with that dose stated as the current prescription
-    stated = kernel(req.patient, rx(2, 20, (58, 62), r_sessions=None), **history).envelope
+    stated_res = kernel(req.patient, rx(2, 20, (58, 62), r_sessions=None), **history)
+    assert "current_prescription" not in stated_res.unknown_facts
+    stated = stated_res.envelope
     assert (stated.aerobic_sessions_max, stated.aerobic_minutes_max) == (2, 20)
     assert stated.aerobic_weekly_volume_max == env.aerobic_weekly_volume_max == 40
 

@@ -20,7 +20,7 @@ from serving.guidelines.envelope import (
     Envelope,
 )
 from serving.guidelines.kernel.conditions import aerobic_infeasible, resistance_infeasible
-from serving.guidelines.kernel.facts import Facts, Limits, dose_facts, to_number
+from serving.guidelines.kernel.facts import DOSE_LOGGED, Facts, Limits, dose_facts, to_number
 from serving.guidelines.kernel.ruleset import FiredRule, Rule, RuleSet, default_rules
 
 # Labels derived from the final envelope (see the package docstring).
@@ -135,7 +135,8 @@ def evaluate(facts: Mapping[str, Any], rules: RuleSet | None = None) -> KernelRe
         tuple(fired),
         rs.version,
         limited_by,
-        tuple(sorted(unknown)),
+        # the session log stood in for the current prescription (2026.12.7): say so
+        tuple(sorted(unknown | ({"current_prescription"} if f.get(DOSE_LOGGED) else set()))),
     )
 
 

@@ -57,6 +57,7 @@ LOGGED_DOSE: dict[str, tuple[str, str]] = {
     "dose_resistance_pct_1rm_high": ("rx_resistance_pct_1rm_high", "resistance_pct_1rm_mean_28d"),
 }
 DOSE_FACTS = frozenset({*LOGGED_DOSE, "dose_aerobic_volume"})  # derived: `dose_facts`
+DOSE_LOGGED = "dose_logged"  # the modalities whose dose the log stood in for (not a rule fact)
 # what the dose facts are made of (read whenever a rule set is compiled)
 DOSE_SOURCES = tuple(sorted({name for pair in LOGGED_DOSE.values() for name in pair}))
 
@@ -150,6 +151,7 @@ def dose_facts(f: Facts) -> None:
     blanks included), else the log's when the log has that modality with its minutes (aerobic)
     or load (resistance), else unknown. So a request that states a dose reads what it read
     before, and one that states none can only be held tighter than before, never looser."""
+    f[DOSE_LOGGED] = ()
     for modality, size in (("aerobic", "minutes"), ("resistance", "pct_1rm_high")):
         names = [d for d in LOGGED_DOSE if d.startswith(f"dose_{modality}_")]
         rx = {d: f.get(LOGGED_DOSE[d][0]) for d in names}
@@ -159,6 +161,7 @@ def dose_facts(f: Facts) -> None:
             f.update(rx)
         elif _positive(logged[n]) and _positive(logged[amount]):
             f.update(logged)
+            f[DOSE_LOGGED] += (modality,)
             f[n] = float(max(1, math.floor(logged[n])))
             sets = f.get("dose_resistance_sets")
             if modality == "resistance" and sets is not None:
