@@ -35,6 +35,7 @@ from features.contract.rest import (
 )
 from serving.cds import orders
 from serving.cds.fhir_map import Fact
+from serving.cds.fhir_map.readers import read_date
 
 REFERENCE_EXTENSION = f"{orders.DOSEWISE_FHIR}/StructureDefinition/progression-reference"
 # the parts of the reference per modality: (extension part, ProgressionReference field)
@@ -100,24 +101,13 @@ def with_reference(
 
 
 def _authored(res: Mapping[str, Any]) -> dt.date | None:
-    text = res.get("authoredOn")
-    if not isinstance(text, str) or len(text) < 10:
-        return None
-    try:
-        return dt.date.fromisoformat(text[:10])
-    except ValueError:
-        return None
+    return read_date(res.get("authoredOn"))
 
 
 def _ended(res: Mapping[str, Any], as_of: dt.date) -> bool:
     period = res.get("occurrencePeriod")
-    end = period.get("end") if isinstance(period, Mapping) else None
-    if not isinstance(end, str) or len(end) < 10:
-        return False
-    try:
-        return dt.date.fromisoformat(end[:10]) < as_of
-    except ValueError:
-        return False
+    end = read_date(period.get("end")) if isinstance(period, Mapping) else None
+    return end is not None and end < as_of
 
 
 def _reference_part(
