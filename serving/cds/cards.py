@@ -5,7 +5,7 @@ in `detail` (markdown: prescription, predictions, every rule with its citation, 
 dates and what was missing) and one suggestion: for a dose, draft PA IG ServiceRequests
 (serving/cds/orders.py), each an update of the patient's active order of that modality when there
 is one, else a new order, carrying the progression reference (serving/cds/current.py); under a
-hold or refer, or for a modality closed this week, a stop of the active exercise orders. Its
+hold or refer, or for a modality closed this week, the active exercise orders put on hold. Its
 `uuid` is the audit row's `uuid`, so feedback joins to the recommendation.
 """
 
@@ -15,6 +15,8 @@ import urllib.parse
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from features.contract.rest import AerobicDose, Prescription, ResistanceDose
 from serving.cds import orders
@@ -139,12 +141,16 @@ def detail_for(rec: Recommendation, mapped: Mapped) -> str:
     return "\n".join(lines)
 
 
-def _stop(res: Mapping[str, Any], why: str) -> Action | None:
-    """Stop (delete) an active exercise order; None for one without an id (it cannot be)."""
+def _suspend(res: Mapping[str, Any], why: str) -> Action | None:
+    """Put an active exercise order on hold (FHIR status `on-hold`: suspended, not ended, so
+    the prescription is still there to resume from); None for one without an id or already on
+    hold."""
     label = orders.order_label(res)
-    if not label.startswith("ServiceRequest/"):
+    if not label.startswith("ServiceRequest/") or res.get("status") == "on-hold":
         return None
-    return Action(type="delete", description=f"Stop {label}: {why}", resourceId=[label])
+    held = dict(res) | {"status": "on-hold"}
+    ServiceRequest.model_validate(held)  # the EHR's own order, one field changed
+    return Action(type="update", description=f"Put {label} on hold: {why}", resource=held)
 
 
 def actions_for(
@@ -152,11 +158,11 @@ def actions_for(
 ) -> list[Action]:
     """What a decision asks of the EHR's orders: the week's exercise orders (an update of the
     active order of that modality, else a new one; each carries the progression reference,
-    `serving.cds.current`), a stop of every active exercise order the decision no longer
-    allows (a hold, a refer, a modality closed this week), and a referral for a refer."""
+    `serving.cds.current`), every active exercise order the decision does not allow this week
+    put on hold (a hold, a refer, a modality closed this week), and a referral for a refer."""
     active = mapped.current_orders
     if rec.decision in ("hold", "refer"):
-        found = [_stop(res, f"exercise is on {rec.decision} this week") for res in active.values()]
+        found = [_suspend(res, f"{rec.decision} this week") for res in active.values()]
         out = [a for a in found if a is not None]
         if rec.decision == "refer":
             ids = [r.id for r in rec.rules if r.kind == "refer"]
@@ -173,8 +179,8 @@ def actions_for(
         if base is not None and not orders.order_label(base).startswith("ServiceRequest/"):
             base = None  # an order without an id cannot be updated: a new one is created
         if dose is None:
-            stop = _stop(base, f"no {modality} training this week") if base else None
-            out += [stop] if stop else []
+            held = _suspend(base, f"no {modality} training this week") if base else None
+            out += [held] if held else []
             continue
         sr = orders.build_service_request(
             patient_id, modality, dose, restrictions, mapped.cancer_condition, requester, base
@@ -202,7 +208,7 @@ def recommendation_card(
     if actions:
         label = {
             "refer": "Order the referral",
-            "hold": "Stop the exercise orders this week",
+            "hold": "Put the exercise orders on hold this week",
         }.get(decision, "Order this exercise prescription")
         suggestions.append(
             Suggestion(label=label, uuid=str(uuidlib.uuid4()), isRecommended=True, actions=actions)

@@ -3,8 +3,9 @@ progression reference Dosewise wrote into them.
 
 A CDS Hooks call carries no `current_prescription`: without one the policy can only offer the
 generic starting dose or less, and the kernel reads the dose the session log planned (kernel
-2026.12.7). The EHR does know what is prescribed: its active exercise ServiceRequests (prefetch
-`orders`). Each modality's newest active order that states its whole dose (sessions per week,
+2026.12.7). The EHR does know what is prescribed: its exercise ServiceRequests that are active or
+on hold (prefetch `orders`; Dosewise puts them on hold in a hold or refer week). Each modality's
+newest such order that states its whole dose (sessions per week,
 minutes for aerobic, intensity, sets and repetitions for resistance: what Dosewise writes) is
 read as that modality's current dose, exactly as a REST client would send it.
 
@@ -53,6 +54,9 @@ REFERENCE_PARTS = {
     ),
 }
 ORDER_INTENTS = frozenset({"order", "original-order", "filler-order"})  # not a proposal or plan
+# an order put on hold (a hold or refer week, serving/cds/cards.py) is still the prescription the
+# patient resumes from, as a REST client keeps its current prescription through a hold
+IN_FORCE = frozenset({"active", "on-hold"})
 _UNREAD = {"aerobic_intensity": 0.0, "aerobic_minutes": 0.0, "resistance_intensity": 0.0}
 _UNREAD |= {"resistance_sets": 0.0, "resistance_reps": 0.0}
 
@@ -137,7 +141,7 @@ def _candidates(
     """Active exercise orders in force on `as_of`, per modality, newest first."""
     by_modality: dict[str, list[Mapping[str, Any]]] = {}
     for res in items:
-        if not orders.is_exercise_order(res) or res.get("status") != "active":
+        if not orders.is_exercise_order(res) or res.get("status") not in IN_FORCE:
             continue
         label = orders.order_label(res)
         authored = _authored(res)

@@ -72,8 +72,8 @@ def prefetch_templates(site_codes: SiteCodes = ()) -> dict[str, str]:
         # the next infusion (fhir_map.treatment.map_next_infusion): newest first, so the
         # appointments to come are not cut off by a long history
         "appointments": "Appointment?patient={{context.patientId}}&_sort=-date&_count=100",
-        # the current prescription (serving.cds.current): the active exercise orders
-        "orders": "ServiceRequest?patient={{context.patientId}}&status=active"
+        # the current prescription (serving.cds.current): the exercise orders active or on hold
+        "orders": "ServiceRequest?patient={{context.patientId}}&status=active,on-hold"
         + "&_sort=-authored&_count=100",
     }
 

@@ -117,8 +117,14 @@ def test_an_order_not_in_force_on_as_of_is_not_read(change: dict[str, Any], reas
     assert len(got.ignored) == 1 and reason in got.ignored[0]
 
 
-def test_statuses_other_than_active_and_other_orders_are_not_read() -> None:
-    for status in ("draft", "on-hold", "revoked", "completed", "entered-in-error"):
+def test_an_order_on_hold_is_still_the_prescription_to_resume_from() -> None:
+    got = current_from_orders([active("aerobic", WALK) | {"status": "on-hold"}], AS_OF)
+    assert got.prescription is not None and got.prescription.aerobic == WALK
+    assert got.reference is not None
+
+
+def test_statuses_other_than_active_or_on_hold_and_other_orders_are_not_read() -> None:
+    for status in ("draft", "revoked", "completed", "entered-in-error"):
         got = current_from_orders([active("aerobic", WALK) | {"status": status}], AS_OF)
         assert got.prescription is None
     lab = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
@@ -240,9 +246,11 @@ def test_a_reference_in_the_orders_reaches_the_policy(client) -> None:
     assert got.prescription == Prescription.model_validate(with_ref["prescription"])
 
 
-def test_a_hold_stops_the_active_exercise_orders(client) -> None:
-    """Exercise on hold this week: the card suggests stopping the active orders (the EHR would
-    otherwise keep them running); an order without an id cannot be named and is left."""
+def test_a_hold_puts_the_active_exercise_orders_on_hold(client) -> None:
+    """Exercise on hold this week: the card suggests putting the active orders on hold (the EHR
+    would otherwise keep them running), not ending them: an order on hold is still the
+    prescription the patient resumes from next week, as a REST client keeps its current
+    prescription through a hold."""
     srs = signed(call(client, fixture("chemo")))
     body = fixture("hold")
     body["prefetch"]["orders"] = bundle(
@@ -250,11 +258,17 @@ def test_a_hold_stops_the_active_exercise_orders(client) -> None:
     )
     card = call(client, body)
     actions = [a for s in card["suggestions"] for a in s["actions"]]
-    assert {a["type"] for a in actions} == {"delete"}
-    assert sorted(a["resourceId"][0] for a in actions) == sorted(
-        f"ServiceRequest/{sr['id']}" for sr in srs
-    )
-    assert card["suggestions"][0]["label"] == "Stop the exercise orders this week"
+    assert {a["type"] for a in actions} == {"update"}
+    assert {a["resource"]["status"] for a in actions} == {"on-hold"}
+    assert sorted(a["resource"]["id"] for a in actions) == sorted(sr["id"] for sr in srs)
+    assert card["suggestions"][0]["label"] == "Put the exercise orders on hold this week"
+    held = [a["resource"] for a in actions]
+    by_id = {sr["id"]: sr | {"subject": {"reference": "Patient/pt-hold"}} for sr in srs}
+    for after in held:  # the EHR's order with one change: its status
+        assert after == by_id[after["id"]] | {"status": "on-hold"}
+    # still on hold next week: nothing to suggest again
+    body["prefetch"]["orders"] = bundle(held)
+    assert call(client, body)["suggestions"] == []
 
 
 def test_without_orders_the_cards_are_as_before(client) -> None:
