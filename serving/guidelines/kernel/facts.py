@@ -45,8 +45,9 @@ Value = Callable[[Facts], float | None]
 # current prescription's when it states that modality, else the dose the session log planned over
 # the last 28 days (sessions per week rounded down, at least 1; mean minutes, intensity and sets,
 # sets rounded down). Without it every "at most the current dose" rule was silent for a request
-# without a current prescription (every CDS call): two intolerant walks or a moderate adverse
-# event were then followed by the generic starting dose, looser than with any current dose.
+# without a current prescription (a REST client that omits it; CDS before it read the EHR's
+# orders): two intolerant walks or a moderate adverse event were then followed by the generic
+# starting dose, looser than with any current dose.
 # dose fact -> (the current-prescription fact, the logged history fact)
 LOGGED_DOSE: dict[str, tuple[str, str]] = {
     "dose_aerobic_sessions": ("rx_aerobic_sessions", "aerobic_sessions_per_week_28d"),
