@@ -16,8 +16,9 @@ changed by hand (another frequency, length or intensity) drops it, as the contra
 when the prescription was changed by hand").
 
 What is never read: an order of another patient (dropped by the prefetch), one authored after
-`as_of` (point in time), one whose period has ended, a proposal or plan (intent), and an order
-whose dose is not stated in full; each is named in the card's detail.
+`as_of` (point in time), one whose period has ended, a proposal or plan (intent), an order
+whose dose is not stated in full, and in order-sign the order being signed (an EHR may list the
+edit itself as active); each is named in the card's detail.
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ def _reference_part(
 
 
 def _candidates(
-    items: Sequence[Mapping[str, Any]], as_of: dt.date, out: CurrentOrders
+    items: Sequence[Mapping[str, Any]],
+    as_of: dt.date,
+    out: CurrentOrders,
+    being_signed: frozenset[str],
 ) -> dict[str, list[Mapping[str, Any]]]:
     """Active exercise orders in force on `as_of`, per modality, newest first."""
     by_modality: dict[str, list[Mapping[str, Any]]] = {}
@@ -145,7 +149,9 @@ def _candidates(
             continue
         label = orders.order_label(res)
         authored = _authored(res)
-        if res.get("intent") not in ORDER_INTENTS:
+        if label in being_signed:  # its version in force is unknown: never the draft itself
+            out.ignored.append(f"{label}: being signed")
+        elif res.get("intent") not in ORDER_INTENTS:
             out.ignored.append(f"{label}: not an order (intent)")
         elif authored is not None and authored > as_of:
             out.ignored.append(f"{label}: authored after {as_of.isoformat()}")
@@ -158,16 +164,22 @@ def _candidates(
     return by_modality
 
 
-def current_from_orders(items: Sequence[Mapping[str, Any]] | None, as_of: dt.date) -> CurrentOrders:
+def current_from_orders(
+    items: Sequence[Mapping[str, Any]] | None,
+    as_of: dt.date,
+    being_signed: frozenset[str] = frozenset(),
+) -> CurrentOrders:
     """The current prescription (and the reference) the active exercise orders state; nothing
-    when `items` is None (not fetched) or no order is read."""
+    when `items` is None (not fetched) or no order is read. `being_signed`: labels of orders
+    an order-sign call checks; an EHR that lists the edit itself as active would otherwise
+    have it checked against itself."""
     out = CurrentOrders()
     if not items:
         return out
     doses: dict[str, AerobicDose | ResistanceDose] = {}
     ref: dict[str, float] = {}
     restrictions: set[str] = set()
-    for modality, found in _candidates(items, as_of, out).items():
+    for modality, found in _candidates(items, as_of, out, being_signed).items():
         newest, *older = found
         out.ignored += [f"{orders.order_label(r)}: an older {modality} order" for r in older]
         _, dose, unstated = orders.read_order(newest, _UNREAD)

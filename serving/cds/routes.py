@@ -206,9 +206,11 @@ def _mapped(
     as_of: dt.date,
     site_codes: SiteCodes = (),
     infusion_codes: Sequence[tuple[str, str]] = (),
+    being_signed: frozenset[str] = frozenset(),
 ) -> Mapped:
     """The contract request of a record, with the current prescription (and the progression
-    reference) its active exercise orders state (`serving.cds.current`)."""
+    reference) its active exercise orders state (`serving.cds.current`); `being_signed`: the
+    labels of the draft orders an order-sign call checks, never read as the current dose."""
     mapped = map_record(
         pid,
         as_of,
@@ -222,7 +224,7 @@ def _mapped(
         record.get("appointments"),
         infusion_codes,
     )
-    current = current_from_orders(record.get("orders"), as_of)
+    current = current_from_orders(record.get("orders"), as_of, being_signed)
     mapped.ignored += current.ignored
     if mapped.request is not None and current.prescription is not None:
         mapped.request = mapped.request.model_copy(
@@ -358,7 +360,8 @@ async def _order_sign(body: bytes, state: CdsState, caller: Caller) -> Response:
         if not orders:
             return respond()
         record = _record_or_412(hook, state.templates)
-        mapped = _mapped(record, pid, today(), state.site_codes, state.infusion_codes)
+        drafts = frozenset(x for x in map(order_label, orders) if x.startswith("ServiceRequest/"))
+        mapped = _mapped(record, pid, today(), state.site_codes, state.infusion_codes, drafts)
         if mapped.request is None:
             card = cards.insufficient_card(mapped, state.base_url)
             card.indicator = "warning"

@@ -301,3 +301,42 @@ def test_order_sign_reads_the_active_order_not_the_draft_as_the_current_dose() -
     assert mapped.request.current_prescription.aerobic == in_force
     result = kernel_for(mapped.request)
     assert "progression.weekly_volume_10pct" in result.rule_ids
+
+
+def test_order_sign_never_reads_the_order_being_signed_as_the_current_dose() -> None:
+    """An EHR that lists the edit itself as active (same id as the draft): read as the current
+    dose it would be checked against itself and pass any progression; it is named and the
+    kernel reads the session log's dose instead."""
+    from serving.cds.models import HookRequest
+    from serving.cds.prefetch import gather
+    from serving.cds.routes import _mapped, today
+    from tests.cds.test_cds_service import order, order_sign_body
+
+    body = order_sign_body("chemo", order("a-1", 6, 10, 55, 60))
+    edit = active("aerobic", WALK.model_copy(update={"sessions_per_week": 6}), patient="pt-chemo")
+    body["prefetch"]["orders"] = bundle([edit | {"id": "a-1"}])
+    record = gather(HookRequest.model_validate(body))
+    mapped = _mapped(record, "pt-chemo", today(), being_signed=frozenset({"ServiceRequest/a-1"}))
+    assert mapped.request is not None and mapped.request.current_prescription is None
+    assert "ServiceRequest/a-1: being signed" in mapped.ignored
+    assert "current_prescription.aerobic" not in [f.field for f in mapped.facts]
+
+
+def test_order_sign_names_its_drafts_as_being_signed(client, monkeypatch) -> None:
+    """The service passes the drafts' ids (not an id-less draft) to the reading of the orders."""
+    import serving.cds.routes as routes
+    from tests.cds.test_cds_service import order, order_sign_body
+
+    seen: list[frozenset[str]] = []
+    real = routes.current_from_orders
+
+    def spy(items, as_of, being_signed=frozenset()):
+        seen.append(being_signed)
+        return real(items, as_of, being_signed)
+
+    monkeypatch.setattr(routes, "current_from_orders", spy)
+    no_id = {k: v for k, v in order("x", 2, 10, 55, 60).items() if k != "id"}
+    body = order_sign_body("chemo", order("a-1", 6, 10, 55, 60), no_id)
+    resp = client.post(OS, json=body, headers=auth(OS))
+    assert resp.status_code == 200, resp.text
+    assert seen == [frozenset({"ServiceRequest/a-1"})]
