@@ -119,21 +119,12 @@ def _reference_part(
     res: Mapping[str, Any], modality: str, dose: AerobicDose | ResistanceDose
 ) -> dict[str, float] | None:
     """The order's reference part, if Dosewise wrote it for the dose the order still states."""
-    for ext in res.get("extension") or []:
-        if not isinstance(ext, Mapping) or ext.get("url") != REFERENCE_EXTENSION:
-            continue
-        parts = {str(p.get("url")): p for p in ext.get("extension") or [] if isinstance(p, Mapping)}
-        digest = parts.get("doseDigest", {}).get("valueString")
-        if digest != dose_digest(modality, dose):
-            return None  # changed by hand since
-        out = {}
-        for part, name in REFERENCE_PARTS[modality]:
-            value = parts.get(part, {}).get("valueDecimal")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return None
-            out[name] = float(value)
-        return out
-    return None
+    parts = orders.extension_parts(res, REFERENCE_EXTENSION)
+    digests = [p.get("valueString") for p in parts.get("doseDigest", [])]
+    if digests != [dose_digest(modality, dose)]:
+        return None  # none written, or the order was changed by hand since
+    out = {name: orders.extension_number(parts, part) for part, name in REFERENCE_PARTS[modality]}
+    return None if None in out.values() else out  # type: ignore[return-value]
 
 
 def _candidates(

@@ -327,10 +327,13 @@ def is_exercise_order(res: Mapping[str, Any]) -> bool:
     return is_pa and not codes & {"390893007"}
 
 
-def _ext_parts(res: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+def extension_parts(
+    res: Mapping[str, Any], url: str = DOSE_EXTENSION
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The parts of the complex extension `url` by part name (any shape read safely)."""
     out: dict[str, list[Mapping[str, Any]]] = {}
     for ext in _dicts(res.get("extension")):
-        if ext.get("url") == DOSE_EXTENSION:
+        if ext.get("url") == url:
             for part in _dicts(ext.get("extension")):
                 out.setdefault(str(part.get("url")), []).append(part)
     return out
@@ -348,7 +351,8 @@ def _number(x: Any) -> float | None:
     return float(min(max(x, -LARGEST), LARGEST)) if math.isfinite(x) else None
 
 
-def _ext_num(parts: dict[str, list[Mapping[str, Any]]], name: str) -> float | None:
+def extension_number(parts: dict[str, list[Mapping[str, Any]]], name: str) -> float | None:
+    """The number of part `name` (valueQuantity, valueInteger, valueDecimal...), None if absent."""
     for p in parts.get(name, []):
         if "valueQuantity" in p:
             return _number(_dict(p["valueQuantity"]).get("value"))
@@ -361,7 +365,7 @@ def _ext_num(parts: dict[str, list[Mapping[str, Any]]], name: str) -> float | No
 def stated_modality(res: Mapping[str, Any]) -> str | None:
     """The modality the order states (dose extension, orderDetail, or a resistance-training
     code), or None when it does not say."""
-    parts = _ext_parts(res)
+    parts = extension_parts(res)
     for p in parts.get("modality", []):
         if p.get("valueCode") in ("aerobic", "resistance"):
             return str(p["valueCode"])
@@ -373,14 +377,14 @@ def stated_modality(res: Mapping[str, Any]) -> str | None:
 
 def stated_restrictions(res: Mapping[str, Any]) -> list[str]:
     """The restrictions the dose extension names (known codes only)."""
-    codes = [p.get("valueCode") for p in _ext_parts(res).get("restriction", [])]
+    codes = [p.get("valueCode") for p in extension_parts(res).get("restriction", [])]
     return [c for c in codes if isinstance(c, str) and c in RESTRICTIONS]
 
 
 def states_rpe(res: Mapping[str, Any]) -> bool:
     """The dose extension states the RPE band (an aerobic order Dosewise wrote does)."""
-    parts = _ext_parts(res)
-    return _ext_num(parts, "rpeLow") is not None and _ext_num(parts, "rpeHigh") is not None
+    parts = extension_parts(res)
+    return all(extension_number(parts, name) is not None for name in ("rpeLow", "rpeHigh"))
 
 
 def order_modality(res: Mapping[str, Any]) -> str:
@@ -416,13 +420,13 @@ def read_order(
     """
     modality = order_modality(res)
     repeat = _dict(_dict(res.get("occurrenceTiming")).get("repeat"))
-    parts = _ext_parts(res)
+    parts = extension_parts(res)
     unstated: list[str] = [] if stated_modality(res) else ["modality"]
     sessions = _sessions_per_week(repeat)
     if sessions is None:
         return modality, None, ["sessions per week"]
     sessions_i = max(1, round(sessions))
-    low, high = _ext_num(parts, "intensityLow"), _ext_num(parts, "intensityHigh")
+    low, high = extension_number(parts, "intensityLow"), extension_number(parts, "intensityHigh")
     if low is None or high is None:
         unstated.append("intensity")
         low = high = floor[f"{modality}_intensity"]
@@ -431,7 +435,7 @@ def read_order(
         if minutes is None:
             unstated.append("minutes per session")
             minutes = floor["aerobic_minutes"]
-        rlo, rhi = _ext_num(parts, "rpeLow"), _ext_num(parts, "rpeHigh")
+        rlo, rhi = extension_number(parts, "rpeLow"), extension_number(parts, "rpeHigh")
         if rlo is None or rhi is None:
             rlo = rhi = 6
         return (
@@ -444,11 +448,11 @@ def read_order(
             ),
             unstated,
         )
-    sets = _ext_num(parts, "sets")
+    sets = extension_number(parts, "sets")
     if sets is None:
         unstated.append("sets")
         sets = floor["resistance_sets"]
-    rlo, rhi = _ext_num(parts, "repsLow"), _ext_num(parts, "repsHigh")
+    rlo, rhi = extension_number(parts, "repsLow"), extension_number(parts, "repsHigh")
     if rlo is None or rhi is None:
         unstated.append("repetitions")
         rlo = rhi = floor["resistance_reps"]
